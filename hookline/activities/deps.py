@@ -1,0 +1,31 @@
+"""What activities share in one worker process: settings, the store, one HTTP client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from hookline.core.config import Settings
+from hookline.core.crypto import SecretBox
+from hookline.core.db import SessionMaker
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    sessions: SessionMaker
+    http: httpx.AsyncClient
+    secrets: SecretBox
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """One pooled client for all deliveries; never follows redirects (a 3xx is an answer)."""
+    limit = settings.max_concurrent_deliveries
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        timeout=httpx.Timeout(settings.delivery_timeout.total_seconds()),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=min(limit, 50)),
+        headers={"User-Agent": "hookline/0.1 (+https://github.com/hookline/hookline)"},
+        trust_env=False,
+    )

@@ -1,0 +1,76 @@
+"""Bearer tokens: one tenant each, hashed at rest, scoped, rate limited per token."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookline.api.errors import ApiError
+from hookline.core.admin import hash_token
+from hookline.core.tables import Token
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hookline"'}
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    token_id: str
+    scopes: frozenset[str]
+
+
+class RateLimiter:
+    """A moving window per token (the `limits` library), e.g. "6000/minute"."""
+
+    def __init__(self, rate: str) -> None:
+        self.item = parse(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def check(self, key: str) -> None:
+        if await self.limiter.hit(self.item, key):
+            return
+        stats = await self.limiter.get_window_stats(self.item, key)
+        wait = max(1, int(stats.reset_time - datetime.now(UTC).timestamp()) + 1)
+        raise ApiError(
+            429,
+            f"rate limit of {self.item} exceeded",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers=CHALLENGE)
+
+
+async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+    if not authorization:
+        raise _unauthorized("missing Authorization: Bearer <token> header")
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value:
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    digest = hash_token(value)
+    token = await session.scalar(select(Token).where(Token.token_hash == digest))
+    # The lookup is by hash; compare again in constant time so no code path leaks timing.
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        raise _unauthorized("invalid token")
+    if token.revoked_at is not None:
+        raise _unauthorized("token revoked")
+    now = datetime.now(UTC)
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        await session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
+        await session.commit()
+    return Principal(tenant_id=token.tenant_id, token_id=token.id, scopes=frozenset(token.scopes))
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise ApiError(403, f"token lacks the scope {scope}", details={"required": scope})

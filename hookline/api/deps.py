@@ -1,0 +1,68 @@
+"""FastAPI dependencies: the session, the authenticated tenant, scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from hookline.api.auth import Principal, authenticate, require_scope
+from hookline.core.catalog import Catalog
+from hookline.core.config import Settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    principal = await authenticate(session, authorization)
+    await request.app.state.rate_limiter.check(principal.token_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def scope(name: str) -> Callable[..., Principal]:
+    """`TenantDep = Annotated[Principal, Depends(scope("webhooks:read"))]`."""
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        require_scope(principal, name)
+        return principal
+
+    dependency.__name__ = f"scope_{name.replace(':', '_')}"
+    return dependency
+
+
+WebhooksRead = Annotated[Principal, Depends(scope("webhooks:read"))]
+WebhooksWrite = Annotated[Principal, Depends(scope("webhooks:write"))]
+EventsPublish = Annotated[Principal, Depends(scope("events:publish"))]
+EventsRead = Annotated[Principal, Depends(scope("events:read"))]
+EventsRedeliver = Annotated[Principal, Depends(scope("events:redeliver"))]

@@ -1,0 +1,80 @@
+"""The management API: create_app() and its lifespan (store, Temporal client, limits)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from temporalio.client import Client
+
+from hookline.api import errors
+from hookline.api.auth import RateLimiter
+from hookline.api.limits import BodySizeLimit
+from hookline.api.routes import deliveries, event_types, events, health, webhooks
+from hookline.core.admin import ensure_bootstrap
+from hookline.core.catalog import Catalog
+from hookline.core.config import Settings, get_settings
+from hookline.core.db import create_engine, session_maker
+
+DESCRIPTION = """
+hookline delivers your platform's events to your customers' webhooks: signed, retried with
+status-aware policies, recorded attempt by attempt for 7 days, and redeliverable.
+
+Every endpoint needs `Authorization: Bearer <token>`. Errors always look like
+`{"error": {"code": "...", "message": "...", "details": ...}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from hookline.worker import connect
+
+        engine = create_engine(settings.resolved_database_url)
+        app.state.engine = engine
+        app.state.sessions = session_maker(engine)
+        # Lazy: the API starts (and answers 503) while Temporal is still coming up.
+        app.state.temporal = temporal or await connect(settings, lazy=True)
+        if settings.bootstrap_token:
+            async with app.state.sessions.begin() as session:
+                await ensure_bootstrap(session, settings.bootstrap_token)
+        try:
+            yield
+        finally:
+            if http := getattr(app.state, "http", None):
+                await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="hookline",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "webhooks", "description": "Subscriptions: url, secret, types, filter."},
+            {"name": "events", "description": "Publish, inspect and redeliver events."},
+            {"name": "event-types", "description": "The catalog of event types."},
+            {"name": "health", "description": "Liveness and readiness."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.catalog = Catalog(settings.event_types)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    app.include_router(health.router)
+    app.include_router(webhooks.router, prefix="/api/v1")
+    app.include_router(events.router, prefix="/api/v1")
+    app.include_router(deliveries.router, prefix="/api/v1")
+    app.include_router(event_types.router, prefix="/api/v1")
+    return app

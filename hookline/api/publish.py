@@ -1,0 +1,100 @@
+"""Publishing: an event becomes an EventWorkflow whose id is the event id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from hookline.api.errors import ApiError
+from hookline.core import search_attributes as sa
+from hookline.core.catalog import Catalog
+from hookline.core.config import Settings
+from hookline.core.ids import event_id as new_event_id
+from hookline.core.ids import tenant_scoped_event_id
+from hookline.core.models import EventStatus, EventWorkflowInput
+from hookline.workflows.event import EventWorkflow
+
+UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+
+
+def temporal_unavailable(exc: Exception) -> ApiError:
+    return ApiError(
+        503,
+        "the delivery engine (Temporal) is unavailable; retry shortly",
+        details={"reason": str(exc)[:200]},
+        headers={"Retry-After": "5"},
+    )
+
+
+def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) -> None:
+    if type_ not in catalog:
+        raise ApiError(
+            400,
+            f"unknown event type {type_!r}",
+            details={"allowed": catalog.names()},
+            code="unknown_event_type",
+        )
+    size = len(orjson.dumps(data))
+    if size > settings.max_payload_bytes:
+        raise ApiError(
+            413, f"event data is {size} bytes; the limit is {settings.max_payload_bytes}"
+        )
+
+
+def event_workflow_input(
+    settings: Settings, tenant_id: str, type_: str, data: dict, key: str | None
+) -> EventWorkflowInput:
+    created = datetime.now(UTC)
+    return EventWorkflowInput(
+        event_id=tenant_scoped_event_id(tenant_id, key) if key else new_event_id(),
+        tenant_id=tenant_id,
+        type=type_,
+        data=data,
+        created=created,
+        expires_at=created + settings.event_retention,
+        idempotency_key=key,
+    )
+
+
+async def start_event(
+    client: Client, settings: Settings, event: EventWorkflowInput
+) -> WorkflowHandle | None:
+    """Starts the workflow; None when a closed run of the same id exists (already delivered)."""
+    try:
+        return await client.start_workflow(
+            EventWorkflow.run,
+            event,
+            id=event.event_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.TENANT, event.tenant_id),
+                    SearchAttributePair(sa.EVENT_TYPE, event.type),
+                    SearchAttributePair(sa.STATUS, str(EventStatus.AWAITING)),
+                ]
+            ),
+            static_summary=f"{event.type} event",
+            request_eager_start=settings.eager_start,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+    except RPCError as exc:
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    except RuntimeError as exc:  # lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise

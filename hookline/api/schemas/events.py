@@ -1,0 +1,141 @@
+"""Schemas of events, deliveries and attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PublishEvent(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "user.created",
+                    "data": {"id": "usr_789012", "email": "newuser@example.com"},
+                }
+            ]
+        },
+    )
+
+    type: str = Field(min_length=1, max_length=200, examples=["user.created"])
+    data: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="Your idempotency key: the same id publishes once (also Idempotency-Key).",
+    )
+
+
+class PublishBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[PublishEvent] = Field(min_length=1, max_length=100)
+
+
+class EventOut(BaseModel):
+    id: str = Field(examples=["evt_123456"])
+    type: str = Field(examples=["user.created"])
+    created: datetime
+    status: str = Field(examples=["awaiting-executing"])
+    idempotency_key: str | None = None
+
+
+class Stage(BaseModel):
+    stage: str
+    at: datetime
+    detail: str = ""
+
+
+class AttemptOut(BaseModel):
+    id: str
+    delivery_id: str
+    webhook_id: str
+    number: int
+    series: int
+    trigger: str
+    url: str
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    outcome: str
+    duration_ms: int
+    started_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    webhook_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryDetail(DeliveryOut):
+    attempt_history: list[AttemptOut] = Field(default_factory=list)
+
+
+class EventDetail(EventOut):
+    data: dict[str, Any]
+    tenant: str
+    expires_at: datetime
+    stages: list[Stage]
+    deliveries: list[DeliveryDetail]
+
+
+class RedeliverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_ids: list[str] | None = Field(
+        default=None, description="Only these webhooks' deliveries; default: every failed one."
+    )
+
+
+class BulkRedeliverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_id: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class RedeliverResult(BaseModel):
+    scheduled: int = Field(description="Deliveries scheduled for a new, manual series")
+    events: int = Field(description="Events concerned")
+    delivery_ids: list[str] = Field(default_factory=list)
+    expired: list[str] = Field(default_factory=list)
+
+
+class RedeliverResponse(BaseModel):
+    success: bool = True
+    message: str
+    data: RedeliverResult
+
+
+class WebhookStats(BaseModel):
+    webhook_id: str
+    window_seconds: int
+    since: datetime
+    deliveries: int
+    succeeded: int
+    failed: int
+    pending: int
+    success_rate: float | None
+    attempts: int
+    attempts_by_class: dict[str, int]
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    failing_since: datetime | None
+    status: str

@@ -1,0 +1,295 @@
+"""Schemas of webhooks (seed 002) and the event type catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MASKED_SECRET = "whsec_" + "•" * 30
+MAX_EVENTS = 100
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+EventPattern = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+]
+WebhookStatus = Literal["active", "inactive"]
+
+
+def _dedupe(events: list[str] | None) -> list[str] | None:
+    return list(dict.fromkeys(events)) if events is not None else None
+
+
+class RetryPolicy(BaseModel):
+    """A webhook's own retry policy; unset fields follow the server's settings.
+
+    Field names are those of `hookline.core.models.RetrySpec`; durations are in seconds.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"max_attempts": 8, "initial_interval": 10}]},
+    )
+
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=20, description="Attempts in all for transient failures (5xx...)."
+    )
+    client_error_max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Attempts in all for 3xx, 4xx (but 408/425/429), 501.",
+    )
+    initial_interval: float | None = Field(
+        default=None, ge=1, le=86400, description="Seconds before the first retry."
+    )
+    backoff: float | None = Field(
+        default=None, ge=1, le=10, description="Multiplier of the interval after each attempt."
+    )
+    max_interval: float | None = Field(
+        default=None, ge=1, le=86400, description="Upper bound of one interval, in seconds."
+    )
+
+    @model_validator(mode="after")
+    def _intervals(self) -> RetryPolicy:
+        if (
+            self.initial_interval is not None
+            and self.max_interval is not None
+            and self.max_interval < self.initial_interval
+        ):
+            raise ValueError("max_interval must be at least initial_interval")
+        return self
+
+    def stored(self) -> dict[str, Any] | None:
+        """What `Webhook.retry_policy` keeps: only the fields that were given."""
+        values = self.model_dump(exclude_unset=True, exclude_none=True)
+        return values or None
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://example.com/webhooks/data-events",
+                    "events": ["data.created", "data.updated", "data.deleted"],
+                    "description": "Data events webhook for analytics platform",
+                }
+            ]
+        },
+    )
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[EventPattern] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS,
+        description="Event types: exact names, `category.*` or `*`.",
+    )
+    description: str | None = Field(default=None, max_length=1000)
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description="Optional MongoDB-style query over {type, data, tenant}.",
+        examples=[{"data.changed": {"$in": ["email", "password"]}}],
+    )
+    retry_policy: RetryPolicy | None = None
+
+    @model_validator(mode="after")
+    def _dedupe_events(self) -> WebhookCreate:
+        self.events = _dedupe(self.events) or []
+        return self
+
+
+class WebhookUpdate(BaseModel):
+    """Partial update: only the given fields change; `null` clears description, filter and
+    retry_policy."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": ["data.created", "data.updated"],
+                    "status": "inactive",
+                    "description": "Data creation and update events only",
+                }
+            ]
+        },
+    )
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    events: list[EventPattern] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
+    status: WebhookStatus | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    filter: dict[str, Any] | None = None
+    retry_policy: RetryPolicy | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> WebhookUpdate:
+        for name in ("url", "events", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        self.events = _dedupe(self.events)
+        return self
+
+
+class WebhookOut(BaseModel):
+    id: str = Field(examples=["wh_123456"])
+    url: str = Field(examples=["https://example.com/webhooks/user-events"])
+    events: list[str] = Field(examples=[["user.created", "user.updated", "user.deleted"]])
+    status: WebhookStatus = Field(examples=["active"])
+    status_reason: str | None = Field(
+        default=None, description="Why the webhook is inactive when hookline deactivated it."
+    )
+    description: str | None = Field(
+        default=None, examples=["User events webhook for CRM integration"]
+    )
+    filter: dict[str, Any] | None = None
+    retry_policy: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    last_triggered: datetime | None = None
+
+
+class WebhookDetail(WebhookOut):
+    secret: str = Field(default=MASKED_SECRET, examples=[MASKED_SECRET])
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="The signing secret, shown in full this once.",
+        examples=["whsec_abcdefghijklmnopqrstuvwxyz1234"],
+    )
+
+
+class WebhookTestRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"event": "user.created"}]}
+    )
+
+    event: str = Field(default="webhook.test", min_length=1, max_length=200)
+    data: dict[str, Any] | None = Field(
+        default=None, description="The event's data; by default a sample for its category."
+    )
+
+
+class WebhookTestDetails(BaseModel):
+    status_code: int | None = Field(default=None, examples=[200])
+    response_time: int = Field(examples=[342], description="Milliseconds.")
+    timestamp: datetime
+    event_id: str = Field(examples=["evt_123456"])
+    event_type: str = Field(examples=["user.created"])
+    error: str | None = Field(default=None, description="Why no HTTP answer came back.")
+    response_body: str | None = Field(default=None, description="The first 4 KiB of the answer.")
+
+
+class WebhookTestResult(BaseModel):
+    success: bool
+    message: str = Field(examples=["Test event sent successfully"])
+    details: WebhookTestDetails
+
+
+class RotateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_period: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GRACE_SECONDS,
+        description="Seconds the old secret keeps signing (default: the server's setting).",
+    )
+
+
+class RotatedSecret(BaseModel):
+    id: str
+    secret: str = Field(description="The new signing secret, shown in full this once.")
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="Until then deliveries are signed with both secrets."
+    )
+
+
+class SampleEvent(BaseModel):
+    type: str = Field(min_length=1, max_length=200, examples=["user.updated"])
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class FilterTestRequest(BaseModel):
+    """`{"event": {"type", "data"}}` or `{"type", "data"}`; `filter` tries a candidate filter
+    instead of the stored one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": {
+                        "type": "user.updated",
+                        "data": {"id": "usr_1", "changed": ["email"]},
+                    }
+                }
+            ]
+        },
+    )
+
+    event: SampleEvent | None = None
+    type: str | None = Field(default=None, min_length=1, max_length=200)
+    data: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_event(self) -> FilterTestRequest:
+        if self.event is None:
+            if self.type is None:
+                raise ValueError('give {"event": {"type", "data"}} or {"type", "data"}')
+            self.event = SampleEvent(type=self.type, data=self.data or {})
+        elif self.type is not None or self.data is not None:
+            raise ValueError('give either "event" or "type"/"data", not both')
+        return self
+
+
+class FilterTestResult(BaseModel):
+    webhook_id: str
+    event_type: str
+    matched: bool = Field(description="Whether this webhook would receive the event.")
+    reasons: list[str] = Field(
+        examples=[["type user.updated matches 'user.updated'", "filter matched"]]
+    )
+
+
+class EventTypeOut(BaseModel):
+    name: str = Field(examples=["user.created"])
+    description: str = Field(examples=["A new user has been created"])
+    category: str = Field(examples=["user"])
+
+
+# Sample data of test events (POST /webhooks/{id}/test), by category.
+SAMPLES: dict[str, dict[str, Any]] = {
+    "user": {
+        "id": "usr_789012",
+        "email": "newuser@example.com",
+        "name": "Jane Smith",
+        "role": "editor",
+        "status": "pending",
+    },
+    "data": {"id": "dat_345678", "name": "Quarterly figures", "kind": "dataset", "size": 2048},
+    "report": {"id": "rpt_901234", "name": "Monthly usage", "format": "pdf", "pages": 12},
+    "system": {"id": "alr_567890", "severity": "warning", "message": "Disk usage above 80%"},
+    "mfa": {"user_id": "usr_789012", "method": "totp"},
+    "security": {"user_id": "usr_789012", "ip": "203.0.113.7", "reason": "too many failures"},
+    "sso": {"user_id": "usr_789012", "provider": "okta"},
+    "organization": {"organization_id": "org_123456", "user_id": "usr_789012", "role": "admin"},
+    "session": {"id": "ses_123456", "user_id": "usr_789012", "ip": "203.0.113.7"},
+    "oauth": {"client_id": "cli_123456", "user_id": "usr_789012", "scopes": ["read"]},
+    "entity": {"id": "ent_123456", "kind": "user_profile", "changed": ["email"]},
+}
+
+
+def sample_data(event_type: str, now: datetime) -> dict[str, Any]:
+    """Plausible data for a test event of that type, marked as a test."""
+    category = event_type.split(".", 1)[0]
+    data = dict(SAMPLES.get(category, {"message": "This is a test event from hookline"}))
+    data["created_at"] = now.isoformat().replace("+00:00", "Z")
+    data["test"] = True
+    return data

@@ -1,0 +1,106 @@
+"""Tenants and tokens: what the admin CLI and the bootstrap token do in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookline.core import ids
+from hookline.core.tables import Tenant, Token
+
+SCOPES = (
+    "webhooks:read",
+    "webhooks:write",
+    "events:publish",
+    "events:read",
+    "events:redeliver",
+)
+TOKEN_PREFIX = "hl_"
+
+
+def hash_token(value: str) -> str:
+    """Tokens carry 256 random bits, so SHA-256 is enough (no slow KDF needed)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_token_value() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; allowed: {list(SCOPES)}")
+    return [s for s in SCOPES if s in scopes]
+
+
+@dataclass
+class IssuedToken:
+    token: Token
+    value: str  # shown once, never stored
+
+
+async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
+    tenant = await session.scalar(select(Tenant).where(Tenant.name == name))
+    if tenant is None:
+        tenant = Tenant(id=ids.tenant_id(), name=name)
+        session.add(tenant)
+        await session.flush()
+    return tenant
+
+
+async def find_tenant(session: AsyncSession, ref: str) -> Tenant | None:
+    """By id (`ten_…`) or by name."""
+    return await session.scalar(select(Tenant).where((Tenant.id == ref) | (Tenant.name == ref)))
+
+
+async def issue_token(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    name: str = "",
+    scopes: list[str] | None = None,
+    value: str | None = None,
+) -> IssuedToken:
+    value = value or new_token_value()
+    token = Token(
+        id=ids.token_id(),
+        tenant_id=tenant.id,
+        name=name,
+        token_hash=hash_token(value),
+        prefix=value[:10],
+        scopes=check_scopes(list(SCOPES) if scopes is None else scopes),
+    )
+    session.add(token)
+    await session.flush()
+    return IssuedToken(token=token, value=value)
+
+
+async def list_tokens(session: AsyncSession, tenant: Tenant) -> list[Token]:
+    rows = await session.scalars(
+        select(Token).where(Token.tenant_id == tenant.id).order_by(Token.created_at)
+    )
+    return list(rows)
+
+
+async def revoke_token(session: AsyncSession, token_id: str) -> Token | None:
+    token = await session.get(Token, token_id)
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+    return token
+
+
+async def ensure_bootstrap(session: AsyncSession, value: str) -> Tenant:
+    """Tenant `default` with an all-scopes token of the given value (idempotent)."""
+    tenant = await get_or_create_tenant(session, "default")
+    existing = await session.scalar(select(Token).where(Token.token_hash == hash_token(value)))
+    if existing is None:
+        await issue_token(session, tenant, name="bootstrap", value=value)
+    elif existing.revoked_at is not None or existing.tenant_id != tenant.id:
+        raise ValueError("HOOKLINE_BOOTSTRAP_TOKEN names a revoked or foreign token")
+    return tenant

@@ -1,0 +1,91 @@
+"""The event type catalog: the seeds' types, extended by HOOKLINE_EVENT_TYPES."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    category: str
+
+
+_BUILTIN: list[tuple[str, str]] = [
+    # Seed 002: the Webhooks API reference.
+    ("user.created", "A new user has been created"),
+    ("user.updated", "A user's information has been updated"),
+    ("user.deleted", "A user has been deleted"),
+    ("data.created", "A new data resource has been created"),
+    ("data.updated", "A data resource has been updated"),
+    ("data.deleted", "A data resource has been deleted"),
+    ("report.generated", "A report has been generated"),
+    ("system.alert", "A system alert has been triggered"),
+    # Seed 004: event categories.
+    ("user.login", "A user logged in"),
+    ("user.logout", "A user logged out"),
+    ("user.password_changed", "A user's password was changed"),
+    ("user.email_changed", "A user's email address was changed"),
+    ("user.profile_updated", "A user's profile was updated"),
+    ("mfa.enabled", "Multi-factor authentication was enabled for a user"),
+    ("mfa.disabled", "Multi-factor authentication was disabled for a user"),
+    ("mfa.passkey_registered", "A passkey was registered"),
+    ("mfa.challenge_failed", "A multi-factor challenge failed"),
+    ("security.breach_attempt", "A breach attempt was detected"),
+    ("security.account_locked", "An account was locked out"),
+    ("security.suspicious_login", "A suspicious login was detected"),
+    ("security.password_breached", "A password was found in a breach corpus"),
+    ("sso.authenticated", "An SSO authentication completed"),
+    ("sso.provider_linked", "An SSO provider was linked to a user"),
+    ("sso.provider_unlinked", "An SSO provider was unlinked from a user"),
+    ("organization.user_added", "A user was added to an organization"),
+    ("organization.user_removed", "A user was removed from an organization"),
+    ("organization.role_changed", "A user's role in an organization changed"),
+    ("session.created", "A session was created"),
+    ("session.terminated", "A session was terminated"),
+    ("session.limit_reached", "The concurrent session limit was reached"),
+    ("oauth.client_registered", "An OAuth client was registered"),
+    ("oauth.token_issued", "An OAuth token was issued"),
+    ("oauth.token_revoked", "An OAuth token was revoked"),
+    # Seeds 000-003: Webhooks v3 entity events.
+    ("entity.created", "An entity (user profile) was created"),
+    ("entity.updated", "An entity (user profile) was modified"),
+    ("entity.deleted", "An entity (user profile) was deleted"),
+    # hookline's own.
+    ("webhook.test", "A test event sent by POST /api/v1/webhooks/{id}/test"),
+]
+
+
+class Catalog:
+    def __init__(self, extra: str = "") -> None:
+        entries = list(_BUILTIN)
+        for item in filter(None, (part.strip() for part in extra.split(","))):
+            name, _, description = item.partition("=")
+            entries.append((name.strip(), description.strip() or name.strip()))
+        self._types = {
+            name: EventType(name, description, name.split(".", 1)[0])
+            for name, description in entries
+        }
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def all(self) -> list[EventType]:
+        return sorted(self._types.values(), key=lambda t: t.name)
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def unknown(self, patterns: list[str]) -> list[str]:
+        """Patterns that match no known type: exact names, `category.*` or `*`."""
+        bad = []
+        for pattern in patterns:
+            if pattern == "*" or pattern in self._types:
+                continue
+            if pattern.endswith(".*") and any(
+                name.startswith(pattern[:-1]) for name in self._types
+            ):
+                continue
+            bad.append(pattern)
+        return bad

@@ -1,0 +1,96 @@
+"""Settings from the environment (``HOOKLINE_*``); one object, read once per process."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """``"7d"``, ``"36h"``, ``"90s"``, ``"250ms"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 7d, 36h, 90s, 250ms)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+DEFAULT_DATA_DIR = Path(".hookline")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""  # empty: SQLite file under data_dir
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "hookline"
+
+    event_retention: timedelta = timedelta(days=7)
+    allow_private_urls: bool = False
+    bootstrap_token: str | None = None
+    # Comma-separated base64 keys (32 bytes each); the first encrypts, all decrypt.
+    encryption_key: str | None = None
+
+    # Delivery
+    delivery_timeout: timedelta = timedelta(seconds=15)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    client_error_max_attempts: int = Field(default=2, ge=1, le=50)
+    retry_initial_interval: timedelta = timedelta(seconds=30)
+    retry_backoff: float = Field(default=5.0, ge=1.0)
+    retry_max_interval: timedelta = timedelta(hours=12)
+    retry_after_cap: timedelta = timedelta(hours=1)
+    secret_rotation_grace: timedelta = timedelta(hours=24)
+    max_concurrent_deliveries: int = Field(default=100, ge=1)
+    # Eager start: the API process runs a worker too and starts workflows on it directly.
+    eager_start: bool = False
+    embedded_worker: bool = False
+
+    # API
+    max_payload_bytes: int = 256 * 1024
+    max_request_bytes: int = 1024 * 1024
+    rate_limit: str = "6000/minute"
+    cors_origins: str = "http://127.0.0.1:8233,http://localhost:8233"
+    event_types: str = ""  # extra "type=description" entries, comma separated
+
+    @field_validator(
+        "event_retention",
+        "delivery_timeout",
+        "retry_initial_interval",
+        "retry_max_interval",
+        "retry_after_cap",
+        "secret_rotation_grace",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)  # type: ignore[arg-type]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hookline.db').resolve()}"
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        if not self.encryption_key:
+            return []
+        return [k.strip() for k in self.encryption_key.split(",") if k.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

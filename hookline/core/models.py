@@ -1,0 +1,128 @@
+"""Inputs and outputs of the workflow, its activities and signals: one model each, so fields
+can be added without breaking running workflows. Nothing secret ever goes in here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class EventStatus(StrEnum):
+    AWAITING = "awaiting-executing"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Trigger(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class RetrySpec(BaseModel):
+    """A webhook's effective retry policy (settings merged with its override)."""
+
+    max_attempts: int = 6
+    client_error_max_attempts: int = 2
+    initial_interval: float = 30.0  # seconds
+    backoff: float = 5.0
+    max_interval: float = 12 * 3600.0
+    retry_after_cap: float = 3600.0
+    timeout: float = 15.0
+
+
+class EventWorkflowInput(BaseModel):
+    event_id: str
+    tenant_id: str
+    type: str
+    data: dict[str, Any]
+    created: datetime
+    expires_at: datetime
+    idempotency_key: str | None = None
+
+
+class RecordEventInput(BaseModel):
+    event_id: str
+    tenant_id: str
+    type: str
+    data: dict[str, Any]
+    created: datetime
+    expires_at: datetime
+    idempotency_key: str | None = None
+
+
+class MatchInput(BaseModel):
+    event_id: str
+    tenant_id: str
+    type: str
+
+
+class MatchedWebhook(BaseModel):
+    webhook_id: str
+    delivery_id: str
+    retry: RetrySpec
+
+
+class MatchOutput(BaseModel):
+    webhooks: list[MatchedWebhook] = Field(default_factory=list)
+
+
+class DeliverInput(BaseModel):
+    event_id: str
+    tenant_id: str
+    webhook_id: str
+    delivery_id: str
+    retry: RetrySpec
+    series: int = 0  # 0: the scheduled series; n: the nth redelivery
+    trigger: Trigger = Trigger.SCHEDULED
+    attempt_offset: int = 0  # attempts of this series already made before this activity
+
+
+class DeliverOutput(BaseModel):
+    delivery_id: str
+    webhook_id: str
+    status: DeliveryStatus
+    attempts: int = 0
+    status_code: int | None = None
+    error: str | None = None
+
+
+class SettleInput(BaseModel):
+    event_id: str
+    outcomes: list[DeliverOutput]
+    stage: str = "delivered"
+
+
+class SettleOutput(BaseModel):
+    status: EventStatus
+
+
+class ExpireInput(BaseModel):
+    event_id: str
+
+
+class RedeliverSignal(BaseModel):
+    """Redeliver the named webhooks' deliveries; none named: every failed one."""
+
+    webhook_ids: list[str] | None = None
+    requested_at: datetime | None = None
+
+
+class EventProgress(BaseModel):
+    """What the `progress` query answers (for operators and tests)."""
+
+    status: EventStatus
+    deliveries: dict[str, DeliveryStatus]
+    series: int
+    in_flight: list[str]

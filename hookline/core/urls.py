@@ -1,0 +1,256 @@
+"""Webhook URL checks: syntax when a webhook is saved, and SSRF at both save and delivery time.
+
+Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomorrow:
+
+- ``validate_webhook_url`` (no I/O) checks the URL and refuses local names and literal
+  private addresses, including the spellings that resolvers accept (``2130706433``,
+  ``0x7f.1``, ``[::ffff:127.0.0.1]``...).
+- ``check_resolved_host`` resolves the host right before delivering and refuses the request
+  when any resolved address is forbidden.
+
+``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address
+and name rules and allows plain http, for local receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import SplitResult, unquote, urlsplit
+
+MAX_URL_LENGTH = 2048
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_LOCAL_NAMES = ("localhost",)
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
+
+# Beyond what ipaddress flags as private/reserved/...: ranges that must never be reached.
+_V4_EXTRA = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "unspecified",  # "this network"
+    ipaddress.IPv4Network("100.64.0.0/10"): "shared (CGNAT)",
+    ipaddress.IPv4Network("192.0.0.0/24"): "reserved",  # IETF protocol assignments
+    ipaddress.IPv4Network("198.18.0.0/15"): "reserved",  # benchmarking
+}
+_V6_EXTRA = {
+    ipaddress.IPv6Network("fc00::/7"): "private",  # unique local
+    ipaddress.IPv6Network("fec0::/10"): "site-local",
+    ipaddress.IPv6Network("64:ff9b:1::/48"): "private",  # local-use NAT64
+    ipaddress.IPv6Network("100::/64"): "reserved",  # discard-only
+}
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class UrlError(ValueError):
+    """A webhook URL that is malformed or points somewhere hookline must not send to."""
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def is_forbidden_address(ip: str) -> bool:
+    """True for addresses a webhook must not reach (loopback, private, link-local, ...).
+
+    Accepts IPv4 and IPv6 text, optionally bracketed, with a zone id; raises ``ValueError``
+    for anything else.
+    """
+    return _forbidden_kind(_parse_ip(ip)) is not None
+
+
+def _parse_ip(text: str) -> IPAddress:
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return ipaddress.ip_address(text)
+
+
+def _forbidden_kind(ip: IPAddress) -> str | None:
+    """Why ``ip`` is forbidden ("loopback", "private"...), or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:a.b.c.d and NAT64 64:ff9b::a.b.c.d reach exactly that IPv4 address.
+        if ip.ipv4_mapped is not None:
+            return _forbidden_kind(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return _forbidden_kind(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        # IPv6 forms that carry an IPv4 address, which is what would really be reached.
+        for embedded in _embedded_ipv4(ip):
+            kind = _forbidden_kind(embedded)
+            if kind is not None:
+                return kind
+    checks = (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),  # includes 169.254.169.254, the cloud metadata
+        (ip.is_multicast, "multicast"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
+    )
+    for flagged, kind in checks:
+        if flagged:
+            return kind
+    extra: dict = _V4_EXTRA if isinstance(ip, ipaddress.IPv4Address) else _V6_EXTRA
+    for network, kind in extra.items():
+        if ip in network:
+            return kind
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved:
+        return "reserved"
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = []
+    if ip.sixtofour is not None:  # 2002:aabb:ccdd::/48
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:  # 2001:0::/32, (server, client)
+        found.extend(ip.teredo)
+    return found
+
+
+# --------------------------------------------------------------------------- syntax
+
+
+def validate_webhook_url(url: str, *, allow_private: bool) -> str:
+    """Check a webhook URL; return it unchanged, or raise ``UrlError`` saying what is wrong."""
+    if not isinstance(url, str) or not url:
+        raise UrlError("url is required")
+    if len(url) > MAX_URL_LENGTH:
+        raise UrlError(f"url must be at most {MAX_URL_LENGTH} characters")
+    # urlsplit silently drops tabs/newlines and clients disagree on backslashes: refuse them.
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in url):
+        raise UrlError("url must not contain spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UrlError(f"url is not valid: {exc}") from exc
+
+    if allow_private:
+        if parts.scheme not in ("https", "http"):
+            raise UrlError("url must use http or https")
+    elif parts.scheme != "https":
+        raise UrlError("url must use https")
+    if "@" in parts.netloc:
+        raise UrlError("url must not contain credentials")
+    if "#" in url:
+        raise UrlError("url must not contain a fragment")
+    if not parts.hostname:
+        raise UrlError("url must have a host")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise UrlError("url has an invalid port") from exc
+    if port is not None and not 1 <= port <= 65535:
+        raise UrlError("port must be between 1 and 65535")
+
+    _check_host(parts, allow_private=allow_private)
+    return url
+
+
+def _check_host(parts: SplitResult, *, allow_private: bool) -> None:
+    host = parts.hostname or ""
+    shown = host
+    if "[" in parts.netloc:
+        try:
+            ip: IPAddress | None = ipaddress.IPv6Address(unquote(host))
+        except ValueError as exc:
+            raise UrlError(f"host {host} is not a valid IPv6 address") from exc
+    else:
+        if any(ch in host for ch in "%[]"):  # percent-encoded names decode differently
+            raise UrlError(f"host {host} contains invalid characters")
+        try:
+            # IDNA maps look-alikes (fullwidth letters and digits) onto what would be resolved.
+            ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        except UnicodeError as exc:
+            raise UrlError(f"host {host} is not a valid domain name") from exc
+        ascii_host = ascii_host.lower().rstrip(".")
+        ip = _legacy_ipv4(ascii_host, shown=host)
+        if ip is None and not allow_private:
+            _check_name(ascii_host, shown=host)
+        if ip is not None and host != str(ip):  # say what "0x7f.1" really is
+            shown = f"{host} ({ip})"
+
+    if ip is not None and not allow_private:
+        kind = _forbidden_kind(ip)
+        if kind is not None:
+            raise UrlError(f"host {shown} is {_article(kind)} {kind} address")
+
+
+def _check_name(name: str, *, shown: str) -> None:
+    if name in _LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES):
+        raise UrlError(f"host {shown} is a local name")
+    # Single-label names resolve through search domains (e.g. "metadata" on GCE).
+    if "." not in name:
+        raise UrlError(f"host {shown} is not a fully qualified domain name")
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+# WHATWG URL host parsing: a host whose last label is a number is an IPv4 address, written
+# with 1-4 parts in decimal, octal (leading 0) or hex (0x). Resolvers (inet_aton) agree.
+def _legacy_ipv4(host: str, *, shown: str) -> ipaddress.IPv4Address | None:
+    labels = host.split(".")
+    if _ipv4_number(labels[-1]) is None and not labels[-1].isdigit():
+        return None  # a domain name
+    numbers = [_ipv4_number(label) for label in labels]
+    if len(labels) > 4 or any(n is None for n in numbers):
+        raise UrlError(f"host {shown} is not a valid IPv4 address")
+    values = [n for n in numbers if n is not None]
+    if any(n > 255 for n in values[:-1]) or values[-1] >= 256 ** (5 - len(values)):
+        raise UrlError(f"host {shown} is not a valid IPv4 address")
+    address = values[-1]
+    for index, part in enumerate(values[:-1]):
+        address += part << (8 * (3 - index))
+    return ipaddress.IPv4Address(address)
+
+
+def _ipv4_number(label: str) -> int | None:
+    if not label:
+        return None
+    if label[:2] == "0x":
+        digits, base, allowed = label[2:], 16, "0123456789abcdef"
+    elif len(label) > 1 and label[0] == "0":
+        digits, base, allowed = label[1:], 8, "01234567"
+    else:
+        digits, base, allowed = label, 10, "0123456789"
+    if not digits:
+        return 0  # "0x" alone is zero
+    # Check characters ourselves: int() would also accept "_", "+" and spaces.
+    if any(ch not in allowed for ch in digits):
+        return None
+    return int(digits, base)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+async def check_resolved_host(url: str, *, allow_private: bool) -> None:
+    """Resolve the URL's host now; refuse it if it does not resolve or, unless
+    ``allow_private``, if ANY of its addresses is forbidden (DNS can change after saving).
+
+    Only the host is looked at: run ``validate_webhook_url`` as well.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UrlError(f"url is not valid: {exc}") from exc
+    host = unquote(parts.hostname or "")
+    if not host:
+        raise UrlError("url must have a host")
+    if port is None:
+        port = 80 if parts.scheme == "http" else 443
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+        raise UrlError(f"host {host} does not resolve") from exc
+    if not infos:
+        raise UrlError(f"host {host} does not resolve")
+    if allow_private:
+        return
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        kind = _forbidden_kind(_parse_ip(address))
+        if kind is not None:
+            raise UrlError(f"host {host} resolves to {address}, {_article(kind)} {kind} address")

@@ -1,0 +1,105 @@
+"""The API in-process: create_app + its lifespan, an httpx client over ASGI, a receiver."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from hookline.api.main import create_app
+from hookline.core.admin import hash_token
+from hookline.core.config import Settings
+from hookline.core.tables import Token
+from tests.conftest import TenantCreds
+from tests.support.receiver import Receiver
+
+WEBHOOK_URL = "https://example.com/webhooks/user-events"
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running; `client.app` is the FastAPI app."""
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            try:
+                yield client
+            finally:
+                http = getattr(app.state, "http", None)
+                if http is not None:
+                    await http.aclose()
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def api(settings: Settings) -> ClientFactory:
+    """`async with api(rate_limit="3/minute") as client:` an app on a copy of the settings."""
+
+    def factory(**changes: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running(settings.model_copy(update=changes))
+
+    return factory
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(settings) as c:
+        yield c
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as r:
+        yield r
+
+
+CreateWebhook = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def create_webhook(client: httpx.AsyncClient, tenant: TenantCreds) -> CreateWebhook:
+    """`await create_webhook(url=..., events=[...], headers=...)`: the created `data`."""
+
+    async def create(
+        client: httpx.AsyncClient = client, headers: dict[str, str] | None = None, **body: Any
+    ) -> dict[str, Any]:
+        body.setdefault("url", WEBHOOK_URL)
+        body.setdefault("events", ["user.created"])
+        response = await client.post(
+            "/api/v1/webhooks", json=body, headers=headers or tenant.headers
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["data"]
+
+    return create
+
+
+async def token_id_of(sessions: Any, creds: TenantCreds) -> str:
+    async with sessions() as session:
+        token = await session.scalar(
+            select(Token).where(Token.token_hash == hash_token(creds.token))
+        )
+        assert token is not None
+        return token.id
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """The one error envelope; returns its `error` object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error

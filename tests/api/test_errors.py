@@ -1,0 +1,74 @@
+"""One error envelope everywhere, and the request size limit (413)."""
+
+from __future__ import annotations
+
+from tests.api.conftest import WEBHOOK_URL, assert_error
+
+
+async def test_body_over_the_limit_is_413(api, tenant) -> None:
+    async with api(max_request_bytes=2048) as client:
+        body = {"url": WEBHOOK_URL, "events": ["user.created"], "description": "x" * 3000}
+        response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+        error = assert_error(response, 413, "payload_too_large")
+        assert "2048" in error["message"]
+        listed = (await client.get("/api/v1/webhooks", headers=tenant.headers)).json()
+        assert listed["meta"]["total"] == 0
+
+        small = {"url": WEBHOOK_URL, "events": ["user.created"], "description": "x" * 100}
+        assert (
+            await client.post("/api/v1/webhooks", json=small, headers=tenant.headers)
+        ).status_code == 201
+
+
+async def test_chunked_body_over_the_limit_is_413(api, tenant) -> None:
+    async with api(max_request_bytes=2048) as client:
+
+        async def chunks():
+            yield b'{"url": "' + WEBHOOK_URL.encode() + b'", "description": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'", "events": ["user.created"]}'
+
+        # No Content-Length (chunked): counted as it arrives.
+        headers = {**tenant.headers, "Content-Type": "application/json"}
+        streamed = await client.post("/api/v1/webhooks", content=chunks(), headers=headers)
+    assert_error(streamed, 413, "payload_too_large")
+
+
+async def test_413_comes_before_authentication(api) -> None:
+    async with api(max_request_bytes=100) as client:
+        response = await client.post("/api/v1/webhooks", content=b"x" * 1000)
+    assert_error(response, 413)
+
+
+async def test_unknown_route_and_method_use_the_envelope(client, tenant) -> None:
+    assert_error(await client.get("/api/v1/nothing-here", headers=tenant.headers), 404)
+    assert_error(await client.patch("/api/v1/webhooks", headers=tenant.headers), 405)
+
+
+async def test_validation_details_point_at_the_field(client, tenant) -> None:
+    response = await client.post(
+        "/api/v1/webhooks",
+        json={"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": {"backoff": 0}},
+        headers=tenant.headers,
+    )
+    error = assert_error(response, 422)
+    assert error["details"][0]["loc"] == ["body", "retry_policy", "backoff"]
+
+
+async def test_query_errors_are_400_with_the_parameter(client, tenant) -> None:
+    response = await client.get("/api/v1/webhooks?limit=101", headers=tenant.headers)
+    error = assert_error(response, 400, "bad_request")
+    assert error["details"][0]["loc"] == ["query", "limit"]
+
+
+async def test_body_that_is_not_an_object_is_422(client, tenant) -> None:
+    response = await client.post("/api/v1/webhooks", json=[1, 2], headers=tenant.headers)
+    assert_error(response, 422)
+
+
+async def test_malformed_json_is_400(client, tenant) -> None:
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/v1/webhooks", content=b"{'url': 1}", headers=headers)
+    error = assert_error(response, 400, "bad_request")
+    assert "JSON" in error["message"]

@@ -1,0 +1,292 @@
+"""Webhooks CRUD, as the seed shows it: envelopes, fields, the masked secret, pagination."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from hookline.api.schemas.webhooks import MASKED_SECRET
+from hookline.core import ids
+from hookline.core.crypto import SecretBox
+from hookline.core.tables import Delivery, Event, Webhook
+from tests.api.conftest import WEBHOOK_URL, assert_error
+
+LIST_FIELDS = {
+    "id",
+    "url",
+    "events",
+    "status",
+    "status_reason",
+    "description",
+    "filter",
+    "retry_policy",
+    "created_at",
+    "updated_at",
+    "last_triggered",
+}
+
+
+def _utc(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def test_create_returns_201_with_the_full_secret_once(client, tenant, sessions) -> None:
+    body = {
+        "url": "https://example.com/webhooks/data-events",
+        "events": ["data.created", "data.updated", "data.deleted"],
+        "description": "Data events webhook for analytics platform",
+    }
+    response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert set(response.json()) == {"data"}
+    assert data["id"].startswith("wh_")
+    assert data["url"] == body["url"]
+    assert data["events"] == body["events"]
+    assert data["description"] == body["description"]
+    assert data["status"] == "active"
+    assert data["last_triggered"] is None
+    assert data["filter"] is None and data["retry_policy"] is None
+    assert _utc(data["created_at"]) <= datetime.now(UTC)
+    secret = data["secret"]
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+
+    got = (await client.get(f"/api/v1/webhooks/{data['id']}", headers=tenant.headers)).json()
+    assert got["data"]["secret"] == MASKED_SECRET == "whsec_" + "•" * 30
+    assert secret not in str(got)
+    async with sessions() as session:
+        row = await session.get(Webhook, data["id"])
+    assert row is not None and row.tenant_id == tenant.tenant_id and row.secret == secret
+
+
+async def test_secret_is_sealed_at_rest_with_an_encryption_key(api, tenant, sessions) -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    async with api(encryption_key=key) as client:
+        response = await client.post(
+            "/api/v1/webhooks",
+            json={"url": WEBHOOK_URL, "events": ["user.created"]},
+            headers=tenant.headers,
+        )
+    data = response.json()["data"]
+    async with sessions() as session:
+        row = await session.get(Webhook, data["id"])
+    assert row is not None and row.secret != data["secret"] and data["secret"] not in row.secret
+    assert SecretBox([key]).open(row.secret) == data["secret"]
+
+
+async def test_create_stores_only_the_retry_fields_given(client, tenant, sessions) -> None:
+    response = await client.post(
+        "/api/v1/webhooks",
+        json={
+            "url": WEBHOOK_URL,
+            "events": ["user.*", "user.*", "system.alert"],
+            "filter": {"data.changed": {"$in": ["email", "password"]}},
+            "retry_policy": {"max_attempts": 8, "initial_interval": 10},
+        },
+        headers=tenant.headers,
+    )
+    data = response.json()["data"]
+    assert data["events"] == ["user.*", "system.alert"]  # duplicates dropped, order kept
+    assert data["retry_policy"] == {"max_attempts": 8, "initial_interval": 10}
+    assert data["filter"] == {"data.changed": {"$in": ["email", "password"]}}
+    async with sessions() as session:
+        row = await session.get(Webhook, data["id"])
+    assert row is not None and row.retry_policy == {"max_attempts": 8, "initial_interval": 10}
+
+
+async def test_get_returns_the_seed_fields(client, tenant, create_webhook) -> None:
+    created = await create_webhook(description="User events webhook for CRM integration")
+    response = await client.get(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert set(data) == LIST_FIELDS | {"secret"}
+    assert data["description"] == "User events webhook for CRM integration"
+    assert data["created_at"] == created["created_at"]
+
+
+async def test_list_is_newest_first_and_paginated(client, tenant, create_webhook) -> None:
+    made = [await create_webhook(description=f"#{i}") for i in range(5)]
+    response = await client.get("/api/v1/webhooks?limit=2", headers=tenant.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"data", "meta"}
+    assert body["meta"] == {"total": 5, "page": 1, "limit": 2, "pages": 3}
+    assert all(set(item) == LIST_FIELDS for item in body["data"])
+    assert "secret" not in str(body)
+
+    seen = []
+    for page in (1, 2, 3):
+        got = await client.get(f"/api/v1/webhooks?limit=2&page={page}", headers=tenant.headers)
+        seen += [w["id"] for w in got.json()["data"]]
+    assert seen == [w["id"] for w in reversed(made)]
+    beyond = (await client.get("/api/v1/webhooks?page=9", headers=tenant.headers)).json()
+    assert beyond["data"] == [] and beyond["meta"]["total"] == 5
+
+    default = (await client.get("/api/v1/webhooks", headers=tenant.headers)).json()["meta"]
+    assert default == {"total": 5, "page": 1, "limit": 20, "pages": 1}
+
+
+async def test_list_ties_on_created_at_break_by_id(client, tenant, sessions) -> None:
+    stamp = datetime(2023, 3, 15, 8, 30, tzinfo=UTC)
+    async with sessions.begin() as session:
+        for _ in range(4):
+            session.add(
+                Webhook(
+                    id=ids.webhook_id(),
+                    tenant_id=tenant.tenant_id,
+                    url=WEBHOOK_URL,
+                    events=["user.created"],
+                    secret="whsec_x",
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+    pages = [
+        (await client.get(f"/api/v1/webhooks?limit=1&page={p}", headers=tenant.headers)).json()
+        for p in range(1, 5)
+    ]
+    got = [page["data"][0]["id"] for page in pages]
+    assert got == sorted(got, reverse=True)
+    assert pages[0]["data"][0]["created_at"].startswith("2023-03-15T08:30:00")
+
+
+async def test_list_filters_by_status_and_event(client, tenant, create_webhook) -> None:
+    users = await create_webhook(events=["user.created", "user.updated"])
+    wildcard = await create_webhook(events=["user.*"])
+    everything = await create_webhook(events=["*"])
+    data = await create_webhook(events=["data.created"])
+    await client.put(
+        f"/api/v1/webhooks/{data['id']}", json={"status": "inactive"}, headers=tenant.headers
+    )
+
+    async def ids_for(query: str) -> list[str]:
+        response = await client.get(f"/api/v1/webhooks?{query}", headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["meta"]["total"] == len(body["data"])
+        return [w["id"] for w in body["data"]]
+
+    assert await ids_for("status=inactive") == [data["id"]]
+    assert await ids_for("status=active") == [everything["id"], wildcard["id"], users["id"]]
+    assert await ids_for("event=user.updated") == [everything["id"], wildcard["id"], users["id"]]
+    assert await ids_for("event=user.deleted") == [everything["id"], wildcard["id"]]
+    assert await ids_for("event=data.created") == [data["id"], everything["id"]]
+    assert await ids_for("event=data.created&status=active") == [everything["id"]]
+    page = await client.get(
+        "/api/v1/webhooks?event=user.updated&limit=2&page=2", headers=tenant.headers
+    )
+    assert [w["id"] for w in page.json()["data"]] == [users["id"]]
+    assert page.json()["meta"] == {"total": 3, "page": 2, "limit": 2, "pages": 2}
+
+
+async def test_list_shows_only_the_tenants_own(
+    client, tenant, other_tenant, create_webhook
+) -> None:
+    mine = await create_webhook()
+    await create_webhook(headers=other_tenant.headers)
+    body = (await client.get("/api/v1/webhooks", headers=tenant.headers)).json()
+    assert [w["id"] for w in body["data"]] == [mine["id"]] and body["meta"]["total"] == 1
+
+
+async def test_update_is_partial(client, tenant, create_webhook) -> None:
+    created = await create_webhook(
+        url="https://example.com/webhooks/data-events",
+        events=["data.created", "data.updated", "data.deleted"],
+        description="Data events webhook for analytics platform",
+        filter={"data.kind": "dataset"},
+        retry_policy={"max_attempts": 3},
+    )
+    body = {
+        "events": ["data.created", "data.updated"],
+        "status": "inactive",
+        "description": "Data creation and update events only",
+    }
+    response = await client.put(
+        f"/api/v1/webhooks/{created['id']}", json=body, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert set(data) == LIST_FIELDS and "secret" not in data
+    assert data["url"] == created["url"]
+    assert data["events"] == body["events"]
+    assert data["status"] == "inactive" and data["status_reason"]
+    assert data["description"] == body["description"]
+    assert data["filter"] == {"data.kind": "dataset"}
+    assert data["retry_policy"] == {"max_attempts": 3}
+    assert data["created_at"] == created["created_at"]
+    assert _utc(data["updated_at"]) >= _utc(created["updated_at"])
+
+    cleared = await client.put(
+        f"/api/v1/webhooks/{created['id']}",
+        json={"filter": None, "description": None, "retry_policy": {"backoff": 2}},
+        headers=tenant.headers,
+    )
+    data = cleared.json()["data"]
+    assert data["filter"] is None and data["description"] is None
+    assert data["retry_policy"] == {"backoff": 2}
+    assert data["events"] == body["events"] and data["status"] == "inactive"
+
+    same = await client.put(f"/api/v1/webhooks/{created['id']}", json={}, headers=tenant.headers)
+    assert same.status_code == 200 and same.json()["data"]["retry_policy"] == {"backoff": 2}
+
+
+async def test_reactivating_clears_the_reason(client, tenant, create_webhook, sessions) -> None:
+    created = await create_webhook()
+    async with sessions.begin() as session:
+        row = await session.get(Webhook, created["id"])
+        row.status = "inactive"
+        row.status_reason = "receiver answered 410 Gone"
+        row.failing_since = datetime.now(UTC) - timedelta(hours=1)
+    got = (await client.get(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)).json()
+    assert got["data"]["status_reason"] == "receiver answered 410 Gone"
+
+    response = await client.put(
+        f"/api/v1/webhooks/{created['id']}", json={"status": "active"}, headers=tenant.headers
+    )
+    assert response.json()["data"]["status"] == "active"
+    assert response.json()["data"]["status_reason"] is None
+    async with sessions() as session:
+        row = await session.get(Webhook, created["id"])
+    assert row is not None and row.failing_since is None and row.status_reason is None
+
+
+async def test_delete_keeps_the_delivery_history(client, tenant, create_webhook, sessions) -> None:
+    created = await create_webhook()
+    now = datetime.now(UTC)
+    event_id = ids.event_id()
+    async with sessions.begin() as session:
+        session.add(
+            Event(
+                id=event_id,
+                tenant_id=tenant.tenant_id,
+                type="user.created",
+                data={},
+                created=now,
+                expires_at=now + timedelta(days=7),
+            )
+        )
+        await session.flush()
+        session.add(
+            Delivery(
+                id=ids.delivery_id(event_id, created["id"]),
+                tenant_id=tenant.tenant_id,
+                event_id=event_id,
+                webhook_id=created["id"],
+                event_type="user.created",
+            )
+        )
+    response = await client.delete(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "message": "Webhook deleted successfully"}
+
+    gone = await client.get(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
+    assert_error(gone, 404, "not_found")
+    again = await client.delete(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
+    assert_error(again, 404, "not_found")
+    async with sessions() as session:
+        kept = (
+            await session.scalars(select(Delivery).where(Delivery.webhook_id == created["id"]))
+        ).all()
+    assert len(kept) == 1

@@ -1,0 +1,234 @@
+"""What the webhooks API refuses: 400 bad parameters, 404 not yours, 422 bad URL or filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import WEBHOOK_URL, assert_error
+
+# --------------------------------------------------------------------------- 400
+
+
+async def test_unknown_event_type_is_400_with_the_allowed_list(client, tenant) -> None:
+    response = await client.post(
+        "/api/v1/webhooks",
+        json={"url": WEBHOOK_URL, "events": ["user.created", "user.exploded", "nope.*"]},
+        headers=tenant.headers,
+    )
+    error = assert_error(response, 400, "unknown_event_type")
+    assert error["details"]["unknown"] == ["user.exploded", "nope.*"]
+    assert "user.created" in error["details"]["allowed"]
+    assert "system.alert" in error["details"]["allowed"]
+
+
+async def test_unknown_event_type_on_update_is_400(client, tenant, create_webhook) -> None:
+    created = await create_webhook()
+    response = await client.put(
+        f"/api/v1/webhooks/{created['id']}", json={"events": ["x.y"]}, headers=tenant.headers
+    )
+    assert_error(response, 400, "unknown_event_type")
+    got = await client.get(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
+    assert got.json()["data"]["events"] == ["user.created"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=101",
+        "limit=0",
+        "limit=abc",
+        "page=0",
+        "page=-1",
+        "status=paused",
+        "event=no.such",
+        "event=",
+    ],
+)
+async def test_bad_list_parameters_are_400(client, tenant, query) -> None:
+    response = await client.get(f"/api/v1/webhooks?{query}", headers=tenant.headers)
+    assert_error(response, 400)
+
+
+async def test_limit_100_is_allowed(client, tenant) -> None:
+    response = await client.get("/api/v1/webhooks?limit=100", headers=tenant.headers)
+    assert response.status_code == 200 and response.json()["meta"]["limit"] == 100
+
+
+async def test_malformed_json_is_400(client, tenant, create_webhook) -> None:
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/v1/webhooks", content=b'{"url": ', headers=headers)
+    assert_error(response, 400, "bad_request")
+    created = await create_webhook()
+    response = await client.put(
+        f"/api/v1/webhooks/{created['id']}", content=b"{nope}", headers=headers
+    )
+    assert_error(response, 400, "bad_request")
+
+
+# --------------------------------------------------------------------------- 422
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/hook", "http or https"),
+        ("https://user:pass@example.com/hook", "credentials"),
+        ("not a url", "spaces"),
+        ("https://example.com/hook#frag", "fragment"),
+    ],
+)
+async def test_bad_urls_are_422_saying_why(client, tenant, url, reason) -> None:
+    response = await client.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["user.created"]}, headers=tenant.headers
+    )
+    error = assert_error(response, 422, "invalid_url")
+    assert error["details"]["field"] == "url"
+    assert reason in error["details"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://10.0.0.5/hook", "private"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://localhost/hook", "local name"),
+        ("https://[::1]/hook", "loopback"),
+        ("http://example.com/hook", "https"),
+    ],
+)
+async def test_private_targets_are_422_unless_allowed(api, tenant, url, reason) -> None:
+    async with api(allow_private_urls=False) as client:
+        body = {"url": url, "events": ["user.created"]}
+        response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+        error = assert_error(response, 422, "invalid_url")
+        assert reason in error["details"]["reason"]
+        ok = await client.post(
+            "/api/v1/webhooks",
+            json={"url": WEBHOOK_URL, "events": ["user.created"]},
+            headers=tenant.headers,
+        )
+        assert ok.status_code == 201
+        update = await client.put(
+            f"/api/v1/webhooks/{ok.json()['data']['id']}", json={"url": url}, headers=tenant.headers
+        )
+        assert_error(update, 422, "invalid_url")
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        ({"data.changed": {"$in": "email"}}, "data.changed.$in"),
+        ({"$or": [{"data.a": 1}, {"data.b": {"$regex": "("}}]}, "$or[1].data.b.$regex"),
+        ({"changed": "email"}, "changed"),
+        ({"data.x": {"$where": "1"}}, "data.x.$where"),
+    ],
+)
+async def test_bad_filters_are_422_with_the_path(client, tenant, create_webhook, spec, path):
+    body = {"url": WEBHOOK_URL, "events": ["user.updated"], "filter": spec}
+    response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+    error = assert_error(response, 422, "invalid_filter")
+    assert error["details"]["field"] == "filter"
+    assert error["details"]["path"] == path
+    assert error["details"]["reason"]
+
+    created = await create_webhook()
+    update = await client.put(
+        f"/api/v1/webhooks/{created['id']}", json={"filter": spec}, headers=tenant.headers
+    )
+    assert assert_error(update, 422, "invalid_filter")["details"]["path"] == path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": WEBHOOK_URL, "events": []},
+        {"url": WEBHOOK_URL},
+        {"events": ["user.created"]},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "description": "x" * 1001},
+        {"url": WEBHOOK_URL, "events": "user.created"},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "filter": ["not", "an", "object"]},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": {"max_attempts": 21}},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": {"max_attempts": 0}},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": {"backoff": 0.5}},
+        {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": {"jitter": 1}},
+        {
+            "url": WEBHOOK_URL,
+            "events": ["user.created"],
+            "retry_policy": {"initial_interval": 60, "max_interval": 10},
+        },
+        {"url": WEBHOOK_URL, "events": ["user.created"], "secret": "whsec_mine"},
+    ],
+)
+async def test_invalid_bodies_are_422(client, tenant, body) -> None:
+    response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+    error = assert_error(response, 422, "unprocessable_entity")
+    assert error["details"] and all(d["loc"][0] == "body" for d in error["details"])
+
+
+async def test_description_of_1000_chars_is_fine(create_webhook) -> None:
+    created = await create_webhook(description="x" * 1000)
+    assert len(created["description"]) == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "paused"},
+        {"status": None},
+        {"url": None},
+        {"events": []},
+        {"events": None},
+        {"unknown": 1},
+    ],
+)
+async def test_invalid_updates_are_422(client, tenant, create_webhook, body) -> None:
+    created = await create_webhook()
+    response = await client.put(
+        f"/api/v1/webhooks/{created['id']}", json=body, headers=tenant.headers
+    )
+    assert_error(response, 422)
+
+
+# --------------------------------------------------------------------------- 404
+
+ROUTES = [
+    ("GET", "", None),
+    ("PUT", "", {"description": "mine now"}),
+    ("DELETE", "", None),
+    ("POST", "/test", {"event": "user.created"}),
+    ("POST", "/rotate-secret", None),
+    ("POST", "/filter-test", {"event": {"type": "user.created", "data": {}}}),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), ROUTES)
+async def test_missing_webhook_is_404(client, tenant, method, suffix, body) -> None:
+    response = await client.request(
+        method, f"/api/v1/webhooks/wh_doesnotexist{suffix}", json=body, headers=tenant.headers
+    )
+    error = assert_error(response, 404, "not_found")
+    assert "wh_doesnotexist" in error["message"]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), ROUTES)
+async def test_another_tenants_webhook_is_404_and_untouched(
+    client, tenant, other_tenant, create_webhook, receiver, method, suffix, body
+) -> None:
+    theirs = await create_webhook(url=receiver.url("/theirs"), headers=other_tenant.headers)
+    missing = await client.request(
+        method, f"/api/v1/webhooks/wh_doesnotexist{suffix}", json=body, headers=tenant.headers
+    )
+    response = await client.request(
+        method, f"/api/v1/webhooks/{theirs['id']}{suffix}", json=body, headers=tenant.headers
+    )
+    error = assert_error(response, 404, "not_found")
+    # Same answer as for an id that does not exist: nothing says it exists elsewhere.
+    assert error["message"].replace(theirs["id"], "X") == missing.json()["error"][
+        "message"
+    ].replace("wh_doesnotexist", "X")
+    assert receiver.requests == []
+    still = await client.get(f"/api/v1/webhooks/{theirs['id']}", headers=other_tenant.headers)
+    assert still.status_code == 200
+    assert still.json()["data"]["description"] is None
+    assert still.json()["data"]["updated_at"] == theirs["updated_at"]

@@ -1,0 +1,74 @@
+"""Temporal for tests: the pip-installed binaries only (never a download)."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from hookline.activities.deps import Deps
+from hookline.core import search_attributes as sa
+from hookline.core.config import Settings
+from hookline.core.crypto import data_converter
+from hookline.worker import build_worker, worker_deps
+
+BIN = Path(sys.executable).parent
+DEV_SERVER_ARGS = [
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=normal",
+    "--dynamic-config-value",
+    "system.enableEagerWorkflowStart=true",
+]
+
+
+async def start_time_skipping(keys: list[str] | None = None) -> WorkflowEnvironment:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter(keys or []),
+    )
+    # The Java test server knows no custom search attribute until told.
+    kinds = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    }
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            search_attributes={name: kinds[kind] for name, kind in sa.REGISTRATION.items()},
+            namespace=env.client.namespace,
+        )
+    )
+    return env
+
+
+async def start_dev_server(
+    keys: list[str] | None = None, db_file: Path | None = None
+) -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=sa.ALL,
+        data_converter=data_converter(keys or []),
+        dev_server_extra_args=DEV_SERVER_ARGS,
+        dev_server_database_filename=str(db_file) if db_file else None,
+    )
+
+
+def isolated_settings(settings: Settings, **changes: object) -> Settings:
+    """A unique task queue per test, so runs never steal each other's tasks."""
+    values = settings.model_dump() | {"task_queue": f"test-{uuid.uuid4().hex[:12]}", **changes}
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Deps]:
+    async with worker_deps(settings) as deps:
+        async with build_worker(client, deps, settings):
+            yield deps

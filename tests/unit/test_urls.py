@@ -1,0 +1,318 @@
+"""Webhook URL syntax and SSRF checks; resolution uses only localhost and .invalid names."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from hookline.core.urls import (
+    MAX_URL_LENGTH,
+    UrlError,
+    check_resolved_host,
+    is_forbidden_address,
+    validate_webhook_url,
+)
+
+# --------------------------------------------------------------------------- addresses
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "127.0.0.1",
+        "127.255.255.254",
+        "10.0.0.5",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.1",
+        "169.254.169.254",  # cloud metadata
+        "169.254.0.1",
+        "0.0.0.0",
+        "0.1.2.3",  # 0.0.0.0/8
+        "100.64.0.1",  # CGNAT
+        "100.127.255.255",
+        "224.0.0.1",  # multicast
+        "239.255.255.250",
+        "240.0.0.1",  # reserved
+        "255.255.255.255",
+        "198.18.0.1",  # benchmarking
+        "192.0.0.8",
+        "::1",
+        "::",
+        "fe80::1",
+        "fe80::1%eth0",
+        "fc00::1",  # ULA
+        "fd12:3456:789a::1",
+        "fec0::1",  # site-local
+        "ff02::1",  # multicast
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:10.0.0.5",
+        "::ffff:169.254.169.254",
+        "::ffff:100.64.0.1",
+        "::ffff:0.0.0.0",
+        "[::1]",
+        "[::ffff:192.168.0.1]",
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a00:5::1",  # 6to4 of 10.0.0.5
+        "64:ff9b::10.0.0.5",  # NAT64 of a private address
+        "64:ff9b::127.0.0.1",
+        "64:ff9b:1::1",  # local-use NAT64
+    ],
+)
+def test_forbidden_addresses(ip: str) -> None:
+    assert is_forbidden_address(ip) is True
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "100.63.255.255",  # just below CGNAT
+        "100.128.0.0",  # just above
+        "172.32.0.1",  # just above 172.16/12
+        "169.255.0.1",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::200e",
+        "[2606:4700:4700::1111]",
+        "::ffff:8.8.8.8",  # mapped public address: that public address
+        "64:ff9b::8.8.8.8",  # NAT64 of a public address
+    ],
+)
+def test_public_addresses(ip: str) -> None:
+    assert is_forbidden_address(ip) is False
+
+
+@pytest.mark.parametrize("text", ["example.com", "", "2130706433", "1.2.3", "[::1", "::g"])
+def test_is_forbidden_address_needs_an_ip(text: str) -> None:
+    with pytest.raises(ValueError):
+        is_forbidden_address(text)
+
+
+# --------------------------------------------------------------------------- syntax
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/hooks",
+        "https://example.com",
+        "https://api.example.com:8443/hooks/in?token=abc&x=1",
+        "https://EXAMPLE.com/Path",
+        "https://example.com./trailing-dot",
+        "https://8.8.8.8/hook",
+        "https://[2606:4700:4700::1111]:443/hook",
+        "https://xn--bcher-kva.example/",
+        "https://bücher.example/",
+        "https://my_host.example.com/",
+        "https://example.com:65535/",
+        "https://example.com:1/",
+    ],
+)
+def test_valid_public_urls_are_returned_unchanged(url: str) -> None:
+    assert validate_webhook_url(url, allow_private=False) == url
+    assert validate_webhook_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://example.com/", "url must use https"),
+        ("ftp://example.com/", "url must use https"),
+        ("example.com/hook", "url must use https"),
+        ("https://user:pw@example.com/", "url must not contain credentials"),
+        ("https://user@example.com/", "url must not contain credentials"),
+        ("https://@example.com/", "url must not contain credentials"),
+        ("https://example.com/#frag", "url must not contain a fragment"),
+        ("https://example.com/#", "url must not contain a fragment"),
+        ("https:///path", "url must have a host"),
+        ("https://:443/path", "url must have a host"),
+        ("https://example.com:0/", "port must be between 1 and 65535"),
+        ("https://example.com:65536/", "invalid port"),
+        ("https://example.com:abc/", "invalid port"),
+        ("https://exa mple.com/", "spaces"),
+        ("https://example.com/a\nb", "control characters"),
+        ("https://example.com\\@evil.com/", "backslashes"),
+        ("https://[::1/", "not valid"),
+        ("https://[not-ipv6]/", "not valid"),
+        ("https://%6c%6fcalhost/", "invalid characters"),
+        ("https://999.1.1.1/", "host 999.1.1.1 is not a valid IPv4 address"),
+        ("https://1.2.3.4.5/", "not a valid IPv4 address"),
+        ("https://09.1.1.1/", "not a valid IPv4 address"),
+        ("https://256.256/", "not a valid IPv4 address"),
+        ("", "url is required"),
+    ],
+)
+def test_syntax_errors(url: str, message: str) -> None:
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(url, allow_private=False)
+    assert message in str(info.value)
+
+
+def test_too_long() -> None:
+    base = "https://example.com/"
+    ok = base + "a" * (MAX_URL_LENGTH - len(base))
+    assert validate_webhook_url(ok, allow_private=False) == ok
+    with pytest.raises(UrlError, match="at most 2048 characters"):
+        validate_webhook_url(ok + "a", allow_private=False)
+
+
+def test_allow_private_permits_http_but_not_other_schemes() -> None:
+    assert validate_webhook_url("http://example.com/", allow_private=True)
+    with pytest.raises(UrlError, match="url must use http or https"):
+        validate_webhook_url("ftp://example.com/", allow_private=True)
+    # Syntax rules hold whatever the setting.
+    with pytest.raises(UrlError, match="credentials"):
+        validate_webhook_url("http://u:p@localhost/", allow_private=True)
+    with pytest.raises(UrlError, match="fragment"):
+        validate_webhook_url("http://localhost/#x", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://localhost/", "host localhost is a local name"),
+        ("https://LOCALHOST/", "is a local name"),
+        ("https://localhost./", "is a local name"),
+        ("https://api.localhost/", "is a local name"),
+        ("https://printer.local/", "is a local name"),
+        ("https://db.internal/", "is a local name"),
+        ("https://metadata.google.internal/computeMetadata/v1/", "is a local name"),
+        (
+            "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",
+            "is a local name",
+        ),  # fullwidth look-alike
+        ("https://metadata/", "not a fully qualified domain name"),
+        ("https://10.0.0.5/", "host 10.0.0.5 is a private address"),
+        ("https://192.168.0.10:8443/", "host 192.168.0.10 is a private address"),
+        ("https://127.0.0.1/", "host 127.0.0.1 is a loopback address"),
+        ("https://169.254.169.254/latest/meta-data", "is a link-local address"),
+        ("https://100.64.0.1/", "shared (CGNAT)"),
+        ("https://0.0.0.0/", "is an unspecified address"),
+        ("https://224.0.0.1/", "multicast"),
+        ("https://[::1]/", "host ::1 is a loopback address"),
+        ("https://[::]/", "unspecified"),
+        ("https://[fe80::1%25eth0]/", "link-local"),
+        ("https://[fd00::1]/", "private"),
+        ("https://[fec0::1]/", "site-local"),
+        ("https://[::ffff:127.0.0.1]/", "loopback"),
+        ("https://[::ffff:7f00:1]/", "loopback"),
+        ("https://[::ffff:a9fe:a9fe]/", "link-local"),
+        # Integer spellings a resolver turns into 127.0.0.1 / 10.0.0.5.
+        ("https://2130706433/", "host 2130706433 (127.0.0.1) is a loopback address"),
+        ("https://0x7f000001/", "(127.0.0.1) is a loopback"),
+        ("https://0x7f.1/", "host 0x7f.1 (127.0.0.1) is a loopback address"),
+        ("https://0177.0.0.1/", "(127.0.0.1) is a loopback"),
+        ("https://017700000001/", "(127.0.0.1) is a loopback"),
+        ("https://127.1/", "(127.0.0.1) is a loopback"),
+        ("https://10.5/", "(10.0.0.5) is a private"),
+        ("https://0xa.0.0.05/", "(10.0.0.5) is a private"),
+        ("https://0/", "(0.0.0.0) is an unspecified"),
+        ("https://127.0.0.1./", "(127.0.0.1) is a loopback"),
+        (
+            "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/",
+            "(127.0.0.1) is a loopback",
+        ),  # fullwidth digits
+    ],
+)
+def test_private_targets_refused_unless_allowed(url: str, message: str) -> None:
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(url, allow_private=False)
+    assert message in str(info.value)
+    http_url = url.replace("https://", "http://", 1)
+    assert validate_webhook_url(http_url, allow_private=True) == http_url
+
+
+def test_integer_spelling_of_a_public_address_is_allowed() -> None:
+    # 134744072 == 8.8.8.8: odd but public.
+    assert validate_webhook_url("https://134744072/", allow_private=False)
+
+
+def test_url_error_is_value_error() -> None:
+    assert issubclass(UrlError, ValueError)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+async def test_localhost_resolves_to_loopback_and_is_refused() -> None:
+    with pytest.raises(UrlError, match=r"host localhost resolves to (127\.0\.0\.1|::1)"):
+        await check_resolved_host("https://localhost/hook", allow_private=False)
+
+
+async def test_literal_loopback_is_refused_after_resolution() -> None:
+    with pytest.raises(UrlError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
+        await check_resolved_host("http://127.0.0.1:8000/hook", allow_private=False)
+
+
+async def test_private_hosts_pass_when_allowed() -> None:
+    await check_resolved_host("http://localhost:8000/hook", allow_private=True)
+    await check_resolved_host("http://127.0.0.1/hook", allow_private=True)
+
+
+async def test_unresolvable_host() -> None:
+    for allow_private in (False, True):
+        with pytest.raises(UrlError, match=r"host nonexistent\.invalid does not resolve"):
+            await check_resolved_host("https://nonexistent.invalid/", allow_private=allow_private)
+
+
+async def test_url_without_host() -> None:
+    with pytest.raises(UrlError, match="host"):
+        await check_resolved_host("https:///x", allow_private=False)
+
+
+def _fake_resolver(monkeypatch: pytest.MonkeyPatch, addresses: list[str]) -> list[tuple]:
+    """Make getaddrinfo answer ``addresses`` (a DNS record that changed after saving)."""
+    calls: list[tuple] = []
+    loop = asyncio.get_running_loop()
+
+    async def getaddrinfo(host: str, port: int, **kwargs: object) -> list[tuple]:
+        calls.append((host, port, kwargs))
+        results = []
+        for address in addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sockaddr = (address, port, 0, 0) if family == socket.AF_INET6 else (address, port)
+            results.append((family, socket.SOCK_STREAM, 6, "", sockaddr))
+        return results
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    return calls
+
+
+async def test_public_name_rebound_to_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_resolver(monkeypatch, ["93.184.216.34", "10.0.0.5"])
+    # Passes the syntax check: the name looks public.
+    assert validate_webhook_url("https://hooks.example.com/x", allow_private=False)
+    with pytest.raises(UrlError, match=r"hooks\.example\.com resolves to 10\.0\.0\.5, a private"):
+        await check_resolved_host("https://hooks.example.com/x", allow_private=False)
+
+
+async def test_any_forbidden_ipv6_answer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_resolver(monkeypatch, ["2606:4700:4700::1111", "::ffff:169.254.169.254"])
+    with pytest.raises(UrlError, match="link-local"):
+        await check_resolved_host("https://hooks.example.com/x", allow_private=False)
+
+
+async def test_all_public_answers_pass_and_port_is_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _fake_resolver(monkeypatch, ["93.184.216.34", "2606:2800:220:1::1"])
+    await check_resolved_host("https://hooks.example.com/x", allow_private=False)
+    await check_resolved_host("http://hooks.example.com:8080/x", allow_private=False)
+    await check_resolved_host("http://hooks.example.com/x", allow_private=False)
+    assert [(host, port) for host, port, _ in calls] == [
+        ("hooks.example.com", 443),
+        ("hooks.example.com", 8080),
+        ("hooks.example.com", 80),
+    ]
+
+
+async def test_empty_answer_means_does_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_resolver(monkeypatch, [])
+    with pytest.raises(UrlError, match="does not resolve"):
+        await check_resolved_host("https://hooks.example.com/x", allow_private=True)
