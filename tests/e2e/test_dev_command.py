@@ -1,0 +1,93 @@
+"""`hookline dev` itself: up, deliver through the API, idempotent publish, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from hookline.devserver import free_port, port_open
+from tests.support.receiver import Receiver
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "hookline dev exited during start-up"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("hookline dev did not become healthy")
+
+
+async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hookline.cli",
+            "dev",
+            "--api-port",
+            str(api_port),
+            "--temporal-port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        wait_healthy(base, process)
+        token = (tmp_path / "data" / "dev-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        async with Receiver() as receiver, httpx.AsyncClient(base_url=base) as api:
+            assert (await api.get(f"http://127.0.0.1:{ui_port}/")).status_code == 200
+            assert (await api.get("/docs")).status_code == 200
+            created = await api.post(
+                "/api/v1/webhooks",
+                headers=headers,
+                json={"url": receiver.url("/hook"), "events": ["user.*"]},
+            )
+            assert created.status_code == 201, created.text
+            body = {"type": "user.created", "id": "signup-42", "data": {"id": "usr_1"}}
+            first = await api.post("/api/v1/events", headers=headers, json=body)
+            assert first.status_code == 202, first.text
+            [request] = await receiver.wait_for(1, timeout=20)
+            again = await api.post("/api/v1/events", headers=headers, json=body)
+            assert again.status_code == 202
+            assert again.json()["data"]["id"] == first.json()["data"]["id"]
+            assert again.headers.get("idempotent-replayed") == "true"
+            event_id = first.json()["data"]["id"]
+            for _ in range(100):  # the receiver answers before the event is settled
+                detail = (await api.get(f"/api/v1/events/{event_id}", headers=headers)).json()
+                if detail["data"]["status"] != "executing":
+                    break
+                await asyncio.sleep(0.1)
+            assert detail["data"]["status"] == "succeeded"
+            assert detail["data"]["deliveries"][0]["attempt_history"][0]["status_code"] == 200
+            assert request.headers["webhook-id"] == event_id
+            await asyncio.sleep(1)  # room for a second delivery, which must not come
+            assert len(receiver.requests) == 1  # published twice, delivered once
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "API token" in output and "hookline stopped" in output
+    for port in (api_port, temporal_port, ui_port):
+        assert not port_open(port), f"port {port} still open after Ctrl-C"

@@ -1,0 +1,103 @@
+"""Faults on the real stack: nothing accepted is lost (figures go to docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from tests.support.receiver import Reply
+
+EVENTS = 200
+
+
+async def publish_many(api: httpx.AsyncClient, headers: dict, count: int, prefix: str) -> list:
+    limit = asyncio.Semaphore(20)
+
+    async def one(i: int) -> str:
+        async with limit:
+            answer = await api.post(
+                "/api/v1/events",
+                headers=headers,
+                json={"type": "user.created", "id": f"{prefix}-{i}", "data": {"n": i}},
+            )
+            assert answer.status_code == 202, answer.text
+            return answer.json()["data"]["id"]
+
+    return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def wait_all_received(receiver, event_ids: set[str], timeout: float) -> set[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = {r.headers.get("webhook-id") for r in receiver.requests}
+        if event_ids <= seen:
+            return seen
+        await asyncio.sleep(0.2)
+    seen = {r.headers.get("webhook-id") for r in receiver.requests}
+    raise AssertionError(f"lost {len(event_ids - seen)} of {len(event_ids)} events")
+
+
+async def subscribe(api, headers, receiver) -> None:
+    created = await api.post(
+        "/api/v1/webhooks", headers=headers, json={"url": receiver.url(), "events": ["*"]}
+    )
+    assert created.status_code == 201, created.text
+
+
+async def test_worker_killed_mid_stream_loses_nothing(stack, receiver):
+    receiver.default(Reply(200, delay=0.05))
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
+        await subscribe(api, stack.headers, receiver)
+        event_ids = set(await publish_many(api, stack.headers, EVENTS, "kill"))
+        for _ in range(200):  # kill while deliveries are in flight
+            if len(receiver.requests) >= EVENTS // 5:
+                break
+            await asyncio.sleep(0.05)
+        received_at_kill = len(receiver.requests)
+        stack.kill("worker")
+        stack.start_worker()
+        await wait_all_received(receiver, event_ids, timeout=120)
+    delivery_ids = [r.headers["x-webhook-delivery-id"] for r in receiver.requests]
+    duplicates = len(delivery_ids) - len(set(delivery_ids))
+    print(
+        f"\nworker SIGKILL: sent={EVENTS} received_before_kill={received_at_kill} "
+        f"unique_received={len(set(delivery_ids))} duplicates={duplicates} lost=0"
+    )
+    assert received_at_kill < EVENTS  # the kill happened mid-stream
+    assert len(set(delivery_ids)) == EVENTS  # de-duplicable by X-Webhook-Delivery-Id
+
+
+async def test_temporal_restart_answers_503_then_delivers_everything(stack, receiver):
+    receiver.default(Reply(200, delay=0.2))
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
+        await subscribe(api, stack.headers, receiver)
+        event_ids = set(await publish_many(api, stack.headers, 50, "before"))
+        stack.temporal.terminate()
+        stack.temporal.wait(15)
+        down = await api.post(
+            "/api/v1/events", headers=stack.headers, json={"type": "user.created", "data": {}}
+        )
+        health = await api.get("/healthz")
+        stack.start_temporal()  # same file-backed store, same port
+        await wait_all_received(receiver, event_ids, timeout=120)
+        after = await publish_many(api, stack.headers, 5, "after")
+        await wait_all_received(receiver, event_ids | set(after), timeout=60)
+    assert down.status_code == 503, down.text
+    assert down.json()["error"]["code"] == "service_unavailable"
+    assert int(down.headers["retry-after"]) > 0
+    assert health.status_code == 503 and health.json()["temporal"] != "ok"
+    print(f"\ntemporal restart: accepted_before_stop=50 received={len(event_ids)} lost=0")
+
+
+async def test_api_restart_loses_no_accepted_event(stack, receiver):
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
+        await subscribe(api, stack.headers, receiver)
+        event_ids = set(await publish_many(api, stack.headers, 50, "api"))
+        stack.kill("api")
+        stack.start_api()
+        stack.wait_api()
+        await wait_all_received(receiver, event_ids, timeout=60)
+        listed = await api.get("/api/v1/events?limit=100", headers=stack.headers)
+    assert listed.json()["meta"]["total"] == 50
