@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.deps import Deps
-from hookline.core import signing
+from hookline.core import metrics, signing
 from hookline.core.crypto import SecretBox
 from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus
@@ -175,6 +175,7 @@ class DeliveryActivities:
                 retry_after=parse_retry_after(result.retry_after),
             )
         await self._record(input, webhook.url, attempt, result, decision)
+        metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
         output = DeliverOutput(
             delivery_id=input.delivery_id,
             webhook_id=input.webhook_id,
@@ -215,6 +216,7 @@ class DeliveryActivities:
         decision: Decision,
     ) -> None:
         now = datetime.now(UTC)
+        since: datetime | None = None
         final = decision.outcome is not Outcome.RETRY
         if decision.outcome is Outcome.SUCCESS:
             status = DeliveryStatus.SUCCEEDED
@@ -266,6 +268,48 @@ class DeliveryActivities:
                     .where(Webhook.id == input.webhook_id, Webhook.failing_since.is_(None))
                     .values(failing_since=now)
                 )
+                disabled = await session.execute(
+                    update(Webhook)
+                    .where(
+                        Webhook.id == input.webhook_id,
+                        Webhook.status == "active",
+                        Webhook.failing_since <= now - self.deps.settings.auto_disable_after,
+                    )
+                    .values(
+                        status="inactive",
+                        status_reason="disabled: every attempt failed",
+                    )
+                    .returning(Webhook.failing_since)
+                )
+                since = disabled.scalar()
+        if decision.outcome is not Outcome.SUCCESS and since is not None:
+            await self._disabled(input, url, since)
+
+    async def _disabled(self, input: DeliverInput, url: str, since: datetime) -> None:
+        """Tell the tenant: a system.alert event, delivered like any other."""
+        from hookline.api.publish import event_workflow_input, start_event  # avoids a cycle
+
+        async with self.deps.sessions.begin() as session:
+            await session.execute(
+                update(Webhook)
+                .where(Webhook.id == input.webhook_id)
+                .values(status_reason=f"disabled: every attempt failed since {since.isoformat()}")
+            )
+        data = {
+            "alert": "webhook.disabled",
+            "webhook_id": input.webhook_id,
+            "url": url,
+            "failing_since": since.isoformat(),
+            "reason": f"every attempt failed for {self.deps.settings.auto_disable_after}",
+        }
+        event = event_workflow_input(
+            self.deps.settings,
+            input.tenant_id,
+            "system.alert",
+            data,
+            f"webhook-disabled-{input.webhook_id}-{int(since.timestamp())}",
+        )
+        await start_event(activity.client(), self.deps.settings, event)
 
     async def _mark_skipped(self, input: DeliverInput, reason: str) -> None:
         async with self.deps.sessions.begin() as session:

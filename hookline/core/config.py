@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     retry_max_interval: timedelta = timedelta(hours=12)
     retry_after_cap: timedelta = timedelta(hours=1)
     secret_rotation_grace: timedelta = timedelta(hours=24)
+    # A webhook failing every attempt for this long is disabled (and a system.alert sent).
+    auto_disable_after: timedelta = timedelta(days=5)
     max_concurrent_deliveries: int = Field(default=100, ge=1)
     # Eager start: the API process runs a worker too and starts workflows on it directly.
     eager_start: bool = False
@@ -72,6 +74,7 @@ class Settings(BaseSettings):
         "retry_max_interval",
         "retry_after_cap",
         "secret_rotation_grace",
+        "auto_disable_after",
         mode="before",
     )
     @classmethod

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -199,3 +200,39 @@ async def test_other_tenants_webhooks_never_receive(
         progress = await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
     assert progress.deliveries == {}
     assert receiver.for_path("/theirs") == []
+
+
+async def test_webhook_failing_for_days_is_disabled_and_the_tenant_alerted(
+    dev_env, fast_settings, sessions, tenant, receiver
+):
+    receiver.script("/broken", [Reply(500)])
+    broken = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/broken"), retry={"max_attempts": 1}
+    )
+    watcher = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/alerts"), events=["system.alert"]
+    )
+    async with sessions.begin() as session:  # it has been failing for six days
+        stored = await session.get(type(broken), broken.id)
+        stored.failing_since = datetime.now(UTC) - timedelta(days=6)
+    async with running_worker(dev_env.client, fast_settings):
+        await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
+        [alert] = await receiver.wait_for(1, path="/alerts", timeout=20)
+    body = json.loads(alert.body)
+    assert body["type"] == "system.alert"
+    assert body["data"]["alert"] == "webhook.disabled"
+    assert body["data"]["webhook_id"] == broken.id
+    disabled = await get_webhook(sessions, broken.id)
+    assert disabled.status == "inactive" and "every attempt failed" in disabled.status_reason
+    assert (await get_webhook(sessions, watcher.id)).status == "active"
+
+
+async def test_recent_failures_do_not_disable(dev_env, fast_settings, sessions, tenant, receiver):
+    receiver.script("/flaky", [Reply(500)])
+    webhook = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/flaky"), retry={"max_attempts": 1}
+    )
+    async with running_worker(dev_env.client, fast_settings):
+        await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
+    stored = await get_webhook(sessions, webhook.id)
+    assert stored.status == "active" and stored.failing_since is not None
