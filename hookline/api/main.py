@@ -12,7 +12,8 @@ from temporalio.client import Client
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
-from hookline.api.routes import deliveries, event_types, events, health, webhooks
+from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
+from hookline.api.routes import metrics as metrics_routes
 from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
@@ -77,4 +78,6 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(events.router, prefix="/api/v1")
     app.include_router(deliveries.router, prefix="/api/v1")
     app.include_router(event_types.router, prefix="/api/v1")
+    app.include_router(codec.router)
+    app.include_router(metrics_routes.router)
     return app

@@ -40,6 +40,7 @@ from hookline.api.schemas.events import (
     RedeliverResponse,
     RedeliverResult,
 )
+from hookline.core import metrics
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
 from hookline.core.tables import Attempt, Delivery, Event
 
@@ -77,6 +78,7 @@ async def _publish_one(
         stored = await session.get(Event, event.event_id)
         if stored is not None:
             return event_out(stored), True
+    metrics.event_published(body.type)
     status = EventStatus.AWAITING if handle is not None else EventStatus.EXPIRED
     return EventOut(
         id=event.event_id,
@@ -276,6 +278,7 @@ async def redeliver_event(
     expired: list[str] = []
     if targets and not await signal_redeliver(temporal, event.id, webhook_ids):
         expired, targets = [event.id], []
+    metrics.redelivery_requested(len(targets))
     result = RedeliverResult(
         scheduled=len(targets),
         events=1 if targets else 0,
@@ -328,6 +331,7 @@ async def bulk_redeliver(
             scheduled += [d.id for d in deliveries]
         else:
             expired.append(event_id)
+    metrics.redelivery_requested(len(scheduled))
     result = RedeliverResult(
         scheduled=len(scheduled),
         events=len(by_event) - len(expired),

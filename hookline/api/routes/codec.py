@@ -1,0 +1,101 @@
+"""The Temporal codec server: lets the Temporal UI and CLI show encrypted history in clear.
+
+Protocol: ``POST /codec/encode`` and ``POST /codec/decode`` with a ``Payloads`` message in
+proto-JSON (``{"payloads": [{"metadata": {k: base64}, "data": base64}]}``) and an
+``X-Namespace`` header; the answer has the same shape. Bearer-authenticated like the rest of
+the API; the UI's CORS preflight (no credentials) is answered by the CORS middleware.
+Without ``HOOKLINE_ENCRYPTION_KEY`` both pass payloads through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.api.common.v1 import Payloads
+
+from hookline.api.deps import PrincipalDep, SettingsDep
+from hookline.api.errors import ApiError
+from hookline.api.schemas.common import ERRORS
+from hookline.core.crypto import EncryptionCodec
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+
+
+class PayloadJSON(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Metadata values, each base64-encoded."
+    )
+    data: str = Field("", description="The payload bytes, base64-encoded.")
+
+
+class PayloadsJSON(BaseModel):
+    """`temporal.api.common.v1.Payloads` in proto-JSON."""
+
+    payloads: list[PayloadJSON] = Field(default_factory=list)
+
+
+Namespace = Annotated[str | None, Header(alias="X-Namespace", max_length=1000)]
+
+
+def _parse(body: PayloadsJSON) -> Payloads:
+    try:
+        return json_format.ParseDict(body.model_dump(), Payloads())
+    except Exception as exc:  # ParseError, bad base64 ...: the client sent something odd
+        raise ApiError(400, f"not a valid Payloads message: {exc}") from exc
+
+
+def _dump(payloads: Payloads) -> dict[str, Any]:
+    out = json_format.MessageToDict(payloads)
+    out.setdefault("payloads", [])
+    return out
+
+
+def _codec(keys: list[str]) -> EncryptionCodec | None:
+    return EncryptionCodec(keys) if keys else None
+
+
+@router.post(
+    "/encode",
+    response_model=PayloadsJSON,
+    responses=ERRORS,
+    summary="Temporal codec server: encrypt payloads",
+)
+async def encode(
+    body: PayloadsJSON,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    x_namespace: Namespace = None,
+) -> dict[str, Any]:
+    payloads = _parse(body)
+    codec = _codec(settings.encryption_keys)
+    if codec is None:
+        return _dump(payloads)
+    return _dump(Payloads(payloads=await codec.encode(payloads.payloads)))
+
+
+@router.post(
+    "/decode",
+    response_model=PayloadsJSON,
+    responses=ERRORS,
+    summary="Temporal codec server: decrypt payloads",
+)
+async def decode(
+    body: PayloadsJSON,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    x_namespace: Namespace = None,
+) -> dict[str, Any]:
+    payloads = _parse(body)
+    codec = _codec(settings.encryption_keys)
+    if codec is None:
+        return _dump(payloads)
+    try:
+        decoded = await codec.decode(payloads.payloads)
+    except Exception as exc:  # unknown key, altered data, not a Payload inside
+        raise ApiError(400, f"cannot decode payloads: {exc}") from exc
+    return _dump(Payloads(payloads=decoded))

@@ -1,0 +1,89 @@
+"""GET /metrics: Prometheus exposition of the counters in hookline.core.metrics."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from hookline.core import metrics
+
+
+@pytest.fixture
+def store_kind() -> str:
+    return "sqlite"
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def scraped(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_are_prometheus_text_without_auth(client):
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f.type for f in text_string_to_metric_families(response.text)}
+    assert families["hookline_events_published"] == "counter"
+    assert families["hookline_deliveries"] == "counter"
+    assert families["hookline_attempt_duration_seconds"] == "histogram"
+    assert families["hookline_retries"] == "counter"
+    assert families["hookline_redeliveries"] == "counter"
+
+
+async def test_openmetrics_when_asked_for(client):
+    response = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
+
+
+async def test_metrics_are_not_in_the_openapi_schema(client):
+    schema = (await client.get("/openapi.json")).json()
+    assert "/metrics" not in schema["paths"]
+
+
+async def test_helpers_change_the_exposed_values(client):
+    before = scraped((await client.get("/metrics")).text)
+
+    metrics.event_published("metrics.test")
+    metrics.event_published("metrics.test")
+    metrics.record_attempt("success", 204, 0.03)
+    metrics.record_attempt("retry", 503, 0.2)
+    metrics.record_attempt("fail", None, 10.0)
+    metrics.redelivery_requested(3)
+    metrics.redelivery_requested(0)
+
+    after = scraped((await client.get("/metrics")).text)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("hookline_events_published_total", type="metrics.test") == 2
+    assert delta("hookline_deliveries_total", outcome="success", status_class="2xx") == 1
+    assert delta("hookline_deliveries_total", outcome="retry", status_class="5xx") == 1
+    assert delta("hookline_deliveries_total", outcome="fail", status_class="network") == 1
+    assert delta("hookline_retries_total") == 1
+    assert delta("hookline_redeliveries_total") == 3
+    assert delta("hookline_attempt_duration_seconds_count") == 3
+    assert delta("hookline_attempt_duration_seconds_sum") == pytest.approx(10.23)
+    assert delta("hookline_attempt_duration_seconds_bucket", le="0.05") == 1
+    assert delta("hookline_attempt_duration_seconds_bucket", le="+Inf") == 3
+
+
+def test_outcome_enums_are_labelled_by_value():
+    from hookline.core.retry import Outcome
+
+    before = value("hookline_deliveries_total", outcome="retry", status_class="4xx")
+    metrics.record_attempt(Outcome.RETRY, 429, 0.01)
+    assert value("hookline_deliveries_total", outcome="retry", status_class="4xx") == before + 1
