@@ -211,7 +211,12 @@ def _wait_healthy(port: int, children: list[subprocess.Popen], timeout: float = 
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from bench.run import main as bench_main  # the benchmark lives beside the package
+    # The benchmark lives in the repository beside the package (bench/), not in the wheel.
+    sys.path.insert(0, os.getcwd())
+    try:
+        from bench.run import main as bench_main
+    except ModuleNotFoundError as exc:
+        raise SystemExit("run `hookline bench` from the repository root (make bench)") from exc
 
     bench_main(args)
 

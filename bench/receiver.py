@@ -1,0 +1,112 @@
+"""A minimal, fast webhook receiver for the benchmark: answers 200, records arrival times.
+
+Pure asyncio, HTTP/1.1 keep-alive, Content-Length bodies only, 127.0.0.1 only.
+
+    python -m bench.receiver --port 9000      # prints "listening on 9000"
+
+Any POST is recorded as ``[wall time, webhook-id, X-Webhook-Delivery-Id, path]``.
+``GET /count`` answers the number of records; ``GET /records?after=N`` the records from N on
+(JSON). Other GETs answer 404.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import time
+
+HOST = "127.0.0.1"
+_MAX_HEAD = 64 * 1024
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+
+def _reply(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class FastReceiver:
+    def __init__(self) -> None:
+        self.records: list[tuple[float, str, str, str]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, _, rest = lines[0].partition(" ")
+                target = rest.rpartition(" ")[0]
+                length = 0
+                event_id = delivery_id = ""
+                close = False
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    name = name.strip().lower()
+                    if name == "content-length":
+                        length = int(value.strip())
+                    elif name == "webhook-id":
+                        event_id = value.strip()
+                    elif name == "x-webhook-delivery-id":
+                        delivery_id = value.strip()
+                    elif name == "connection" and value.strip().lower() == "close":
+                        close = True
+                if length:
+                    await reader.readexactly(length)
+                if method == "POST":
+                    path = target.partition("?")[0]
+                    self.records.append((time.time(), event_id, delivery_id, path))
+                    writer.write(_OK)
+                else:
+                    writer.write(self._get(target))
+                if close:
+                    await writer.drain()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _get(self, target: str) -> bytes:
+        path, _, query = target.partition("?")
+        if path == "/count":
+            return _reply("200 OK", str(len(self.records)).encode())
+        if path == "/records":
+            after = 0
+            for part in query.split("&"):
+                key, _, value = part.partition("=")
+                if key == "after" and value.isdigit():
+                    after = int(value)
+            return _reply("200 OK", json.dumps(self.records[after:]).encode())
+        return _reply("404 Not Found", b"{}")
+
+
+async def serve(port: int) -> None:
+    receiver = FastReceiver()
+    server = await asyncio.start_server(receiver.handle, HOST, port, limit=_MAX_HEAD, backlog=1024)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"listening on {port}", flush=True)
+    async with server:
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

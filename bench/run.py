@@ -1,0 +1,681 @@
+"""`hookline bench`: the end-to-end benchmark (see docs/PERFORMANCE.md).
+
+One run starts, in a temp dir: a file-backed Temporal dev server configured as `hookline dev`
+configures it (headless), the fast receiver (bench/receiver.py), a migrated SQLite store with
+a tenant, a token and webhooks, then the worker and the API as real subprocesses, so their CPU
+seconds (/proc/PID/stat) and peak RSS (/proc/PID/status VmHWM) are measured per process.
+
+Scenarios: A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out
+(1 event to 10 webhooks), D latency at a steady 10 events/s open loop, E B again with K events
+left open in their 7-day window (and how long the K burst took to drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+PROCESSES = ("server", "worker", "api")
+FANOUT = 10
+
+# Targets of the performance issue.
+TARGETS = {
+    "B/A": 2.0,  # hookline events/s over the naive baseline
+    "C/B": 6.0,  # fan-out deliveries/s over B's
+    "D p50 ms": 35.0,
+    "D p99 ms": 80.0,
+    "E/B": 0.8,
+    "worker RSS MB": 250.0,
+    "api RSS MB": 250.0,
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    naive: int
+    events: int
+    fanout_events: int
+    latency_seconds: float
+    latency_rate: float
+    open_events: int
+    concurrency: int
+
+
+QUICK = Sizes(
+    naive=150,
+    events=150,
+    fanout_events=30,
+    latency_seconds=3,
+    latency_rate=10,
+    open_events=500,
+    concurrency=20,
+)
+DEFAULT = Sizes(
+    naive=1000,
+    events=1000,
+    fanout_events=200,
+    latency_seconds=10,
+    latency_rate=10,
+    open_events=5000,
+    concurrency=20,
+)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError("q must be within [0, 100]")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def parse_cpu_seconds(stat: str, ticks: int) -> float:
+    """utime + stime of a /proc/PID/stat line (the comm field may hold spaces)."""
+    fields = stat.rpartition(")")[2].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def parse_vmhwm_mb(status: str) -> float | None:
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def summarize(
+    name: str,
+    sent: dict[str, float],
+    records: list[list],
+    cpu: dict[str, float],
+    *,
+    complete: bool,
+    expected: int,
+) -> dict[str, Any]:
+    """One scenario's figures from publish times (event id -> wall time) and receiver records
+    ([wall time, event id, delivery id, path])."""
+    events = len(sent)
+    first: dict[str, float] = {}
+    for at, event_id, _dlv, _path in records:
+        if event_id in sent:
+            first[event_id] = min(at, first.get(event_id, at))
+    latencies = [1000 * (first[e] - sent[e]) for e in first]
+    start = min(sent.values()) if sent else 0.0
+    end = max((r[0] for r in records), default=start)
+    seconds = max(end - start, 1e-9)
+    return {
+        "name": name,
+        "events": events,
+        "deliveries": len(records),
+        "expected_deliveries": expected,
+        "complete": complete,
+        "seconds": round(seconds, 3),
+        "events_per_s": events / seconds if records else None,
+        "deliveries_per_s": len(records) / seconds if records else None,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_s_per_event": {k: (v / events if events else None) for k, v in cpu.items()},
+    }
+
+
+def compute_ratios(scenarios: dict[str, dict]) -> dict[str, float | None]:
+    def get(key: str, field_: str) -> float | None:
+        return scenarios.get(key, {}).get(field_)
+
+    return {
+        "B/A": ratio(get("B", "events_per_s"), get("A", "events_per_s")),
+        "C/B": ratio(get("C", "deliveries_per_s"), get("B", "deliveries_per_s")),
+        "E/B": ratio(get("E", "events_per_s"), get("B", "events_per_s")),
+    }
+
+
+def check_targets(
+    scenarios: dict[str, dict], ratios: dict, rss: dict[str, float | None]
+) -> list[dict]:
+    d = scenarios.get("D", {})
+    rows = [
+        ("B/A", ratios.get("B/A"), ">="),
+        ("C/B", ratios.get("C/B"), ">="),
+        ("D p50 ms", d.get("p50_ms"), "<="),
+        ("D p99 ms", d.get("p99_ms"), "<="),
+        ("E/B", ratios.get("E/B"), ">="),
+        ("worker RSS MB", rss.get("worker"), "<"),
+        ("api RSS MB", rss.get("api"), "<"),
+    ]
+    out = []
+    for name, value, op in rows:
+        target = TARGETS[name]
+        if value is None:
+            met = None
+        elif op == ">=":
+            met = value >= target
+        elif op == "<=":
+            met = value <= target
+        else:
+            met = value < target
+        out.append({"target": name, "op": op, "goal": target, "value": value, "met": met})
+    return out
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table_rows(scenarios: dict[str, dict]) -> list[list[str]]:
+    """The main table's rows as strings (CPU in ms per event)."""
+    rows = []
+    for key, s in scenarios.items():
+        per = s.get("cpu_s_per_event", {})
+        label = f"{key} {s['name']}" + ("" if s.get("complete", True) else " (INCOMPLETE)")
+        rows.append(
+            [
+                label,
+                str(s["events"]),
+                str(s["deliveries"]),
+                _fmt(s["seconds"], 2),
+                _fmt(s["events_per_s"]),
+                _fmt(s["deliveries_per_s"]),
+                _fmt(s["p50_ms"]),
+                _fmt(s["p99_ms"]),
+                *(_fmt(None if per.get(p) is None else 1000 * per[p], 2) for p in PROCESSES),
+            ]
+        )
+    return rows
+
+
+HEADERS = [
+    "scenario",
+    "events",
+    "deliveries",
+    "s",
+    "events/s",
+    "deliveries/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU ms/ev",
+    "worker CPU ms/ev",
+    "API CPU ms/ev",
+]
+
+
+def render(report: dict) -> Any:
+    """A rich renderable: the scenario table, peak RSS, ratios and targets."""
+    from rich.console import Group
+    from rich.table import Table
+
+    main = Table(title="hookline bench", title_justify="left")
+    for i, header in enumerate(HEADERS):
+        main.add_column(header, justify="left" if i == 0 else "right")
+    for row in table_rows(report["scenarios"]):
+        main.add_row(*row)
+    rss = Table(title="peak RSS (VmHWM, MB)", title_justify="left")
+    for p in PROCESSES:
+        rss.add_column(p, justify="right")
+    rss.add_row(*(_fmt(report["rss_mb"].get(p)) for p in PROCESSES))
+    targets = Table(title="targets", title_justify="left")
+    for header in ("target", "goal", "value", "met"):
+        targets.add_column(header)
+    for t in report["targets"]:
+        met = {True: "met", False: "NOT met", None: "-"}[t["met"]]
+        targets.add_row(t["target"], f"{t['op']} {t['goal']:g}", _fmt(t["value"], 2), met)
+    return Group(main, rss, targets)
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report["scenarios"])]
+    lines += ["", "| process | peak RSS MB |", "|---|---|"]
+    lines += [f"| {p} | {_fmt(report['rss_mb'].get(p))} |" for p in PROCESSES]
+    lines += ["", "| target | goal | value | met |", "|---|---|---|---|"]
+    for t in report["targets"]:
+        met = {True: "met", False: "**not met**", None: "-"}[t["met"]]
+        lines.append(f"| {t['target']} | {t['op']} {t['goal']:g} | {_fmt(t['value'], 2)} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    ram_mb = 0.0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                ram_mb = int(line.split()[1]) / 1024
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gb": round(ram_mb / 1024, 1),
+        "python": platform.python_version(),
+    }
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        return parse_cpu_seconds(f.read(), os.sysconf("SC_CLK_TCK"))
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return parse_vmhwm_mb(f.read())
+    except OSError:
+        return None
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    temporal_port: int
+    api_port: int
+    rx_port: int
+    token: str = ""
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # path -> webhook secrets
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self.procs.items()}
+
+    def cpu(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids().items() if name in PROCESSES}
+        out["bench"] = cpu_seconds(os.getpid())
+        return out
+
+
+def _env(stack: Stack, bootstrap: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    return env | {
+        "HOOKLINE_DATA_DIR": str(stack.tmp),
+        "HOOKLINE_DATABASE_URL": f"sqlite+aiosqlite:///{stack.tmp / 'hookline.db'}",
+        "HOOKLINE_TEMPORAL_ADDRESS": f"{HOST}:{stack.temporal_port}",
+        "HOOKLINE_TASK_QUEUE": "hookline-bench",
+        "HOOKLINE_ALLOW_PRIVATE_URLS": "true",
+        "HOOKLINE_BOOTSTRAP_TOKEN": bootstrap,
+        "HOOKLINE_RATE_LIMIT": "1000000/minute",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+async def _prepare_store(url: str, rx_port: int) -> tuple[str, dict[str, list[str]]]:
+    from hookline.core import admin, ids, signing
+    from hookline.core.db import create_engine, session_maker
+    from hookline.core.migrate import upgrade
+    from hookline.core.tables import Webhook
+
+    await upgrade(url)
+    engine = create_engine(url)
+    hooks: dict[str, list[str]] = {"/b": [], "/c": []}
+    try:
+        async with session_maker(engine).begin() as session:
+            tenant = await admin.get_or_create_tenant(session, "bench")
+            issued = await admin.issue_token(session, tenant, name="bench")
+            now = datetime.now(UTC)
+            targets = [("/b", "user.created")] + [("/c", "data.created")] * FANOUT
+            for i, (path, type_) in enumerate(targets):
+                secret = signing.new_secret()
+                session.add(
+                    Webhook(
+                        id=ids.webhook_id(),
+                        tenant_id=tenant.id,
+                        url=f"http://{HOST}:{rx_port}{path}/{i}",
+                        events=[type_],
+                        status="active",
+                        secret=secret,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                hooks[path].append(secret)
+        return issued.value, hooks
+    finally:
+        await engine.dispose()
+
+
+def _wait_line(proc: subprocess.Popen, expect: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if expect in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError(f"process {proc.args} did not print {expect!r}")
+
+
+def _wait_healthy(port: int, procs: dict[str, subprocess.Popen], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} during start-up")
+        try:
+            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API did not become healthy within {timeout:.0f}s")
+
+
+def start_stack(stack: Stack, say) -> None:
+    from hookline.core.admin import new_token_value
+    from hookline.devserver import dev_server_args, start_dev_server
+
+    python = sys.executable
+    say("starting the Temporal dev server (file-backed, headless)")
+    stack.procs["server"] = start_dev_server(
+        dev_server_args(port=stack.temporal_port, ui_port=None, db_file=stack.tmp / "temporal.db"),
+        port=stack.temporal_port,
+        log=stack.tmp / "temporal.log",
+    )
+    say("starting the receiver")
+    rx = subprocess.Popen(
+        [python, "-m", "bench.receiver", "--port", str(stack.rx_port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stack.procs["receiver"] = rx
+    _wait_line(rx, "listening", 30)
+    say("migrating the store; tenant, token, webhooks")
+    url = f"sqlite+aiosqlite:///{stack.tmp / 'hookline.db'}"
+    stack.token, stack.hooks = asyncio.run(_prepare_store(url, stack.rx_port))
+    env = _env(stack, new_token_value())
+    say("starting the worker and the API")
+    for name, cmd in (
+        ("worker", [python, "-m", "hookline.cli", "worker"]),
+        ("api", [python, "-m", "hookline.cli", "api", "--port", str(stack.api_port)]),
+    ):
+        log = open(stack.tmp / f"{name}.log", "ab")  # closed below: the child keeps it
+        stack.procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=log)
+        log.close()
+    _wait_healthy(stack.api_port, stack.procs)
+
+
+def stop_stack(stack: Stack) -> None:
+    from hookline.devserver import stop_process
+
+    for name in ("api", "worker", "receiver", "server"):  # Temporal last
+        proc = stack.procs.get(name)
+        if proc is not None:
+            stop_process(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class Bench:
+    def __init__(self, stack: Stack, sizes: Sizes, say) -> None:
+        self.stack = stack
+        self.sizes = sizes
+        self.say = say
+        self.api = httpx.AsyncClient(
+            base_url=f"http://{HOST}:{stack.api_port}",
+            headers={"Authorization": f"Bearer {stack.token}"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            timeout=30,
+        )
+        self.rx = httpx.AsyncClient(base_url=f"http://{HOST}:{stack.rx_port}", timeout=30)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        await self.rx.aclose()
+
+    async def count(self) -> int:
+        return int((await self.rx.get("/count")).text)
+
+    async def wait(self, base: int, target: int, timeout: float) -> tuple[list[list], bool]:
+        """Polls the receiver (bounded by `timeout`) until `target` records after `base`."""
+        deadline = time.monotonic() + timeout
+        reached = False
+        while time.monotonic() < deadline:
+            if await self.count() - base >= target:
+                reached = True
+                break
+            await asyncio.sleep(0.05)
+        records = (await self.rx.get("/records", params={"after": base})).json()
+        return records, reached
+
+    async def publish_one(self, type_: str, i: int) -> tuple[str, float]:
+        at = time.time()
+        response = await self.api.post(
+            "/api/v1/events", json={"type": type_, "data": {"id": f"usr_{i}", "n": i}}
+        )
+        response.raise_for_status()
+        return response.json()["data"]["id"], at
+
+    async def publish(self, type_: str, n: int, concurrency: int) -> dict[str, float]:
+        sent: dict[str, float] = {}
+        counter = iter(range(n))
+
+        async def lane() -> None:
+            for i in counter:
+                event_id, at = await self.publish_one(type_, i)
+                sent[event_id] = at
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        return sent
+
+    def _timeout(self, events: int) -> float:
+        return 30 + events / 5  # bounded: any rate under 5 events/s counts as a failure
+
+    async def closed_loop(self, name: str, type_: str, n: int, fanout: int) -> dict:
+        base = await self.count()
+        before = self.stack.cpu()
+        sent = await self.publish(type_, n, self.sizes.concurrency)
+        records, done = await self.wait(base, n * fanout, self._timeout(n))
+        return self._result(name, sent, records, before, done, n * fanout)
+
+    def _result(self, name, sent, records, before, done, expected) -> dict:
+        after = self.stack.cpu()
+        cpu = {k: after[k] - before[k] for k in after}
+        return summarize(name, sent, records, cpu, complete=done, expected=expected)
+
+    async def warm_up(self) -> None:
+        base = await self.count()
+        await self.publish("user.created", 5, 5)
+        _, done = await self.wait(base, 5, 60)
+        if not done:
+            raise RuntimeError("hookline did not deliver the warm-up events within 60 s")
+
+    async def naive(self) -> dict:
+        from temporalio.client import Client
+        from temporalio.worker import Worker
+
+        from bench.naive import TASK_QUEUE, NaiveEventWorkflow, NaiveInput, NaivePoster
+        from hookline.core import ids, signing
+
+        client = await Client.connect(f"{HOST}:{self.stack.temporal_port}")
+        secret = signing.new_secret()
+        url = f"http://{HOST}:{self.stack.rx_port}/a"
+        async with httpx.AsyncClient(timeout=15) as http:
+            worker = Worker(
+                client,
+                task_queue=TASK_QUEUE,
+                workflows=[NaiveEventWorkflow],
+                activities=[NaivePoster(http).post],
+            )
+            async with worker:
+
+                async def start(n: int) -> dict[str, float]:
+                    sent: dict[str, float] = {}
+                    counter = iter(range(n))
+
+                    async def lane() -> None:
+                        for _ in counter:
+                            event_id = ids.event_id()
+                            at = time.time()
+                            await client.start_workflow(
+                                NaiveEventWorkflow.run,
+                                NaiveInput(event_id=event_id, url=url, secret=secret),
+                                id=f"naive-{event_id}",
+                                task_queue=TASK_QUEUE,
+                            )
+                            sent[event_id] = at
+
+                    await asyncio.gather(*(lane() for _ in range(self.sizes.concurrency)))
+                    return sent
+
+                base = await self.count()
+                await start(5)  # warm-up
+                await self.wait(base, 5, 60)
+                n = self.sizes.naive
+                base = await self.count()
+                before = self.stack.cpu()
+                sent = await start(n)
+                records, done = await self.wait(base, n, self._timeout(n))
+                result = self._result("naive baseline", sent, records, before, done, n)
+        # The naive worker runs in this process: its CPU is the bench process's (with the
+        # starter); hookline's idle worker is not part of this scenario.
+        result["cpu_s_per_event"]["worker"] = result["cpu_s_per_event"].pop("bench")
+        result["cpu_s"]["worker"] = result["cpu_s"].pop("bench")
+        result["cpu_s_per_event"]["api"] = None
+        return result
+
+    async def latency(self) -> dict:
+        rate, seconds = self.sizes.latency_rate, self.sizes.latency_seconds
+        n = int(rate * seconds)
+        base = await self.count()
+        before = self.stack.cpu()
+        start = time.monotonic()
+        sent: dict[str, float] = {}
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            event_id, at = await self.publish_one("user.created", i)
+            sent[event_id] = at
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        records, done = await self.wait(base, n, self._timeout(n))
+        return self._result(f"latency {rate:g}/s open loop", sent, records, before, done, n)
+
+    async def run(self) -> dict[str, dict]:
+        s, say = self.sizes, self.say
+        scenarios: dict[str, dict] = {}
+        say("warming up hookline")
+        await self.warm_up()
+        say(f"A: naive baseline, {s.naive} workflows")
+        scenarios["A"] = await self.naive()
+        say(f"B: hookline end to end, {s.events} events, 1 webhook")
+        scenarios["B"] = await self.closed_loop("hookline 1 webhook", "user.created", s.events, 1)
+        say(f"C: fan-out, {s.fanout_events} events x {FANOUT} webhooks")
+        scenarios["C"] = await self.closed_loop(
+            f"fan-out x{FANOUT}", "data.created", s.fanout_events, FANOUT
+        )
+        say(f"D: latency, {s.latency_rate:g} events/s for {s.latency_seconds:g} s")
+        scenarios["D"] = await self.latency()
+        say(f"E: burst of {s.open_events} events left open")
+        scenarios["E0"] = await self.closed_loop(
+            f"burst of {s.open_events} (drain)", "user.created", s.open_events, 1
+        )
+        say(f"E: B again with {s.open_events} more open events")
+        scenarios["E"] = await self.closed_loop(
+            "B with the burst open", "user.created", s.events, 1
+        )
+        return scenarios
+
+
+def main(args) -> None:
+    from rich.console import Console
+
+    from hookline.devserver import free_port
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    sizes = QUICK if args.quick else DEFAULT
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.log(f"[{time.monotonic() - started:5.1f}s] {message}")
+
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "hookline bench" + (" --quick" if args.quick else ""),
+        "machine": machine(),
+        "sizes": sizes.__dict__,
+    }
+    with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp:
+        stack = Stack(Path(tmp), free_port(), free_port(), free_port())
+        error: BaseException | None = None
+        scenarios: dict[str, dict] = {}
+        try:
+            start_stack(stack, say)
+
+            async def go() -> None:
+                bench = Bench(stack, sizes, say)
+                try:
+                    scenarios.update(await bench.run())
+                finally:
+                    await bench.aclose()
+
+            asyncio.run(go())
+        except (Exception, KeyboardInterrupt) as exc:  # report what we have, then re-raise
+            error = exc
+            for name in ("worker", "api"):
+                log = stack.tmp / f"{name}.log"
+                if log.exists():
+                    tail = log.read_text(errors="replace")[-2000:]
+                    if tail.strip():
+                        console.print(f"--- {name}.log (tail)\n{tail}")
+        finally:
+            rss = {name: peak_rss_mb(pid) for name, pid in stack.pids().items()}
+            say("stopping")
+            stop_stack(stack)
+        report["scenarios"] = scenarios
+        report["rss_mb"] = {p: rss.get(p) for p in PROCESSES}
+        report["ratios"] = compute_ratios(scenarios)
+        report["targets"] = check_targets(scenarios, report["ratios"], report["rss_mb"])
+        report["total_seconds"] = round(time.monotonic() - started, 1)
+        if error is not None:
+            report["error"] = repr(error)
+    console.print(render(report))
+    ratios = report["ratios"]
+    console.print(
+        "ratios: "
+        + ", ".join(f"{k} = {_fmt(v, 2)}" for k, v in ratios.items())
+        + f"; total {report['total_seconds']} s"
+    )
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"JSON written to {args.output}")
+    if error is not None:
+        raise SystemExit(f"bench failed: {error!r}")
