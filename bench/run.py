@@ -379,18 +379,9 @@ def _wait_line(proc: subprocess.Popen, expect: str, timeout: float) -> None:
 
 
 def _wait_healthy(port: int, procs: dict[str, subprocess.Popen], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode} during start-up")
-        try:
-            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API did not become healthy within {timeout:.0f}s")
+    from hookline.devserver import wait_healthy
+
+    wait_healthy(f"http://{HOST}:{port}", procs, timeout=timeout)
 
 
 def start_stack(stack: Stack, say) -> None:

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from hookline.core.config import Settings, get_settings
 
 
@@ -119,7 +117,13 @@ def _token_revoke(args: argparse.Namespace) -> None:
 
 
 def _dev(args: argparse.Namespace) -> None:
-    from hookline.devserver import dev_server_args, port_open, start_dev_server, stop_process
+    from hookline.devserver import (
+        dev_server_args,
+        port_open,
+        start_dev_server,
+        stop_process,
+        wait_healthy,
+    )
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +168,13 @@ def _dev(args: argparse.Namespace) -> None:
             [python, "-m", "hookline.cli", "api", "--port", str(args.api_port)], env=env
         )
         children.append(api)
-        _wait_healthy(args.api_port, children)
+        try:
+            wait_healthy(
+                f"http://127.0.0.1:{args.api_port}",
+                {"temporal": temporal, "worker": worker, "api": api},
+            )
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from exc
         print(
             "\nhookline is running\n"
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
@@ -194,20 +204,6 @@ def _dev(args: argparse.Namespace) -> None:
         if port_open(args.temporal_port):
             print("warning: something still listens on the Temporal port", file=sys.stderr)
         print("hookline stopped")
-
-
-def _wait_healthy(port: int, children: list[subprocess.Popen], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
-            raise SystemExit("a hookline process exited during start-up")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"the API did not become healthy within {timeout:.0f}s")
 
 
 def _bench(args: argparse.Namespace) -> None:

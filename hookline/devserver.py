@@ -104,3 +104,21 @@ def stop_process(process: subprocess.Popen, *, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+def wait_healthy(url: str, processes: dict[str, subprocess.Popen], *, timeout: float = 90) -> None:
+    """Until `url`/healthz answers 200; fails early if one of the processes exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} during start-up")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API did not become healthy within {timeout:.0f}s")

@@ -7,25 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
-from hookline.devserver import free_port, port_open
+from hookline.devserver import free_port, port_open, wait_healthy
 from tests.support.receiver import Receiver
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "hookline dev exited during start-up"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError("hookline dev did not become healthy")
 
 
 async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
@@ -53,7 +39,7 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
     )
     base = f"http://127.0.0.1:{api_port}"
     try:
-        wait_healthy(base, process)
+        wait_healthy(base, {"hookline dev": process})
         token = (tmp_path / "data" / "dev-token").read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         async with Receiver() as receiver, httpx.AsyncClient(base_url=base) as api:
