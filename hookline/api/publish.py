@@ -86,7 +86,6 @@ async def start_event(
                 ]
             ),
             static_summary=f"{event.type} event",
-            request_eager_start=settings.eager_start,
         )
     except WorkflowAlreadyStartedError:
         return None

@@ -56,9 +56,6 @@ class Settings(BaseSettings):
     # A webhook failing every attempt for this long is disabled (and a system.alert sent).
     auto_disable_after: timedelta = timedelta(days=5)
     max_concurrent_deliveries: int = Field(default=100, ge=1)
-    # Eager start: the API process runs a worker too and starts workflows on it directly.
-    eager_start: bool = False
-    embedded_worker: bool = False
 
     # API
     max_payload_bytes: int = 256 * 1024
