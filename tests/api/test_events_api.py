@@ -122,3 +122,16 @@ async def test_list_filters_validate_their_parameters(client, tenant):
     assert_error(
         await client.get("/api/v1/webhooks/wh_x/stats", headers=tenant.headers), 404, "not_found"
     )
+
+
+async def test_deeply_nested_and_non_utf8_bodies_are_400(client, tenant):
+    headers = {**tenant.headers, "Content-Type": "application/json"}
+    nested = '{"type": "user.created", "data": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+    bodies = [
+        nested.encode(),
+        b'{"type": "user.created", "data": {"name": "\xe9"}}',  # Latin-1, not UTF-8
+        b"\xff\xfe\x00garbage",
+    ]
+    for path in ("/api/v1/events", "/api/v1/webhooks"):
+        for body in bodies:
+            assert_error(await client.post(path, content=body, headers=headers), 400)
