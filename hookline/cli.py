@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from hookline.core.config import Settings, get_settings
+from hookline.core.logs import configure as configure_logs
 
 
 def _run_api(args: argparse.Namespace) -> None:
@@ -20,12 +21,14 @@ def _run_api(args: argparse.Namespace) -> None:
     from hookline.api.main import create_app
 
     settings = get_settings()
+    configure_logs(settings.log_level)
     if args.migrate:
         _migrate(settings)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
+        log_config=None,  # keep our JSON handler; uvicorn's loggers propagate to it
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
@@ -40,7 +43,10 @@ def _run_worker(_: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(get_settings(), stop)
+        await run_worker(settings, stop)
+
+    settings = get_settings()
+    configure_logs(settings.log_level)
 
     asyncio.run(main())
 

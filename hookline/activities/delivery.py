@@ -7,6 +7,7 @@ so failures raise BENIGN ApplicationErrors that Temporal retries or stops on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus
 from hookline.core.retry import Decision, Outcome, decide, parse_retry_after
 from hookline.core.tables import Attempt, Delivery, Event, Webhook
 from hookline.core.urls import UrlError, check_resolved_host
+
+log = logging.getLogger("hookline.delivery")
 
 BODY_EXCERPT_BYTES = 4096
 RETRY_ERROR = "DeliveryRetry"
@@ -176,6 +179,24 @@ class DeliveryActivities:
             )
         await self._record(input, webhook.url, attempt, result, decision)
         metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
+        log.info(
+            "delivery attempt %s",
+            decision.outcome,
+            extra={
+                "event_id": input.event_id,
+                "delivery_id": input.delivery_id,
+                "webhook_id": input.webhook_id,
+                "tenant_id": input.tenant_id,
+                "event_type": event.type,
+                "attempt": attempt,
+                "series": input.series,
+                "trigger": input.trigger,
+                "status_code": result.status_code,
+                "outcome": decision.outcome,
+                "duration_ms": result.duration_ms,
+                "error": result.error,
+            },
+        )
         output = DeliverOutput(
             delivery_id=input.delivery_id,
             webhook_id=input.webhook_id,

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     auto_disable_after: timedelta = timedelta(days=5)
     max_concurrent_deliveries: int = Field(default=100, ge=1)
 
+    log_level: str = "INFO"
+
     # API
     max_payload_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024

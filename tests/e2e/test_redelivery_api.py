@@ -6,6 +6,7 @@ Also the read side: events list filters, event detail, deliveries, attempts, sta
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 
@@ -125,6 +126,17 @@ async def test_receiver_down_then_bulk_redeliver_recovers(stack, receiver):
         )
         assert unknown.status_code == 404
         await poll(lambda: _count(receiver, EVENTS * 3 + 1))
+
+    # The worker logs one JSON line per attempt, with the ids an operator searches by.
+    lines = (stack.data_dir / "worker.log").read_text().splitlines()
+    attempts = [json.loads(line) for line in lines if line.startswith("{")]
+    attempts = [a for a in attempts if a.get("logger") == "hookline.delivery"]
+    assert len(attempts) >= EVENTS * 3
+    assert {a["delivery_id"] for a in attempts} >= {delivery["id"]}
+    assert {(a["status_code"], a["outcome"]) for a in attempts} >= {
+        (503, "retry"),
+        (200, "success"),
+    }
 
 
 async def _count(receiver, expected: int) -> bool:
