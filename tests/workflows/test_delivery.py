@@ -236,3 +236,21 @@ async def test_recent_failures_do_not_disable(dev_env, fast_settings, sessions, 
         await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
     stored = await get_webhook(sessions, webhook.id)
     assert stored.status == "active" and stored.failing_since is not None
+
+
+async def test_a_host_resolving_to_a_private_address_is_refused_at_delivery(
+    dev_env, settings, sessions, tenant, receiver
+):
+    # Stored earlier, when its name pointed elsewhere: now `localhost` means 127.0.0.1.
+    strict = isolated_settings(settings, allow_private_urls=False, **FAST)
+    url = f"http://localhost:{receiver.port}/hook"
+    webhook = await add_webhook(sessions, tenant.tenant_id, url)
+    async with running_worker(dev_env.client, strict):
+        handle = await publish(dev_env.client, strict, tenant.tenant_id)
+        progress = await settled(handle)
+    assert progress.deliveries[webhook.id] == "failed"
+    assert receiver.requests == []
+    _, _, attempts = await event_rows(sessions, handle.id)
+    [attempt] = attempts  # refused is final: not retried into the private network
+    assert attempt.outcome == "fail" and attempt.status_code is None
+    assert attempt.error.startswith("refused:") and "127.0.0.1" in attempt.error
