@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-from sqlalchemy import update
+from sqlalchemy import func, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
@@ -177,7 +177,7 @@ class DeliveryActivities:
                 input.retry,
                 retry_after=parse_retry_after(result.retry_after),
             )
-        await self._record(input, webhook.url, attempt, result, decision)
+        await self._record(input, webhook.url, attempt, result, decision, webhook.failing_since)
         metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
         log.info(
             "delivery attempt %s",
@@ -235,9 +235,11 @@ class DeliveryActivities:
         attempt: int,
         result: SendResult,
         decision: Decision,
+        failing_since: datetime | None,
     ) -> None:
+        """`failing_since` is the webhook's as loaded before the attempt."""
         now = datetime.now(UTC)
-        since: datetime | None = None
+        disabled = False
         final = decision.outcome is not Outcome.RETRY
         if decision.outcome is Outcome.SUCCESS:
             status = DeliveryStatus.SUCCEEDED
@@ -278,44 +280,38 @@ class DeliveryActivities:
             changes: dict = {"last_triggered": now}
             if decision.outcome is Outcome.SUCCESS:
                 changes["failing_since"] = None
+            else:  # the first failure of a run of failures starts the clock
+                changes["failing_since"] = func.coalesce(Webhook.failing_since, now)
             if decision.deactivate:
                 changes.update(status="inactive", status_reason=f"{decision.reason} at {now:%c}")
             await session.execute(
                 update(Webhook).where(Webhook.id == input.webhook_id).values(**changes)
             )
-            if decision.outcome is not Outcome.SUCCESS:
-                await session.execute(
-                    update(Webhook)
-                    .where(Webhook.id == input.webhook_id, Webhook.failing_since.is_(None))
-                    .values(failing_since=now)
-                )
-                disabled = await session.execute(
+            cutoff = now - self.deps.settings.auto_disable_after
+            failing_long = failing_since is not None and failing_since <= cutoff
+            if decision.outcome is not Outcome.SUCCESS and failing_long:
+                # Guarded again in SQL: a success since the load resets the clock.
+                answer = await session.execute(
                     update(Webhook)
                     .where(
                         Webhook.id == input.webhook_id,
                         Webhook.status == "active",
-                        Webhook.failing_since <= now - self.deps.settings.auto_disable_after,
+                        Webhook.failing_since <= cutoff,
                     )
                     .values(
                         status="inactive",
-                        status_reason="disabled: every attempt failed",
+                        status_reason="disabled: every attempt failed since "
+                        + failing_since.isoformat(),
                     )
-                    .returning(Webhook.failing_since)
                 )
-                since = disabled.scalar()
-        if decision.outcome is not Outcome.SUCCESS and since is not None:
-            await self._disabled(input, url, since)
+                disabled = answer.rowcount == 1
+        if disabled:
+            await self._alert_disabled(input, url, failing_since)
 
-    async def _disabled(self, input: DeliverInput, url: str, since: datetime) -> None:
+    async def _alert_disabled(self, input: DeliverInput, url: str, since: datetime) -> None:
         """Tell the tenant: a system.alert event, delivered like any other."""
         from hookline.api.publish import event_workflow_input, start_event  # avoids a cycle
 
-        async with self.deps.sessions.begin() as session:
-            await session.execute(
-                update(Webhook)
-                .where(Webhook.id == input.webhook_id)
-                .values(status_reason=f"disabled: every attempt failed since {since.isoformat()}")
-            )
         data = {
             "alert": "webhook.disabled",
             "webhook_id": input.webhook_id,
