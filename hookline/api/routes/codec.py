@@ -9,12 +9,13 @@ Without ``HOOKLINE_ENCRYPTION_KEY`` both pass payloads through unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from hookline.api.deps import PrincipalDep, SettingsDep
 from hookline.api.errors import ApiError
@@ -55,8 +56,27 @@ def _dump(payloads: Payloads) -> dict[str, Any]:
     return out
 
 
-def _codec(keys: list[str]) -> EncryptionCodec | None:
-    return EncryptionCodec(keys) if keys else None
+async def _encrypt(codec: EncryptionCodec, payloads: list[Payload]) -> list[Payload]:
+    return await codec.encode(payloads)
+
+
+async def _decrypt(codec: EncryptionCodec, payloads: list[Payload]) -> list[Payload]:
+    try:
+        return await codec.decode(payloads)
+    except Exception as exc:  # unknown key, altered data, not a Payload inside
+        raise ApiError(400, f"cannot decode payloads: {exc}") from exc
+
+
+async def _through_codec(
+    body: PayloadsJSON,
+    keys: list[str],
+    step: Callable[[EncryptionCodec, list[Payload]], Awaitable[list[Payload]]],
+) -> dict[str, Any]:
+    """Parse, run one codec step (none without a key: pass through), answer in proto-JSON."""
+    payloads = _parse(body)
+    if not keys:
+        return _dump(payloads)
+    return _dump(Payloads(payloads=await step(EncryptionCodec(keys), list(payloads.payloads))))
 
 
 @router.post(
@@ -71,11 +91,7 @@ async def encode(
     settings: SettingsDep,
     x_namespace: Namespace = None,
 ) -> dict[str, Any]:
-    payloads = _parse(body)
-    codec = _codec(settings.encryption_keys)
-    if codec is None:
-        return _dump(payloads)
-    return _dump(Payloads(payloads=await codec.encode(payloads.payloads)))
+    return await _through_codec(body, settings.encryption_keys, _encrypt)
 
 
 @router.post(
@@ -90,12 +106,4 @@ async def decode(
     settings: SettingsDep,
     x_namespace: Namespace = None,
 ) -> dict[str, Any]:
-    payloads = _parse(body)
-    codec = _codec(settings.encryption_keys)
-    if codec is None:
-        return _dump(payloads)
-    try:
-        decoded = await codec.decode(payloads.payloads)
-    except Exception as exc:  # unknown key, altered data, not a Payload inside
-        raise ApiError(400, f"cannot decode payloads: {exc}") from exc
-    return _dump(Payloads(payloads=decoded))
+    return await _through_codec(body, settings.encryption_keys, _decrypt)
