@@ -7,16 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.activities.delivery import DeliveryActivities
 from hookline.activities.deps import Deps, http_client
 from hookline.activities.events import EventActivities
-from hookline.activities.matching import MatchingActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
-from hookline.core.db import create_engine, session_maker
+from hookline.core.db import SessionMaker, create_engine, session_maker
 from hookline.workflows.event import EventWorkflow
 
 # Our modules are deterministic at import and pure where the workflow touches them: passing
@@ -34,18 +33,22 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 
 
 def activities(deps: Deps) -> list:
-    events, matching, delivery = (
-        EventActivities(deps),
-        MatchingActivities(deps),
-        DeliveryActivities(deps),
-    )
+    events, delivery = EventActivities(deps), DeliveryActivities(deps)
     return [
-        events.record_event,
+        events.accept_event,
         events.settle_event,
         events.expire_event,
-        matching.match_webhooks,
+        delivery.deliver_first,
         delivery.deliver,
     ]
+
+
+def workflow_runner(settings: Settings):
+    if settings.workflow_sandbox:
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        )
+    return UnsandboxedWorkflowRunner()
 
 
 def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
@@ -54,9 +57,8 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         task_queue=settings.task_queue,
         workflows=[EventWorkflow],
         activities=activities(deps),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(settings),
+        max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_deliveries,
         max_concurrent_local_activities=settings.max_concurrent_deliveries,
     )
@@ -76,6 +78,57 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     finally:
         await http.aclose()
         await engine.dispose()
+
+
+async def wait_for_temporal(client: Client, retry_every: float = 1.0) -> None:
+    """Returns once the server answers (connecting a lazy client); retries until then."""
+    while True:
+        try:
+            await client.service_client.check_health()
+            return
+        except Exception:  # unreachable or still starting: the API meanwhile answers 503
+            await asyncio.sleep(retry_every)
+
+
+class EmbeddedWorker:
+    """A worker inside the API process: events published there start eagerly on it.
+
+    It starts as soon as Temporal answers, so the API can come up first (and answer 503).
+    The standalone worker polls the same task queue: retries, signals and workflows evicted
+    from this worker's cache go to whichever worker is free, and a dead API loses nothing.
+    """
+
+    def __init__(self, client: Client, settings: Settings, sessions: SessionMaker) -> None:
+        self.client, self.settings, self.sessions = client, settings, sessions
+        self.worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hookline-embedded-worker")
+
+    async def _run(self) -> None:
+        await wait_for_temporal(self.client)
+        http = http_client(self.settings)
+        deps = Deps(
+            settings=self.settings,
+            sessions=self.sessions,
+            http=http,
+            secrets=SecretBox(self.settings.encryption_keys),
+        )
+        try:
+            self.worker = build_worker(self.client, deps, self.settings)
+            await self.worker.run()
+        finally:
+            await http.aclose()
+
+    async def stop(self) -> None:
+        """Finishes the tasks in hand (bounded by the worker's graceful timeout), then stops."""
+        if self._task is None:
+            return
+        if self.worker is not None and not self._task.done():
+            await self.worker.shutdown()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

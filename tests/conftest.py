@@ -58,6 +58,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         allow_private_urls=True,
         rate_limit="100000/minute",
+        workflow_sandbox=True,  # catches non-determinism; production runs without it
+        embedded_worker=False,  # API tests bring their own worker when they need one
     )
 
 

@@ -1,7 +1,10 @@
-"""One delivery attempt: load url and secret from the store, sign, POST, record the Attempt.
+"""Delivery attempts: load url and secret from the store, sign, POST, record the Attempt.
 
-The status class decides what follows (core/retry.py); a non-2xx answer is data, not a bug,
-so failures raise BENIGN ApplicationErrors that Temporal retries or stops on.
+Attempt 1 of a series runs for all its targets in one local activity (`deliver_first`): the
+POSTs in parallel, their Attempts in one transaction, the event settled in it too when no
+target needs a retry. Later attempts run one delivery at a time (`deliver`) under Temporal's
+RetryPolicy. The status class decides what follows (core/retry.py): a non-2xx answer is
+data, not a bug, so `deliver` raises BENIGN ApplicationErrors that Temporal retries or stops on.
 """
 
 from __future__ import annotations
@@ -9,22 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-from sqlalchemy import func, update
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
+from hookline.activities.events import settle
 from hookline.core import metrics, signing
 from hookline.core.crypto import SecretBox
-from hookline.core.ids import attempt_id
-from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus
+from hookline.core.models import (
+    DeliverInput,
+    DeliverOutput,
+    DeliveryStatus,
+    EventStatus,
+    FirstAttemptsInput,
+    FirstAttemptsOutput,
+)
 from hookline.core.retry import Decision, Outcome, decide, parse_retry_after
-from hookline.core.tables import Attempt, Delivery, Event, Webhook
+from hookline.core.tables import Event, Webhook
 from hookline.core.urls import UrlError, check_resolved_host
 
 log = logging.getLogger("hookline.delivery")
@@ -48,16 +58,6 @@ def webhook_secrets(webhook: Webhook, box: SecretBox, now: datetime) -> list[str
     if webhook.previous_secret and expires is not None and expires > now:
         current.append(box.open(webhook.previous_secret))
     return current
-
-
-@dataclass
-class SendResult:
-    status_code: int | None
-    body: str | None
-    error: str | None
-    duration_ms: int
-    retry_after: str | None
-    started_at: datetime
 
 
 async def send(
@@ -131,96 +131,85 @@ class DeliveryActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
+    @activity.defn(name="deliver_first")
+    async def deliver_first(self, input: FirstAttemptsInput) -> FirstAttemptsOutput:
+        """Attempt 1 to every target at once. Never raises for what receivers do: a target
+        that needs a retry comes back PENDING with its `retry_delay`."""
+        targets = [
+            DeliverInput(
+                event_id=input.event_id,
+                tenant_id=input.tenant_id,
+                webhook_id=t.webhook_id,
+                delivery_id=t.delivery_id,
+                retry=t.retry,
+                series=input.series,
+                trigger=input.trigger,
+            )
+            for t in input.targets
+        ]
+        event, webhooks = await self._load(input.event_id, [t.webhook_id for t in targets])
+        skipped = {t.delivery_id: self._skip_reason(t, event, webhooks) for t in targets}
+        skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
+        live = [t for t in targets if t.delivery_id not in skipped]
+        records = list(
+            await asyncio.gather(
+                *(self._attempt(t, event, webhooks[t.webhook_id], 1) for t in live)
+            )
+        )
+        outcomes = [self._output(r) for r in records] + [
+            self._skipped_output(t, skipped[t.delivery_id], 0)
+            for t in targets
+            if t.delivery_id in skipped
+        ]
+        now = datetime.now(UTC)
+        event_status: EventStatus | None = None
+        async with self.deps.sessions.begin() as session:
+            disabled = await record_attempts(session, records, now, self._disable_cutoff(now))
+            await mark_skipped(session, skipped, now)
+            if event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes):
+                await session.flush()
+                event_status = await settle(session, input.event_id, outcomes, input.stage)
+        for record in disabled:
+            await self._alert_disabled(record)
+        for record in records:
+            self._observe(record, event)
+        return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
+
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverOutput:
+        """One later attempt of one delivery; raises to let Temporal's RetryPolicy retry."""
         attempt = input.attempt_offset + activity.info().attempt
-        now = datetime.now(UTC)
-        async with self.deps.sessions() as session:
-            webhook = await session.get(Webhook, input.webhook_id)
-            event = await session.get(Event, input.event_id)
-        skip = None
-        if event is None:
-            skip = "event expired"
-        elif webhook is None or webhook.tenant_id != input.tenant_id:
-            skip = "webhook deleted"
-        elif webhook.status != "active":
-            skip = f"webhook {webhook.status}"
+        event, webhooks = await self._load(input.event_id, [input.webhook_id])
+        skip = self._skip_reason(input, event, webhooks)
         if skip:
-            await self._mark_skipped(input, skip)
-            return DeliverOutput(
-                delivery_id=input.delivery_id,
-                webhook_id=input.webhook_id,
-                status=DeliveryStatus.SKIPPED,
-                attempts=attempt - 1,
-                error=skip,
-            )
-        assert webhook is not None and event is not None
-        body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
-        result = await send(
-            self.deps.http,
-            webhook.url,
-            body,
-            secrets=webhook_secrets(webhook, self.deps.secrets, now),
-            event_id=event.id,
-            event_type=event.type,
-            delivery_id=input.delivery_id,
-            attempt=attempt,
-            timeout=input.retry.timeout,
-            allow_private=self.deps.settings.allow_private_urls,
-        )
-        if result.error and result.error.startswith("refused:"):
-            decision = Decision(Outcome.FAIL, decide(None, 1, input.retry).status_class)
-        else:
-            decision = decide(
-                result.status_code,
-                attempt,
-                input.retry,
-                retry_after=parse_retry_after(result.retry_after),
-            )
-        await self._record(input, webhook.url, attempt, result, decision, webhook.failing_since)
-        metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
-        log.info(
-            "delivery attempt %s",
-            decision.outcome,
-            extra={
-                "event_id": input.event_id,
-                "delivery_id": input.delivery_id,
-                "webhook_id": input.webhook_id,
-                "tenant_id": input.tenant_id,
-                "event_type": event.type,
-                "attempt": attempt,
-                "series": input.series,
-                "trigger": input.trigger,
-                "status_code": result.status_code,
-                "outcome": decision.outcome,
-                "duration_ms": result.duration_ms,
-                "error": result.error,
-            },
-        )
-        output = DeliverOutput(
-            delivery_id=input.delivery_id,
-            webhook_id=input.webhook_id,
-            status=DeliveryStatus.SUCCEEDED
-            if decision.outcome is Outcome.SUCCESS
-            else DeliveryStatus.FAILED,
-            attempts=attempt,
-            status_code=result.status_code,
-            error=result.error,
-        )
+            now = datetime.now(UTC)
+            async with self.deps.sessions.begin() as session:
+                await mark_skipped(session, {input.delivery_id: skip}, now)
+            return self._skipped_output(input, skip, attempt - 1)
+        record = await self._attempt(input, event, webhooks[input.webhook_id], attempt)
+        now = datetime.now(UTC)
+        async with self.deps.sessions.begin() as session:
+            disabled = await record_attempts(session, [record], now, self._disable_cutoff(now))
+        if disabled:
+            await self._alert_disabled(record)
+        self._observe(record, event)
+        output = self._output(record)
+        decision = record.decision
         if decision.outcome is Outcome.SUCCESS:
             return output
-        message = summary(webhook.url, result)
+        details = output.model_dump(mode="json")
+        message = summary(record.url, record.result)
         if decision.outcome is Outcome.FAIL:
             raise ApplicationError(
                 f"{message}; {decision.reason or 'not retried'}",
-                output.model_dump(mode="json"),
+                details,
                 type=FAILED_ERROR,
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,
             )
         raise ApplicationError(
             message,
-            {"delay": decision.delay, **output.model_dump(mode="json")},
+            details,
             type=RETRY_ERROR,
             next_retry_delay=timedelta(seconds=decision.delay)
             if decision.honours_retry_after and decision.delay is not None
@@ -228,114 +217,123 @@ class DeliveryActivities:
             category=ApplicationErrorCategory.BENIGN,
         )
 
-    async def _record(
-        self,
-        input: DeliverInput,
-        url: str,
-        attempt: int,
-        result: SendResult,
-        decision: Decision,
-        failing_since: datetime | None,
-    ) -> None:
-        """`failing_since` is the webhook's as loaded before the attempt."""
-        now = datetime.now(UTC)
-        disabled = False
-        final = decision.outcome is not Outcome.RETRY
-        if decision.outcome is Outcome.SUCCESS:
-            status = DeliveryStatus.SUCCEEDED
-        else:
-            status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
-        async with self.deps.sessions.begin() as session:
-            await session.merge(
-                Attempt(
-                    id=attempt_id(input.delivery_id, input.series, attempt),
-                    tenant_id=input.tenant_id,
-                    delivery_id=input.delivery_id,
-                    event_id=input.event_id,
-                    webhook_id=input.webhook_id,
-                    number=attempt,
-                    series=input.series,
-                    trigger=input.trigger,
-                    url=url,
-                    status_code=result.status_code,
-                    response_body=result.body,
-                    error=result.error,
-                    outcome=decision.outcome,
-                    duration_ms=result.duration_ms,
-                    started_at=result.started_at,
-                )
-            )
-            delivery_changes: dict = {
-                "status": status,
-                "attempts": Delivery.attempts + 1,
-                "last_status_code": result.status_code,
-                "last_error": result.error,
-                "updated_at": now,
-            }
-            if status == DeliveryStatus.SUCCEEDED:
-                delivery_changes["delivered_at"] = now
-            await session.execute(
-                update(Delivery).where(Delivery.id == input.delivery_id).values(**delivery_changes)
-            )
-            changes: dict = {"last_triggered": now}
-            if decision.outcome is Outcome.SUCCESS:
-                changes["failing_since"] = None
-            else:  # the first failure of a run of failures starts the clock
-                changes["failing_since"] = func.coalesce(Webhook.failing_since, now)
-            if decision.deactivate:
-                changes.update(status="inactive", status_reason=f"{decision.reason} at {now:%c}")
-            await session.execute(
-                update(Webhook).where(Webhook.id == input.webhook_id).values(**changes)
-            )
-            cutoff = now - self.deps.settings.auto_disable_after
-            failing_long = failing_since is not None and failing_since <= cutoff
-            if decision.outcome is not Outcome.SUCCESS and failing_long:
-                # Guarded again in SQL: a success since the load resets the clock.
-                answer = await session.execute(
-                    update(Webhook)
-                    .where(
-                        Webhook.id == input.webhook_id,
-                        Webhook.status == "active",
-                        Webhook.failing_since <= cutoff,
-                    )
-                    .values(
-                        status="inactive",
-                        status_reason="disabled: every attempt failed since "
-                        + failing_since.isoformat(),
-                    )
-                )
-                disabled = answer.rowcount == 1
-        if disabled:
-            await self._alert_disabled(input, url, failing_since)
+    async def _load(
+        self, event_id: str, webhook_ids: list[str]
+    ) -> tuple[Event | None, dict[str, Webhook]]:
+        async with self.deps.sessions() as session:
+            event = await session.get(Event, event_id)
+            rows = await session.scalars(select(Webhook).where(Webhook.id.in_(webhook_ids)))
+            return event, {webhook.id: webhook for webhook in rows}
 
-    async def _alert_disabled(self, input: DeliverInput, url: str, since: datetime) -> None:
+    @staticmethod
+    def _skip_reason(
+        target: DeliverInput, event: Event | None, webhooks: dict[str, Webhook]
+    ) -> str | None:
+        webhook = webhooks.get(target.webhook_id)
+        if event is None:
+            return "event expired"
+        if webhook is None or webhook.tenant_id != target.tenant_id:
+            return "webhook deleted"
+        if webhook.status != "active":
+            return f"webhook {webhook.status}"
+        return None
+
+    async def _attempt(
+        self, target: DeliverInput, event: Event, webhook: Webhook, number: int
+    ) -> AttemptRecord:
+        """Sign, POST, decide: nothing is written yet."""
+        body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
+        result = await send(
+            self.deps.http,
+            webhook.url,
+            body,
+            secrets=webhook_secrets(webhook, self.deps.secrets, datetime.now(UTC)),
+            event_id=event.id,
+            event_type=event.type,
+            delivery_id=target.delivery_id,
+            attempt=number,
+            timeout=target.retry.timeout,
+            allow_private=self.deps.settings.allow_private_urls,
+        )
+        if result.error and result.error.startswith("refused:"):
+            decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)
+        else:
+            decision = decide(
+                result.status_code,
+                number,
+                target.retry,
+                retry_after=parse_retry_after(result.retry_after),
+            )
+        return AttemptRecord(target, webhook.url, number, result, decision, webhook.failing_since)
+
+    def _disable_cutoff(self, now: datetime) -> datetime:
+        return now - self.deps.settings.auto_disable_after
+
+    @staticmethod
+    def _output(record: AttemptRecord) -> DeliverOutput:
+        retrying = record.decision.outcome is Outcome.RETRY
+        return DeliverOutput(
+            delivery_id=record.target.delivery_id,
+            webhook_id=record.target.webhook_id,
+            status=record.delivery_status,
+            attempts=record.number,
+            status_code=record.result.status_code,
+            error=record.result.error,
+            retry_delay=record.decision.delay if retrying else None,
+        )
+
+    @staticmethod
+    def _skipped_output(target: DeliverInput, reason: str, attempts: int) -> DeliverOutput:
+        return DeliverOutput(
+            delivery_id=target.delivery_id,
+            webhook_id=target.webhook_id,
+            status=DeliveryStatus.SKIPPED,
+            attempts=attempts,
+            error=reason,
+        )
+
+    @staticmethod
+    def _observe(record: AttemptRecord, event: Event) -> None:
+        """Metrics and one JSON log line per attempt."""
+        result, decision, target = record.result, record.decision, record.target
+        metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
+        log.info(
+            "delivery attempt %s",
+            decision.outcome,
+            extra={
+                "event_id": target.event_id,
+                "delivery_id": target.delivery_id,
+                "webhook_id": target.webhook_id,
+                "tenant_id": target.tenant_id,
+                "event_type": event.type,
+                "attempt": record.number,
+                "series": target.series,
+                "trigger": target.trigger,
+                "status_code": result.status_code,
+                "outcome": decision.outcome,
+                "duration_ms": result.duration_ms,
+                "error": result.error,
+            },
+        )
+
+    async def _alert_disabled(self, record: AttemptRecord) -> None:
         """Tell the tenant: a system.alert event, delivered like any other."""
         from hookline.api.publish import event_workflow_input, start_event  # avoids a cycle
 
+        target, since = record.target, record.failing_since
+        assert since is not None
         data = {
             "alert": "webhook.disabled",
-            "webhook_id": input.webhook_id,
-            "url": url,
+            "webhook_id": target.webhook_id,
+            "url": record.url,
             "failing_since": since.isoformat(),
             "reason": f"every attempt failed for {self.deps.settings.auto_disable_after}",
         }
         event = event_workflow_input(
             self.deps.settings,
-            input.tenant_id,
+            target.tenant_id,
             "system.alert",
             data,
-            f"webhook-disabled-{input.webhook_id}-{int(since.timestamp())}",
+            f"webhook-disabled-{target.webhook_id}-{int(since.timestamp())}",
         )
         await start_event(activity.client(), self.deps.settings, event)
-
-    async def _mark_skipped(self, input: DeliverInput, reason: str) -> None:
-        async with self.deps.sessions.begin() as session:
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id == input.delivery_id)
-                .values(
-                    status=DeliveryStatus.SKIPPED,
-                    last_error=reason,
-                    updated_at=datetime.now(UTC),
-                )
-            )

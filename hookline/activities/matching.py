@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from temporalio import activity
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookline.activities.deps import Deps
-from hookline.activities.events import stage
 from hookline.core import filters
 from hookline.core.config import Settings
+from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import delivery_id
-from hookline.core.models import (
-    DeliveryStatus,
-    EventStatus,
-    MatchedWebhook,
-    MatchInput,
-    MatchOutput,
-    RetrySpec,
-)
-from hookline.core.tables import Delivery, Event, Webhook
+from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook, RetrySpec
+from hookline.core.tables import Delivery, Webhook
 
 
 def retry_spec(settings: Settings, override: dict | None) -> RetrySpec:
@@ -37,62 +29,50 @@ def retry_spec(settings: Settings, override: dict | None) -> RetrySpec:
     return spec
 
 
-def event_document(event: Event) -> dict:
+def event_document(type_: str, data: dict, tenant_id: str) -> dict:
     """What a filter sees: the event as published."""
-    return {"type": event.type, "data": event.data, "tenant": event.tenant_id}
+    return {"type": type_, "data": data, "tenant": tenant_id}
 
 
-class MatchingActivities:
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
+async def match_webhooks(
+    session: AsyncSession, event: AcceptInput, settings: Settings
+) -> list[MatchedWebhook]:
+    """The tenant's active webhooks whose types and filter accept the event, oldest first."""
+    rows = await session.execute(
+        select(Webhook.id, Webhook.events, Webhook.filter, Webhook.retry_policy)
+        .where(Webhook.tenant_id == event.tenant_id, Webhook.status == "active")
+        .order_by(Webhook.created_at, Webhook.id)
+    )
+    document = event_document(event.type, event.data, event.tenant_id)
+    return [
+        MatchedWebhook(
+            webhook_id=row.id,
+            delivery_id=delivery_id(event.event_id, row.id),
+            retry=retry_spec(settings, row.retry_policy),
+        )
+        for row in rows
+        if filters.matches(row.events, row.filter, document)
+    ]
 
-    @activity.defn(name="match_webhooks")
-    async def match_webhooks(self, input: MatchInput) -> MatchOutput:
-        async with self.deps.sessions.begin() as session:
-            event = await session.get(Event, input.event_id)
-            if event is None:  # expired before it ran: nothing to deliver
-                return MatchOutput()
-            webhooks = await session.scalars(
-                select(Webhook)
-                .where(Webhook.tenant_id == input.tenant_id, Webhook.status == "active")
-                .order_by(Webhook.created_at, Webhook.id)
-            )
-            document = event_document(event)
-            matched = [wh for wh in webhooks if filters.matches(wh.events, wh.filter, document)]
-            existing = set(
-                (
-                    await session.scalars(
-                        select(Delivery.webhook_id).where(Delivery.event_id == event.id)
-                    )
-                ).all()
-            )
-            output = MatchOutput()
-            for webhook in matched:
-                dlv_id = delivery_id(event.id, webhook.id)
-                if webhook.id not in existing:
-                    session.add(
-                        Delivery(
-                            id=dlv_id,
-                            tenant_id=event.tenant_id,
-                            event_id=event.id,
-                            webhook_id=webhook.id,
-                            event_type=event.type,
-                            status=DeliveryStatus.PENDING,
-                        )
-                    )
-                output.webhooks.append(
-                    MatchedWebhook(
-                        webhook_id=webhook.id,
-                        delivery_id=dlv_id,
-                        retry=retry_spec(self.deps.settings, webhook.retry_policy),
-                    )
-                )
-            if output.webhooks:
-                event.status = EventStatus.EXECUTING
-            else:
-                event.status = EventStatus.SUCCEEDED
-            event.stages = [
-                *event.stages,
-                stage(EventStatus.EXECUTING, f"matched {len(output.webhooks)} webhooks"),
-            ]
-        return output
+
+async def open_deliveries(
+    session: AsyncSession, event: AcceptInput, matched: list[MatchedWebhook]
+) -> None:
+    """One pending Delivery per match; ids are derived, so a second run adds nothing."""
+    if not matched:
+        return
+    await session.execute(
+        insert_ignoring_duplicates(session, Delivery.__table__),
+        [
+            {
+                "id": m.delivery_id,
+                "tenant_id": event.tenant_id,
+                "event_id": event.event_id,
+                "webhook_id": m.webhook_id,
+                "event_type": event.type,
+                "status": DeliveryStatus.PENDING,
+                "attempts": 0,
+            }
+            for m in matched
+        ],
+    )

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from hookline.worker import connect
+        from hookline.worker import EmbeddedWorker, connect
 
         engine = create_engine(settings.resolved_database_url)
         app.state.engine = engine
@@ -43,9 +43,15 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         if settings.bootstrap_token:
             async with app.state.sessions.begin() as session:
                 await ensure_bootstrap(session, settings.bootstrap_token)
+        embedded = None
+        if settings.embedded_worker:
+            embedded = EmbeddedWorker(app.state.temporal, settings, app.state.sessions)
+            embedded.start()
         try:
             yield
         finally:
+            if embedded is not None:
+                await embedded.stop()
             if http := getattr(app.state, "http", None):
                 await http.aclose()
             await engine.dispose()

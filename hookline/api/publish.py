@@ -86,6 +86,8 @@ async def start_event(
                 ]
             ),
             static_summary=f"{event.type} event",
+            # Granted only when this process runs a worker (the API's embedded one).
+            request_eager_start=True,
         )
     except WorkflowAlreadyStartedError:
         return None

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # A webhook failing every attempt for this long is disabled (and a system.alert sent).
     auto_disable_after: timedelta = timedelta(days=5)
     max_concurrent_deliveries: int = Field(default=100, ge=1)
+    # Settled events wait out their 7-day window; an evicted one is replayed from history if
+    # a redelivery arrives, so the cache can stay small (memory).
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    # The sandbox re-runs workflow code in isolation to catch non-determinism; it costs worker
+    # CPU per workflow task. The test suite runs with it on, production without it.
+    workflow_sandbox: bool = False
+    # The API runs a worker too, so a published event starts eagerly on it: the first
+    # workflow task comes back with the start response (no task-queue round trip).
+    embedded_worker: bool = True
 
     log_level: str = "INFO"
 

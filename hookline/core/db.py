@@ -50,3 +50,13 @@ async def check(engine: AsyncEngine) -> None:
 
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table):
+    """INSERT ... ON CONFLICT DO NOTHING on the session's dialect (SQLite or PostgreSQL):
+    activities may run twice, and a row written by the first run must not fail the second."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()

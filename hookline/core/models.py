@@ -52,7 +52,9 @@ class EventWorkflowInput(BaseModel):
     idempotency_key: str | None = None
 
 
-class RecordEventInput(BaseModel):
+class AcceptInput(BaseModel):
+    """record_event + match_webhooks: the event as published."""
+
     event_id: str
     tenant_id: str
     type: str
@@ -60,12 +62,6 @@ class RecordEventInput(BaseModel):
     created: datetime
     expires_at: datetime
     idempotency_key: str | None = None
-
-
-class MatchInput(BaseModel):
-    event_id: str
-    tenant_id: str
-    type: str
 
 
 class MatchedWebhook(BaseModel):
@@ -92,10 +88,27 @@ class DeliverInput(BaseModel):
 class DeliverOutput(BaseModel):
     delivery_id: str
     webhook_id: str
-    status: DeliveryStatus
+    status: DeliveryStatus  # PENDING: the first attempt asks for a retry after `retry_delay`
     attempts: int = 0
     status_code: int | None = None
     error: str | None = None
+    retry_delay: float | None = None
+
+
+class FirstAttemptsInput(BaseModel):
+    """Attempt 1 of a series, for all its targets at once (one store transaction)."""
+
+    event_id: str
+    tenant_id: str
+    targets: list[MatchedWebhook]
+    series: int = 0
+    trigger: Trigger = Trigger.SCHEDULED
+    stage: str = "delivered"  # the event's stage if every target is settled by this attempt
+
+
+class FirstAttemptsOutput(BaseModel):
+    outcomes: list[DeliverOutput]
+    event_status: EventStatus | None = None  # set when the series settled the event
 
 
 class SettleInput(BaseModel):

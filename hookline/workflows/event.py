@@ -1,10 +1,13 @@
 """EventWorkflow: one event, from record to expiry (DESIGN.md, "The flow").
 
-1. record_event    2. match_webhooks    3. deliver x N in parallel, status-aware retries
+1. record_event + 2. match_webhooks    (one local activity: accept_event)
+3. deliver x N in parallel, status-aware retries
 4. wait for `redeliver` signals until created + retention    5. expire_event
 
-Short steps run as local activities (no server round trip each); the first delivery attempt
-too. Retries after a failed first attempt run as a regular activity with Temporal's
+The short steps run as local activities: no server round trip each, and with an eagerly
+started workflow the whole happy path is one workflow task. Attempt 1 of a series is one
+local activity for all its targets (`deliver_first`), which also settles the event when
+nothing needs a retry. Retries run as a regular activity per delivery under Temporal's
 RetryPolicy, so long back-offs are durable server-side timers.
 """
 
@@ -20,9 +23,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.delivery import FAILED_ERROR, DeliveryActivities
     from hookline.activities.events import EventActivities
-    from hookline.activities.matching import MatchingActivities
     from hookline.core import search_attributes as sa
     from hookline.core.models import (
+        AcceptInput,
         DeliverInput,
         DeliverOutput,
         DeliveryStatus,
@@ -30,9 +33,8 @@ with workflow.unsafe.imports_passed_through():
         EventStatus,
         EventWorkflowInput,
         ExpireInput,
+        FirstAttemptsInput,
         MatchedWebhook,
-        MatchInput,
-        RecordEventInput,
         RedeliverSignal,
         SettleInput,
         Trigger,
@@ -42,6 +44,11 @@ with workflow.unsafe.imports_passed_through():
 STORE_STEP = timedelta(seconds=30)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+# Attempt 1 only fails as a whole when the store does; a few quick tries, then each delivery
+# goes on under its own retry policy.
+FIRST_ATTEMPTS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
 )
 
 
@@ -59,15 +66,9 @@ class EventWorkflow:
 
     @workflow.run
     async def run(self, input: EventWorkflowInput) -> EventStatus:
-        await workflow.execute_local_activity_method(
-            EventActivities.record_event,
-            RecordEventInput(**input.model_dump()),
-            start_to_close_timeout=STORE_STEP,
-            retry_policy=STORE_RETRY,
-        )
         match = await workflow.execute_local_activity_method(
-            MatchingActivities.match_webhooks,
-            MatchInput(event_id=input.event_id, tenant_id=input.tenant_id, type=input.type),
+            EventActivities.accept_event,
+            AcceptInput(**input.model_dump()),
             start_to_close_timeout=STORE_STEP,
             retry_policy=STORE_RETRY,
         )
@@ -132,35 +133,95 @@ class EventWorkflow:
         return [wh for wh in wanted if wh not in self._in_flight]
 
     async def _run_series(self, webhook_ids: list[str], series: int) -> None:
-        trigger = Trigger.SCHEDULED if series == 0 else Trigger.MANUAL
         self._in_flight.update(webhook_ids)
         try:
-            outcomes = await asyncio.gather(
-                *(self._deliver(self._matched[wh], series, trigger) for wh in webhook_ids)
-            )
+            outcomes, status = await self._deliver_series(webhook_ids, series)
         finally:
             self._in_flight.difference_update(webhook_ids)
         for outcome in outcomes:
             self._outcomes[outcome.webhook_id] = outcome.status
-        settled = await workflow.execute_local_activity_method(
-            EventActivities.settle_event,
-            SettleInput(
-                event_id=self._input.event_id,
-                outcomes=outcomes,
-                stage="delivered" if series == 0 else f"redelivered (series {series})",
-            ),
-            start_to_close_timeout=STORE_STEP,
-            retry_policy=STORE_RETRY,
-        )
-        self._status = settled.status
+        if status is None:  # some deliveries needed retries: settle now that all are done
+            settled = await workflow.execute_local_activity_method(
+                EventActivities.settle_event,
+                SettleInput(
+                    event_id=self._input.event_id,
+                    outcomes=outcomes,
+                    stage=self._stage(series),
+                ),
+                start_to_close_timeout=STORE_STEP,
+                retry_policy=STORE_RETRY,
+            )
+            status = settled.status
+        self._status = status
         workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
         self._show_details()
 
-    async def _deliver(
-        self, target: MatchedWebhook, series: int, trigger: Trigger
+    @staticmethod
+    def _stage(series: int) -> str:
+        return "delivered" if series == 0 else f"redelivered (series {series})"
+
+    async def _deliver_series(
+        self, webhook_ids: list[str], series: int
+    ) -> tuple[list[DeliverOutput], EventStatus | None]:
+        """Attempt 1 to all targets in one local activity, then retries where asked."""
+        targets = [self._matched[wh] for wh in webhook_ids]
+        trigger = Trigger.SCHEDULED if series == 0 else Trigger.MANUAL
+        longest = max(t.retry.timeout for t in targets)
+        try:
+            first = await workflow.execute_local_activity_method(
+                DeliveryActivities.deliver_first,
+                FirstAttemptsInput(
+                    event_id=self._input.event_id,
+                    tenant_id=self._input.tenant_id,
+                    targets=targets,
+                    series=series,
+                    trigger=trigger,
+                    stage=self._stage(series),
+                ),
+                start_to_close_timeout=timedelta(seconds=longest + 10),
+                retry_policy=FIRST_ATTEMPTS_RETRY,
+                summary=f"deliver to {len(targets)} webhooks, attempt 1",
+            )
+        except (ActivityError, ApplicationError):
+            # Nothing recorded: every target goes on under its own retry policy.
+            first_outcomes = [
+                DeliverOutput(
+                    delivery_id=t.delivery_id,
+                    webhook_id=t.webhook_id,
+                    status=DeliveryStatus.PENDING,
+                    attempts=1,
+                    retry_delay=backoff_delay(1, t.retry),
+                )
+                for t in targets
+            ]
+            status = None
+        else:
+            first_outcomes, status = first.outcomes, first.event_status
+        by_webhook = {t.webhook_id: t for t in targets}
+        outcomes = await asyncio.gather(
+            *(
+                self._retry(by_webhook[o.webhook_id], series, trigger, o)
+                if o.status == DeliveryStatus.PENDING
+                else self._settled(o)
+                for o in first_outcomes
+            )
+        )
+        return list(outcomes), status
+
+    @staticmethod
+    async def _settled(outcome: DeliverOutput) -> DeliverOutput:
+        return outcome
+
+    async def _retry(
+        self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput
     ) -> DeliverOutput:
-        """Attempt 1 as a local activity; if it asks for a retry, the rest as a regular one."""
+        """Attempts 2.. of one delivery: a durable timer, then a regular activity."""
         spec = target.retry
+        if spec.max_attempts <= 1:
+            return self._failed_output(target, first.error or "no attempts left", first.attempts)
+        delay = first.retry_delay if first.retry_delay is not None else backoff_delay(1, spec)
+        await workflow.sleep(timedelta(seconds=delay))
+        first_retry = backoff_delay(2, spec)
         request = DeliverInput(
             event_id=self._input.event_id,
             tenant_id=self._input.tenant_id,
@@ -169,29 +230,13 @@ class EventWorkflow:
             retry=spec,
             series=series,
             trigger=trigger,
+            attempt_offset=1,
         )
-        attempt_timeout = timedelta(seconds=spec.timeout + 10)
-        try:
-            return await workflow.execute_local_activity_method(
-                DeliveryActivities.deliver,
-                request,
-                start_to_close_timeout=attempt_timeout,
-                retry_policy=RetryPolicy(maximum_attempts=1),
-                summary=f"deliver to {target.webhook_id}, attempt 1",
-            )
-        except (ActivityError, ApplicationError) as error:
-            failed = self._failed(target, error)
-            if failed is not None or spec.max_attempts <= 1:
-                return failed or self._failed_output(target, "no attempts left", 1)
-            delay = self._retry_delay(error, spec)
-
-        await workflow.sleep(timedelta(seconds=delay))
-        first_retry = backoff_delay(2, spec)
         try:
             return await workflow.execute_activity_method(
                 DeliveryActivities.deliver,
-                request.model_copy(update={"attempt_offset": 1}),
-                start_to_close_timeout=attempt_timeout,
+                request,
+                start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=first_retry),
                     backoff_coefficient=spec.backoff,
@@ -231,11 +276,6 @@ class EventWorkflow:
                 return DeliverOutput.model_validate(details)
             return self._failed_output(target, cause.message, 0)
         return None
-
-    @classmethod
-    def _retry_delay(cls, error: Exception, spec) -> float:
-        delay = cls._details(error).get("delay")
-        return float(delay) if delay is not None else backoff_delay(1, spec)
 
     @staticmethod
     def _failed_output(target: MatchedWebhook, reason: str, attempts: int) -> DeliverOutput:

@@ -1,0 +1,177 @@
+"""Store writes of delivery attempts: one transaction for however many attempts a step made.
+
+The first attempts of a fan-out (10 webhooks) are written together: one INSERT of the
+Attempts, one executemany UPDATE of the Deliveries and one of the Webhooks, instead of three
+transactions per attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, bindparam, case, func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookline.core.db import insert_ignoring_duplicates
+from hookline.core.ids import attempt_id
+from hookline.core.models import DeliverInput, DeliveryStatus
+from hookline.core.retry import Decision, Outcome
+from hookline.core.tables import Attempt, Delivery, UTCDateTime, Webhook
+
+
+@dataclass
+class SendResult:
+    status_code: int | None
+    body: str | None
+    error: str | None
+    duration_ms: int
+    retry_after: str | None
+    started_at: datetime
+
+
+@dataclass
+class AttemptRecord:
+    target: DeliverInput
+    url: str
+    number: int
+    result: SendResult
+    decision: Decision
+    failing_since: datetime | None  # the webhook's, as loaded before the attempt
+
+    @property
+    def delivery_status(self) -> DeliveryStatus:
+        if self.decision.outcome is Outcome.SUCCESS:
+            return DeliveryStatus.SUCCEEDED
+        if self.decision.outcome is Outcome.FAIL:
+            return DeliveryStatus.FAILED
+        return DeliveryStatus.PENDING
+
+
+def failing_too_long(record: AttemptRecord, cutoff: datetime) -> bool:
+    """A failed attempt of a webhook that has failed every attempt since before `cutoff`."""
+    since = record.failing_since
+    return record.decision.outcome is not Outcome.SUCCESS and since is not None and since <= cutoff
+
+
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_DELIVERY_UPDATE = (
+    update(Delivery.__table__)
+    .where(Delivery.__table__.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=Delivery.__table__.c.attempts + 1,
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        updated_at=_NOW,
+        delivered_at=func.coalesce(
+            bindparam("b_delivered", type_=UTCDateTime()), Delivery.__table__.c.delivered_at
+        ),
+    )
+)
+
+_WEBHOOK_UPDATE = (
+    update(Webhook.__table__)
+    .where(Webhook.__table__.c.id == bindparam("b_id"))
+    .values(
+        last_triggered=_NOW,
+        # A success ends a run of failures; the first failure of a run starts the clock.
+        failing_since=case(
+            (bindparam("b_ok", type_=Boolean()), None),
+            else_=func.coalesce(Webhook.__table__.c.failing_since, _NOW),
+        ),
+    )
+)
+
+
+async def record_attempts(
+    session: AsyncSession, records: list[AttemptRecord], now: datetime, disable_cutoff: datetime
+) -> list[AttemptRecord]:
+    """Writes the attempts and their effects; returns those whose webhook it auto-disabled."""
+    if not records:
+        return []
+    await session.execute(
+        insert_ignoring_duplicates(session, Attempt.__table__),
+        [
+            {
+                "id": attempt_id(r.target.delivery_id, r.target.series, r.number),
+                "tenant_id": r.target.tenant_id,
+                "delivery_id": r.target.delivery_id,
+                "event_id": r.target.event_id,
+                "webhook_id": r.target.webhook_id,
+                "number": r.number,
+                "series": r.target.series,
+                "trigger": r.target.trigger,
+                "url": r.url,
+                "status_code": r.result.status_code,
+                "response_body": r.result.body,
+                "error": r.result.error,
+                "outcome": r.decision.outcome,
+                "duration_ms": r.result.duration_ms,
+                "started_at": r.result.started_at,
+            }
+            for r in records
+        ],
+    )
+    await session.execute(
+        _DELIVERY_UPDATE,
+        [
+            {
+                "b_id": r.target.delivery_id,
+                "b_status": r.delivery_status,
+                "b_code": r.result.status_code,
+                "b_error": r.result.error,
+                "b_now": now,
+                "b_delivered": now if r.decision.outcome is Outcome.SUCCESS else None,
+            }
+            for r in records
+        ],
+    )
+    await session.execute(
+        _WEBHOOK_UPDATE,
+        [
+            {
+                "b_id": r.target.webhook_id,
+                "b_now": now,
+                "b_ok": r.decision.outcome is Outcome.SUCCESS,
+            }
+            for r in records
+        ],
+    )
+    disabled = []
+    for r in records:
+        if r.decision.deactivate:
+            await session.execute(
+                update(Webhook)
+                .where(Webhook.id == r.target.webhook_id)
+                .values(status="inactive", status_reason=f"{r.decision.reason} at {now:%c}")
+            )
+        elif failing_too_long(r, disable_cutoff):
+            assert r.failing_since is not None
+            # Guarded again in SQL: a success since the load resets the clock.
+            answer = await session.execute(
+                update(Webhook)
+                .where(
+                    Webhook.id == r.target.webhook_id,
+                    Webhook.status == "active",
+                    Webhook.failing_since <= disable_cutoff,
+                )
+                .values(
+                    status="inactive",
+                    status_reason="disabled: every attempt failed since "
+                    + r.failing_since.isoformat(),
+                )
+            )
+            if answer.rowcount == 1:
+                disabled.append(r)
+    return disabled
+
+
+async def mark_skipped(session: AsyncSession, skipped: dict[str, str], now: datetime) -> None:
+    """Deliveries (by id) that were not attempted, with why."""
+    for delivery, reason in skipped.items():
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery)
+            .values(status=DeliveryStatus.SKIPPED, last_error=reason, updated_at=now)
+        )
