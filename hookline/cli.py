@@ -24,8 +24,13 @@ def _run_api(args: argparse.Namespace) -> None:
     configure_logs(settings.log_level)
     if args.migrate:
         _migrate(settings)
+    processes = args.processes or settings.api_processes
+    # Several processes share the port; each runs the app and its embedded worker.
+    app = create_app(settings) if processes == 1 else "hookline.api.main:app_from_env"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=processes > 1,
+        workers=processes,
         host=args.host,
         port=args.port,
         log_config=None,  # keep our JSON handler; uvicorn's loggers propagate to it
@@ -240,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--migrate", action="store_true", help="apply migrations first")
     api.add_argument("--log-level", default="warning")
     api.add_argument("--access-log", action="store_true")
+    api.add_argument(
+        "--processes", type=int, default=None, help="API processes (HOOKLINE_API_PROCESSES)"
+    )
     api.set_defaults(func=_run_api)
 
     worker = sub.add_parser("worker", help="a Temporal worker (scale out with more of them)")
@@ -271,6 +279,9 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="end-to-end benchmark (see docs/PERFORMANCE.md)")
     bench.add_argument("--quick", action="store_true", help="under a minute")
     bench.add_argument("--output", help="write the table as JSON here too")
+    bench.add_argument(
+        "--api-processes", type=int, default=1, help="run `hookline api --processes N`"
+    )
     bench.set_defaults(func=_bench)
     return root
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from temporalio.client import Client
@@ -20,6 +21,8 @@ from hookline.workflows.event import EventWorkflow
 
 # Our modules are deterministic at import and pure where the workflow touches them: passing
 # them through the sandbox saves re-importing them for every workflow run (worker CPU).
+log = logging.getLogger("hookline.worker")
+
 PASSTHROUGH = ("hookline", "pydantic", "pydantic_core", "orjson", "sqlalchemy", "httpx")
 
 
@@ -80,12 +83,11 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
         await engine.dispose()
 
 
-async def wait_for_temporal(client: Client, retry_every: float = 1.0) -> None:
-    """Returns once the server answers (connecting a lazy client); retries until then."""
+async def connect_when_up(settings: Settings, retry_every: float = 1.0) -> Client:
+    """A connected client, once the server answers; retries until then."""
     while True:
         try:
-            await client.service_client.check_health()
-            return
+            return await connect(settings)
         except Exception:  # unreachable or still starting: the API meanwhile answers 503
             await asyncio.sleep(retry_every)
 
@@ -93,13 +95,22 @@ async def wait_for_temporal(client: Client, retry_every: float = 1.0) -> None:
 class EmbeddedWorker:
     """A worker inside the API process: events published there start eagerly on it.
 
-    It starts as soon as Temporal answers, so the API can come up first (and answer 503).
-    The standalone worker polls the same task queue: retries, signals and workflows evicted
-    from this worker's cache go to whichever worker is free, and a dead API loses nothing.
+    Eager start needs the publishing client to be the worker's client, and a worker needs a
+    connected (not lazy) client: so this connects one as soon as Temporal answers, hands it
+    to `on_client` for publishing, and starts polling. The API can come up first (and answer
+    503). The standalone worker polls the same task queue: retries, signals and workflows
+    evicted from this worker's cache go to whichever worker is free; a dead API loses nothing.
     """
 
-    def __init__(self, client: Client, settings: Settings, sessions: SessionMaker) -> None:
-        self.client, self.settings, self.sessions = client, settings, sessions
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionMaker,
+        on_client: Callable[[Client], None],
+        client: Client | None = None,
+    ) -> None:
+        self.settings, self.sessions, self.on_client = settings, sessions, on_client
+        self.client = client
         self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -107,7 +118,9 @@ class EmbeddedWorker:
         self._task = asyncio.create_task(self._run(), name="hookline-embedded-worker")
 
     async def _run(self) -> None:
-        await wait_for_temporal(self.client)
+        if self.client is None:
+            self.client = await connect_when_up(self.settings)
+            self.on_client(self.client)
         http = http_client(self.settings)
         deps = Deps(
             settings=self.settings,
@@ -118,6 +131,9 @@ class EmbeddedWorker:
         try:
             self.worker = build_worker(self.client, deps, self.settings)
             await self.worker.run()
+        except Exception:
+            log.exception("the embedded worker stopped; the standalone worker carries on")
+            raise
         finally:
             await http.aclose()
 

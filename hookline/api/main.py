@@ -45,7 +45,12 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
                 await ensure_bootstrap(session, settings.bootstrap_token)
         embedded = None
         if settings.embedded_worker:
-            embedded = EmbeddedWorker(app.state.temporal, settings, app.state.sessions)
+            embedded = EmbeddedWorker(
+                settings,
+                app.state.sessions,
+                on_client=lambda client: setattr(app.state, "temporal", client),
+                client=temporal,
+            )
             embedded.start()
         try:
             yield
@@ -87,3 +92,12 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(codec.router)
     app.include_router(metrics_routes.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory for `hookline api --processes N` (uvicorn imports it in each process)."""
+    from hookline.core.logs import configure as configure_logs
+
+    settings = get_settings()
+    configure_logs(settings.log_level)
+    return create_app(settings)

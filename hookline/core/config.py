@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # The API runs a worker too, so a published event starts eagerly on it: the first
     # workflow task comes back with the start response (no task-queue round trip).
     embedded_worker: bool = True
+    # API processes sharing the port (`hookline api`): one Python process uses one core.
+    api_processes: int = Field(default=1, ge=1, le=64)
 
     log_level: str = "INFO"
 

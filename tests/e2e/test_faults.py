@@ -6,8 +6,10 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from tests.support.receiver import Reply
+from tests.support.stack import Stack
 
 EVENTS = 200
 
@@ -46,23 +48,41 @@ async def subscribe(api, headers, receiver) -> None:
     assert created.status_code == 201, created.text
 
 
-async def test_worker_killed_mid_stream_loses_nothing(stack, receiver):
+@pytest.mark.parametrize(
+    ("victim", "env"),
+    [
+        # The standalone worker runs everything: the API publishes without a worker of its own.
+        ("worker", {"HOOKLINE_EMBEDDED_WORKER": "false"}),
+        # The default: events start eagerly on the API's embedded worker, so killing the API
+        # kills the workflows and first attempts in flight; the standalone worker takes over.
+        ("api", {}),
+    ],
+)
+async def test_worker_killed_mid_stream_loses_nothing(tmp_path, receiver, victim, env):
+    stack = Stack(data_dir=tmp_path / "hl", extra_env=env)
     receiver.default(Reply(200, delay=0.05))
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
-        await subscribe(api, stack.headers, receiver)
-        event_ids = set(await publish_many(api, stack.headers, EVENTS, "kill"))
-        for _ in range(200):  # kill while deliveries are in flight
-            if len(receiver.requests) >= EVENTS // 5:
-                break
-            await asyncio.sleep(0.05)
-        received_at_kill = len(receiver.requests)
-        stack.kill("worker")
-        stack.start_worker()
-        await wait_all_received(receiver, event_ids, timeout=120)
+    try:
+        stack.start()
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
+            await subscribe(api, stack.headers, receiver)
+            event_ids = set(await publish_many(api, stack.headers, EVENTS, "kill"))
+            for _ in range(200):  # kill while deliveries are in flight
+                if len(receiver.requests) >= EVENTS // 5:
+                    break
+                await asyncio.sleep(0.05)
+            received_at_kill = len(receiver.requests)
+            stack.kill(victim)
+            if victim == "worker":
+                stack.start_worker()
+            else:
+                stack.start_api()
+            await wait_all_received(receiver, event_ids, timeout=120)
+    finally:
+        stack.stop()
     delivery_ids = [r.headers["x-webhook-delivery-id"] for r in receiver.requests]
     duplicates = len(delivery_ids) - len(set(delivery_ids))
     print(
-        f"\nworker SIGKILL: sent={EVENTS} received_before_kill={received_at_kill} "
+        f"\n{victim} SIGKILL: sent={EVENTS} received_before_kill={received_at_kill} "
         f"unique_received={len(set(delivery_ids))} duplicates={duplicates} lost=0"
     )
     assert received_at_kill < EVENTS  # the kill happened mid-stream

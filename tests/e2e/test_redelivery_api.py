@@ -127,8 +127,13 @@ async def test_receiver_down_then_bulk_redeliver_recovers(stack, receiver):
         assert unknown.status_code == 404
         await poll(lambda: _count(receiver, EVENTS * 3 + 1))
 
-    # The worker logs one JSON line per attempt, with the ids an operator searches by.
-    lines = (stack.data_dir / "worker.log").read_text().splitlines()
+    # Workers log one JSON line per attempt, with the ids an operator searches by: the API's
+    # embedded worker (eagerly started events) and the standalone one (retries, redeliveries).
+    lines = [
+        line
+        for name in ("worker.log", "api.log")
+        for line in (stack.data_dir / name).read_text().splitlines()
+    ]
     attempts = [json.loads(line) for line in lines if line.startswith("{")]
     attempts = [a for a in attempts if a.get("logger") == "hookline.delivery"]
     assert len(attempts) >= EVENTS * 3
