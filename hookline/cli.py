@@ -153,6 +153,7 @@ def _dev(args: argparse.Namespace) -> None:
         "HOOKLINE_ALLOW_PRIVATE_URLS": os.environ.get("HOOKLINE_ALLOW_PRIVATE_URLS", "true"),
         "HOOKLINE_BOOTSTRAP_TOKEN": token,
         "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
+        "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
     }
     os.environ.update(env)
     get_settings.cache_clear()
@@ -173,10 +174,17 @@ def _dev(args: argparse.Namespace) -> None:
     children: list[subprocess.Popen] = [temporal]
     python = sys.executable
     try:
-        worker = subprocess.Popen([python, "-m", "hookline.cli", "worker"], env=env)
+        # Each process with a worker exports the Temporal SDK's metrics on its own port.
+        port = args.sdk_metrics_port
+        sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
+        worker = subprocess.Popen(
+            [python, "-m", "hookline.cli", "worker"],
+            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["worker"]},
+        )
         children.append(worker)
         api = subprocess.Popen(
-            [python, "-m", "hookline.cli", "api", "--port", str(args.api_port)], env=env
+            [python, "-m", "hookline.cli", "api", "--port", str(args.api_port)],
+            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["api"]},
         )
         children.append(api)
         try:
@@ -191,6 +199,9 @@ def _dev(args: argparse.Namespace) -> None:
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
             f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
             f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
+            f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "
+            f"http://{sdk_metrics['worker']}/metrics and http://{sdk_metrics['api']}/metrics "
+            "(Temporal SDK: worker, API)\n"
             f"  data         {data_dir}\n"
             f"  API token    {token}\n"
             "  Ctrl-C stops everything.\n",
@@ -236,6 +247,12 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--api-port", type=int, default=8000)
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument(
+        "--sdk-metrics-port",
+        type=int,
+        default=9464,
+        help="Temporal SDK metrics: the worker on this port, the API on the next",
+    )
     dev.add_argument("--data-dir", default=os.environ.get("HOOKLINE_DATA_DIR", ".hookline"))
     dev.set_defaults(func=_dev)
 

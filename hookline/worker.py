@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -26,12 +28,29 @@ log = logging.getLogger("hookline.worker")
 PASSTHROUGH = ("hookline", "pydantic", "pydantic_core", "orjson", "sqlalchemy", "httpx")
 
 
+@functools.cache
+def sdk_runtime(metrics_address: str | None) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's own metrics (task latencies, slots, polls,
+    schedule-to-start, sticky cache...) for Prometheus at `metrics_address` (host:port).
+    One per process; None (the default runtime) when no address is set or it cannot bind."""
+    if not metrics_address:
+        return None
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address))
+        )
+    except Exception as exc:  # e.g. the port is taken: run on, without SDK metrics
+        log.warning("Temporal SDK metrics not exported on %s: %s", metrics_address, exc)
+        return None
+
+
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.encryption_keys),
         lazy=lazy,
+        runtime=sdk_runtime(settings.sdk_metrics_address),
     )
 
 

@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
+from hookline.core import metrics
 from hookline.core import search_attributes as sa
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings
@@ -71,7 +72,7 @@ async def start_event(
 ) -> WorkflowHandle | None:
     """Starts the workflow; None when a closed run of the same id exists (already delivered)."""
     try:
-        return await client.start_workflow(
+        handle = await client.start_workflow(
             EventWorkflow.run,
             event,
             id=event.event_id,
@@ -99,3 +100,5 @@ async def start_event(
         if "connect" in str(exc).lower():
             raise temporal_unavailable(exc) from exc
         raise
+    metrics.event_started(getattr(handle, "__temporal_eagerly_started", False))
+    return handle

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # The API runs a worker too, so a published event starts eagerly on it: the first
     # workflow task comes back with the start response (no task-queue round trip).
     embedded_worker: bool = True
+    # host:port where a process running a worker exports the Temporal SDK's Prometheus
+    # metrics (its own HTTP server; `hookline dev` sets one for the worker and one for the API).
+    sdk_metrics_address: str | None = None
     # API processes sharing the port (`hookline api`): one Python process uses one core.
     api_processes: int = Field(default=1, ge=1, le=64)
 
@@ -75,7 +78,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1024 * 1024
     rate_limit: str = "6000/minute"
     cors_origins: str = "http://127.0.0.1:8233,http://localhost:8233"
+    # Dev only (`hookline dev` sets it): the local Temporal UI has no login, so it cannot send
+    # a bearer token to the codec endpoints; trust codec calls from a CORS origin instead.
+    # Never in production: any local process can claim an Origin.
+    codec_trust_ui_origin: bool = False
     event_types: str = ""  # extra "type=description" entries, comma separated
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @field_validator(
         "event_retention",

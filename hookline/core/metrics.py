@@ -6,7 +6,7 @@ below are the only thing the rest of the code calls, one line each.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from hookline.core.retry import status_family
 
@@ -27,6 +27,16 @@ RETRIES = Counter("hookline_retries_total", "Attempts whose outcome was a schedu
 REDELIVERIES = Counter(
     "hookline_redeliveries_total", "Deliveries scheduled for redelivery through the API."
 )
+EAGER_STARTS = Counter(
+    "hookline_events_started_eagerly_total",
+    "Published events whose first workflow task came back with the start (embedded worker).",
+)
+OPEN_EVENTS = Gauge(
+    "hookline_open_events",
+    "Events within their retention window (workflow open, redeliverable), by status; read "
+    "from the store at scrape time.",
+    ["status"],
+)
 
 
 def event_published(type_: str) -> None:
@@ -46,3 +56,17 @@ def record_attempt(outcome: str, status_code: int | None, seconds: float) -> Non
 def redelivery_requested(n: int) -> None:
     if n > 0:
         REDELIVERIES.inc(n)
+
+
+def event_started(eagerly: bool) -> None:
+    if eagerly:
+        EAGER_STARTS.inc()
+
+
+def set_open_events(by_status: dict[str, int]) -> None:
+    """The store's counts replace the last scrape's: a status with no events reads 0."""
+    from hookline.core.models import EventStatus
+
+    for status in EventStatus:
+        if status is not EventStatus.EXPIRED:  # expired events are deleted from the store
+            OPEN_EVENTS.labels(status=str(status)).set(by_status.get(str(status), 0))

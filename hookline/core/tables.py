@@ -91,7 +91,10 @@ class Webhook(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_tenant_created", "tenant_id", "created", "id"),)
+    __table_args__ = (
+        Index("ix_events_tenant_created", "tenant_id", "created", "id"),
+        Index("ix_events_status", "status"),  # the open-events gauge
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

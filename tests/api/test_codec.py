@@ -125,3 +125,36 @@ async def test_preflight_from_an_unknown_origin_is_refused(client):
     )
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_dev_trusts_the_ui_origin_without_a_token(api):
+    """`hookline dev` sets HOOKLINE_CODEC_TRUST_UI_ORIGIN: the local UI has no token."""
+    async with api(codec_trust_ui_origin=True, cors_origins=UI_ORIGIN) as client:
+        from_ui = await client.post(
+            "/codec/decode",
+            json=plain_payloads(),
+            headers={"Origin": UI_ORIGIN, "X-Namespace": "default"},
+        )
+        assert from_ui.status_code == 200, from_ui.text
+        assert from_ui.headers["access-control-allow-origin"] == UI_ORIGIN
+        # Any other origin, or none, still needs a token.
+        for origin in ("http://evil.example", None):
+            extra = {"Origin": origin} if origin else {}
+            other = await client.post(
+                "/codec/decode", json=plain_payloads(), headers={"X-Namespace": "default", **extra}
+            )
+            assert_error(other, 401, "unauthorized")
+        # A token that is sent is checked, even from the UI's origin.
+        forged = await client.post(
+            "/codec/encode",
+            json=plain_payloads(),
+            headers={"Origin": UI_ORIGIN, "Authorization": "Bearer hl_not_a_token"},
+        )
+        assert_error(forged, 401, "unauthorized")
+
+
+async def test_production_default_needs_a_token_even_from_the_ui_origin(client):
+    response = await client.post(
+        "/codec/decode", json=plain_payloads(), headers={"Origin": UI_ORIGIN}
+    )
+    assert_error(response, 401, "unauthorized")

@@ -87,3 +87,42 @@ def test_outcome_enums_are_labelled_by_value():
     before = value("hookline_deliveries_total", outcome="retry", status_class="4xx")
     metrics.record_attempt(Outcome.RETRY, 429, 0.01)
     assert value("hookline_deliveries_total", outcome="retry", status_class="4xx") == before + 1
+
+
+async def test_open_events_are_counted_from_the_store_by_status(client, sessions, tenant):
+    from datetime import UTC, datetime, timedelta
+
+    from hookline.api.routes import metrics as metrics_route
+    from hookline.core.tables import Event
+
+    now = datetime.now(UTC)
+    statuses = ["succeeded"] * 3 + ["failed"] * 2 + ["executing"]
+    async with sessions.begin() as session:
+        for i, status in enumerate(statuses):
+            session.add(
+                Event(
+                    id=f"evt_open_{i}",
+                    tenant_id=tenant.tenant_id,
+                    type="user.created",
+                    data={"n": i},
+                    created=now,
+                    expires_at=now + timedelta(days=7),
+                    status=status,
+                    stages=[],
+                )
+            )
+    client.app.state.open_events_counted_at = -1e9  # this app's first scrape counts anew
+    first = scraped((await client.get("/metrics")).text)
+    assert first[("hookline_open_events", (("status", "succeeded"),))] == 3
+    assert first[("hookline_open_events", (("status", "failed"),))] == 2
+    assert first[("hookline_open_events", (("status", "executing"),))] == 1
+    assert first[("hookline_open_events", (("status", "awaiting-executing"),))] == 0
+
+    # Expiry deletes events; the next count (after the cache's age) drops them.
+    async with sessions.begin() as session:
+        await session.delete(await session.get(Event, "evt_open_0"))
+    cached = scraped((await client.get("/metrics")).text)
+    assert cached[("hookline_open_events", (("status", "succeeded"),))] == 3  # within max age
+    client.app.state.open_events_counted_at -= metrics_route.OPEN_EVENTS_MAX_AGE
+    fresh = scraped((await client.get("/metrics")).text)
+    assert fresh[("hookline_open_events", (("status", "succeeded"),))] == 2

@@ -9,13 +9,25 @@ import subprocess
 import sys
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from hookline.devserver import free_port, port_open, wait_healthy
 from tests.support.receiver import Receiver
 
 
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the matching samples in Prometheus text (0 when absent)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    sdk_metrics_port = free_port()  # the worker's; the API's is the next one
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
     process = subprocess.Popen(
         [
@@ -31,6 +43,8 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
             str(ui_port),
             "--data-dir",
             str(tmp_path / "data"),
+            "--sdk-metrics-port",
+            str(sdk_metrics_port),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -70,6 +84,19 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
             assert request.headers["webhook-id"] == event_id
             await asyncio.sleep(1)  # room for a second delivery, which must not come
             assert len(receiver.requests) == 1  # published twice, delivered once
+
+            # Observability: the event started eagerly on the API's embedded worker, the
+            # store's open events are counted, and both workers export Temporal SDK metrics.
+            scraped = (await api.get("/metrics")).text
+            assert metric(scraped, "hookline_events_started_eagerly_total") >= 1
+            assert metric(scraped, "hookline_open_events", status="succeeded") == 1
+            for port in (sdk_metrics_port, sdk_metrics_port + 1):
+                sdk = (await api.get(f"http://127.0.0.1:{port}/metrics")).text
+                assert "temporal_worker_task_slots_available" in sdk, sdk[:500]
+            api_sdk = (await api.get(f"http://127.0.0.1:{sdk_metrics_port + 1}/metrics")).text
+            # The API's worker ran the eagerly started workflow task and its local activities.
+            assert metric(api_sdk, "temporal_workflow_task_execution_latency_count") >= 1
+            assert metric(api_sdk, "temporal_local_activity_execution_latency_count") >= 2
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

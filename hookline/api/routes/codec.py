@@ -3,7 +3,9 @@
 Protocol: ``POST /codec/encode`` and ``POST /codec/decode`` with a ``Payloads`` message in
 proto-JSON (``{"payloads": [{"metadata": {k: base64}, "data": base64}]}``) and an
 ``X-Namespace`` header; the answer has the same shape. Bearer-authenticated like the rest of
-the API; the UI's CORS preflight (no credentials) is answered by the CORS middleware.
+the API; the UI's CORS preflight (no credentials) is answered by the CORS middleware. The dev
+UI cannot send a token: with ``HOOKLINE_CODEC_TRUST_UI_ORIGIN`` (set by ``hookline dev``
+only) a call from one of the CORS origins needs none.
 Without ``HOOKLINE_ENCRYPTION_KEY`` both pass payloads through unchanged.
 """
 
@@ -12,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header, Request
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from hookline.api.deps import PrincipalDep, SettingsDep
+from hookline.api.auth import Principal
+from hookline.api.deps import SessionDep, SettingsDep, get_principal
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import ERRORS
 from hookline.core.crypto import EncryptionCodec
@@ -41,6 +44,22 @@ class PayloadsJSON(BaseModel):
 
 
 Namespace = Annotated[str | None, Header(alias="X-Namespace", max_length=1000)]
+
+
+async def codec_caller(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal | None:
+    """A token's principal; None for the dev UI's token-less call from a trusted origin."""
+    origin = request.headers.get("origin")
+    if settings.codec_trust_ui_origin and not authorization and origin in settings.cors_origin_list:
+        return None
+    return await get_principal(request, session, authorization)
+
+
+CodecCaller = Annotated[Principal | None, Depends(codec_caller)]
 
 
 def _parse(body: PayloadsJSON) -> Payloads:
@@ -87,7 +106,7 @@ async def _through_codec(
 )
 async def encode(
     body: PayloadsJSON,
-    principal: PrincipalDep,
+    caller: CodecCaller,
     settings: SettingsDep,
     x_namespace: Namespace = None,
 ) -> dict[str, Any]:
@@ -102,7 +121,7 @@ async def encode(
 )
 async def decode(
     body: PayloadsJSON,
-    principal: PrincipalDep,
+    caller: CodecCaller,
     settings: SettingsDep,
     x_namespace: Namespace = None,
 ) -> dict[str, Any]:

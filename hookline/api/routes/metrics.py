@@ -6,16 +6,41 @@ by default, OpenMetrics when the scraper asks for it in ``Accept``.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy import func, select
 
-import hookline.core.metrics  # noqa: F401  (registers the collectors)
+from hookline.core import metrics as collectors
+from hookline.core.tables import Event
 
 router = APIRouter(include_in_schema=False)
 
 
+OPEN_EVENTS_MAX_AGE = 10.0  # seconds: scrapers every few seconds do not each scan the index
+
+
+async def count_open_events(request: Request) -> None:
+    """Open events by status, across tenants: a GROUP BY over the status index (the store
+    keeps only events within their retention window). Skipped, not fatal, if the store is
+    down: the scrape still serves the process's counters."""
+    state = request.app.state
+    now = time.monotonic()
+    if now - getattr(state, "open_events_counted_at", -OPEN_EVENTS_MAX_AGE) < OPEN_EVENTS_MAX_AGE:
+        return
+    try:
+        async with request.app.state.sessions() as session:
+            rows = await session.execute(select(Event.status, func.count()).group_by(Event.status))
+            collectors.set_open_events({status: n for status, n in rows})
+        state.open_events_counted_at = now
+    except Exception:
+        return
+
+
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
+    await count_open_events(request)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
