@@ -35,7 +35,7 @@ from hookline.core.models import (
 )
 from hookline.core.retry import Decision, Outcome, decide, parse_retry_after
 from hookline.core.tables import Event, Webhook
-from hookline.core.urls import UrlError, check_resolved_host
+from hookline.core.urls import UrlError, pinned_request_target, resolve_vetted
 
 log = logging.getLogger("hookline.delivery")
 
@@ -90,19 +90,36 @@ async def send(
     try:
         async with asyncio.timeout(timeout):
             # Checked at send time as well: DNS may now point somewhere it did not at create.
+            # Resolved once, then connected to a vetted address, never to the name again: a
+            # second lookup (httpx's own) could answer 127.0.0.1 (DNS rebinding).
+            targets: list[tuple[str, dict[str, str], dict[str, str]]] = [(url, {}, {})]
             if not allow_private:
-                await check_resolved_host(url, allow_private=False)
-            async with http.stream("POST", url, content=body, headers=headers) as response:
-                status_code = response.status_code
-                retry_after = response.headers.get("retry-after")
-                chunks, size = [], 0
-                async for chunk in response.aiter_raw():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= BODY_EXCERPT_BYTES:
-                        break
-                raw = b"".join(chunks)[:BODY_EXCERPT_BYTES]
-                excerpt = raw.decode("utf-8", errors="replace")
+                addresses = await resolve_vetted(url, allow_private=False)
+                targets = [pinned_request_target(url, ip) for ip in addresses]
+            for index, (target, pinning, extensions) in enumerate(targets):
+                try:
+                    async with http.stream(
+                        "POST",
+                        target,
+                        content=body,
+                        headers={**headers, **pinning},
+                        extensions=extensions,
+                    ) as response:
+                        status_code = response.status_code
+                        retry_after = response.headers.get("retry-after")
+                        chunks, size = [], 0
+                        async for chunk in response.aiter_raw():
+                            chunks.append(chunk)
+                            size += len(chunk)
+                            if size >= BODY_EXCERPT_BYTES:
+                                break
+                        raw = b"".join(chunks)[:BODY_EXCERPT_BYTES]
+                        excerpt = raw.decode("utf-8", errors="replace")
+                    break
+                except httpx.ConnectError:
+                    # Nothing was sent: try the next address, as httpx does with a name.
+                    if index == len(targets) - 1:
+                        raise
     except UrlError as exc:
         error = f"refused: {exc}"
     except TimeoutError:

@@ -5,8 +5,10 @@ Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomo
 - ``validate_webhook_url`` (no I/O) checks the URL and refuses local names and literal
   private addresses, including the spellings that resolvers accept (``2130706433``,
   ``0x7f.1``, ``[::ffff:127.0.0.1]``...).
-- ``check_resolved_host`` resolves the host right before delivering and refuses the request
-  when any resolved address is forbidden.
+- ``resolve_vetted`` resolves the host right before delivering and refuses the request when
+  any resolved address is forbidden; the request then connects to one of the vetted addresses
+  (``pinned_request_target``), never to the name again: a second lookup could answer
+  ``127.0.0.1`` (DNS rebinding).
 
 ``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address
 and name rules and allows plain http, for local receivers.
@@ -18,6 +20,8 @@ import asyncio
 import ipaddress
 import socket
 from urllib.parse import SplitResult, unquote, urlsplit
+
+import httpx
 
 MAX_URL_LENGTH = 2048
 
@@ -225,32 +229,67 @@ def _ipv4_number(label: str) -> int | None:
 # --------------------------------------------------------------------------- resolution
 
 
-async def check_resolved_host(url: str, *, allow_private: bool) -> None:
-    """Resolve the URL's host now; refuse it if it does not resolve or, unless
-    ``allow_private``, if ANY of its addresses is forbidden (DNS can change after saving).
+async def resolve_vetted(url: str, *, allow_private: bool) -> list[str]:
+    """Resolve the URL's host once; return its addresses (resolver order, no duplicates), or
+    raise ``UrlError`` if it does not resolve or, unless ``allow_private``, if ANY of them is
+    forbidden (DNS can change after saving).
 
+    The name resolved is the one httpx would connect to (IDNA 2008, lowercase), so that the
+    addresses vetted here belong to the name sent in ``Host`` and SNI. Connect to these
+    addresses (``pinned_request_target``): resolving again could give another answer.
     Only the host is looked at: run ``validate_webhook_url`` as well.
     """
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise UrlError(f"url is not valid: {exc}") from exc
-    host = unquote(parts.hostname or "")
+    host = parsed.raw_host.decode("ascii")
     if not host:
         raise UrlError("url must have a host")
+    port = parsed.port
     if port is None:
-        port = 80 if parts.scheme == "http" else 443
+        port = 80 if parsed.scheme == "http" else 443
+    elif not 1 <= port <= 65535:  # httpx.URL accepts any integer
+        raise UrlError(f"url is not valid: port {port} out of range 1-65535")
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
         raise UrlError(f"host {host} does not resolve") from exc
-    if not infos:
+    addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
+    if not addresses:
         raise UrlError(f"host {host} does not resolve")
     if allow_private:
-        return
-    for *_, sockaddr in infos:
-        address = str(sockaddr[0])
+        return addresses
+    for address in addresses:
         kind = _forbidden_kind(_parse_ip(address))
         if kind is not None:
             raise UrlError(f"host {host} resolves to {address}, {_article(kind)} {kind} address")
+    return addresses
+
+
+async def check_resolved_host(url: str, *, allow_private: bool) -> None:
+    """``resolve_vetted`` without the addresses: refuse the URL's host if it does not resolve
+    or, unless ``allow_private``, if any of its addresses is forbidden."""
+    await resolve_vetted(url, allow_private=allow_private)
+
+
+def pinned_request_target(url: str, ip: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """What to pass httpx to POST to ``url`` over a connection to ``ip`` (a vetted address of
+    its host) without resolving the host again: ``(url, headers, extensions)``.
+
+    The URL gets ``ip`` as its host (bracketed if IPv6), ``Host`` keeps the original host (and
+    port, if not the default), and for https ``sni_hostname`` makes httpcore send the original
+    host as SNI and verify the certificate against it, not against the IP.
+
+    https also gets ``Connection: close``: httpcore pools connections by (scheme, host, port)
+    only, so a kept-alive connection to ``ip`` whose certificate was verified for one name
+    would be reused for any other name that resolves to the same IP, unverified.
+    """
+    original = httpx.URL(url)
+    pinned = original.copy_with(host=ip)
+    headers = {"Host": original.netloc.decode("ascii")}
+    extensions: dict[str, str] = {}
+    if original.scheme == "https":
+        extensions["sni_hostname"] = original.raw_host.decode("ascii")
+        headers["Connection"] = "close"
+    return str(pinned), headers, extensions
