@@ -696,5 +696,14 @@ def main(args) -> None:
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
         console.print(f"JSON written to {args.output}")
+    if getattr(args, "markdown", None):
+        m = report["machine"]
+        header = (
+            f"Run {report['date']}, `{report['command']}`, {report['total_seconds']} s, on "
+            f"{m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('ram_gb')} GB RAM, "
+            f"Python {m.get('python')}.\n\n"
+        )
+        Path(args.markdown).write_text(header + to_markdown(report))
+        console.print(f"Markdown written to {args.markdown}")
     if error is not None:
         raise SystemExit(f"bench failed: {error!r}")

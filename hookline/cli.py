@@ -296,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="end-to-end benchmark (see docs/PERFORMANCE.md)")
     bench.add_argument("--quick", action="store_true", help="under a minute")
     bench.add_argument("--output", help="write the table as JSON here too")
+    bench.add_argument("--markdown", help="write the tables as Markdown here too")
     bench.add_argument(
         "--api-processes", type=int, default=1, help="run `hookline api --processes N`"
     )

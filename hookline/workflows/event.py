@@ -63,6 +63,7 @@ class EventWorkflow:
         self._in_flight: set[str] = set()
         self._series = 0
         self._status = EventStatus.AWAITING
+        self._shown: tuple[list[str], EventStatus] | None = None  # last upserted
 
     @workflow.run
     async def run(self, input: EventWorkflowInput) -> EventStatus:
@@ -75,10 +76,10 @@ class EventWorkflow:
         self._matched = {m.webhook_id: m for m in match.webhooks}
         self._outcomes = {wh: DeliveryStatus.PENDING for wh in self._matched}
         self._status = EventStatus.EXECUTING if self._matched else EventStatus.SUCCEEDED
-        workflow.upsert_search_attributes(
-            [sa.WEBHOOK_IDS.value_set(list(self._matched)), sa.STATUS.value_set(self._status)]
-        )
-        self._show_details()
+        if not self._matched:
+            self._show_progress()
+        # Otherwise shown once the first attempts are in: one visibility update per event on
+        # the happy path (server work), or before the first retry's wait.
 
         series: set[asyncio.Task[None]] = set()
         if self._matched:
@@ -153,8 +154,7 @@ class EventWorkflow:
             )
             status = settled.status
         self._status = status
-        workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
-        self._show_details()
+        self._show_progress()
 
     @staticmethod
     def _stage(series: int) -> str:
@@ -220,6 +220,7 @@ class EventWorkflow:
         if spec.max_attempts <= 1:
             return self._failed_output(target, first.error or "no attempts left", first.attempts)
         delay = first.retry_delay if first.retry_delay is not None else backoff_delay(1, spec)
+        self._show_progress()  # "executing", in the UI and visibility, while it waits
         await workflow.sleep(timedelta(seconds=delay))
         first_retry = backoff_delay(2, spec)
         request = DeliverInput(
@@ -286,6 +287,16 @@ class EventWorkflow:
             attempts=attempts,
             error=reason,
         )
+
+    def _show_progress(self) -> None:
+        """Search attributes (only what changed) and the UI's current details."""
+        shown = (list(self._matched), self._status)
+        if shown != self._shown:
+            workflow.upsert_search_attributes(
+                [sa.WEBHOOK_IDS.value_set(shown[0]), sa.STATUS.value_set(shown[1])]
+            )
+            self._shown = shown
+        self._show_details()
 
     def _show_details(self) -> None:
         lines = [
