@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -166,10 +167,19 @@ class EmbeddedWorker:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
+def tune_gc() -> None:
+    """Once started: startup objects (modules, app, SDK) never die, so keep them out of every
+    GC pass, and collect less often (attempts allocate many short-lived objects). Measured
+    with `hookline bench`: fewer latency spikes in the open-loop scenario."""
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Polls until `stop` is set (or forever), then shuts down cleanly."""
     client = await connect(settings)
     async with worker_deps(settings) as deps:
         worker = build_worker(client, deps, settings)
+        tune_gc()
         async with worker:
             await (stop or asyncio.Event()).wait()

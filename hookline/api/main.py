@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from hookline.worker import EmbeddedWorker, connect
+        from hookline.worker import EmbeddedWorker, connect, tune_gc
 
         engine = create_engine(settings.resolved_database_url)
         app.state.engine = engine
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         if settings.bootstrap_token:
             async with app.state.sessions.begin() as session:
                 await ensure_bootstrap(session, settings.bootstrap_token)
+        tune_gc()
         embedded = None
         if settings.embedded_worker:
             embedded = EmbeddedWorker(
