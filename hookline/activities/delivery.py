@@ -10,6 +10,7 @@ data, not a bug, so `deliver` raises BENIGN ApplicationErrors that Temporal retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
 from hookline.activities.events import settle
+from hookline.activities.pinning import vetted_addresses
 from hookline.core import metrics, signing
 from hookline.core.crypto import SecretBox
 from hookline.core.models import (
@@ -35,7 +37,7 @@ from hookline.core.models import (
 )
 from hookline.core.retry import Decision, Outcome, decide, parse_retry_after
 from hookline.core.tables import Event, Webhook
-from hookline.core.urls import UrlError, pinned_request_target, resolve_vetted
+from hookline.core.urls import UrlError, resolve_vetted
 
 log = logging.getLogger("hookline.delivery")
 
@@ -90,36 +92,24 @@ async def send(
     try:
         async with asyncio.timeout(timeout):
             # Checked at send time as well: DNS may now point somewhere it did not at create.
-            # Resolved once, then connected to a vetted address, never to the name again: a
-            # second lookup (httpx's own) could answer 127.0.0.1 (DNS rebinding).
-            targets: list[tuple[str, dict[str, str], dict[str, str]]] = [(url, {}, {})]
+            # Resolved once; the connection then goes to a vetted address, never to the name
+            # again (activities/pinning.py): a second lookup could answer 127.0.0.1.
+            pinning = contextlib.nullcontext()
             if not allow_private:
                 addresses = await resolve_vetted(url, allow_private=False)
-                targets = [pinned_request_target(url, ip) for ip in addresses]
-            for index, (target, pinning, extensions) in enumerate(targets):
-                try:
-                    async with http.stream(
-                        "POST",
-                        target,
-                        content=body,
-                        headers={**headers, **pinning},
-                        extensions=extensions,
-                    ) as response:
-                        status_code = response.status_code
-                        retry_after = response.headers.get("retry-after")
-                        chunks, size = [], 0
-                        async for chunk in response.aiter_raw():
-                            chunks.append(chunk)
-                            size += len(chunk)
-                            if size >= BODY_EXCERPT_BYTES:
-                                break
-                        raw = b"".join(chunks)[:BODY_EXCERPT_BYTES]
-                        excerpt = raw.decode("utf-8", errors="replace")
-                    break
-                except httpx.ConnectError:
-                    # Nothing was sent: try the next address, as httpx does with a name.
-                    if index == len(targets) - 1:
-                        raise
+                pinning = vetted_addresses(httpx.URL(url).raw_host.decode("ascii"), addresses)
+            with pinning:
+                async with http.stream("POST", url, content=body, headers=headers) as response:
+                    status_code = response.status_code
+                    retry_after = response.headers.get("retry-after")
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_raw():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size >= BODY_EXCERPT_BYTES:
+                            break
+                    raw = b"".join(chunks)[:BODY_EXCERPT_BYTES]
+                    excerpt = raw.decode("utf-8", errors="replace")
     except UrlError as exc:
         error = f"refused: {exc}"
     except TimeoutError:

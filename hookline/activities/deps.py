@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from hookline.activities.pinning import PinningTransport
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
 from hookline.core.db import SessionMaker
@@ -23,9 +24,13 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     """One pooled client for all deliveries; never follows redirects (a 3xx is an answer)."""
     limit = settings.max_concurrent_deliveries
     return httpx.AsyncClient(
+        # Connects only to the addresses send() vetted for the host (DNS rebinding).
+        transport=PinningTransport(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=min(limit, 50)),
+            trust_env=False,
+        ),
         follow_redirects=False,
         timeout=httpx.Timeout(settings.delivery_timeout.total_seconds()),
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=min(limit, 50)),
         headers={"User-Agent": "hookline/0.1 (+https://github.com/hookline/hookline)"},
         trust_env=False,
     )

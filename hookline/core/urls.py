@@ -7,7 +7,7 @@ Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomo
   ``0x7f.1``, ``[::ffff:127.0.0.1]``...).
 - ``resolve_vetted`` resolves the host right before delivering and refuses the request when
   any resolved address is forbidden; the request then connects to one of the vetted addresses
-  (``pinned_request_target``), never to the name again: a second lookup could answer
+  (``hookline.activities.pinning``), never to the name again: a second lookup could answer
   ``127.0.0.1`` (DNS rebinding).
 
 ``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address
@@ -236,7 +236,7 @@ async def resolve_vetted(url: str, *, allow_private: bool) -> list[str]:
 
     The name resolved is the one httpx would connect to (IDNA 2008, lowercase), so that the
     addresses vetted here belong to the name sent in ``Host`` and SNI. Connect to these
-    addresses (``pinned_request_target``): resolving again could give another answer.
+    addresses (``hookline.activities.pinning``): resolving again could give another answer.
     Only the host is looked at: run ``validate_webhook_url`` as well.
     """
     try:
@@ -271,25 +271,3 @@ async def check_resolved_host(url: str, *, allow_private: bool) -> None:
     """``resolve_vetted`` without the addresses: refuse the URL's host if it does not resolve
     or, unless ``allow_private``, if any of its addresses is forbidden."""
     await resolve_vetted(url, allow_private=allow_private)
-
-
-def pinned_request_target(url: str, ip: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """What to pass httpx to POST to ``url`` over a connection to ``ip`` (a vetted address of
-    its host) without resolving the host again: ``(url, headers, extensions)``.
-
-    The URL gets ``ip`` as its host (bracketed if IPv6), ``Host`` keeps the original host (and
-    port, if not the default), and for https ``sni_hostname`` makes httpcore send the original
-    host as SNI and verify the certificate against it, not against the IP.
-
-    https also gets ``Connection: close``: httpcore pools connections by (scheme, host, port)
-    only, so a kept-alive connection to ``ip`` whose certificate was verified for one name
-    would be reused for any other name that resolves to the same IP, unverified.
-    """
-    original = httpx.URL(url)
-    pinned = original.copy_with(host=ip)
-    headers = {"Host": original.netloc.decode("ascii")}
-    extensions: dict[str, str] = {}
-    if original.scheme == "https":
-        extensions["sni_hostname"] = original.raw_host.decode("ascii")
-        headers["Connection"] = "close"
-    return str(pinned), headers, extensions

@@ -1,4 +1,5 @@
-"""send() resolves a webhook's host once, vets the addresses, and connects to a vetted one.
+"""send() resolves a webhook's host once, vets the addresses, and connects to a vetted one
+(through the pinning transport of activities/pinning.py, which every delivery client uses).
 
 A hostile DNS server could otherwise answer a public address to the check and 127.0.0.1 or
 169.254.169.254 to the connection (DNS rebinding). The names are made up
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 from cryptography import x509
@@ -27,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hookline.activities import delivery
 from hookline.activities.attempts import SendResult
 from hookline.activities.delivery import send
+from hookline.activities.pinning import PinningBackend, PinningTransport, vetted_addresses
 from hookline.core import signing, urls
 from tests.support.receiver import HOST, Receiver
 
@@ -84,7 +87,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    """As deps.http_client builds it: the pinning transport under an ordinary client."""
+    transport = PinningTransport(trust_env=False)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
         yield client
 
 
@@ -143,7 +148,7 @@ async def test_the_request_goes_to_the_vetted_ip_with_the_original_host_header(
     assert got.headers["host"] == f"{NAME}:{receiver.port}"
     assert got.body == b'{"hello":"world"}'
     assert signing.verify_hex(SECRET, got.body, got.headers["x-webhook-signature"])
-    assert dns.calls == [NAME]  # ours only: httpx connected to the literal 127.0.0.1
+    assert dns.calls == [NAME]  # ours only: the transport connected to the vetted 127.0.0.1
 
 
 async def test_a_second_answer_cannot_redirect_the_connection(
@@ -172,7 +177,7 @@ async def test_allow_private_keeps_the_unpinned_fast_path(
         raise AssertionError("no resolution or pinning when private URLs are allowed")
 
     monkeypatch.setattr(delivery, "resolve_vetted", not_called)
-    monkeypatch.setattr(delivery, "pinned_request_target", not_called)
+    monkeypatch.setattr(delivery, "vetted_addresses", not_called)
     dns.answers[NAME] = [["127.0.0.1"]]
     result = await _send(http, f"http://{NAME}:{receiver.port}/hook", allow_private=True)
     assert result.error is None and result.status_code == 200
@@ -183,55 +188,53 @@ async def test_allow_private_keeps_the_unpinned_fast_path(
 # --------------------------------------------------------------------------- several addresses
 
 
-async def test_a_refused_connection_moves_on_to_the_next_vetted_address(dns: FakeDns) -> None:
-    # No sockets: a mock transport plays two public addresses, the first one down.
-    seen: list[httpx.Request] = []
+class FakeBackend(httpcore.AsyncNetworkBackend):
+    """Records where connections go; addresses in `down` refuse them."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        if request.url.host == "2606:2800:220:1::1":
-            raise httpx.ConnectError("connection refused", request=request)
-        return httpx.Response(202, stream=httpx.ByteStream(b"accepted"))
+    def __init__(self, down: set[str] = frozenset()) -> None:
+        self.down = down
+        self.connects: list[str] = []
 
-    dns.answers[NAME] = [["2606:2800:220:1::1", "93.184.216.34"]]
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        result = await _send(http, f"https://{NAME}/hook")
-    assert result.error is None and result.status_code == 202 and result.body == "accepted"
-    assert [str(r.url) for r in seen] == [
-        "https://[2606:2800:220:1::1]/hook",
-        "https://93.184.216.34/hook",
-    ]
-    for request in seen:
-        assert request.headers.get_list("host") == [NAME]
-        assert request.headers["connection"] == "close"
-        assert request.extensions["sni_hostname"] == NAME
-    assert dns.calls == [NAME]
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.connects.append(host)
+        if host in self.down:
+            raise httpcore.ConnectError(f"refused by {host}")
+        return object()  # a stream stand-in: the tests only look at where it went
 
 
-async def test_no_other_address_is_tried_once_the_request_may_have_been_sent(
-    dns: FakeDns,
-) -> None:
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        raise httpx.ReadError("connection reset", request=request)
-
-    dns.answers[NAME] = [["93.184.216.34", "93.184.216.35"]]
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        result = await _send(http, f"https://{NAME}/hook")
-    assert result.status_code is None and result.error == "ReadError: connection reset"
-    assert seen == ["https://93.184.216.34/hook"]  # a retry could deliver twice
+async def test_a_refused_connection_moves_on_to_the_next_vetted_address() -> None:
+    inner = FakeBackend(down={"2606:2800:220:1::1"})
+    backend = PinningBackend(inner)
+    with vetted_addresses(NAME, ["2606:2800:220:1::1", "93.184.216.34"]):
+        await backend.connect_tcp(NAME, 443)
+    assert inner.connects == ["2606:2800:220:1::1", "93.184.216.34"]
 
 
-async def test_when_every_address_is_down_the_last_error_is_reported(dns: FakeDns) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"refused by {request.url.host}", request=request)
+async def test_only_the_first_address_is_used_when_it_answers() -> None:
+    # Later errors (reset, timeout) happen after connecting: the request may have been sent,
+    # and moving on to another address could deliver twice.
+    inner = FakeBackend()
+    with vetted_addresses(NAME, ["93.184.216.34", "93.184.216.35"]):
+        await PinningBackend(inner).connect_tcp(NAME, 443)
+    assert inner.connects == ["93.184.216.34"]
 
-    dns.answers[NAME] = [["93.184.216.34", "93.184.216.35"]]
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        result = await _send(http, f"https://{NAME}/hook")
-    assert result.error == "connection error: refused by 93.184.216.35"
+
+async def test_when_every_address_is_down_the_last_error_is_raised() -> None:
+    inner = FakeBackend(down={"93.184.216.34", "93.184.216.35"})
+    with vetted_addresses(NAME, ["93.184.216.34", "93.184.216.35"]):
+        with pytest.raises(httpcore.ConnectError, match=r"refused by 93\.184\.216\.35"):
+            await PinningBackend(inner).connect_tcp(NAME, 443)
+
+
+async def test_a_host_without_vetted_addresses_is_never_resolved() -> None:
+    inner = FakeBackend()
+    with vetted_addresses(NAME, ["93.184.216.34"]):
+        with pytest.raises(httpcore.ConnectError, match=f"no vetted address for {OTHER}"):
+            await PinningBackend(inner).connect_tcp(OTHER, 443)
+    assert inner.connects == []
+    # Outside a pinned send (private URLs allowed), the name goes to the usual resolution.
+    await PinningBackend(inner).connect_tcp(OTHER, 443)
+    assert inner.connects == [OTHER]
 
 
 # --------------------------------------------------------------------------- TLS
@@ -323,7 +326,8 @@ async def tls_receiver(pki: Pki) -> AsyncIterator[TlsReceiver]:
 async def https(pki: Pki) -> AsyncIterator[httpx.AsyncClient]:
     """Trusts the test CA, verifies hostnames as in production."""
     context = ssl.create_default_context(cadata=pki.ca_pem.decode("ascii"))
-    async with httpx.AsyncClient(verify=context, follow_redirects=False, trust_env=False) as client:
+    transport = PinningTransport(verify=context, trust_env=False)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
         yield client
 
 
@@ -337,7 +341,6 @@ async def test_https_sends_the_original_name_as_sni_and_verifies_the_certificate
     assert tls_receiver.server_names == [NAME]
     [got] = tls_receiver.requests
     assert got.headers["host"] == f"{NAME}:{tls_receiver.port}"
-    assert got.headers["connection"] == "close"
     assert dns.calls == [NAME]
 
 
@@ -355,8 +358,8 @@ async def test_https_to_a_name_the_certificate_does_not_cover_fails_verification
 async def test_a_connection_verified_for_one_name_is_not_reused_for_another(
     dns: FakeDns, loopback_is_public: None, tls_receiver: TlsReceiver, https: httpx.AsyncClient
 ) -> None:
-    # httpx pools connections by (scheme, IP, port) once the URL holds the IP: a kept-alive
-    # connection verified for NAME would carry OTHER's request past certificate verification.
+    # Two names at one address: the pool keys connections by name, so NAME's kept-alive
+    # connection serves NAME again (no new handshake) but never carries OTHER's request.
     dns.answers[NAME] = [["127.0.0.1"]]
     dns.answers[OTHER] = [["127.0.0.1"]]
     first = await _send(https, f"https://{NAME}:{tls_receiver.port}/hook")
@@ -365,8 +368,10 @@ async def test_a_connection_verified_for_one_name_is_not_reused_for_another(
     assert first.status_code == 200 and again.status_code == 200
     assert other.status_code is None and other.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in other.error
-    assert tls_receiver.server_names == [NAME, OTHER, NAME]  # a handshake each time
+    assert tls_receiver.server_names == [NAME, OTHER]  # NAME's second send: keep-alive
+    assert tls_receiver.connections == 1  # both of NAME's; OTHER's failed its handshake
     assert [r.headers["host"] for r in tls_receiver.requests] == [
         f"{NAME}:{tls_receiver.port}",
         f"{NAME}:{tls_receiver.port}",
     ]
+    assert dns.calls == [NAME, OTHER, NAME]  # still vetted on every send

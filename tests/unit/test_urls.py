@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import httpx
 import pytest
 
 from hookline.core.urls import (
@@ -13,7 +12,6 @@ from hookline.core.urls import (
     UrlError,
     check_resolved_host,
     is_forbidden_address,
-    pinned_request_target,
     resolve_vetted,
     validate_webhook_url,
 )
@@ -367,93 +365,3 @@ async def test_resolve_vetted_refuses_bad_urls(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(UrlError, match="url is not valid: Invalid port"):
         await resolve_vetted("https://hooks.example.com:http/x", allow_private=False)
     assert calls == []
-
-
-# --------------------------------------------------------------------------- pinning
-
-
-@pytest.mark.parametrize(
-    ("url", "ip", "pinned", "host"),
-    [
-        (
-            "https://hooks.example.test/a/b?x=1&y=%2F",
-            "93.184.216.34",
-            "https://93.184.216.34/a/b?x=1&y=%2F",
-            "hooks.example.test",
-        ),
-        (
-            "https://hooks.example.test:443/a",
-            "93.184.216.34",
-            "https://93.184.216.34/a",
-            "hooks.example.test",
-        ),
-        (
-            "https://hooks.example.test:8443/a",
-            "93.184.216.34",
-            "https://93.184.216.34:8443/a",
-            "hooks.example.test:8443",
-        ),
-        (
-            "https://Hooks.Example.TEST/a",
-            "2606:2800:220:1::1",
-            "https://[2606:2800:220:1::1]/a",
-            "hooks.example.test",
-        ),
-        (
-            "https://hooks.example.test:8443/a",
-            "2606:2800:220:1::1",
-            "https://[2606:2800:220:1::1]:8443/a",
-            "hooks.example.test:8443",
-        ),
-        (
-            "https://[2606:4700::1111]/a",
-            "2606:4700::1111",
-            "https://[2606:4700::1111]/a",
-            "[2606:4700::1111]",
-        ),
-        ("https://faß.de/a", "93.184.216.34", "https://93.184.216.34/a", "xn--fa-hia.de"),
-    ],
-)
-def test_https_pinning_keeps_the_host_for_host_header_and_tls(
-    url: str, ip: str, pinned: str, host: str
-) -> None:
-    target, headers, extensions = pinned_request_target(url, ip)
-    assert target == pinned
-    assert httpx.URL(target).host == ip  # what httpcore connects to: no lookup for a literal
-    assert headers == {"Host": host, "Connection": "close"}
-    # httpcore passes sni_hostname as server_hostname: SNI and certificate check use the name.
-    assert extensions == {"sni_hostname": httpx.URL(url).raw_host.decode("ascii")}
-
-
-@pytest.mark.parametrize(
-    ("url", "ip", "pinned", "host"),
-    [
-        (
-            "http://hooks.example.test/a",
-            "93.184.216.34",
-            "http://93.184.216.34/a",
-            "hooks.example.test",
-        ),
-        (
-            "http://hooks.example.test:8080/a?q",
-            "2606:2800:220:1::1",
-            "http://[2606:2800:220:1::1]:8080/a?q",
-            "hooks.example.test:8080",
-        ),
-    ],
-)
-def test_http_pinning_sets_only_the_host_header(url: str, ip: str, pinned: str, host: str) -> None:
-    assert pinned_request_target(url, ip) == (pinned, {"Host": host}, {})
-
-
-def test_pinned_request_carries_the_original_host_header() -> None:
-    target, headers, extensions = pinned_request_target(
-        "https://hooks.example.test:8443/x", "2606:2800:220:1::1"
-    )
-    request = httpx.Client(trust_env=False).build_request(
-        "POST", target, headers=headers, extensions=extensions
-    )
-    assert request.url.host == "2606:2800:220:1::1" and request.url.port == 8443
-    assert request.headers.get_list("host") == ["hooks.example.test:8443"]
-    assert request.headers["connection"] == "close"  # replaces httpx's keep-alive default
-    assert request.extensions["sni_hostname"] == "hooks.example.test"
