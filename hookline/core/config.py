@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     max_concurrent_deliveries: int = Field(default=100, ge=1)
     # Settled events wait out their 7-day window; an evicted one is replayed from history if
     # a redelivery arrives, so the cache can stay small (memory).
-    max_cached_workflows: int = Field(default=1000, ge=0)
+    max_cached_workflows: int = Field(default=250, ge=0)
     # The sandbox re-runs workflow code in isolation to catch non-determinism; it costs worker
     # CPU per workflow task. The test suite runs with it on, production without it.
     workflow_sandbox: bool = False

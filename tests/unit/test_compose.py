@@ -154,6 +154,16 @@ def test_temporal_is_backed_by_postgres(services: dict[str, Any]) -> None:
     assert _depends_on(temporal) == {"postgres": "service_healthy"}
 
 
+def test_temporal_enables_eager_workflow_start(services: dict[str, Any]) -> None:
+    """The API's embedded worker only gets eager starts if the server allows them."""
+    temporal = services["temporal"]
+    config_path = _env(temporal)["DYNAMIC_CONFIG_FILE_PATH"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in temporal["volumes"]}
+    source = mounts[f"/etc/temporal/{config_path}"]
+    config = yaml.safe_load((ROOT / source).read_text())
+    assert config["system.enableEagerWorkflowStart"] == [{"value": True}]
+
+
 def test_temporal_setup_registers_exactly_the_search_attributes(
     services: dict[str, Any],
 ) -> None:

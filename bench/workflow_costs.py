@@ -1,0 +1,145 @@
+"""What one workflow costs the dev server and the worker, design choice by design choice.
+
+    .venv/bin/python -m bench.workflow_costs [N]
+
+Starts a file-backed dev server exactly as `hookline dev` does, then for each variant starts N
+bare workflows from 20 concurrent starters with the worker in this process, and prints the
+server's and this process's CPU milliseconds per workflow (/proc/PID/stat). The workflows
+stay open (a 7-day wait), as hookline's events do. Used to choose: eager start, local
+activities, the workflow sandbox, search attributes (docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+TENANT = SearchAttributeKey.for_keyword("HooklineTenant")
+STATUS = SearchAttributeKey.for_keyword("HooklineStatus")
+
+
+@activity.defn
+async def noop(value: str) -> str:
+    return value
+
+
+@workflow.defn
+class OpenWorkflow:
+    @workflow.run
+    async def run(self, local_activities: int, upsert: bool) -> None:
+        for _ in range(local_activities):
+            await workflow.execute_local_activity(
+                noop, "x", start_to_close_timeout=timedelta(seconds=10)
+            )
+        if upsert:
+            workflow.upsert_search_attributes([STATUS.value_set("succeeded")])
+        await workflow.wait_condition(lambda: False, timeout=timedelta(days=7))
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pid: int) -> None:
+    """Until the server is idle again: its work for the started workflows is done."""
+    previous = cpu_seconds(pid)
+    for _ in range(120):  # bounded: 60 s
+        await asyncio.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - previous < 0.05:
+            return
+        previous = now
+
+
+async def variant(client: Client, server_pid: int, name: str, n: int, **options) -> None:
+    queue = f"costs-{uuid.uuid4().hex[:8]}"
+    runner = {}
+    if not options.get("sandbox", True):
+        runner["workflow_runner"] = UnsandboxedWorkflowRunner()
+    las, upsert = options.get("local_activities", 0), options.get("upsert", False)
+    extra = {}
+    if options.get("search_attributes"):
+        extra["search_attributes"] = TypedSearchAttributes([SearchAttributePair(TENANT, "t")])
+    async with Worker(
+        client, task_queue=queue, workflows=[OpenWorkflow], activities=[noop], **runner
+    ):
+
+        async def start(i: int) -> None:
+            await client.start_workflow(
+                OpenWorkflow.run,
+                args=[las, upsert],
+                id=f"{queue}-{i}",
+                task_queue=queue,
+                request_eager_start=options.get("eager", False),
+                **extra,
+            )
+
+        for i in range(10):  # warm-up
+            await start(-i - 1)
+        await settle(server_pid)
+        server, own = cpu_seconds(server_pid), cpu_seconds(os.getpid())
+        numbers = iter(range(n))
+
+        async def lane() -> None:
+            for i in numbers:
+                await start(i)
+
+        began = time.monotonic()
+        await asyncio.gather(*(lane() for _ in range(20)))
+        rate = n / (time.monotonic() - began)
+        await settle(server_pid)
+        server_ms = 1000 * (cpu_seconds(server_pid) - server) / n
+        own_ms = 1000 * (cpu_seconds(os.getpid()) - own) / n
+    print(
+        f"{name:42s} {rate:7.1f} starts/s   server {server_ms:5.2f} ms/wf   "
+        f"worker+starter {own_ms:5.2f} ms/wf",
+        flush=True,
+    )
+
+
+VARIANTS = [
+    ("open", {}),
+    ("open, eager", {"eager": True}),
+    ("open, eager, unsandboxed", {"eager": True, "sandbox": False}),
+    ("open, eager, search attribute at start", {"eager": True, "search_attributes": True}),
+    ("  + one upsert", {"eager": True, "search_attributes": True, "upsert": True}),
+    ("open, eager, 2 local activities", {"eager": True, "local_activities": 2}),
+    ("open, eager, 4 local activities", {"eager": True, "local_activities": 4}),
+    ("  unsandboxed", {"eager": True, "local_activities": 4, "sandbox": False}),
+    ("open, 4 local activities, not eager", {"local_activities": 4}),
+]
+
+
+async def main(n: int) -> None:
+    from hookline.devserver import dev_server_args, free_port, start_dev_server, stop_process
+
+    with tempfile.TemporaryDirectory(prefix="hookline-costs-") as tmp:
+        port = free_port()
+        server = start_dev_server(
+            dev_server_args(port=port, ui_port=None, db_file=Path(tmp) / "temporal.db"),
+            port=port,
+            log=Path(tmp) / "temporal.log",
+        )
+        try:
+            client = await Client.connect(f"127.0.0.1:{port}")
+            for name, options in VARIANTS:
+                await variant(client, server.pid, name, n, **options)
+        finally:
+            stop_process(server)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
