@@ -54,12 +54,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def settle(pid: int) -> None:
-    """Until the server is idle again: its work for the started workflows is done."""
-    previous = cpu_seconds(pid)
-    for _ in range(120):  # bounded: 60 s
-        await asyncio.sleep(0.5)
-        now = cpu_seconds(pid)
-        if now - previous < 0.05:
+    """Until the server and this process (the worker) are both idle: the work for the started
+    workflows is done, including tasks still queued when the last start returned."""
+    pids = (pid, os.getpid())
+    previous = [cpu_seconds(p) for p in pids]
+    quiet = 0
+    for _ in range(240):  # bounded: 60 s
+        await asyncio.sleep(0.25)
+        now = [cpu_seconds(p) for p in pids]
+        busy = any(b - a >= 0.02 for a, b in zip(previous, now, strict=True))
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 4:  # a full second without work
             return
         previous = now
 

@@ -164,7 +164,7 @@ class DeliveryActivities:
             )
         )
         outcomes = [self._output(r) for r in records] + [
-            self._skipped_output(t, skipped[t.delivery_id], 0)
+            DeliverOutput.ended(t, DeliveryStatus.SKIPPED, skipped[t.delivery_id], 0)
             for t in targets
             if t.delivery_id in skipped
         ]
@@ -192,7 +192,7 @@ class DeliveryActivities:
             now = datetime.now(UTC)
             async with self.deps.sessions.begin() as session:
                 await mark_skipped(session, {input.delivery_id: skip}, now)
-            return self._skipped_output(input, skip, attempt - 1)
+            return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
         record = await self._attempt(input, event, webhooks[input.webhook_id], attempt)
         now = datetime.now(UTC)
         async with self.deps.sessions.begin() as session:
@@ -287,16 +287,6 @@ class DeliveryActivities:
             status_code=record.result.status_code,
             error=record.result.error,
             retry_delay=record.decision.delay if retrying else None,
-        )
-
-    @staticmethod
-    def _skipped_output(target: DeliverInput, reason: str, attempts: int) -> DeliverOutput:
-        return DeliverOutput(
-            delivery_id=target.delivery_id,
-            webhook_id=target.webhook_id,
-            status=DeliveryStatus.SKIPPED,
-            attempts=attempts,
-            error=reason,
         )
 
     @staticmethod

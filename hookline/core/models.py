@@ -94,6 +94,23 @@ class DeliverOutput(BaseModel):
     error: str | None = None
     retry_delay: float | None = None
 
+    @classmethod
+    def ended(
+        cls,
+        target: MatchedWebhook | DeliverInput,
+        status: DeliveryStatus,
+        error: str,
+        attempts: int,
+    ) -> DeliverOutput:
+        """A delivery that ends without (another) HTTP answer: skipped, or failed for good."""
+        return cls(
+            delivery_id=target.delivery_id,
+            webhook_id=target.webhook_id,
+            status=status,
+            attempts=attempts,
+            error=error,
+        )
+
 
 class FirstAttemptsInput(BaseModel):
     """Attempt 1 of a series, for all its targets at once (one store transaction)."""

@@ -218,7 +218,7 @@ class EventWorkflow:
         """Attempts 2.. of one delivery: a durable timer, then a regular activity."""
         spec = target.retry
         if spec.max_attempts <= 1:
-            return self._failed_output(target, first.error or "no attempts left", first.attempts)
+            return self._failed_for_good(target, first.error or "no attempts left", first.attempts)
         delay = first.retry_delay if first.retry_delay is not None else backoff_delay(1, spec)
         self._show_progress()  # "executing", in the UI and visibility, while it waits
         await workflow.sleep(timedelta(seconds=delay))
@@ -248,7 +248,7 @@ class EventWorkflow:
                 summary=f"deliver to {target.webhook_id}, retries",
             )
         except (ActivityError, ApplicationError) as error:
-            return self._failed(target, error) or self._failed_output(
+            return self._failed(target, error) or self._failed_for_good(
                 target, str(self._cause(error)), spec.max_attempts
             )
 
@@ -275,18 +275,12 @@ class EventWorkflow:
             details = self._details(error)
             if details.get("delivery_id"):
                 return DeliverOutput.model_validate(details)
-            return self._failed_output(target, cause.message, 0)
+            return self._failed_for_good(target, cause.message, 0)
         return None
 
     @staticmethod
-    def _failed_output(target: MatchedWebhook, reason: str, attempts: int) -> DeliverOutput:
-        return DeliverOutput(
-            delivery_id=target.delivery_id,
-            webhook_id=target.webhook_id,
-            status=DeliveryStatus.FAILED,
-            attempts=attempts,
-            error=reason,
-        )
+    def _failed_for_good(target: MatchedWebhook, reason: str, attempts: int) -> DeliverOutput:
+        return DeliverOutput.ended(target, DeliveryStatus.FAILED, reason, attempts)
 
     def _show_progress(self) -> None:
         """Search attributes (only what changed) and the UI's current details."""
