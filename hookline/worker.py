@@ -23,10 +23,10 @@ from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import SessionMaker, create_engine, session_maker
 from hookline.workflows.event import EventWorkflow
 
-# Our modules are deterministic at import and pure where the workflow touches them: passing
-# them through the sandbox saves re-importing them for every workflow run (worker CPU).
 log = logging.getLogger("hookline.worker")
 
+# Our modules are deterministic at import and pure where the workflow touches them: passing
+# them through the sandbox (when it is on) saves re-importing them for every workflow run.
 PASSTHROUGH = ("hookline", "pydantic", "pydantic_core", "orjson", "sqlalchemy", "httpx")
 
 
