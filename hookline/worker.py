@@ -20,7 +20,7 @@ from hookline.activities.deps import Deps, http_client
 from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
-from hookline.core.db import SessionMaker, create_engine, session_maker
+from hookline.core.db import create_engine, session_maker
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -124,17 +124,13 @@ class EmbeddedWorker:
     to `on_client` for publishing, and starts polling. The API can come up first (and answer
     503). The standalone worker polls the same task queue: retries, signals and workflows
     evicted from this worker's cache go to whichever worker is free; a dead API loses nothing.
+    It shares the API's `Deps` (store, HTTP pool, secret box); the API closes them.
     """
 
     def __init__(
-        self,
-        settings: Settings,
-        sessions: SessionMaker,
-        on_client: Callable[[Client], None],
-        client: Client | None = None,
+        self, deps: Deps, on_client: Callable[[Client], None], client: Client | None = None
     ) -> None:
-        self.settings, self.sessions, self.on_client = settings, sessions, on_client
-        self.client = client
+        self.deps, self.on_client, self.client = deps, on_client, client
         self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -143,23 +139,14 @@ class EmbeddedWorker:
 
     async def _run(self) -> None:
         if self.client is None:
-            self.client = await connect_when_up(self.settings)
+            self.client = await connect_when_up(self.deps.settings)
             self.on_client(self.client)
-        http = http_client(self.settings)
-        deps = Deps(
-            settings=self.settings,
-            sessions=self.sessions,
-            http=http,
-            secrets=SecretBox(self.settings.encryption_keys),
-        )
         try:
-            self.worker = build_worker(self.client, deps, self.settings)
+            self.worker = build_worker(self.client, self.deps, self.deps.settings)
             await self.worker.run()
         except Exception:
             log.exception("the embedded worker stopped; the standalone worker carries on")
             raise
-        finally:
-            await http.aclose()
 
     async def stop(self) -> None:
         """Finishes the tasks in hand (bounded by the worker's graceful timeout), then stops."""

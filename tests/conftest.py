@@ -1,4 +1,5 @@
-"""Shared fixtures: the store on SQLite and on a throwaway PostgreSQL 15, settings, tenants."""
+"""Shared fixtures: the store on SQLite and on a throwaway PostgreSQL 15, settings, tenants,
+a real HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ from hookline.core.admin import get_or_create_tenant, issue_token
 from hookline.core.config import Settings
 from hookline.core.db import create_engine, session_maker
 from hookline.core.migrate import upgrade
+from tests.support.receiver import Receiver
 
 _counter = itertools.count()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as r:
+        yield r
 
 
 @pytest.fixture(scope="session")

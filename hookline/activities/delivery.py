@@ -174,7 +174,6 @@ class DeliveryActivities:
             disabled = await record_attempts(session, records, now, self._disable_cutoff(now))
             await mark_skipped(session, skipped, now)
             if event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes):
-                await session.flush()
                 event_status = await settle(session, input.event_id, outcomes, input.stage)
         for record in disabled:
             await self._alert_disabled(record)

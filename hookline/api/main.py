@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
+from hookline.activities.deps import Deps, http_client
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
@@ -17,6 +18,7 @@ from hookline.api.routes import metrics as metrics_routes
 from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
+from hookline.core.crypto import SecretBox
 from hookline.core.db import create_engine, session_maker
 
 DESCRIPTION = """
@@ -38,6 +40,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         engine = create_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = session_maker(engine)
+        # One HTTP pool and one secret box for the API's sends (/test) and its worker.
+        app.state.deps = Deps(
+            settings=settings,
+            sessions=app.state.sessions,
+            http=http_client(settings),
+            secrets=SecretBox(settings.encryption_keys),
+        )
         # Lazy: the API starts (and answers 503) while Temporal is still coming up.
         app.state.temporal = temporal or await connect(settings, lazy=True)
         if settings.bootstrap_token:
@@ -47,8 +56,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         embedded = None
         if settings.embedded_worker:
             embedded = EmbeddedWorker(
-                settings,
-                app.state.sessions,
+                app.state.deps,
                 on_client=lambda client: setattr(app.state, "temporal", client),
                 client=temporal,
             )
@@ -58,8 +66,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         finally:
             if embedded is not None:
                 await embedded.stop()
-            if http := getattr(app.state, "http", None):
-                await http.aclose()
+            await app.state.deps.http.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -52,16 +52,9 @@ class EventWorkflowInput(BaseModel):
     idempotency_key: str | None = None
 
 
-class AcceptInput(BaseModel):
-    """record_event + match_webhooks: the event as published."""
-
-    event_id: str
-    tenant_id: str
-    type: str
-    data: dict[str, Any]
-    created: datetime
-    expires_at: datetime
-    idempotency_key: str | None = None
+class AcceptInput(EventWorkflowInput):
+    """record_event + match_webhooks: the event as published (its own model, so fields can be
+    added for the activity alone)."""
 
 
 class MatchedWebhook(BaseModel):

@@ -198,19 +198,12 @@ class EventWorkflow:
         else:
             first_outcomes, status = first.outcomes, first.event_status
         by_webhook = {t.webhook_id: t for t in targets}
-        outcomes = await asyncio.gather(
-            *(
-                self._retry(by_webhook[o.webhook_id], series, trigger, o)
-                if o.status == DeliveryStatus.PENDING
-                else self._settled(o)
-                for o in first_outcomes
-            )
+        pending = [o for o in first_outcomes if o.status == DeliveryStatus.PENDING]
+        retried = await asyncio.gather(
+            *(self._retry(by_webhook[o.webhook_id], series, trigger, o) for o in pending)
         )
-        return list(outcomes), status
-
-    @staticmethod
-    async def _settled(outcome: DeliverOutput) -> DeliverOutput:
-        return outcome
+        final = {o.webhook_id: o for o in retried}
+        return [final.get(o.webhook_id, o) for o in first_outcomes], status
 
     async def _retry(
         self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput

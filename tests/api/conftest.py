@@ -16,7 +16,6 @@ from hookline.core.admin import hash_token
 from hookline.core.config import Settings
 from hookline.core.tables import Token
 from tests.conftest import TenantCreds
-from tests.support.receiver import Receiver
 
 WEBHOOK_URL = "https://example.com/webhooks/user-events"
 
@@ -29,12 +28,7 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
-            try:
-                yield client
-            finally:
-                http = getattr(app.state, "http", None)
-                if http is not None:
-                    await http.aclose()
+            yield client  # the lifespan closes the app's HTTP client
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -54,12 +48,6 @@ def api(settings: Settings) -> ClientFactory:
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running(settings) as c:
         yield c
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with Receiver() as r:
-        yield r
 
 
 CreateWebhook = Callable[..., Awaitable[dict[str, Any]]]

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.receiver import Receiver
 from tests.support.stack import Stack
 
 
@@ -16,9 +15,3 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield stack.start()
     finally:
         stack.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with Receiver() as r:
-        yield r

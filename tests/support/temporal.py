@@ -17,17 +17,10 @@ from hookline.activities.deps import Deps
 from hookline.core import search_attributes as sa
 from hookline.core.config import Settings
 from hookline.core.crypto import data_converter
+from hookline.devserver import TUNING_ARGS
 from hookline.worker import build_worker, worker_deps
 
 BIN = Path(sys.executable).parent
-DEV_SERVER_ARGS = [
-    "--sqlite-pragma",
-    "journal_mode=wal",
-    "--sqlite-pragma",
-    "synchronous=normal",
-    "--dynamic-config-value",
-    "system.enableEagerWorkflowStart=true",
-]
 
 
 async def start_time_skipping(keys: list[str] | None = None) -> WorkflowEnvironment:
@@ -56,7 +49,7 @@ async def start_dev_server(
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=sa.ALL,
         data_converter=data_converter(keys or []),
-        dev_server_extra_args=DEV_SERVER_ARGS,
+        dev_server_extra_args=TUNING_ARGS,  # as `hookline dev` runs it
         dev_server_database_filename=str(db_file) if db_file else None,
     )
 

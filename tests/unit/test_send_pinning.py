@@ -80,12 +80,6 @@ def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with Receiver() as rx:
-        yield rx
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     """As deps.http_client builds it: the pinning transport under an ordinary client."""
     transport = PinningTransport(trust_env=False)

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.receiver import Receiver
 from tests.support.temporal import start_dev_server, start_time_skipping
 
 
@@ -22,12 +21,6 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_dev_server()
     yield env
     await env.shutdown()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    async with Receiver() as r:
-        yield r
 
 
 @pytest.fixture

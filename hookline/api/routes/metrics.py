@@ -31,7 +31,7 @@ async def count_open_events(request: Request) -> None:
     if now - getattr(state, "open_events_counted_at", -OPEN_EVENTS_MAX_AGE) < OPEN_EVENTS_MAX_AGE:
         return
     try:
-        async with request.app.state.sessions() as session:
+        async with state.sessions() as session:
             rows = await session.execute(select(Event.status, func.count()).group_by(Event.status))
             collectors.set_open_events({status: n for status, n in rows})
         state.open_events_counted_at = now

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import func, select
 
 from hookline.activities.delivery import event_body, send, webhook_secrets
-from hookline.activities.deps import http_client
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, WebhooksRead, WebhooksWrite
 from hookline.api.errors import ApiError, not_found
 from hookline.api.publish import check_event
@@ -44,19 +43,13 @@ NEWEST_FIRST = (Webhook.created_at.desc(), Webhook.id.desc())
 # --------------------------------------------------------------------------- helpers
 
 
-def _box(request: Request, settings: Settings) -> SecretBox:
-    box = getattr(request.app.state, "secret_box", None)
-    if box is None:
-        box = request.app.state.secret_box = SecretBox(settings.encryption_keys)
-    return box
+def _box(request: Request) -> SecretBox:
+    return request.app.state.deps.secrets
 
 
-def _http(request: Request, settings: Settings) -> httpx.AsyncClient:
-    """The app's shared client (closed by the app on shutdown), created on first use."""
-    client = getattr(request.app.state, "http", None)
-    if client is None:
-        client = request.app.state.http = http_client(settings)
-    return client
+def _http(request: Request) -> httpx.AsyncClient:
+    """The app's shared client (closed by the app on shutdown)."""
+    return request.app.state.deps.http
 
 
 async def _load(session: SessionDep, tenant_id: str, webhook_id: str) -> Webhook:
@@ -195,7 +188,7 @@ async def create_webhook(
         filter=spec,
         retry_policy=body.retry_policy.stored() if body.retry_policy else None,
         status="active",
-        secret=_box(request, settings).seal(secret),
+        secret=_box(request).seal(secret),
         created_at=now,
         updated_at=now,
     )
@@ -296,11 +289,11 @@ async def test_webhook(
     now = datetime.now(UTC)
     data = body.data if body.data is not None else sample_data(body.event, now)
     check_event(catalog, settings, body.event, data)
-    secrets = webhook_secrets(webhook, _box(request, settings), now)
+    secrets = webhook_secrets(webhook, _box(request), now)
     await session.close()  # no connection held while waiting for the receiver
     event_id = ids.event_id()
     result = await send(
-        _http(request, settings),
+        _http(request),
         webhook.url,
         event_body(event_id, body.event, now, data, principal.tenant_id),
         secrets=secrets,
@@ -359,7 +352,7 @@ async def rotate_secret(
         webhook.previous_secret_expires_at = now + grace
     else:
         webhook.previous_secret = webhook.previous_secret_expires_at = None
-    webhook.secret = _box(request, settings).seal(secret)
+    webhook.secret = _box(request).seal(secret)
     webhook.updated_at = now
     await session.commit()
     return Data(
