@@ -23,8 +23,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
-from hookline.activities.events import settle
 from hookline.activities.pinning import vetted_addresses
+from hookline.activities.settling import settle
 from hookline.core import metrics, signing
 from hookline.core.crypto import SecretBox
 from hookline.core.models import (
@@ -155,14 +155,28 @@ class DeliveryActivities:
             for t in input.targets
         ]
         event, webhooks = await self._load(input.event_id, [t.webhook_id for t in targets])
+        return await self.first_attempts(event, targets, webhooks, input.stage)
+
+    async def first_attempts(
+        self,
+        event: Event | None,
+        targets: list[DeliverInput],
+        webhooks: dict[str, Webhook],
+        stage: str,
+    ) -> FirstAttemptsOutput:
+        """The POSTs in parallel, then their Attempts in one transaction, with the event
+        settled in it when no target needs a retry."""
         skipped = {t.delivery_id: self._skip_reason(t, event, webhooks) for t in targets}
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
         live = [t for t in targets if t.delivery_id not in skipped]
-        records = list(
-            await asyncio.gather(
-                *(self._attempt(t, event, webhooks[t.webhook_id], 1) for t in live)
+        records: list[AttemptRecord] = []
+        if event is not None and live:
+            body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
+            records = list(
+                await asyncio.gather(
+                    *(self._attempt(t, event, body, webhooks[t.webhook_id], 1) for t in live)
+                )
             )
-        )
         outcomes = [self._output(r) for r in records] + [
             DeliverOutput.ended(t, DeliveryStatus.SKIPPED, skipped[t.delivery_id], 0)
             for t in targets
@@ -174,11 +188,11 @@ class DeliveryActivities:
             disabled = await record_attempts(session, records, now, self._disable_cutoff(now))
             await mark_skipped(session, skipped, now)
             if event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes):
-                event_status = await settle(session, input.event_id, outcomes, input.stage)
+                event_status = await settle(session, event.id, outcomes, stage)
         for record in disabled:
             await self._alert_disabled(record)
         for record in records:
-            self._observe(record, event)
+            self._observe(record, event.type)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
 
     @activity.defn(name="deliver")
@@ -192,13 +206,15 @@ class DeliveryActivities:
             async with self.deps.sessions.begin() as session:
                 await mark_skipped(session, {input.delivery_id: skip}, now)
             return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
-        record = await self._attempt(input, event, webhooks[input.webhook_id], attempt)
+        assert event is not None  # else skipped above
+        body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
+        record = await self._attempt(input, event, body, webhooks[input.webhook_id], attempt)
         now = datetime.now(UTC)
         async with self.deps.sessions.begin() as session:
             disabled = await record_attempts(session, [record], now, self._disable_cutoff(now))
         if disabled:
             await self._alert_disabled(record)
-        self._observe(record, event)
+        self._observe(record, event.type)
         output = self._output(record)
         decision = record.decision
         if decision.outcome is Outcome.SUCCESS:
@@ -245,10 +261,9 @@ class DeliveryActivities:
         return None
 
     async def _attempt(
-        self, target: DeliverInput, event: Event, webhook: Webhook, number: int
+        self, target: DeliverInput, event: Event, body: bytes, webhook: Webhook, number: int
     ) -> AttemptRecord:
         """Sign, POST, decide: nothing is written yet."""
-        body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
         result = await send(
             self.deps.http,
             webhook.url,
@@ -289,7 +304,7 @@ class DeliveryActivities:
         )
 
     @staticmethod
-    def _observe(record: AttemptRecord, event: Event) -> None:
+    def _observe(record: AttemptRecord, event_type: str) -> None:
         """Metrics and one JSON log line per attempt."""
         result, decision, target = record.result, record.decision, record.target
         metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
@@ -301,7 +316,7 @@ class DeliveryActivities:
                 "delivery_id": target.delivery_id,
                 "webhook_id": target.webhook_id,
                 "tenant_id": target.tenant_id,
-                "event_type": event.type,
+                "event_type": event_type,
                 "attempt": record.number,
                 "series": target.series,
                 "trigger": target.trigger,

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select
 from temporalio import activity
 
+from hookline.activities.delivery import DeliveryActivities
 from hookline.activities.deps import Deps
 from hookline.activities.matching import match_webhooks, open_deliveries
+from hookline.activities.settling import event_status, settle, stage
 from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.models import (
     AcceptInput,
-    DeliverOutput,
-    DeliveryStatus,
+    DeliverInput,
     EventStatus,
     ExpireInput,
     MatchOutput,
@@ -24,47 +22,20 @@ from hookline.core.models import (
 from hookline.core.tables import Attempt, Delivery, Event
 
 
-def stage(name: str, detail: str = "") -> dict[str, str]:
-    return {"stage": name, "at": datetime.now(UTC).isoformat(), "detail": detail}
-
-
-def event_status(outcomes: list[DeliveryStatus]) -> EventStatus:
-    return EventStatus.FAILED if DeliveryStatus.FAILED in outcomes else EventStatus.SUCCEEDED
-
-
-async def settle(
-    session: AsyncSession, event_id: str, outcomes: list[DeliverOutput], stage_name: str
-) -> EventStatus | None:
-    """Within the caller's transaction: the event's status from all its deliveries (a
-    redelivery series may cover only some), plus a stage. None if the event has expired."""
-    stages = await session.scalar(select(Event.stages).where(Event.id == event_id))
-    if stages is None:
-        return None
-    statuses = (
-        await session.scalars(select(Delivery.status).where(Delivery.event_id == event_id))
-    ).all()
-    status = event_status([DeliveryStatus(s) for s in statuses])
-    succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
-    detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
-    await session.execute(
-        update(Event)
-        .where(Event.id == event_id)
-        .values(status=status, stages=[*stages, stage(stage_name, detail)])
-    )
-    return status
-
-
 class EventActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.delivery = DeliveryActivities(deps)
 
     @activity.defn(name="accept_event")
     async def accept_event(self, input: AcceptInput) -> MatchOutput:
         """record_event and match_webhooks in one store transaction: the Event row (already
-        past awaiting-executing when it is written) and one pending Delivery per match.
-        Idempotent: a second run keeps the rows of the first."""
+        past awaiting-executing when it is written) and one pending Delivery per match; then,
+        if asked, attempt 1 to every match (as `deliver_first` does, without reading back
+        what was just written). Idempotent: a second run keeps the rows of the first."""
         async with self.deps.sessions.begin() as session:
-            matched = await match_webhooks(session, input, self.deps.settings)
+            found = await match_webhooks(session, input, self.deps.settings)
+            matched = [m for m, _ in found]
             status = EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED
             await session.execute(
                 insert_ignoring_duplicates(session, Event.__table__).values(
@@ -83,7 +54,28 @@ class EventActivities:
                 )
             )
             await open_deliveries(session, input, matched)
-        return MatchOutput(webhooks=matched)
+        if not (input.attempt_first and matched):
+            return MatchOutput(webhooks=matched)
+        event = Event(
+            id=input.event_id,
+            tenant_id=input.tenant_id,
+            type=input.type,
+            data=input.data,
+            created=input.created,
+        )
+        targets = [
+            DeliverInput(
+                event_id=input.event_id,
+                tenant_id=input.tenant_id,
+                webhook_id=m.webhook_id,
+                delivery_id=m.delivery_id,
+                retry=m.retry,
+            )
+            for m in matched
+        ]
+        webhooks = {row.id: row for _, row in found}
+        first = await self.delivery.first_attempts(event, targets, webhooks, "delivered")
+        return MatchOutput(webhooks=matched, first=first)
 
     @activity.defn(name="settle_event")
     async def settle_event(self, input: SettleInput) -> SettleOutput:

@@ -36,19 +36,23 @@ def event_document(type_: str, data: dict, tenant_id: str) -> dict:
 
 async def match_webhooks(
     session: AsyncSession, event: AcceptInput, settings: Settings
-) -> list[MatchedWebhook]:
-    """The tenant's active webhooks whose types and filter accept the event, oldest first."""
-    rows = await session.execute(
-        select(Webhook.id, Webhook.events, Webhook.filter, Webhook.retry_policy)
+) -> list[tuple[MatchedWebhook, Webhook]]:
+    """The tenant's active webhooks whose types and filter accept the event, oldest first
+    (with their rows: attempt 1 needs their url and secrets)."""
+    rows = await session.scalars(
+        select(Webhook)
         .where(Webhook.tenant_id == event.tenant_id, Webhook.status == "active")
         .order_by(Webhook.created_at, Webhook.id)
     )
     document = event_document(event.type, event.data, event.tenant_id)
     return [
-        MatchedWebhook(
-            webhook_id=row.id,
-            delivery_id=delivery_id(event.event_id, row.id),
-            retry=retry_spec(settings, row.retry_policy),
+        (
+            MatchedWebhook(
+                webhook_id=row.id,
+                delivery_id=delivery_id(event.event_id, row.id),
+                retry=retry_spec(settings, row.retry_policy),
+            ),
+            row,
         )
         for row in rows
         if filters.matches(row.events, row.filter, document)

@@ -27,6 +27,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 
 
 DEFAULT_DATA_DIR = Path(".hookline")
+MAX_DELIVERY_TIMEOUT = timedelta(minutes=2)
 
 
 class Settings(BaseSettings):
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
     encryption_key: str | None = None
 
     # Delivery
-    delivery_timeout: timedelta = timedelta(seconds=15)
+    # At most MAX_DELIVERY_TIMEOUT: the workflow bounds its first step by it.
+    delivery_timeout: timedelta = Field(default=timedelta(seconds=15), le=MAX_DELIVERY_TIMEOUT)
     max_attempts: int = Field(default=6, ge=1, le=50)
     client_error_max_attempts: int = Field(default=2, ge=1, le=50)
     retry_initial_interval: timedelta = timedelta(seconds=30)

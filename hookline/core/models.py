@@ -56,15 +56,14 @@ class AcceptInput(EventWorkflowInput):
     """record_event + match_webhooks: the event as published (its own model, so fields can be
     added for the activity alone)."""
 
+    # Also make attempt 1 to every match, in the same local activity (the happy path).
+    attempt_first: bool = False
+
 
 class MatchedWebhook(BaseModel):
     webhook_id: str
     delivery_id: str
     retry: RetrySpec
-
-
-class MatchOutput(BaseModel):
-    webhooks: list[MatchedWebhook] = Field(default_factory=list)
 
 
 class DeliverInput(BaseModel):
@@ -119,6 +118,11 @@ class FirstAttemptsInput(BaseModel):
 class FirstAttemptsOutput(BaseModel):
     outcomes: list[DeliverOutput]
     event_status: EventStatus | None = None  # set when the series settled the event
+
+
+class MatchOutput(BaseModel):
+    webhooks: list[MatchedWebhook] = Field(default_factory=list)
+    first: FirstAttemptsOutput | None = None  # attempt 1 when `attempt_first` was asked
 
 
 class SettleInput(BaseModel):

@@ -1,14 +1,15 @@
 """EventWorkflow: one event, from record to expiry (DESIGN.md, "The flow").
 
-1. record_event + 2. match_webhooks    (one local activity: accept_event)
-3. deliver x N in parallel, status-aware retries
+1. record_event + 2. match_webhooks + 3. attempt 1    (one local activity: accept_event)
+3. then status-aware retries, one regular activity per delivery
 4. wait for `redeliver` signals until created + retention    5. expire_event
 
 The short steps run as local activities: no server round trip each, and with an eagerly
-started workflow the whole happy path is one workflow task. Attempt 1 of a series is one
-local activity for all its targets (`deliver_first`), which also settles the event when
-nothing needs a retry. Retries run as a regular activity per delivery under Temporal's
-RetryPolicy, so long back-offs are durable server-side timers.
+started workflow the whole happy path is one workflow task and one local activity. Attempt 1
+of a series goes to all its targets at once and also settles the event when nothing needs a
+retry: inside accept_event for the scheduled series, as `deliver_first` for a redelivery.
+Retries run as a regular activity per delivery under Temporal's RetryPolicy, so long
+back-offs are durable server-side timers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from hookline.activities.delivery import FAILED_ERROR, DeliveryActivities
     from hookline.activities.events import EventActivities
     from hookline.core import search_attributes as sa
+    from hookline.core.config import MAX_DELIVERY_TIMEOUT
     from hookline.core.models import (
         AcceptInput,
         DeliverInput,
@@ -34,7 +36,9 @@ with workflow.unsafe.imports_passed_through():
         EventWorkflowInput,
         ExpireInput,
         FirstAttemptsInput,
+        FirstAttemptsOutput,
         MatchedWebhook,
+        MatchOutput,
         RedeliverSignal,
         SettleInput,
         Trigger,
@@ -45,6 +49,9 @@ STORE_STEP = timedelta(seconds=30)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
+# Record, match and attempt 1: the store steps plus the POSTs, each bounded by the delivery
+# timeout (at most MAX_DELIVERY_TIMEOUT).
+ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + MAX_DELIVERY_TIMEOUT
 # Attempt 1 only fails as a whole when the store does; a few quick tries, then each delivery
 # goes on under its own retry policy.
 FIRST_ATTEMPTS_RETRY = RetryPolicy(
@@ -67,12 +74,7 @@ class EventWorkflow:
 
     @workflow.run
     async def run(self, input: EventWorkflowInput) -> EventStatus:
-        match = await workflow.execute_local_activity_method(
-            EventActivities.accept_event,
-            AcceptInput(**input.model_dump()),
-            start_to_close_timeout=STORE_STEP,
-            retry_policy=STORE_RETRY,
-        )
+        match = await self._accept(input)
         self._matched = {m.webhook_id: m for m in match.webhooks}
         self._outcomes = {wh: DeliveryStatus.PENDING for wh in self._matched}
         self._status = EventStatus.EXECUTING if self._matched else EventStatus.SUCCEEDED
@@ -83,7 +85,7 @@ class EventWorkflow:
 
         series: set[asyncio.Task[None]] = set()
         if self._matched:
-            series.add(asyncio.create_task(self._run_series(list(self._matched), 0)))
+            series.add(asyncio.create_task(self._run_series(list(self._matched), 0, match.first)))
 
         # The redelivery window: computed once from creation, so redeliveries never extend it.
         while (remaining := input.expires_at - workflow.now()) > timedelta(0):
@@ -112,6 +114,26 @@ class EventWorkflow:
         workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
         return self._status
 
+    async def _accept(self, input: EventWorkflowInput) -> MatchOutput:
+        """Record, match and attempt 1 in one local activity. If that keeps failing, record
+        and match alone, retried until the store answers; attempt 1 then runs as a series.
+        (A history without `first` in its result, e.g. from an older version, goes the
+        second way too, so it replays.)"""
+        try:
+            return await workflow.execute_local_activity_method(
+                EventActivities.accept_event,
+                AcceptInput(**input.model_dump(), attempt_first=True),
+                start_to_close_timeout=ACCEPT_WITH_ATTEMPTS,
+                retry_policy=FIRST_ATTEMPTS_RETRY,
+            )
+        except (ActivityError, ApplicationError):
+            return await workflow.execute_local_activity_method(
+                EventActivities.accept_event,
+                AcceptInput(**input.model_dump()),
+                start_to_close_timeout=STORE_STEP,
+                retry_policy=STORE_RETRY,
+            )
+
     @workflow.signal
     def redeliver(self, request: RedeliverSignal) -> None:
         self._requests.append(request)
@@ -133,10 +155,12 @@ class EventWorkflow:
             wanted = [wh for wh, s in self._outcomes.items() if s == DeliveryStatus.FAILED]
         return [wh for wh in wanted if wh not in self._in_flight]
 
-    async def _run_series(self, webhook_ids: list[str], series: int) -> None:
+    async def _run_series(
+        self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None = None
+    ) -> None:
         self._in_flight.update(webhook_ids)
         try:
-            outcomes, status = await self._deliver_series(webhook_ids, series)
+            outcomes, status = await self._deliver_series(webhook_ids, series, first)
         finally:
             self._in_flight.difference_update(webhook_ids)
         for outcome in outcomes:
@@ -161,14 +185,15 @@ class EventWorkflow:
         return "delivered" if series == 0 else f"redelivered (series {series})"
 
     async def _deliver_series(
-        self, webhook_ids: list[str], series: int
+        self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None
     ) -> tuple[list[DeliverOutput], EventStatus | None]:
-        """Attempt 1 to all targets in one local activity, then retries where asked."""
+        """Attempt 1 to all targets in one local activity (unless accept_event made it),
+        then retries where asked."""
         targets = [self._matched[wh] for wh in webhook_ids]
         trigger = Trigger.SCHEDULED if series == 0 else Trigger.MANUAL
         longest = max(t.retry.timeout for t in targets)
         try:
-            first = await workflow.execute_local_activity_method(
+            first = first or await workflow.execute_local_activity_method(
                 DeliveryActivities.deliver_first,
                 FirstAttemptsInput(
                     event_id=self._input.event_id,

@@ -1,0 +1,41 @@
+"""The event's status from its deliveries, and its stage history (within a store transaction)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookline.core.models import DeliverOutput, DeliveryStatus, EventStatus
+from hookline.core.tables import Delivery, Event
+
+
+def stage(name: str, detail: str = "") -> dict[str, str]:
+    return {"stage": name, "at": datetime.now(UTC).isoformat(), "detail": detail}
+
+
+def event_status(outcomes: list[DeliveryStatus]) -> EventStatus:
+    return EventStatus.FAILED if DeliveryStatus.FAILED in outcomes else EventStatus.SUCCEEDED
+
+
+async def settle(
+    session: AsyncSession, event_id: str, outcomes: list[DeliverOutput], stage_name: str
+) -> EventStatus | None:
+    """Within the caller's transaction: the event's status from all its deliveries (a
+    redelivery series may cover only some), plus a stage. None if the event has expired."""
+    stages = await session.scalar(select(Event.stages).where(Event.id == event_id))
+    if stages is None:
+        return None
+    statuses = (
+        await session.scalars(select(Delivery.status).where(Delivery.event_id == event_id))
+    ).all()
+    status = event_status([DeliveryStatus(s) for s in statuses])
+    succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
+    detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
+    await session.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(status=status, stages=[*stages, stage(stage_name, detail)])
+    )
+    return status
