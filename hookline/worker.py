@@ -20,7 +20,7 @@ from hookline.activities.deps import Deps, http_client
 from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
-from hookline.core.db import create_engine, session_maker
+from hookline.core.db import Store, create_engine
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -94,16 +94,18 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
 @asynccontextmanager
 async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
     http = http_client(settings)
     try:
         yield Deps(
             settings=settings,
-            sessions=session_maker(engine),
+            store=store,
             http=http,
             secrets=SecretBox(settings.encryption_keys),
         )
     finally:
         await http.aclose()
+        store.close()
         await engine.dispose()
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, bindparam, case, func, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 
 from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import attempt_id
@@ -84,14 +83,14 @@ _WEBHOOK_UPDATE = (
 )
 
 
-async def record_attempts(
-    session: AsyncSession, records: list[AttemptRecord], now: datetime, disable_cutoff: datetime
+def record_attempts(
+    connection: Connection, records: list[AttemptRecord], now: datetime, disable_cutoff: datetime
 ) -> list[AttemptRecord]:
     """Writes the attempts and their effects; returns those whose webhook it auto-disabled."""
     if not records:
         return []
-    await session.execute(
-        insert_ignoring_duplicates(session, Attempt.__table__),
+    connection.execute(
+        insert_ignoring_duplicates(connection, Attempt.__table__),
         [
             {
                 "id": attempt_id(r.target.delivery_id, r.target.series, r.number),
@@ -113,7 +112,7 @@ async def record_attempts(
             for r in records
         ],
     )
-    await session.execute(
+    connection.execute(
         _DELIVERY_UPDATE,
         [
             {
@@ -127,7 +126,7 @@ async def record_attempts(
             for r in records
         ],
     )
-    await session.execute(
+    connection.execute(
         _WEBHOOK_UPDATE,
         [
             {
@@ -141,16 +140,16 @@ async def record_attempts(
     disabled = []
     for r in records:
         if r.decision.deactivate:
-            await session.execute(
-                update(Webhook)
+            connection.execute(
+                update(Webhook.__table__)
                 .where(Webhook.id == r.target.webhook_id)
                 .values(status="inactive", status_reason=f"{r.decision.reason} at {now:%c}")
             )
         elif failing_too_long(r, disable_cutoff):
             assert r.failing_since is not None
             # Guarded again in SQL: a success since the load resets the clock.
-            answer = await session.execute(
-                update(Webhook)
+            answer = connection.execute(
+                update(Webhook.__table__)
                 .where(
                     Webhook.id == r.target.webhook_id,
                     Webhook.status == "active",
@@ -167,11 +166,11 @@ async def record_attempts(
     return disabled
 
 
-async def mark_skipped(session: AsyncSession, skipped: dict[str, str], now: datetime) -> None:
+def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime) -> None:
     """Deliveries (by id) that were not attempted, with why."""
     for delivery, reason in skipped.items():
-        await session.execute(
-            update(Delivery)
+        connection.execute(
+            update(Delivery.__table__)
             .where(Delivery.id == delivery)
             .values(status=DeliveryStatus.SKIPPED, last_error=reason, updated_at=now)
         )

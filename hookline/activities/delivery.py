@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
@@ -53,7 +55,21 @@ def event_body(event_id: str, event_type: str, created: datetime, data: dict, te
     return orjson.dumps(payload)
 
 
-def webhook_secrets(webhook: Webhook, box: SecretBox, now: datetime) -> list[str]:
+@dataclass(frozen=True)
+class EventFacts:
+    """What a delivery needs of its event (from the workflow's input or the store)."""
+
+    id: str
+    tenant_id: str
+    type: str
+    created: datetime
+    data: dict[str, Any]
+
+    def body(self) -> bytes:
+        return event_body(self.id, self.type, self.created, self.data, self.tenant_id)
+
+
+def webhook_secrets(webhook: Row[Any], box: SecretBox, now: datetime) -> list[str]:
     """The current secret, then the previous one while its rotation grace lasts."""
     current = [box.open(webhook.secret)]
     expires = webhook.previous_secret_expires_at
@@ -130,6 +146,20 @@ async def send(
     )
 
 
+def load(
+    connection: Connection, event_id: str, webhook_ids: list[str]
+) -> tuple[EventFacts | None, dict[str, Row[Any]]]:
+    """The event (None once expired) and the webhooks of a delivery step."""
+    events, hooks = Event.__table__, Webhook.__table__
+    row = connection.execute(
+        select(
+            events.c.id, events.c.tenant_id, events.c.type, events.c.created, events.c.data
+        ).where(events.c.id == event_id)
+    ).first()
+    rows = connection.execute(select(hooks).where(hooks.c.id.in_(webhook_ids)))
+    return (EventFacts(*row) if row else None), {webhook.id: webhook for webhook in rows}
+
+
 def summary(url: str, result: SendResult) -> str:
     return f"POST {url} -> {result.status_code if result.status_code else result.error}"
 
@@ -154,14 +184,16 @@ class DeliveryActivities:
             )
             for t in input.targets
         ]
-        event, webhooks = await self._load(input.event_id, [t.webhook_id for t in targets])
+        event, webhooks = await self.deps.store.transaction(
+            load, input.event_id, [t.webhook_id for t in targets]
+        )
         return await self.first_attempts(event, targets, webhooks, input.stage)
 
     async def first_attempts(
         self,
-        event: Event | None,
+        event: EventFacts | None,
         targets: list[DeliverInput],
-        webhooks: dict[str, Webhook],
+        webhooks: dict[str, Row[Any]],
         stage: str,
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel, then their Attempts in one transaction, with the event
@@ -171,7 +203,7 @@ class DeliveryActivities:
         live = [t for t in targets if t.delivery_id not in skipped]
         records: list[AttemptRecord] = []
         if event is not None and live:
-            body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
+            body = event.body()
             records = list(
                 await asyncio.gather(
                     *(self._attempt(t, event, body, webhooks[t.webhook_id], 1) for t in live)
@@ -183,12 +215,15 @@ class DeliveryActivities:
             if t.delivery_id in skipped
         ]
         now = datetime.now(UTC)
-        event_status: EventStatus | None = None
-        async with self.deps.sessions.begin() as session:
-            disabled = await record_attempts(session, records, now, self._disable_cutoff(now))
-            await mark_skipped(session, skipped, now)
-            if event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes):
-                event_status = await settle(session, event.id, outcomes, stage)
+        settles = event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes)
+
+        def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None]:
+            disabled = record_attempts(connection, records, now, self._disable_cutoff(now))
+            mark_skipped(connection, skipped, now)
+            status = settle(connection, event.id, outcomes, stage) if settles and event else None
+            return disabled, status
+
+        disabled, event_status = await self.deps.store.transaction(write)
         for record in disabled:
             await self._alert_disabled(record)
         for record in records:
@@ -199,19 +234,23 @@ class DeliveryActivities:
     async def deliver(self, input: DeliverInput) -> DeliverOutput:
         """One later attempt of one delivery; raises to let Temporal's RetryPolicy retry."""
         attempt = input.attempt_offset + activity.info().attempt
-        event, webhooks = await self._load(input.event_id, [input.webhook_id])
+        event, webhooks = await self.deps.store.transaction(
+            load, input.event_id, [input.webhook_id]
+        )
         skip = self._skip_reason(input, event, webhooks)
         if skip:
-            now = datetime.now(UTC)
-            async with self.deps.sessions.begin() as session:
-                await mark_skipped(session, {input.delivery_id: skip}, now)
+            await self.deps.store.transaction(
+                mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
+            )
             return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
         assert event is not None  # else skipped above
-        body = event_body(event.id, event.type, event.created, event.data, event.tenant_id)
-        record = await self._attempt(input, event, body, webhooks[input.webhook_id], attempt)
+        record = await self._attempt(
+            input, event, event.body(), webhooks[input.webhook_id], attempt
+        )
         now = datetime.now(UTC)
-        async with self.deps.sessions.begin() as session:
-            disabled = await record_attempts(session, [record], now, self._disable_cutoff(now))
+        disabled = await self.deps.store.transaction(
+            record_attempts, [record], now, self._disable_cutoff(now)
+        )
         if disabled:
             await self._alert_disabled(record)
         self._observe(record, event.type)
@@ -239,17 +278,9 @@ class DeliveryActivities:
             category=ApplicationErrorCategory.BENIGN,
         )
 
-    async def _load(
-        self, event_id: str, webhook_ids: list[str]
-    ) -> tuple[Event | None, dict[str, Webhook]]:
-        async with self.deps.sessions() as session:
-            event = await session.get(Event, event_id)
-            rows = await session.scalars(select(Webhook).where(Webhook.id.in_(webhook_ids)))
-            return event, {webhook.id: webhook for webhook in rows}
-
     @staticmethod
     def _skip_reason(
-        target: DeliverInput, event: Event | None, webhooks: dict[str, Webhook]
+        target: DeliverInput, event: EventFacts | None, webhooks: dict[str, Row[Any]]
     ) -> str | None:
         webhook = webhooks.get(target.webhook_id)
         if event is None:
@@ -261,7 +292,7 @@ class DeliveryActivities:
         return None
 
     async def _attempt(
-        self, target: DeliverInput, event: Event, body: bytes, webhook: Webhook, number: int
+        self, target: DeliverInput, event: EventFacts, body: bytes, webhook: Row[Any], number: int
     ) -> AttemptRecord:
         """Sign, POST, decide: nothing is written yet."""
         result = await send(

@@ -9,13 +9,13 @@ import httpx
 from hookline.activities.pinning import PinningTransport
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
-from hookline.core.db import SessionMaker
+from hookline.core.db import Store
 
 
 @dataclass
 class Deps:
     settings: Settings
-    sessions: SessionMaker
+    store: Store
     http: httpx.AsyncClient
     secrets: SecretBox
 

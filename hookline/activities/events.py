@@ -2,24 +2,83 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
 from temporalio import activity
 
-from hookline.activities.delivery import DeliveryActivities
+from hookline.activities.delivery import DeliveryActivities, EventFacts
 from hookline.activities.deps import Deps
 from hookline.activities.matching import match_webhooks, open_deliveries
 from hookline.activities.settling import event_status, settle, stage
+from hookline.core.config import Settings
 from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.models import (
     AcceptInput,
     DeliverInput,
     EventStatus,
     ExpireInput,
+    MatchedWebhook,
     MatchOutput,
     SettleInput,
     SettleOutput,
 )
 from hookline.core.tables import Attempt, Delivery, Event
+
+
+def record_and_match(
+    connection: Connection, input: AcceptInput, settings: Settings
+) -> list[tuple[MatchedWebhook, Row[Any]]]:
+    """The Event row (already past awaiting-executing when it is written) and one pending
+    Delivery per match, in the caller's transaction."""
+    found = match_webhooks(connection, input, settings)
+    matched = [m for m, _ in found]
+    connection.execute(
+        insert_ignoring_duplicates(connection, Event.__table__).values(
+            id=input.event_id,
+            tenant_id=input.tenant_id,
+            type=input.type,
+            data=input.data,
+            idempotency_key=input.idempotency_key,
+            created=input.created,
+            expires_at=input.expires_at,
+            status=EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED,
+            stages=[
+                stage(EventStatus.AWAITING, "recorded in the event store"),
+                stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
+            ],
+        )
+    )
+    open_deliveries(connection, input, matched)
+    return found
+
+
+def settle_deliveries(connection: Connection, input: SettleInput) -> EventStatus | None:
+    """Deliveries whose activity never reported (e.g. timed out) take the series' outcome;
+    then the event's status."""
+    table = Delivery.__table__
+    by_id = {o.delivery_id: o for o in input.outcomes}
+    rows = connection.execute(
+        select(table.c.id, table.c.status, table.c.last_error).where(table.c.id.in_(by_id))
+    ).all()
+    for row in rows:
+        outcome = by_id[row.id]
+        if row.status != outcome.status:
+            connection.execute(
+                update(table)
+                .where(table.c.id == row.id)
+                .values(status=outcome.status, last_error=row.last_error or outcome.error)
+            )
+    return settle(connection, input.event_id, input.outcomes, input.stage)
+
+
+def delete_event(connection: Connection, event_id: str) -> None:
+    for table, column in (
+        (Attempt.__table__, Attempt.__table__.c.event_id),
+        (Delivery.__table__, Delivery.__table__.c.event_id),
+        (Event.__table__, Event.__table__.c.id),
+    ):
+        connection.execute(delete(table).where(column == event_id))
 
 
 class EventActivities:
@@ -29,40 +88,14 @@ class EventActivities:
 
     @activity.defn(name="accept_event")
     async def accept_event(self, input: AcceptInput) -> MatchOutput:
-        """record_event and match_webhooks in one store transaction: the Event row (already
-        past awaiting-executing when it is written) and one pending Delivery per match; then,
-        if asked, attempt 1 to every match (as `deliver_first` does, without reading back
-        what was just written). Idempotent: a second run keeps the rows of the first."""
-        async with self.deps.sessions.begin() as session:
-            found = await match_webhooks(session, input, self.deps.settings)
-            matched = [m for m, _ in found]
-            status = EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED
-            await session.execute(
-                insert_ignoring_duplicates(session, Event.__table__).values(
-                    id=input.event_id,
-                    tenant_id=input.tenant_id,
-                    type=input.type,
-                    data=input.data,
-                    idempotency_key=input.idempotency_key,
-                    created=input.created,
-                    expires_at=input.expires_at,
-                    status=status,
-                    stages=[
-                        stage(EventStatus.AWAITING, "recorded in the event store"),
-                        stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
-                    ],
-                )
-            )
-            await open_deliveries(session, input, matched)
+        """record_event and match_webhooks in one store transaction; then, if asked,
+        attempt 1 to every match (as `deliver_first` does, with the webhook rows just read).
+        Idempotent: a second run keeps the rows of the first."""
+        found = await self.deps.store.transaction(record_and_match, input, self.deps.settings)
+        matched = [m for m, _ in found]
         if not (input.attempt_first and matched):
             return MatchOutput(webhooks=matched)
-        event = Event(
-            id=input.event_id,
-            tenant_id=input.tenant_id,
-            type=input.type,
-            data=input.data,
-            created=input.created,
-        )
+        event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
         targets = [
             DeliverInput(
                 event_id=input.event_id,
@@ -80,17 +113,7 @@ class EventActivities:
     @activity.defn(name="settle_event")
     async def settle_event(self, input: SettleInput) -> SettleOutput:
         """Set the event's status from its deliveries' outcomes once a series has finished."""
-        async with self.deps.sessions.begin() as session:
-            # Deliveries whose activity never reported (e.g. timed out) are settled here.
-            by_id = {o.delivery_id: o for o in input.outcomes}
-            rows = await session.scalars(select(Delivery).where(Delivery.id.in_(by_id)))
-            for row in rows:
-                outcome = by_id[row.id]
-                if row.status != outcome.status:
-                    row.status = outcome.status
-                    row.last_error = row.last_error or outcome.error
-            await session.flush()
-            status = await settle(session, input.event_id, input.outcomes, input.stage)
+        status = await self.deps.store.transaction(settle_deliveries, input)
         if status is None:
             status = event_status([o.status for o in input.outcomes])
         return SettleOutput(status=status)
@@ -98,7 +121,4 @@ class EventActivities:
     @activity.defn(name="expire_event")
     async def expire_event(self, input: ExpireInput) -> None:
         """Retention reached: the payload, deliveries and attempts are deleted for good."""
-        async with self.deps.sessions.begin() as session:
-            await session.execute(delete(Attempt).where(Attempt.event_id == input.event_id))
-            await session.execute(delete(Delivery).where(Delivery.event_id == input.event_id))
-            await session.execute(delete(Event).where(Event.id == input.event_id))
+        await self.deps.store.transaction(delete_event, input.event_id)

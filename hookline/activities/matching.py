@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
 
 from hookline.core import filters
 from hookline.core.config import Settings
@@ -34,15 +35,16 @@ def event_document(type_: str, data: dict, tenant_id: str) -> dict:
     return {"type": type_, "data": data, "tenant": tenant_id}
 
 
-async def match_webhooks(
-    session: AsyncSession, event: AcceptInput, settings: Settings
-) -> list[tuple[MatchedWebhook, Webhook]]:
+def match_webhooks(
+    connection: Connection, event: AcceptInput, settings: Settings
+) -> list[tuple[MatchedWebhook, Row[Any]]]:
     """The tenant's active webhooks whose types and filter accept the event, oldest first
     (with their rows: attempt 1 needs their url and secrets)."""
-    rows = await session.scalars(
-        select(Webhook)
-        .where(Webhook.tenant_id == event.tenant_id, Webhook.status == "active")
-        .order_by(Webhook.created_at, Webhook.id)
+    table = Webhook.__table__
+    rows = connection.execute(
+        select(table)
+        .where(table.c.tenant_id == event.tenant_id, table.c.status == "active")
+        .order_by(table.c.created_at, table.c.id)
     )
     document = event_document(event.type, event.data, event.tenant_id)
     return [
@@ -59,14 +61,14 @@ async def match_webhooks(
     ]
 
 
-async def open_deliveries(
-    session: AsyncSession, event: AcceptInput, matched: list[MatchedWebhook]
+def open_deliveries(
+    connection: Connection, event: AcceptInput, matched: list[MatchedWebhook]
 ) -> None:
     """One pending Delivery per match; ids are derived, so a second run adds nothing."""
     if not matched:
         return
-    await session.execute(
-        insert_ignoring_duplicates(session, Delivery.__table__),
+    connection.execute(
+        insert_ignoring_duplicates(connection, Delivery.__table__),
         [
             {
                 "id": m.delivery_id,

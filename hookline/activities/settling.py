@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, select, update
 
 from hookline.core.models import DeliverOutput, DeliveryStatus, EventStatus
 from hookline.core.tables import Delivery, Event
@@ -19,23 +18,23 @@ def event_status(outcomes: list[DeliveryStatus]) -> EventStatus:
     return EventStatus.FAILED if DeliveryStatus.FAILED in outcomes else EventStatus.SUCCEEDED
 
 
-async def settle(
-    session: AsyncSession, event_id: str, outcomes: list[DeliverOutput], stage_name: str
+def settle(
+    connection: Connection, event_id: str, outcomes: list[DeliverOutput], stage_name: str
 ) -> EventStatus | None:
     """Within the caller's transaction: the event's status from all its deliveries (a
     redelivery series may cover only some), plus a stage. None if the event has expired."""
-    stages = await session.scalar(select(Event.stages).where(Event.id == event_id))
+    stages = connection.scalar(select(Event.stages).where(Event.id == event_id))
     if stages is None:
         return None
-    statuses = (
-        await session.scalars(select(Delivery.status).where(Delivery.event_id == event_id))
+    statuses = connection.scalars(
+        select(Delivery.status).where(Delivery.event_id == event_id)
     ).all()
     status = event_status([DeliveryStatus(s) for s in statuses])
     succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
     detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
-    await session.execute(
-        update(Event)
-        .where(Event.id == event_id)
+    connection.execute(
+        update(Event.__table__)
+        .where(Event.__table__.c.id == event_id)
         .values(status=status, stages=[*stages, stage(stage_name, detail)])
     )
     return status

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Row, select, update
 
 from hookline.api.errors import ApiError
 from hookline.core.admin import hash_token
+from hookline.core.db import Store
 from hookline.core.tables import Token
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hookline"'}
@@ -50,7 +51,19 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, message, headers=CHALLENGE)
 
 
-async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+def find_token(connection: Connection, digest: str, now: datetime) -> Row[Any] | None:
+    """The token with this hash; notes its use (at most once per LAST_USED_RESOLUTION)."""
+    tokens = Token.__table__
+    token = connection.execute(select(tokens).where(tokens.c.token_hash == digest)).first()
+    if token is not None and token.revoked_at is None:
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            connection.execute(
+                update(tokens).where(tokens.c.id == token.id).values(last_used_at=now)
+            )
+    return token
+
+
+async def authenticate(store: Store, authorization: str | None) -> Principal:
     if not authorization:
         raise _unauthorized("missing Authorization: Bearer <token> header")
     scheme, _, value = authorization.partition(" ")
@@ -58,16 +71,12 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     if scheme.lower() != "bearer" or not value:
         raise _unauthorized("the Authorization header must be 'Bearer <token>'")
     digest = hash_token(value)
-    token = await session.scalar(select(Token).where(Token.token_hash == digest))
+    token = await store.transaction(find_token, digest, datetime.now(UTC))
     # The lookup is by hash; compare again in constant time so no code path leaks timing.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         raise _unauthorized("invalid token")
     if token.revoked_at is not None:
         raise _unauthorized("token revoked")
-    now = datetime.now(UTC)
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        await session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-        await session.commit()
     return Principal(tenant_id=token.tenant_id, token_id=token.id, scopes=frozenset(token.scopes))
 
 

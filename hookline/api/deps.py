@@ -39,10 +39,9 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
 async def get_principal(
     request: Request,
-    session: SessionDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    principal = await authenticate(session, authorization)
+    principal = await authenticate(request.app.state.deps.store, authorization)
     await request.app.state.rate_limiter.check(principal.token_id)
     return principal
 

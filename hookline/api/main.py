@@ -19,7 +19,7 @@ from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
 from hookline.core.crypto import SecretBox
-from hookline.core.db import create_engine, session_maker
+from hookline.core.db import Store, create_engine, session_maker
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         # One HTTP pool and one secret box for the API's sends (/test) and its worker.
         app.state.deps = Deps(
             settings=settings,
-            sessions=app.state.sessions,
+            store=Store(settings.resolved_database_url, engine),
             http=http_client(settings),
             secrets=SecretBox(settings.encryption_keys),
         )
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             if embedded is not None:
                 await embedded.stop()
             await app.state.deps.http.aclose()
+            app.state.deps.store.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
 from hookline.api.auth import Principal
-from hookline.api.deps import SessionDep, SettingsDep, get_principal
+from hookline.api.deps import SettingsDep, get_principal
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import ERRORS
 from hookline.core.crypto import EncryptionCodec
@@ -48,7 +48,6 @@ Namespace = Annotated[str | None, Header(alias="X-Namespace", max_length=1000)]
 
 async def codec_caller(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal | None:
@@ -56,7 +55,7 @@ async def codec_caller(
     origin = request.headers.get("origin")
     if settings.codec_trust_ui_origin and not authorization and origin in settings.cors_origin_list:
         return None
-    return await get_principal(request, session, authorization)
+    return await get_principal(request, authorization)
 
 
 CodecCaller = Annotated[Principal | None, Depends(codec_caller)]
