@@ -94,9 +94,10 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
                 sdk = (await api.get(f"http://127.0.0.1:{port}/metrics")).text
                 assert "temporal_worker_task_slots_available" in sdk, sdk[:500]
             api_sdk = (await api.get(f"http://127.0.0.1:{sdk_metrics_port + 1}/metrics")).text
-            # The API's worker ran the eagerly started workflow task and its local activities.
+            # The API's worker ran the eagerly started workflow task and its local activity
+            # (record, match and attempt 1 in one).
             assert metric(api_sdk, "temporal_workflow_task_execution_latency_count") >= 1
-            assert metric(api_sdk, "temporal_local_activity_execution_latency_count") >= 2
+            assert metric(api_sdk, "temporal_local_activity_execution_latency_count") >= 1
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
