@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from hookline.core.models import DeliverOutput, DeliveryStatus, EventStatus
 from hookline.core.tables import Delivery, Event
@@ -23,18 +23,24 @@ def settle(
 ) -> EventStatus | None:
     """Within the caller's transaction: the event's status from all its deliveries (a
     redelivery series may cover only some), plus a stage. None if the event has expired."""
-    stages = connection.scalar(select(Event.stages).where(Event.id == event_id))
-    if stages is None:
+    events, deliveries = Event.__table__, Delivery.__table__
+    any_failed = (
+        exists()
+        .where(deliveries.c.event_id == event_id, deliveries.c.status == DeliveryStatus.FAILED)
+        .label("any_failed")
+    )
+    row = connection.execute(
+        select(events.c.stages, any_failed).where(events.c.id == event_id)
+    ).first()
+    if row is None:
         return None
-    statuses = connection.scalars(
-        select(Delivery.status).where(Delivery.event_id == event_id)
-    ).all()
-    status = event_status([DeliveryStatus(s) for s in statuses])
+    stages = row.stages
+    status = EventStatus.FAILED if row.any_failed else EventStatus.SUCCEEDED
     succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
     detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
     connection.execute(
-        update(Event.__table__)
-        .where(Event.__table__.c.id == event_id)
+        update(events)
+        .where(events.c.id == event_id)
         .values(status=status, stages=[*stages, stage(stage_name, detail)])
     )
     return status

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from hookline.api.auth import Principal, authenticate, require_scope
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings
+from hookline.core.db import SessionMaker
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -19,19 +20,27 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` one in
+# a thread pool, a thread hop per request for a getattr.
+async def get_sessions(request: Request) -> SessionMaker:
+    """For routes that need a session only sometimes (publishing, for an idempotent replay)."""
+    return request.app.state.sessions
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionsDep = Annotated[SessionMaker, Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]

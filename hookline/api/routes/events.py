@@ -16,6 +16,7 @@ from hookline.api.deps import (
     EventsRead,
     EventsRedeliver,
     SessionDep,
+    SessionsDep,
     SettingsDep,
     TemporalDep,
 )
@@ -69,13 +70,14 @@ def event_out(event: Event) -> EventOut:
 
 
 async def _publish_one(
-    body: PublishEvent, key: str | None, principal, session, settings, temporal, catalog
+    body: PublishEvent, key: str | None, principal, sessions, settings, temporal, catalog
 ) -> tuple[EventOut, bool]:
     check_event(catalog, settings, body.type, body.data)
     event = event_workflow_input(settings, principal.tenant_id, body.type, body.data, key)
     handle = await start_event(temporal, settings, event)
     if key:  # a replay: answer with the event as it was first published
-        stored = await session.get(Event, event.event_id)
+        async with sessions() as session:
+            stored = await session.get(Event, event.event_id)
         if stored is not None:
             return event_out(stored), True
     metrics.event_published(body.type)
@@ -100,7 +102,7 @@ async def publish_event(
     body: PublishEvent,
     response: Response,
     principal: EventsPublish,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
@@ -109,7 +111,7 @@ async def publish_event(
     """Accepted for delivery to every matching webhook. The same `id` (or `Idempotency-Key`)
     published again delivers once and answers with the same event."""
     key = body.id or idempotency_key
-    out, replayed = await _publish_one(body, key, principal, session, settings, temporal, catalog)
+    out, replayed = await _publish_one(body, key, principal, sessions, settings, temporal, catalog)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return Data(data=out)
@@ -125,7 +127,7 @@ async def publish_event(
 async def publish_batch(
     body: PublishBatch,
     principal: EventsPublish,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
@@ -139,7 +141,7 @@ async def publish_batch(
             raise
     results = await asyncio.gather(
         *(
-            _publish_one(item, item.id, principal, session, settings, temporal, catalog)
+            _publish_one(item, item.id, principal, sessions, settings, temporal, catalog)
             for item in body.events
         )
     )

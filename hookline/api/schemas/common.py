@@ -57,7 +57,7 @@ class Pagination(BaseModel):
         return Meta(total=total, page=self.page, limit=self.limit, pages=pages)
 
 
-def pagination(
+async def pagination(  # async: FastAPI would run a plain def in a thread
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number (default 1)")] = 1,
     limit: Annotated[
         int,
