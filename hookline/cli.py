@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,8 +53,12 @@ def _run_worker(_: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    run = asyncio.run
+    with contextlib.suppress(ImportError):  # uvloop: with uvicorn[standard], as in the API
+        import uvloop
 
-    asyncio.run(main())
+        run = uvloop.run
+    run(main())
 
 
 def _migrate(settings: Settings) -> None:
