@@ -20,7 +20,8 @@ from hookline.activities.deps import Deps, http_client
 from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
-from hookline.core.db import Store, create_engine
+from hookline.core.db import create_engine
+from hookline.core.store import Store
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")

@@ -9,7 +9,7 @@ import httpx
 from hookline.activities.pinning import PinningTransport
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
-from hookline.core.db import Store
+from hookline.core.store import Store
 
 
 @dataclass

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from hookline.api.errors import ApiError
 from hookline.core.admin import hash_token
-from hookline.core.db import Store
+from hookline.core.store import Store
 from hookline.core.tables import Token
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hookline"'}

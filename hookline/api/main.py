@@ -19,7 +19,8 @@ from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
 from hookline.core.crypto import SecretBox
-from hookline.core.db import Store, create_engine, session_maker
+from hookline.core.db import create_engine, session_maker
+from hookline.core.store import Store
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with
