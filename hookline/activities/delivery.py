@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
+from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import vetted_addresses
 from hookline.activities.settling import settle
 from hookline.core import metrics, signing
@@ -78,6 +79,17 @@ def webhook_secrets(webhook: Row[Any], box: SecretBox, now: datetime) -> list[st
     return current
 
 
+async def _excerpt(reply: httpx.Response) -> str:
+    """The first BODY_EXCERPT_BYTES of the answer, whatever its size."""
+    chunks, size = [], 0
+    async for chunk in reply.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= BODY_EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:BODY_EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+
 async def send(
     http: httpx.AsyncClient,
     url: str,
@@ -90,6 +102,7 @@ async def send(
     attempt: int,
     timeout: float,
     allow_private: bool,
+    endpoints: EndpointLimits,
 ) -> SendResult:
     """Sign and POST one payload; never raises for what the receiver or network does."""
     started_at = datetime.now(UTC)
@@ -114,18 +127,12 @@ async def send(
             if not allow_private:
                 addresses = await resolve_vetted(url, allow_private=False)
                 pinning = vetted_addresses(httpx.URL(url).raw_host.decode("ascii"), addresses)
-            with pinning:
-                async with http.stream("POST", url, content=body, headers=headers) as response:
-                    status_code = response.status_code
-                    retry_after = response.headers.get("retry-after")
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_raw():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size >= BODY_EXCERPT_BYTES:
-                            break
-                    raw = b"".join(chunks)[:BODY_EXCERPT_BYTES]
-                    excerpt = raw.decode("utf-8", errors="replace")
+            async with endpoints.slot(url):  # counts against the timeout, as a pool wait does
+                with pinning:
+                    async with http.stream("POST", url, content=body, headers=headers) as reply:
+                        status_code = reply.status_code
+                        retry_after = reply.headers.get("retry-after")
+                        excerpt = await _excerpt(reply)
     except UrlError as exc:
         error = f"refused: {exc}"
     except TimeoutError:
@@ -306,6 +313,7 @@ class DeliveryActivities:
             attempt=number,
             timeout=target.retry.timeout,
             allow_private=self.deps.settings.allow_private_urls,
+            endpoints=self.deps.endpoints,
         )
         if result.error and result.error.startswith("refused:"):
             decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)

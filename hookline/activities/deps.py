@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import PinningTransport
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
@@ -18,6 +19,10 @@ class Deps:
     store: Store
     http: httpx.AsyncClient
     secrets: SecretBox
+    endpoints: EndpointLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endpoints = EndpointLimits(self.settings.max_requests_per_endpoint)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # A webhook failing every attempt for this long is disabled (and a system.alert sent).
     auto_disable_after: timedelta = timedelta(days=5)
     max_concurrent_deliveries: int = Field(default=100, ge=1)
+    # Requests in flight from one process to one origin (scheme, host, port); more wait.
+    max_requests_per_endpoint: int = Field(default=16, ge=1)
     # Settled events wait out their 7-day window; an evicted one is replayed from history if
     # a redelivery arrives, so the cache can stay small (memory).
     max_cached_workflows: int = Field(default=250, ge=0)

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hookline.activities import delivery
 from hookline.activities.attempts import SendResult
+from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.delivery import send
 from hookline.activities.pinning import PinningBackend, PinningTransport, vetted_addresses
 from hookline.core import signing, urls
@@ -101,6 +102,7 @@ async def _send(
         attempt=1,
         timeout=timeout,
         allow_private=allow_private,
+        endpoints=EndpointLimits(4),
     )
 
 

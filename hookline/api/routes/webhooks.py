@@ -303,6 +303,7 @@ async def test_webhook(
         attempt=1,
         timeout=settings.delivery_timeout.total_seconds(),
         allow_private=settings.allow_private_urls,
+        endpoints=request.app.state.deps.endpoints,
     )
     success, message = _test_message(result.status_code, result.error)
     return WebhookTestResult(

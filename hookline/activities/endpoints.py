@@ -1,0 +1,30 @@
+"""At most N requests in flight from one process to one endpoint origin (scheme, host, port).
+
+It spares a receiver a flood when a fan-out or a backlog targets it, and it keeps httpx's pool
+small: httpcore re-checks every pooled connection (a poll() on each idle socket) for every
+queued request whenever a request starts or ends, so its cost per request grows with
+connections x queued requests. Queued here, a request waits on a semaphore instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import httpx
+
+
+class EndpointLimits:
+    def __init__(self, per_endpoint: int) -> None:
+        self.per_endpoint = per_endpoint
+        # Weak: an origin's semaphore lives while a request holds or awaits it.
+        self._slots: weakref.WeakValueDictionary[tuple[str, str, int | None], asyncio.Semaphore]
+        self._slots = weakref.WeakValueDictionary()
+
+    def slot(self, url: str | httpx.URL) -> asyncio.Semaphore:
+        origin = httpx.URL(url)
+        key = (origin.scheme, origin.host, origin.port)
+        semaphore = self._slots.get(key)
+        if semaphore is None:
+            semaphore = self._slots[key] = asyncio.Semaphore(self.per_endpoint)
+        return semaphore
