@@ -96,6 +96,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
 async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
     store = Store(settings.resolved_database_url, engine)
+    collecting = asyncio.create_task(store.collector.run(), name="hookline-quiet-gc")
     http = http_client(settings)
     try:
         yield Deps(
@@ -105,6 +106,7 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
             secrets=SecretBox(settings.encryption_keys),
         )
     finally:
+        collecting.cancel()
         await http.aclose()
         store.close()
         await engine.dispose()

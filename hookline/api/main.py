@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             async with app.state.sessions.begin() as session:
                 await ensure_bootstrap(session, settings.bootstrap_token)
         tune_gc()
+        collecting = asyncio.create_task(app.state.deps.store.collector.run())
         embedded = None
         if settings.embedded_worker:
             embedded = EmbeddedWorker(
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         finally:
             if embedded is not None:
                 await embedded.stop()
+            collecting.cancel()
             await app.state.deps.http.aclose()
             app.state.deps.store.close()
             await engine.dispose()

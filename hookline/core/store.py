@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline.core.db import is_sqlite, sqlite_pragmas
+from hookline.core.quiet_gc import QuietCollector
 
 log = logging.getLogger("hookline.store")
 T = TypeVar("T")
@@ -64,8 +65,11 @@ def _is_busy(error: OperationalError) -> bool:
 
 
 class Store:
-    def __init__(self, url: str, engine: AsyncEngine) -> None:
+    def __init__(
+        self, url: str, engine: AsyncEngine, collector: QuietCollector | None = None
+    ) -> None:
         self._engine = engine
+        self.collector = collector or QuietCollector()
         self._inline: Engine | None = None
         self._waiting: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -79,6 +83,7 @@ class Store:
     async def transaction(self, work: Callable[..., T], /, *args: Any) -> T:
         """`work(connection, *args)` in one transaction, committed if it returns. `work` only
         touches the store: on SQLite it may be rolled back and run again off the loop."""
+        self.collector.touch()  # the process is busy: no full GC pause now
         if self._inline is None or self._waiting is None or self._thread is None:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work, *args)
