@@ -21,25 +21,29 @@ from pathlib import Path
 from bench.run import FANOUT
 
 
-async def _measure(events: int) -> dict:
+def _measure(events: int) -> dict:
     from bench.run import DEFAULT, Bench, Stack, start_stack, stop_stack
     from hookline.devserver import free_port
 
     def cpu_ms(result: dict) -> dict:
         return {k: round(v * 1000, 2) for k, v in result["cpu_s_per_event"].items() if v}
 
+    async def scenarios(stack: Stack) -> tuple[dict, dict]:
+        bench = Bench(stack, DEFAULT, lambda *_: None)
+        try:
+            await bench.warm_up()
+            await bench.closed_loop("warm-up", "user.created", 100, 1)
+            b = await bench.closed_loop("B", "user.created", events, 1)
+            c = await bench.closed_loop("C", "data.created", events // 5, FANOUT)
+            return b, c
+        finally:
+            await bench.aclose()
+
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), free_port(), free_port(), free_port())
         try:
-            start_stack(stack, lambda *_: None)
-            bench = Bench(stack, DEFAULT, lambda *_: None)
-            try:
-                await bench.warm_up()
-                await bench.closed_loop("warm-up", "user.created", 100, 1)
-                b = await bench.closed_loop("B", "user.created", events, 1)
-                c = await bench.closed_loop("C", "data.created", events // 5, FANOUT)
-            finally:
-                await bench.aclose()
+            start_stack(stack, lambda *_: None)  # runs its own event loop for the store
+            b, c = asyncio.run(scenarios(stack))
         finally:
             stop_stack(stack)
     return {
@@ -58,7 +62,7 @@ def main() -> None:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # in a child whose sys.path starts with the checkout
-        print(json.dumps(asyncio.run(_measure(args.events))))
+        print(json.dumps(_measure(args.events)))
         return
     for round_ in range(1, args.rounds + 1):
         for checkout in args.checkouts:

@@ -86,6 +86,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_deliveries,
         max_concurrent_local_activities=settings.max_concurrent_deliveries,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         # On SIGTERM, attempts in flight finish (and get recorded) instead of being cut off
         # mid-POST and made again elsewhere; within a container's usual 10 s stop grace.
         graceful_shutdown_timeout=timedelta(seconds=8),

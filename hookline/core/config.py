@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Settled events wait out their 7-day window; an evicted one is replayed from history if
     # a redelivery arrives, so the cache can stay small (memory).
     max_cached_workflows: int = Field(default=250, ge=0)
+    # Workflow tasks a worker runs at once; with the happy path in one local activity, this
+    # is also how many events a worker has in flight (an eager start needs a free one).
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
     # The sandbox re-runs workflow code in isolation to catch non-determinism; it costs worker
     # CPU per workflow task. The test suite runs with it on, production without it.
     workflow_sandbox: bool = False

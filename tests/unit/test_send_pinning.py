@@ -28,8 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hookline.activities import delivery
 from hookline.activities.attempts import SendResult
-from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.delivery import send
+from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import PinningBackend, PinningTransport, vetted_addresses
 from hookline.core import signing, urls
 from tests.support.receiver import HOST, Receiver
