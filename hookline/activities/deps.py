@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 
 import httpx
 
@@ -25,6 +26,17 @@ class Deps:
         self.endpoints = EndpointLimits(self.settings.max_requests_per_endpoint)
 
 
+class NoCookies(CookieJar):
+    """Deliveries neither keep nor send cookies: a cookie one receiver sets must never reach
+    another delivery (tenants may share a receiver's host)."""
+
+    def extract_cookies(self, response, request) -> None:
+        return None
+
+    def add_cookie_header(self, request) -> None:
+        return None
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """One pooled client for all deliveries; never follows redirects (a 3xx is an answer)."""
     limit = settings.max_concurrent_deliveries
@@ -37,5 +49,6 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         follow_redirects=False,
         timeout=httpx.Timeout(settings.delivery_timeout.total_seconds()),
         headers={"User-Agent": "hookline/0.1 (+https://github.com/hookline/hookline)"},
+        cookies=NoCookies(),
         trust_env=False,
     )
