@@ -16,7 +16,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.activities.delivery import DeliveryActivities
-from hookline.activities.deps import Deps, http_client
+from hookline.activities.deps import Deps, delivery_transport
 from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
@@ -98,7 +98,7 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
     store = Store(settings.resolved_database_url, engine)
     collecting = asyncio.create_task(store.collector.run(), name="hookline-quiet-gc")
-    http = http_client(settings)
+    http = delivery_transport(settings)
     try:
         yield Deps(
             settings=settings,

@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
-from hookline.activities.deps import Deps
+from hookline.activities.deps import USER_AGENT, Deps
 from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import vetted_addresses
 from hookline.activities.settling import settle
@@ -45,6 +45,7 @@ from hookline.core.urls import UrlError, resolve_vetted
 log = logging.getLogger("hookline.delivery")
 
 BODY_EXCERPT_BYTES = 4096
+TIMEOUT_PHASES = ("connect", "read", "write", "pool")
 RETRY_ERROR = "DeliveryRetry"
 FAILED_ERROR = "DeliveryFailed"
 
@@ -91,7 +92,7 @@ async def _excerpt(reply: httpx.Response) -> str:
 
 
 async def send(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncBaseTransport,
     url: str,
     body: bytes,
     *,
@@ -111,6 +112,7 @@ async def send(
     headers = signing.signature_headers(secrets, msg_id=event_id, timestamp=timestamp, body=body)
     headers.update(
         {
+            "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
             "X-Webhook-Delivery-Id": delivery_id,
             "X-Webhook-Event": event_type,
@@ -129,10 +131,20 @@ async def send(
                 pinning = vetted_addresses(httpx.URL(url).raw_host.decode("ascii"), addresses)
             async with endpoints.slot(url):  # counts against the timeout, as a pool wait does
                 with pinning:
-                    async with http.stream("POST", url, content=body, headers=headers) as reply:
+                    request = httpx.Request(
+                        "POST",
+                        url,
+                        content=body,
+                        headers=headers,
+                        extensions={"timeout": dict.fromkeys(TIMEOUT_PHASES, timeout)},
+                    )
+                    reply = await http.handle_async_request(request)
+                    try:
                         status_code = reply.status_code
                         retry_after = reply.headers.get("retry-after")
                         excerpt = await _excerpt(reply)
+                    finally:
+                        await reply.aclose()
     except UrlError as exc:
         error = f"refused: {exc}"
     except TimeoutError:

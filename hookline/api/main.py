@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from hookline.activities.deps import Deps, http_client
+from hookline.activities.deps import Deps, delivery_transport
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.deps = Deps(
             settings=settings,
             store=Store(settings.resolved_database_url, engine),
-            http=http_client(settings),
+            http=delivery_transport(settings),
             secrets=SecretBox(settings.encryption_keys),
         )
         # Lazy: the API starts (and answers 503) while Temporal is still coming up.

@@ -33,7 +33,7 @@ async def _post(http, limits, url, n):
 async def test_one_origin_gets_at_most_n_at_once_and_others_do_not_wait(receiver):
     receiver.default(Reply(delay=SLOW))
     limits = EndpointLimits(2)
-    async with Receiver() as other, httpx.AsyncClient() as http:
+    async with Receiver() as other, httpx.AsyncHTTPTransport() as http:
         start = time.monotonic()
         busy = [
             asyncio.create_task(_post(http, limits, receiver.url(f"/slow/{i}"), i))

@@ -81,15 +81,14 @@ def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """As deps.http_client builds it: the pinning transport under an ordinary client."""
-    transport = PinningTransport(trust_env=False)
-    async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
-        yield client
+async def http() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    """As deps.delivery_transport builds it: the pinning transport, used directly."""
+    async with PinningTransport(trust_env=False) as transport:
+        yield transport
 
 
 async def _send(
-    http: httpx.AsyncClient, url: str, *, allow_private: bool = False, timeout: float = 5
+    http: httpx.AsyncBaseTransport, url: str, *, allow_private: bool = False, timeout: float = 5
 ) -> SendResult:
     return await send(
         http,
@@ -119,7 +118,7 @@ async def _send(
     ],
 )
 async def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connecting(
-    dns: FakeDns, receiver: Receiver, http: httpx.AsyncClient, answer: list[str]
+    dns: FakeDns, receiver: Receiver, http: httpx.AsyncBaseTransport, answer: list[str]
 ) -> None:
     dns.answers[NAME] = [answer]
     result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
@@ -134,7 +133,7 @@ async def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connect
 
 
 async def test_the_request_goes_to_the_vetted_ip_with_the_original_host_header(
-    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncClient
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncBaseTransport
 ) -> None:
     dns.answers[NAME] = [["127.0.0.1"]]
     result = await _send(http, f"http://{NAME}:{receiver.port}/hook?x=1")
@@ -148,7 +147,7 @@ async def test_the_request_goes_to_the_vetted_ip_with_the_original_host_header(
 
 
 async def test_a_second_answer_cannot_redirect_the_connection(
-    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncClient
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncBaseTransport
 ) -> None:
     # Rebinding: the first lookup answers the vetted address, every later one another. Were
     # the name looked up again to connect, the POST would go to 127.0.0.2 (nothing listens
@@ -167,7 +166,10 @@ async def test_a_second_answer_cannot_redirect_the_connection(
 
 
 async def test_allow_private_keeps_the_unpinned_fast_path(
-    dns: FakeDns, receiver: Receiver, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    dns: FakeDns,
+    receiver: Receiver,
+    http: httpx.AsyncBaseTransport,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def not_called(*args: object, **kwargs: object) -> None:
         raise AssertionError("no resolution or pinning when private URLs are allowed")
@@ -319,16 +321,18 @@ async def tls_receiver(pki: Pki) -> AsyncIterator[TlsReceiver]:
 
 
 @pytest.fixture
-async def https(pki: Pki) -> AsyncIterator[httpx.AsyncClient]:
+async def https(pki: Pki) -> AsyncIterator[httpx.AsyncBaseTransport]:
     """Trusts the test CA, verifies hostnames as in production."""
     context = ssl.create_default_context(cadata=pki.ca_pem.decode("ascii"))
-    transport = PinningTransport(verify=context, trust_env=False)
-    async with httpx.AsyncClient(transport=transport, follow_redirects=False) as client:
-        yield client
+    async with PinningTransport(verify=context, trust_env=False) as transport:
+        yield transport
 
 
 async def test_https_sends_the_original_name_as_sni_and_verifies_the_certificate_for_it(
-    dns: FakeDns, loopback_is_public: None, tls_receiver: TlsReceiver, https: httpx.AsyncClient
+    dns: FakeDns,
+    loopback_is_public: None,
+    tls_receiver: TlsReceiver,
+    https: httpx.AsyncBaseTransport,
 ) -> None:
     # The certificate names NAME, not 127.0.0.1: it verifies only against the original host.
     dns.answers[NAME] = [["127.0.0.1"]]
@@ -341,7 +345,10 @@ async def test_https_sends_the_original_name_as_sni_and_verifies_the_certificate
 
 
 async def test_https_to_a_name_the_certificate_does_not_cover_fails_verification(
-    dns: FakeDns, loopback_is_public: None, tls_receiver: TlsReceiver, https: httpx.AsyncClient
+    dns: FakeDns,
+    loopback_is_public: None,
+    tls_receiver: TlsReceiver,
+    https: httpx.AsyncBaseTransport,
 ) -> None:
     dns.answers[OTHER] = [["127.0.0.1"]]
     result = await _send(https, f"https://{OTHER}:{tls_receiver.port}/hook")
@@ -352,7 +359,10 @@ async def test_https_to_a_name_the_certificate_does_not_cover_fails_verification
 
 
 async def test_a_connection_verified_for_one_name_is_not_reused_for_another(
-    dns: FakeDns, loopback_is_public: None, tls_receiver: TlsReceiver, https: httpx.AsyncClient
+    dns: FakeDns,
+    loopback_is_public: None,
+    tls_receiver: TlsReceiver,
+    https: httpx.AsyncBaseTransport,
 ) -> None:
     # Two names at one address: the pool keys connections by name, so NAME's kept-alive
     # connection serves NAME again (no new handshake) but never carries OTHER's request.

@@ -47,7 +47,7 @@ def _box(request: Request) -> SecretBox:
     return request.app.state.deps.secrets
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+def _http(request: Request) -> httpx.AsyncBaseTransport:
     """The app's shared client (closed by the app on shutdown)."""
     return request.app.state.deps.http
 
