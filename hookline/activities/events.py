@@ -34,20 +34,21 @@ def record_and_match(
     found = match_webhooks(connection, input, settings)
     matched = [m for m, _ in found]
     connection.execute(
-        insert_ignoring_duplicates(connection, Event.__table__).values(
-            id=input.event_id,
-            tenant_id=input.tenant_id,
-            type=input.type,
-            data=input.data,
-            idempotency_key=input.idempotency_key,
-            created=input.created,
-            expires_at=input.expires_at,
-            status=EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED,
-            stages=[
+        insert_ignoring_duplicates(connection, Event.__table__),
+        {
+            "id": input.event_id,
+            "tenant_id": input.tenant_id,
+            "type": input.type,
+            "data": input.data,
+            "idempotency_key": input.idempotency_key,
+            "created": input.created,
+            "expires_at": input.expires_at,
+            "status": EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED,
+            "stages": [
                 stage(EventStatus.AWAITING, "recorded in the event store"),
                 stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
             ],
-        )
+        },
     )
     open_deliveries(connection, input, matched)
     return found

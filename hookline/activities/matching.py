@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from hookline.core import filters
 from hookline.core.config import Settings
@@ -12,6 +12,13 @@ from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import delivery_id
 from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook, RetrySpec
 from hookline.core.tables import Delivery, Webhook
+
+_WEBHOOKS = Webhook.__table__
+_ACTIVE_WEBHOOKS = (  # built once: this runs for every event
+    select(_WEBHOOKS)
+    .where(_WEBHOOKS.c.tenant_id == bindparam("tenant"), _WEBHOOKS.c.status == "active")
+    .order_by(_WEBHOOKS.c.created_at, _WEBHOOKS.c.id)
+)
 
 
 def retry_spec(settings: Settings, override: dict | None) -> RetrySpec:
@@ -40,12 +47,7 @@ def match_webhooks(
 ) -> list[tuple[MatchedWebhook, Row[Any]]]:
     """The tenant's active webhooks whose types and filter accept the event, oldest first
     (with their rows: attempt 1 needs their url and secrets)."""
-    table = Webhook.__table__
-    rows = connection.execute(
-        select(table)
-        .where(table.c.tenant_id == event.tenant_id, table.c.status == "active")
-        .order_by(table.c.created_at, table.c.id)
-    )
+    rows = connection.execute(_ACTIVE_WEBHOOKS, {"tenant": event.tenant_id})
     document = event_document(event.type, event.data, event.tenant_id)
     return [
         (

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from hookline.core.models import DeliverOutput, DeliveryStatus, EventStatus
 from hookline.core.tables import Delivery, Event
+
+_EVENTS, _DELIVERIES = Event.__table__, Delivery.__table__
+# Built once: they run for every event.
+_STAGES_AND_ANY_FAILED = select(
+    _EVENTS.c.stages,
+    exists()
+    .where(
+        _DELIVERIES.c.event_id == bindparam("event_id"),
+        _DELIVERIES.c.status == DeliveryStatus.FAILED,
+    )
+    .label("any_failed"),
+).where(_EVENTS.c.id == bindparam("event_id"))
+_SETTLE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(
+        status=bindparam("b_status", type_=_EVENTS.c.status.type),
+        stages=bindparam("b_stages", type_=_EVENTS.c.stages.type),
+    )
+)
 
 
 def stage(name: str, detail: str = "") -> dict[str, str]:
@@ -23,15 +43,7 @@ def settle(
 ) -> EventStatus | None:
     """Within the caller's transaction: the event's status from all its deliveries (a
     redelivery series may cover only some), plus a stage. None if the event has expired."""
-    events, deliveries = Event.__table__, Delivery.__table__
-    any_failed = (
-        exists()
-        .where(deliveries.c.event_id == event_id, deliveries.c.status == DeliveryStatus.FAILED)
-        .label("any_failed")
-    )
-    row = connection.execute(
-        select(events.c.stages, any_failed).where(events.c.id == event_id)
-    ).first()
+    row = connection.execute(_STAGES_AND_ANY_FAILED, {"event_id": event_id}).first()
     if row is None:
         return None
     stages = row.stages
@@ -39,8 +51,11 @@ def settle(
     succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
     detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
     connection.execute(
-        update(events)
-        .where(events.c.id == event_id)
-        .values(status=status, stages=[*stages, stage(stage_name, detail)])
+        _SETTLE,
+        {
+            "event_id": event_id,
+            "b_status": status,
+            "b_stages": [*stages, stage(stage_name, detail)],
+        },
     )
     return status

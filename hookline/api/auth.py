@@ -10,13 +10,20 @@ from typing import Any
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from hookline.api.errors import ApiError
 from hookline.core.admin import hash_token
 from hookline.core.store import Store
 from hookline.core.tables import Token
 
+_TOKENS = Token.__table__
+_BY_HASH = select(_TOKENS).where(_TOKENS.c.token_hash == bindparam("digest"))  # every request
+_USED = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now", type_=_TOKENS.c.last_used_at.type))
+)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="hookline"'}
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -53,13 +60,10 @@ def _unauthorized(message: str) -> ApiError:
 
 def find_token(connection: Connection, digest: str, now: datetime) -> Row[Any] | None:
     """The token with this hash; notes its use (at most once per LAST_USED_RESOLUTION)."""
-    tokens = Token.__table__
-    token = connection.execute(select(tokens).where(tokens.c.token_hash == digest)).first()
+    token = connection.execute(_BY_HASH, {"digest": digest}).first()
     if token is not None and token.revoked_at is None:
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            connection.execute(
-                update(tokens).where(tokens.c.id == token.id).values(last_used_at=now)
-            )
+            connection.execute(_USED, {"token_id": token.id, "now": now})
     return token
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from sqlalchemy import Connection, event
@@ -55,9 +56,15 @@ async def check(engine: AsyncEngine) -> None:
 
 def insert_ignoring_duplicates(bind: AsyncSession | Session | Connection, table):
     """INSERT ... ON CONFLICT DO NOTHING on the dialect of `bind` (SQLite or PostgreSQL):
-    activities may run twice, and a row written by the first run must not fail the second."""
+    activities may run twice, and a row written by the first run must not fail the second.
+    One statement per (dialect, table), built once: give the rows as parameters."""
     dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
-    if dialect.name == "postgresql":
+    return _insert_ignoring_duplicates(dialect.name, table)
+
+
+@functools.cache
+def _insert_ignoring_duplicates(dialect: str, table):
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert

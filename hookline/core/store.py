@@ -71,6 +71,7 @@ class Store:
         self._engine = engine
         self.collector = collector or QuietCollector()
         self._inline: Engine | None = None
+        self._connection: Connection | None = None  # the inline engine's, on the loop
         self._waiting: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._commits = 0
@@ -89,7 +90,7 @@ class Store:
                 return await connection.run_sync(work, *args)
         loop = asyncio.get_running_loop()
         try:
-            result = self._run(self._inline, work, args)
+            result = self._run_inline(work, args)
         except OperationalError as error:
             if not _is_busy(error):
                 raise
@@ -98,6 +99,20 @@ class Store:
         if self._commits % CHECKPOINT_EVERY == 0:
             loop.run_in_executor(self._thread, self._checkpoint)
         return result
+
+    def _run_inline(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """On one connection kept open (no pool checkout, no reset on return each time);
+        after any error it is closed, and the next transaction opens a fresh one."""
+        assert self._inline is not None
+        if self._connection is None:
+            self._connection = self._inline.connect()
+        try:
+            with self._connection.begin():
+                return work(self._connection, *args)
+        except BaseException:
+            self._connection.close()
+            self._connection = None
+            raise
 
     @staticmethod
     def _run(engine: Engine, work: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -118,6 +133,8 @@ class Store:
             log.warning("WAL checkpoint failed", exc_info=True)
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
         if self._thread is not None:
             self._thread.shutdown(wait=True)
         for engine in (self._inline, self._waiting):
