@@ -192,14 +192,8 @@ class DeliveryActivities:
         """Attempt 1 to every target at once. Never raises for what receivers do: a target
         that needs a retry comes back PENDING with its `retry_delay`."""
         targets = [
-            DeliverInput(
-                event_id=input.event_id,
-                tenant_id=input.tenant_id,
-                webhook_id=t.webhook_id,
-                delivery_id=t.delivery_id,
-                retry=t.retry,
-                series=input.series,
-                trigger=input.trigger,
+            DeliverInput.of(
+                t, input.event_id, input.tenant_id, series=input.series, trigger=input.trigger
             )
             for t in input.targets
         ]

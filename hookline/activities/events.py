@@ -97,16 +97,7 @@ class EventActivities:
         if not (input.attempt_first and matched):
             return MatchOutput(webhooks=matched)
         event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
-        targets = [
-            DeliverInput(
-                event_id=input.event_id,
-                tenant_id=input.tenant_id,
-                webhook_id=m.webhook_id,
-                delivery_id=m.delivery_id,
-                retry=m.retry,
-            )
-            for m in matched
-        ]
+        targets = [DeliverInput.of(m, input.event_id, input.tenant_id) for m in matched]
         webhooks = {row.id: row for _, row in found}
         first = await self.delivery.first_attempts(event, targets, webhooks, "delivered")
         return MatchOutput(webhooks=matched, first=first)

@@ -76,6 +76,29 @@ class DeliverInput(BaseModel):
     trigger: Trigger = Trigger.SCHEDULED
     attempt_offset: int = 0  # attempts of this series already made before this activity
 
+    @classmethod
+    def of(
+        cls,
+        target: MatchedWebhook,
+        event_id: str,
+        tenant_id: str,
+        *,
+        series: int = 0,
+        trigger: Trigger = Trigger.SCHEDULED,
+        attempt_offset: int = 0,
+    ) -> DeliverInput:
+        """The delivery of one matched webhook, in a series."""
+        return cls(
+            event_id=event_id,
+            tenant_id=tenant_id,
+            webhook_id=target.webhook_id,
+            delivery_id=target.delivery_id,
+            retry=target.retry,
+            series=series,
+            trigger=trigger,
+            attempt_offset=attempt_offset,
+        )
+
 
 class DeliverOutput(BaseModel):
     delivery_id: str

@@ -241,12 +241,10 @@ class EventWorkflow:
         self._show_progress()  # "executing", in the UI and visibility, while it waits
         await workflow.sleep(timedelta(seconds=delay))
         first_retry = backoff_delay(2, spec)
-        request = DeliverInput(
-            event_id=self._input.event_id,
-            tenant_id=self._input.tenant_id,
-            webhook_id=target.webhook_id,
-            delivery_id=target.delivery_id,
-            retry=spec,
+        request = DeliverInput.of(
+            target,
+            self._input.event_id,
+            self._input.tenant_id,
             series=series,
             trigger=trigger,
             attempt_offset=1,

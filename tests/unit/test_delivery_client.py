@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import httpx
 
-from hookline.activities.delivery import send
 from hookline.activities.deps import delivery_transport
-from hookline.activities.endpoints import EndpointLimits
 from hookline.core.config import Settings
 from tests.support.receiver import Reply
+from tests.support.send import post
 
 SET_COOKIE = Reply(headers={"Set-Cookie": "session=tenant-a-secret; Path=/"})
 
@@ -18,19 +17,7 @@ async def test_a_cookie_set_by_a_receiver_is_not_sent_back(receiver):
     receiver.script("/hook", [SET_COOKIE, Reply()])
     async with delivery_transport(Settings(allow_private_urls=True)) as http:
         for n in range(2):
-            result = await send(
-                http,
-                receiver.url("/hook"),
-                b"{}",
-                secrets=["whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdA=="],
-                event_id=f"evt_{n}",
-                event_type="user.created",
-                delivery_id=f"dlv_{n}",
-                attempt=1,
-                timeout=5,
-                allow_private=True,
-                endpoints=EndpointLimits(4),
-            )
+            result = await post(http, receiver.url("/hook"), n=n)
             assert result.status_code == 200
     _, second = receiver.for_path("/hook")
     assert "cookie" not in second.headers

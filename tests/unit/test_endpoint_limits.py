@@ -7,27 +7,11 @@ import time
 
 import httpx
 
-from hookline.activities.delivery import send
 from hookline.activities.endpoints import EndpointLimits
 from tests.support.receiver import Receiver, Reply
+from tests.support.send import post
 
 SLOW = 0.3
-
-
-async def _post(http, limits, url, n):
-    return await send(
-        http,
-        url,
-        b"{}",
-        secrets=["whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdA=="],
-        event_id=f"evt_{n}",
-        event_type="user.created",
-        delivery_id=f"dlv_{n}",
-        attempt=1,
-        timeout=10,
-        allow_private=True,
-        endpoints=limits,
-    )
 
 
 async def test_one_origin_gets_at_most_n_at_once_and_others_do_not_wait(receiver):
@@ -36,11 +20,15 @@ async def test_one_origin_gets_at_most_n_at_once_and_others_do_not_wait(receiver
     async with Receiver() as other, httpx.AsyncHTTPTransport() as http:
         start = time.monotonic()
         busy = [
-            asyncio.create_task(_post(http, limits, receiver.url(f"/slow/{i}"), i))
+            asyncio.create_task(
+                post(http, receiver.url(f"/slow/{i}"), n=i, timeout=10, endpoints=limits)
+            )
             for i in range(6)
         ]
         await asyncio.sleep(0.05)
-        quick = await _post(http, limits, other.url("/quick"), 99)  # another port: own slots
+        quick = await post(
+            http, other.url("/quick"), n=99, timeout=10, endpoints=limits
+        )  # another port: own slots
         quick_took = time.monotonic() - start
         results = await asyncio.gather(*busy)
 

@@ -28,11 +28,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hookline.activities import delivery
 from hookline.activities.attempts import SendResult
-from hookline.activities.delivery import send
-from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import PinningBackend, PinningTransport, vetted_addresses
 from hookline.core import signing, urls
 from tests.support.receiver import HOST, Receiver
+from tests.support.send import post
 
 NAME = "hooks.example.test"
 OTHER = "other.example.test"  # same address, but the certificate is not for it
@@ -90,18 +89,13 @@ async def http() -> AsyncIterator[httpx.AsyncBaseTransport]:
 async def _send(
     http: httpx.AsyncBaseTransport, url: str, *, allow_private: bool = False, timeout: float = 5
 ) -> SendResult:
-    return await send(
+    return await post(
         http,
         url,
-        b'{"hello":"world"}',
-        secrets=[SECRET],
-        event_id="evt_pinning",
-        event_type="user.created",
-        delivery_id="dlv_pinning",
-        attempt=1,
+        body=b'{"hello":"world"}',
+        secret=SECRET,
         timeout=timeout,
         allow_private=allow_private,
-        endpoints=EndpointLimits(4),
     )
 
 
