@@ -129,15 +129,16 @@ async def send(
             if not allow_private:
                 addresses = await resolve_vetted(url, allow_private=False)
                 pinning = vetted_addresses(httpx.URL(url).raw_host.decode("ascii"), addresses)
-            async with endpoints.slot(url):  # counts against the timeout, as a pool wait does
+            request = httpx.Request(
+                "POST",
+                url,
+                content=body,
+                headers=headers,
+                extensions={"timeout": dict.fromkeys(TIMEOUT_PHASES, timeout)},
+            )
+            # The slot counts against the timeout, as a wait for a pooled connection does.
+            async with endpoints.slot(request.url):
                 with pinning:
-                    request = httpx.Request(
-                        "POST",
-                        url,
-                        content=body,
-                        headers=headers,
-                        extensions={"timeout": dict.fromkeys(TIMEOUT_PHASES, timeout)},
-                    )
                     reply = await http.handle_async_request(request)
                     try:
                         status_code = reply.status_code

@@ -22,7 +22,7 @@ class EndpointLimits:
         self._slots = weakref.WeakValueDictionary()
 
     def slot(self, url: str | httpx.URL) -> asyncio.Semaphore:
-        origin = httpx.URL(url)
+        origin = url if isinstance(url, httpx.URL) else httpx.URL(url)
         key = (origin.scheme, origin.host, origin.port)
         semaphore = self._slots.get(key)
         if semaphore is None:

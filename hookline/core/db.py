@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
@@ -54,12 +53,11 @@ async def check(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-def insert_ignoring_duplicates(bind: AsyncSession | Session | Connection, table):
-    """INSERT ... ON CONFLICT DO NOTHING on the dialect of `bind` (SQLite or PostgreSQL):
+def insert_ignoring_duplicates(connection: Connection, table):
+    """INSERT ... ON CONFLICT DO NOTHING on the connection's dialect (SQLite or PostgreSQL):
     activities may run twice, and a row written by the first run must not fail the second.
     One statement per (dialect, table), built once: give the rows as parameters."""
-    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
-    return _insert_ignoring_duplicates(dialect.name, table)
+    return _insert_ignoring_duplicates(connection.dialect.name, table)
 
 
 @functools.cache

@@ -65,11 +65,9 @@ def _is_busy(error: OperationalError) -> bool:
 
 
 class Store:
-    def __init__(
-        self, url: str, engine: AsyncEngine, collector: QuietCollector | None = None
-    ) -> None:
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
         self._engine = engine
-        self.collector = collector or QuietCollector()
+        self.collector = QuietCollector()  # the process runs `collector.run()` beside it
         self._inline: Engine | None = None
         self._connection: Connection | None = None  # the inline engine's, on the loop
         self._waiting: Engine | None = None
