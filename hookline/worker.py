@@ -22,6 +22,7 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
+from hookline.inline_activations import InlineActivations
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -83,6 +84,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         workflows=[EventWorkflow],
         activities=activities(deps),
         workflow_runner=workflow_runner(settings),
+        workflow_task_executor=InlineActivations(),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_deliveries,
         max_concurrent_local_activities=settings.max_concurrent_deliveries,
