@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from limits import parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import Connection, Row, bindparam, select, update
 
 from hookline.api.errors import ApiError
 from hookline.core.admin import hash_token
+from hookline.core.rate_limit import TokenBuckets, parse_rate
 from hookline.core.store import Store
 from hookline.core.tables import Token
 
@@ -36,22 +35,20 @@ class Principal:
 
 
 class RateLimiter:
-    """A moving window per token (the `limits` library), e.g. "6000/minute"."""
+    """A token bucket per token (`core/rate_limit.py`), e.g. "6000/minute": bursts of up to
+    6000 requests, refilled at 100 per second."""
 
     def __init__(self, rate: str) -> None:
-        self.item = parse(rate)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.buckets = TokenBuckets(parse_rate(rate))
 
-    async def check(self, key: str) -> None:
-        if await self.limiter.hit(self.item, key):
-            return
-        stats = await self.limiter.get_window_stats(self.item, key)
-        wait = max(1, int(stats.reset_time - datetime.now(UTC).timestamp()) + 1)
-        raise ApiError(
-            429,
-            f"rate limit of {self.item} exceeded",
-            headers={"Retry-After": str(wait)},
-        )
+    def check(self, key: str) -> None:
+        wait = self.buckets.hit(key)
+        if wait:
+            raise ApiError(
+                429,
+                f"rate limit of {self.buckets.rate} exceeded",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -51,7 +51,7 @@ async def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     principal = await authenticate(request.app.state.deps.store, authorization)
-    await request.app.state.rate_limiter.check(principal.token_id)
+    request.app.state.rate_limiter.check(principal.token_id)
     return principal
 
 
