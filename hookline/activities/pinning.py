@@ -21,6 +21,8 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
+from hookline.activities.asyncio_backend import AsyncioBackend
+
 # host (IDNA, as httpcore sees it) -> vetted addresses, in the resolver's order
 _VETTED: ContextVar[dict[str, list[str]] | None] = ContextVar("hookline_vetted", default=None)
 
@@ -72,11 +74,11 @@ class PinningBackend(httpcore.AsyncNetworkBackend):
 
 
 class PinningTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with the pinning backend under its pool (httpx takes no backend
-    argument, so it is set on the pool it built; tests/unit/test_send_pinning.py fails if a
-    new httpx stops honouring it)."""
+    """httpx's transport with the pinning backend, over plain asyncio streams, under its pool
+    (httpx takes no backend argument, so it is set on the pool it built;
+    tests/unit/test_send_pinning.py fails if a new httpx stops honouring it)."""
 
     def __init__(self, **kwargs: typing.Any) -> None:
         super().__init__(**kwargs)
         pool = self._pool
-        pool._network_backend = PinningBackend(pool._network_backend)  # type: ignore[attr-defined]
+        pool._network_backend = PinningBackend(AsyncioBackend())  # type: ignore[attr-defined]
