@@ -14,7 +14,6 @@ import ssl
 import typing
 
 import httpcore
-from httpcore._utils import is_socket_readable
 
 
 def _timeout(timeout: float | None) -> asyncio.Timeout:
@@ -70,9 +69,17 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> typing.Any:
         transport = self._writer.transport
-        if info == "is_readable":  # httpcore's check that an idle keep-alive connection died
-            sock = transport.get_extra_info("socket")
-            return sock is not None and is_socket_readable(sock)
+        if info == "is_readable":
+            # httpcore asks this of every idle connection each time it assigns a request (a
+            # poll() per connection with its anyio backend). The loop already watches these
+            # sockets: a peer's close or stray bytes have reached the reader by now.
+            reader = self._reader
+            return (
+                transport.is_closing()
+                or reader.at_eof()
+                or bool(reader._buffer)  # type: ignore[attr-defined]
+                or reader.exception() is not None
+            )
         name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
         if name in ("ssl_object", "sockname", "peername", "socket"):
             return transport.get_extra_info(name)

@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 from hookline.activities.asyncio_backend import AsyncioBackend
+from hookline.activities.pool import DeliveryPool
 
 # host (IDNA, as httpcore sees it) -> vetted addresses, in the resolver's order
 _VETTED: ContextVar[dict[str, list[str]] | None] = ContextVar("hookline_vetted", default=None)
@@ -75,10 +76,12 @@ class PinningBackend(httpcore.AsyncNetworkBackend):
 
 class PinningTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with the pinning backend, over plain asyncio streams, under its pool
-    (httpx takes no backend argument, so it is set on the pool it built;
-    tests/unit/test_send_pinning.py fails if a new httpx stops honouring it)."""
+    (httpx takes no backend or pool argument, so both are set on the pool it built;
+    tests/unit/test_send_pinning.py and test_asyncio_backend.py fail if a new httpx stops
+    honouring them)."""
 
     def __init__(self, **kwargs: typing.Any) -> None:
         super().__init__(**kwargs)
         pool = self._pool
+        pool.__class__ = DeliveryPool  # same state, linear bookkeeping (activities/pool.py)
         pool._network_backend = PinningBackend(AsyncioBackend())  # type: ignore[attr-defined]

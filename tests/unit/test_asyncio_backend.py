@@ -1,6 +1,7 @@
-"""The delivery pool's network layer on plain asyncio (activities/asyncio_backend.py): errors
-and timeouts surface as httpx's, keep-alive connections are reused, and a connection the
-receiver closed while idle is replaced instead of failing the next delivery. (TLS, SNI and
+"""The delivery pool (activities/pool.py) and its network layer on plain asyncio
+(activities/asyncio_backend.py): errors and timeouts surface as httpx's, keep-alive
+connections are reused, a connection the receiver closed while idle is replaced instead of
+failing the next delivery, requests beyond the pool's size wait their turn. (TLS, SNI and
 certificate checks: tests/unit/test_send_pinning.py.)"""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import httpx
 import pytest
 
 from hookline.activities.deps import delivery_transport
+from hookline.activities.pinning import PinningTransport
+from hookline.activities.pool import DeliveryPool
 from hookline.core.config import Settings
 
 HOST = "127.0.0.1"
@@ -106,3 +109,30 @@ async def test_a_refused_connection_is_a_connect_error(transport) -> None:
     await server.wait_closed()
     with pytest.raises(httpx.ConnectError):
         await post(transport, port)
+
+
+async def test_more_requests_than_connections_queue_and_all_complete() -> None:
+    receiver, server, port = await serve("answer")
+    http = PinningTransport(limits=httpx.Limits(max_connections=3, max_keepalive_connections=3))
+    try:
+        async with server:
+            responses = await asyncio.gather(*(post(http, port) for _ in range(20)))
+        assert [r.status_code for r in responses] == [200] * 20
+        assert receiver.connections <= 3
+        assert isinstance(http._pool, DeliveryPool)  # httpx still builds the pool we adjust
+    finally:
+        await http.aclose()
+
+
+async def test_idle_connections_beyond_the_keep_alive_limit_are_closed() -> None:
+    receiver, server, port = await serve("answer")
+    http = PinningTransport(limits=httpx.Limits(max_connections=8, max_keepalive_connections=2))
+    try:
+        async with server:
+            await asyncio.gather(*(post(http, port) for _ in range(8)))
+            await post(http, port)  # its bookkeeping closes the surplus idle connections
+            assert len(http._pool.connections) <= 2
+            assert (await post(http, port)).status_code == 200
+    finally:
+        await http.aclose()
+    assert receiver.connections >= 3  # the burst did open more than two
