@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.post_cost [N]
 
 Starts bench/receiver.py on 127.0.0.1, then POSTs N small signed-size payloads through
-`delivery_transport` (16 in flight, as one endpoint's limit) with the asyncio backend hookline
-uses and with httpcore's anyio backend (httpx's default), three rounds each, alternating, and
+`delivery_transport` (16 in flight, as one endpoint's limit): as hookline runs it (asyncio
+streams), with httpcore's anyio backend under the same pool, and through httpx's own
+AsyncHTTPTransport (httpcore's pool and anyio); three rounds, alternating, and
 prints this process's CPU microseconds per POST (time.process_time), on uvloop as the API
 and the worker run.
 """
@@ -52,7 +53,13 @@ async def cpu_per_post(http: httpx.AsyncBaseTransport, url: str, n: int, lanes: 
 
 
 def transport(backend: str) -> httpx.AsyncBaseTransport:
-    http = delivery_transport(Settings(allow_private_urls=True))
+    settings = Settings(allow_private_urls=True)
+    if backend == "httpx":  # httpx's own transport: its pool, anyio underneath
+        limit = settings.max_concurrent_deliveries
+        return httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=50)
+        )
+    http = delivery_transport(settings)
     if backend == "anyio":
         http._pool._network_backend = PinningBackend(httpcore.AnyIOBackend())  # type: ignore[attr-defined]
     return http
@@ -60,7 +67,7 @@ def transport(backend: str) -> httpx.AsyncBaseTransport:
 
 async def measure(url: str, n: int) -> None:
     for round_ in range(1, 4):
-        for backend in ("asyncio", "anyio"):
+        for backend in ("asyncio", "anyio", "httpx"):
             http = transport(backend)
             try:
                 await cpu_per_post(http, url, max(n // 10, 50))  # warm the pool

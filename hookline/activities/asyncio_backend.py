@@ -15,19 +15,24 @@ import typing
 
 import httpcore
 
-
-def _timeout(timeout: float | None) -> asyncio.Timeout:
-    return asyncio.timeout(timeout)
+FLUSH_AT = 64 * 1024
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
+    """Writes are held until the first read (or 64 KB): httpcore writes a request's head, its
+    body and its end separately, then reads the response; one send() instead of two."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._pending:
+            await self._flush(timeout)
         try:
-            async with _timeout(timeout):
+            async with asyncio.timeout(timeout):
                 return await self._reader.read(max_bytes)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout("timed out reading the response") from exc
@@ -35,11 +40,19 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
+        if buffer:
+            self._pending.append(buffer)
+            self._pending_bytes += len(buffer)
+            if self._pending_bytes >= FLUSH_AT:
+                await self._flush(timeout)
+
+    async def _flush(self, timeout: float | None) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
         try:
-            async with _timeout(timeout):
-                self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                self._writer.write(data)
                 await self._writer.drain()
         except TimeoutError as exc:
             raise httpcore.WriteTimeout("timed out sending the request") from exc
@@ -47,7 +60,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def aclose(self) -> None:
-        # No wait for the peer: the transport flushes what is buffered, then closes.
+        # No wait for the peer: the transport flushes what it was given, then closes. A request
+        # still held here was abandoned by httpcore: it is dropped.
+        self._pending.clear()
         self._writer.close()
 
     async def start_tls(
@@ -57,7 +72,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            async with _timeout(timeout):
+            async with asyncio.timeout(timeout):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
         except TimeoutError as exc:
             self._writer.transport.abort()
@@ -96,7 +111,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            async with _timeout(timeout):
+            async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(
                     host, port, local_addr=(local_address, 0) if local_address else None
                 )

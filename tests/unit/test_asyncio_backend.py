@@ -64,11 +64,13 @@ async def serve(mode: str) -> tuple[Receiver, asyncio.Server, int]:
     return receiver, server, server.sockets[0].getsockname()[1]
 
 
-async def post(http: httpx.AsyncBaseTransport, port: int, timeout: float = 5) -> httpx.Response:
+async def post(
+    http: httpx.AsyncBaseTransport, port: int, timeout: float = 5, body: bytes = b"{}"
+) -> httpx.Response:
     request = httpx.Request(
         "POST",
         f"http://{HOST}:{port}/hook",
-        content=b"{}",
+        content=body,
         extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
     )
     response = await http.handle_async_request(request)
@@ -82,6 +84,14 @@ async def test_keep_alive_connections_are_reused(transport) -> None:
     async with server:
         statuses = [(await post(transport, port)).status_code for _ in range(5)]
     assert statuses == [200] * 5
+    assert receiver.connections == 1
+
+
+async def test_bodies_larger_than_the_write_buffer_arrive_whole(transport) -> None:
+    receiver, server, port = await serve("answer")
+    async with server:
+        for size in (10, 64 * 1024, 300 * 1024):  # the receiver reads exactly Content-Length
+            assert (await post(transport, port, body=b"x" * size)).status_code == 200
     assert receiver.connections == 1
 
 
