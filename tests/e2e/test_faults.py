@@ -60,7 +60,11 @@ async def subscribe(api, headers, receiver) -> None:
 )
 async def test_worker_killed_mid_stream_loses_nothing(tmp_path, receiver, victim, env):
     stack = Stack(data_dir=tmp_path / "hl", extra_env=env)
-    receiver.default(Reply(200, delay=0.05))
+    # Answers slow enough that deliveries are still in flight once all 200 are published: a
+    # process sends at most 16 at a time to one origin (HOOKLINE_MAX_REQUESTS_PER_ENDPOINT),
+    # so ~16 per second each, against 1-3 s to publish (with 0.05 s, 175 of the 200 had
+    # arrived before the kill once the pipeline got faster).
+    receiver.default(Reply(200, delay=1.0))
     try:
         stack.start()
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as api:
