@@ -12,24 +12,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
 class InlineActivations(ThreadPoolExecutor):
-    """An executor that never starts a thread: `submit` schedules the call on the running
-    loop (`call_soon`, so it runs outside the dispatching task's step) and returns its
-    future. Typed as the `ThreadPoolExecutor` the Worker's signature asks for."""
+    """An executor that never starts a thread, for `loop.run_in_executor` only (the SDK's one
+    use of it): `submit` schedules the call on the running loop (`call_soon`, so it runs
+    outside the dispatching task's step) and returns an asyncio future, which
+    `run_in_executor` hands back as it is: no `concurrent.futures.Future`, no cross-thread
+    wake-up. Typed as the `ThreadPoolExecutor` the Worker's signature asks for."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=1, thread_name_prefix="hookline-unused")
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
+        future = loop.create_future()
 
         def run() -> None:
-            if not future.set_running_or_notify_cancel():
+            if future.cancelled():
                 return
             try:
                 future.set_result(fn(*args, **kwargs))
