@@ -87,7 +87,8 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         workflow_task_executor=InlineActivations(),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on
         # the shared queue), tasks whose eager start was refused under load waited 4-10 s
-        # for a poll while new events started eagerly (B's p99 9.6 s; 2.0-2.8 s with this).
+        # for a poll while new events started eagerly (B's p99 9.6 s in a default run; 1.6-3.5 s
+        # in the runs since).
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_activities=settings.max_concurrent_deliveries,
