@@ -124,13 +124,5 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             sock.setsockopt(*option)
         return AsyncioStream(reader, writer)
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks are delivered over TCP only")
-
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

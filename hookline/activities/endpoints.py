@@ -1,9 +1,9 @@
 """At most N requests in flight from one process to one endpoint origin (scheme, host, port).
 
-It spares a receiver a flood when a fan-out or a backlog targets it, and it keeps httpx's pool
-small: httpcore re-checks every pooled connection (a poll() on each idle socket) for every
-queued request whenever a request starts or ends, so its cost per request grows with
-connections x queued requests. Queued here, a request waits on a semaphore instead.
+It spares a receiver a flood when a fan-out or a backlog targets it, and it keeps the delivery
+pool small: the pool re-examines its connections whenever a request starts or ends
+(activities/pool.py), so its cost per request grows with the connections it holds. Queued
+here, a request waits on a semaphore instead.
 """
 
 from __future__ import annotations
