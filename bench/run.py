@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from bench.publisher import Connection
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 PROCESSES = ("server", "worker", "api")
@@ -464,16 +466,15 @@ class Bench:
         self.stack = stack
         self.sizes = sizes
         self.say = say
-        self.api = httpx.AsyncClient(
-            base_url=f"http://{HOST}:{stack.api_port}",
-            headers={"Authorization": f"Bearer {stack.token}"},
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-            timeout=30,
-        )
         self.rx = httpx.AsyncClient(base_url=f"http://{HOST}:{stack.rx_port}", timeout=30)
+        self._idle: list[Connection] = []  # the publisher's (bench/publisher.py)
+
+    def _new_connection(self) -> Connection:
+        return Connection(HOST, self.stack.api_port, self.stack.token)
 
     async def aclose(self) -> None:
-        await self.api.aclose()
+        for connection in self._idle:
+            await connection.aclose()
         await self.rx.aclose()
 
     async def count(self) -> int:
@@ -492,12 +493,16 @@ class Bench:
         return records, reached
 
     async def publish_one(self, type_: str, i: int) -> tuple[str, float]:
+        # A free keep-alive connection, or a new one: as many as publishers in flight.
+        connection = self._idle.pop() if self._idle else self._new_connection()
         at = time.time()
-        response = await self.api.post(
-            "/api/v1/events", json={"type": type_, "data": {"id": f"usr_{i}", "n": i}}
-        )
-        response.raise_for_status()
-        return response.json()["data"]["id"], at
+        try:
+            reply = await connection.post_json({"type": type_, "data": {"id": f"usr_{i}", "n": i}})
+        except BaseException:
+            await connection.aclose()
+            raise
+        self._idle.append(connection)
+        return reply["data"]["id"], at
 
     async def publish(self, type_: str, n: int, concurrency: int) -> dict[str, float]:
         sent: dict[str, float] = {}
