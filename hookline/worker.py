@@ -23,6 +23,7 @@ from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
 from hookline.inline_activations import InlineActivations
+from hookline.payload_fastpath import skip_idle_payload_visits
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -78,6 +79,7 @@ def workflow_runner(settings: Settings):
 
 
 def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
+    skip_idle_payload_visits()
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -19,7 +19,8 @@ import temporalio.converter
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+
+from hookline.payload_fastpath import SharedPayloadConverter
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -169,10 +170,12 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
 
 def data_converter(keys: list[str]) -> temporalio.converter.DataConverter:
     """The converter for clients and workers: pydantic-aware, encrypted when keys are set."""
+    # temporalio.contrib.pydantic's converter, built once (payload_fastpath.py).
+    plain = temporalio.converter.DataConverter(payload_converter_class=SharedPayloadConverter)
     if not parse_keys(keys):
-        return pydantic_data_converter
+        return plain
     return dataclasses.replace(
-        pydantic_data_converter,
+        plain,
         payload_codec=EncryptionCodec(keys),
         # Failure messages and stack traces can carry payload data: encrypt them too.
         failure_converter_class=temporalio.converter.DefaultFailureConverterWithEncodedAttributes,

@@ -10,7 +10,7 @@ import pytest
 import temporalio.converter
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
 
 from hookline.core.crypto import (
     EncryptionCodec,
@@ -216,11 +216,16 @@ class Input(BaseModel):
     count: int
 
 
-def test_data_converter_without_keys_is_the_pydantic_converter() -> None:
+async def test_data_converter_without_keys_converts_pydantic_models_in_clear() -> None:
     converter = data_converter([])
-    assert converter is pydantic_data_converter
     assert converter.payload_codec is None
-    assert data_converter(["", " "]) is pydantic_data_converter
+    assert data_converter(["", " "]).payload_codec is None
+    assert issubclass(converter.payload_converter_class, PydanticPayloadConverter)
+
+    value = Input(event_id="evt_1", count=3)
+    encoded = await converter.encode([value])
+    assert encoded[0].metadata["encoding"] == b"json/plain"
+    assert await converter.decode(encoded, [Input]) == [value]
 
 
 async def test_data_converter_with_keys_encrypts_pydantic_models() -> None:
@@ -230,7 +235,7 @@ async def test_data_converter_with_keys_encrypts_pydantic_models() -> None:
         converter.failure_converter,
         temporalio.converter.DefaultFailureConverterWithEncodedAttributes,
     )
-    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert issubclass(converter.payload_converter_class, PydanticPayloadConverter)
 
     value = Input(event_id="evt_secret_id", count=3)
     encoded = await converter.encode([value])
@@ -238,8 +243,8 @@ async def test_data_converter_with_keys_encrypts_pydantic_models() -> None:
     assert b"evt_secret_id" not in encoded[0].SerializeToString()
     assert await converter.decode(encoded, [Input]) == [value]
 
-    # The default converter untouched (replace made a copy).
-    assert pydantic_data_converter.payload_codec is None
+    # The converter without keys untouched (replace made a copy).
+    assert data_converter([]).payload_codec is None
     assert dataclasses.is_dataclass(converter)
 
 
