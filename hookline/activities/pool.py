@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import httpcore
 
+from hookline.activities.http11 import LeanHTTP11Connection
+
 
 class DeliveryPool(httpcore.AsyncConnectionPool):
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        return LeanHTTP11Connection(
+            origin, self._network_backend, self._ssl_context, self._keepalive_expiry
+        )
+
     def _assign_requests_to_connections(self) -> list:
         closing = []
         idle = sum(1 for connection in self._connections if connection.is_idle())
