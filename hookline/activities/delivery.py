@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ log = logging.getLogger("hookline.delivery")
 
 BODY_EXCERPT_BYTES = 4096
 TIMEOUT_PHASES = ("connect", "read", "write", "pool")
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_url(url: str) -> httpx.URL:
+    """A webhook URL parsed once, not on every attempt (httpx.URL is immutable)."""
+    return httpx.URL(url)
 RETRY_ERROR = "DeliveryRetry"
 FAILED_ERROR = "DeliveryFailed"
 
@@ -126,12 +133,13 @@ async def send(
             # Resolved once; the connection then goes to a vetted address, never to the name
             # again (activities/pinning.py): a second lookup could answer 127.0.0.1.
             pinning = contextlib.nullcontext()
+            target = parsed_url(url)
             if not allow_private:
                 addresses = await resolve_vetted(url, allow_private=False)
-                pinning = vetted_addresses(httpx.URL(url).raw_host.decode("ascii"), addresses)
+                pinning = vetted_addresses(target.raw_host.decode("ascii"), addresses)
             request = httpx.Request(
                 "POST",
-                url,
+                target,
                 content=body,
                 headers=headers,
                 extensions={"timeout": dict.fromkeys(TIMEOUT_PHASES, timeout)},
