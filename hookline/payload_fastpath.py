@@ -41,27 +41,38 @@ class SharedPayloadConverter(PydanticPayloadConverter):
 
 
 def _has_effect(data_converter: Any) -> bool:
-    # True (visit) if a later SDK no longer has the attribute: never skip what may matter.
+    # True (visit) unless this is a DataConverter that says so: never skip what may matter.
+    if not isinstance(data_converter, temporalio.converter.DataConverter):
+        return True
     return bool(getattr(data_converter, "_decode_payload_has_effect", True))
 
 
-def _skipping(visit: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _skipping(
+    visit: Callable[..., Awaitable[Any]], no_metrics: Callable[[], Any]
+) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(visit)
-    async def visit_if_needed(message: Any, data_converter: Any, *args: Any, **kwargs: Any):
-        if _has_effect(data_converter):
-            return await visit(message, data_converter, *args, **kwargs)
-        # What the visit returns when it stores or retrieves nothing: empty metrics.
-        return temporalio.converter._extstore.StorageOperationMetrics()
+    async def visit_if_needed(*args: Any, **kwargs: Any) -> Any:
+        # The SDK calls (message, data_converter, ...); by keyword, if a later one does.
+        converter = kwargs.get("data_converter", args[1] if len(args) > 1 else None)
+        if _has_effect(converter):
+            return await visit(*args, **kwargs)
+        return no_metrics()  # what the visit returns when it stored or fetched nothing
 
     visit_if_needed.hookline_skips_idle_visits = True  # type: ignore[attr-defined]
     return visit_if_needed
 
 
-def skip_idle_payload_visits() -> None:
+def skip_idle_payload_visits() -> bool:
     """Installs the skip on the SDK's activation decoder and completion encoder (which its
-    workflow worker looks up at each call). Idempotent."""
+    workflow worker looks up at each call). Idempotent. Returns False, and leaves the SDK as
+    it is, if this SDK lacks what the skip relies on."""
     bridge = temporalio.bridge.worker
-    for name in ("decode_activation", "encode_completion"):
-        visit = getattr(bridge, name)
+    extstore = getattr(temporalio.converter, "_extstore", None)
+    no_metrics = getattr(extstore, "StorageOperationMetrics", None)
+    visits = [getattr(bridge, name, None) for name in ("decode_activation", "encode_completion")]
+    if no_metrics is None or None in visits:
+        return False
+    for name, visit in zip(("decode_activation", "encode_completion"), visits, strict=True):
         if not getattr(visit, "hookline_skips_idle_visits", False):
-            setattr(bridge, name, _skipping(visit))
+            setattr(bridge, name, _skipping(visit, no_metrics))
+    return True

@@ -65,8 +65,8 @@ def test_one_converter_instance_serves_every_data_converter() -> None:
 
 
 async def test_visits_skipped_without_codec_and_made_with_one() -> None:
-    skip_idle_payload_visits()
-    skip_idle_payload_visits()  # idempotent: wrapped once
+    assert skip_idle_payload_visits()
+    assert skip_idle_payload_visits()  # idempotent: wrapped once
     decode = temporalio.bridge.worker.decode_activation
     assert decode.hookline_skips_idle_visits  # type: ignore[attr-defined]
     assert not getattr(decode.__wrapped__, "hookline_skips_idle_visits", False)  # type: ignore[attr-defined]
