@@ -8,7 +8,8 @@ same pool (`DeliveryPool.create_connection`), and raises httpcore's exceptions, 
 maps as it always did (`ConnectError`, `ReadTimeout`, `RemoteProtocolError`...).
 
 The reply's framing (Content-Length, chunked, or until close), interim 1xx replies and
-keep-alive (`Connection: close`, HTTP/1.0) are llhttp's. A connection is reused only after a
+keep-alive (`Connection: close`, HTTP/1.0) are llhttp's; like h11, it accepts bare LF line
+ends and odd bytes in header values. A connection is reused only after a
 reply read to its end that allows it; a reply abandoned part-way (a receiver's large body,
 of which `send()` keeps an excerpt) closes the connection, as with httpcore.
 """
@@ -34,6 +35,12 @@ class _Reply:
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
+        # As forgiving as h11 was of a receiver's sloppy reply (bare LF line ends, odd bytes
+        # in a header value): a reply read is an attempt that is not made again. The framing
+        # checks (Content-Length, chunks) stay strict.
+        self.parser.set_dangerous_leniencies(
+            lenient_headers=True, lenient_optional_cr_before_lf=True
+        )
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []

@@ -125,6 +125,15 @@ async def test_chunked_reply_and_interim_replies(serve, http) -> None:
     assert scripted.connections == 1
 
 
+async def test_sloppy_replies_are_read_as_h11_read_them(serve, http) -> None:
+    bare_lf = b"HTTP/1.1 201 Created\nContent-Length: 2\nX-Note: a\x01b\n\nok"
+    scripted = Scripted(lambda n: bare_lf)
+    port = await serve(scripted)
+    reply = await post(http, port)
+    assert (reply.status_code, reply.content) == (201, b"ok")
+    assert reply.headers["x-note"] == "a\x01b"
+
+
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
