@@ -53,6 +53,8 @@ TIMEOUT_PHASES = ("connect", "read", "write", "pool")
 def parsed_url(url: str) -> httpx.URL:
     """A webhook URL parsed once, not on every attempt (httpx.URL is immutable)."""
     return httpx.URL(url)
+
+
 RETRY_ERROR = "DeliveryRetry"
 FAILED_ERROR = "DeliveryFailed"
 
