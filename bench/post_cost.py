@@ -1,13 +1,13 @@
-"""CPU per delivery POST through hookline's transport, by network backend.
+"""CPU per delivery POST through hookline's transport, by connection and network backend.
 
     .venv/bin/python -m bench.post_cost [N]
 
 Starts bench/receiver.py on 127.0.0.1, then POSTs N small signed-size payloads through
-`delivery_transport` (16 in flight, as one endpoint's limit): as hookline runs it (asyncio
-streams), with httpcore's anyio backend under the same pool, and through httpx's own
-AsyncHTTPTransport (httpcore's pool and anyio); three rounds, alternating, and
-prints this process's CPU microseconds per POST (time.process_time), on uvloop as the API
-and the worker run.
+`delivery_transport` (16 in flight, as one endpoint's limit): as hookline runs it (llhttp
+connections on asyncio streams), with httpcore's own h11 connections instead, with httpcore's
+anyio backend under our connections, and through httpx's own AsyncHTTPTransport (httpcore's
+pool, h11 and anyio); three rounds, alternating, and prints this process's CPU microseconds
+per POST (time.process_time), on uvloop as the API and the worker run.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import uvloop
 from bench.run import ROOT
 from hookline.activities.deps import delivery_transport
 from hookline.activities.pinning import PinningBackend
+from hookline.activities.pool import DeliveryPool
 from hookline.core.config import Settings
 from hookline.devserver import free_port, stop_process
 
@@ -52,6 +53,13 @@ async def cpu_per_post(http: httpx.AsyncBaseTransport, url: str, n: int, lanes: 
     return (time.process_time() - started) / n * 1e6
 
 
+class _H11Pool(DeliveryPool):
+    """Our pool with httpcore's own connections (h11) instead of activities/http11.py."""
+
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        return httpcore.AsyncConnectionPool.create_connection(self, origin)
+
+
 def transport(backend: str) -> httpx.AsyncBaseTransport:
     settings = Settings(allow_private_urls=True)
     if backend == "httpx":  # httpx's own transport: its pool, anyio underneath
@@ -60,6 +68,8 @@ def transport(backend: str) -> httpx.AsyncBaseTransport:
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=50)
         )
     http = delivery_transport(settings)
+    if backend == "h11":
+        http._pool.__class__ = _H11Pool  # type: ignore[attr-defined]
     if backend == "anyio":
         http._pool._network_backend = PinningBackend(httpcore.AnyIOBackend())  # type: ignore[attr-defined]
     return http
@@ -67,7 +77,7 @@ def transport(backend: str) -> httpx.AsyncBaseTransport:
 
 async def measure(url: str, n: int) -> None:
     for round_ in range(1, 4):
-        for backend in ("asyncio", "anyio", "httpx"):
+        for backend in ("hookline", "h11", "anyio", "httpx"):
             http = transport(backend)
             try:
                 await cpu_per_post(http, url, max(n // 10, 50))  # warm the pool
