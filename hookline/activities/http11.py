@@ -1,17 +1,18 @@
-"""HTTP/1.1 connections of the delivery pool, parsed by llhttp (httptools, via uvicorn[standard]).
+"""HTTP/1.1 connections of the delivery pool, parsed by llhttp (httptools).
 
 httpcore's own connection parses with h11 (pure Python) behind a lock, a state machine and an
-anyio cancellation shield per request: with the pool, ~25% of the API's CPU in the fan-out
-benchmark. Deliveries need much less: one request at a time per connection, a head and a
-body, a reply read as it comes. This connection does that on our asyncio streams, under the
-same pool (`DeliveryPool.create_connection`), and raises httpcore's exceptions, which httpx
-maps as it always did (`ConnectError`, `ReadTimeout`, `RemoteProtocolError`...).
+anyio cancellation shield per request: 445-475 µs of CPU per POST under our pool, against
+193-271 µs with this connection (`python -m bench.post_cost`). Deliveries need much less than
+it offers: one request at a time per connection, a head and a body, a reply read as it
+comes. This connection does that on our asyncio streams, under the same pool
+(`DeliveryPool.create_connection`), and raises httpcore's exceptions, which httpx maps as it
+always did (`ConnectError`, `ReadTimeout`, `RemoteProtocolError`...).
 
 The reply's framing (Content-Length, chunked, or until close), interim 1xx replies and
 keep-alive (`Connection: close`, HTTP/1.0) are llhttp's; like h11, it accepts bare LF line
-ends and odd bytes in header values. A connection is reused only after a
-reply read to its end that allows it; a reply abandoned part-way (a receiver's large body,
-of which `send()` keeps an excerpt) closes the connection, as with httpcore.
+ends and odd bytes in header values. A connection is reused only after a reply read to its
+end that allows it; a reply abandoned part-way (a receiver's large body, of which `send()`
+keeps an excerpt) closes the connection, as with httpcore.
 """
 
 from __future__ import annotations
