@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from bench.progress import progress_bar, tracked
 from bench.publisher import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,10 +463,11 @@ def stop_stack(stack: Stack) -> None:
 
 
 class Bench:
-    def __init__(self, stack: Stack, sizes: Sizes, say) -> None:
+    def __init__(self, stack: Stack, sizes: Sizes, say, progress=None) -> None:
         self.stack = stack
         self.sizes = sizes
         self.say = say
+        self.progress = progress  # a rich Progress: one bar per scenario (bench/progress.py)
         self.rx = httpx.AsyncClient(base_url=f"http://{HOST}:{stack.rx_port}", timeout=30)
         self._idle: list[Connection] = []  # the publisher's (bench/publisher.py)
 
@@ -479,6 +481,12 @@ class Bench:
 
     async def count(self) -> int:
         return int((await self.rx.get("/count")).text)
+
+    def _tracked(self, label: str, total: int, base: int):
+        async def since_base() -> int:
+            return await self.count() - base
+
+        return tracked(self.progress, label, total, since_base)
 
     async def wait(self, base: int, target: int, timeout: float) -> tuple[list[list], bool]:
         """Polls the receiver (bounded by `timeout`) until `target` records after `base`."""
@@ -521,10 +529,11 @@ class Bench:
 
     async def closed_loop(self, name: str, type_: str, n: int, fanout: int) -> dict:
         base = await self.count()
-        before = self.stack.cpu()
-        sent = await self.publish(type_, n, self.sizes.concurrency)
-        records, done = await self.wait(base, n * fanout, self._timeout(n))
-        return self._result(name, sent, records, before, done, n * fanout)
+        async with self._tracked(name, n * fanout, base):
+            before = self.stack.cpu()
+            sent = await self.publish(type_, n, self.sizes.concurrency)
+            records, done = await self.wait(base, n * fanout, self._timeout(n))
+            return self._result(name, sent, records, before, done, n * fanout)
 
     def _result(self, name, sent, records, before, done, expected) -> dict:
         after = self.stack.cpu()
@@ -581,10 +590,11 @@ class Bench:
                 await self.wait(base, 5, 60)
                 n = self.sizes.naive
                 base = await self.count()
-                before = self.stack.cpu()
-                sent = await start(n)
-                records, done = await self.wait(base, n, self._timeout(n))
-                result = self._result("naive baseline", sent, records, before, done, n)
+                async with self._tracked("naive baseline", n, base):
+                    before = self.stack.cpu()
+                    sent = await start(n)
+                    records, done = await self.wait(base, n, self._timeout(n))
+                    result = self._result("naive baseline", sent, records, before, done, n)
         # The naive worker runs in this process: its CPU is the bench process's (with the
         # starter); hookline's idle worker is not part of this scenario.
         result["cpu_s_per_event"]["worker"] = result["cpu_s_per_event"].pop("bench")
@@ -595,9 +605,8 @@ class Bench:
     async def latency(self) -> dict:
         rate, seconds = self.sizes.latency_rate, self.sizes.latency_seconds
         n = int(rate * seconds)
+        name = f"latency {rate:g}/s open loop"
         base = await self.count()
-        before = self.stack.cpu()
-        start = time.monotonic()
         sent: dict[str, float] = {}
 
         async def one(i: int) -> None:
@@ -605,9 +614,12 @@ class Bench:
             event_id, at = await self.publish_one("user.created", i)
             sent[event_id] = at
 
-        await asyncio.gather(*(one(i) for i in range(n)))
-        records, done = await self.wait(base, n, self._timeout(n))
-        return self._result(f"latency {rate:g}/s open loop", sent, records, before, done, n)
+        async with self._tracked(name, n, base):
+            before = self.stack.cpu()
+            start = time.monotonic()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            records, done = await self.wait(base, n, self._timeout(n))
+            return self._result(name, sent, records, before, done, n)
 
     async def run(self) -> dict[str, dict]:
         s, say = self.sizes, self.say
@@ -664,14 +676,15 @@ def main(args) -> None:
         try:
             start_stack(stack, say)
 
-            async def go() -> None:
-                bench = Bench(stack, sizes, say)
+            async def go(progress) -> None:
+                bench = Bench(stack, sizes, say, progress)
                 try:
                     scenarios.update(await bench.run())
                 finally:
                     await bench.aclose()
 
-            asyncio.run(go())
+            with progress_bar(console) as progress:
+                asyncio.run(go(progress))
         except (Exception, KeyboardInterrupt) as exc:  # report what we have, then re-raise
             error = exc
             for name in ("worker", "api"):
