@@ -122,18 +122,20 @@ def summarize(
     *,
     complete: bool,
     expected: int,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """One scenario's figures from publish times (event id -> wall time) and receiver records
-    ([wall time, event id, delivery id, path])."""
+    ([wall time, event id, delivery id, path]); over `seconds` if given, else from the first
+    publish to the last arrival."""
     events = len(sent)
     first: dict[str, float] = {}
     for at, event_id, _dlv, _path in records:
         if event_id in sent:
             first[event_id] = min(at, first.get(event_id, at))
     latencies = [1000 * (first[e] - sent[e]) for e in first]
-    start = min(sent.values()) if sent else 0.0
-    end = max((r[0] for r in records), default=start)
-    seconds = max(end - start, 1e-9)
+    if seconds is None:
+        start = min(sent.values()) if sent else 0.0
+        seconds = max(records_end(records, start) - start, 1e-9)
     return {
         "name": name,
         "events": events,
@@ -148,6 +150,37 @@ def summarize(
         "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
         "cpu_s_per_event": {k: (v / events if events else None) for k, v in cpu.items()},
     }
+
+
+def records_end(records: list[list], start: float) -> float:
+    return max((r[0] for r in records), default=start)
+
+
+def pool(name: str, passes: list[dict]) -> dict[str, Any]:
+    """Passes of one scenario measured apart (A and B alternate), as one: their events, time
+    and CPU added up, their latencies pooled. Each pass keeps its rate under "passes"."""
+    sent: dict[str, float] = {}
+    records: list[list] = []
+    cpu: dict[str, float] = {}
+    for one in passes:
+        raw = one["_raw"]
+        sent |= raw["sent"]
+        records += raw["records"]
+        for process, seconds in raw["cpu"].items():
+            cpu[process] = cpu.get(process, 0.0) + seconds
+    pooled = summarize(
+        name,
+        sent,
+        records,
+        cpu,
+        complete=all(one["complete"] for one in passes),
+        expected=sum(one["expected_deliveries"] for one in passes),
+        seconds=sum(one["seconds"] for one in passes),
+    )
+    pooled["passes"] = [
+        {"events_per_s": one["events_per_s"], "seconds": one["seconds"]} for one in passes
+    ]
+    return pooled
 
 
 def compute_ratios(scenarios: dict[str, dict]) -> dict[str, float | None]:
@@ -535,10 +568,19 @@ class Bench:
             records, done = await self.wait(base, n * fanout, self._timeout(n))
             return self._result(name, sent, records, before, done, n * fanout)
 
-    def _result(self, name, sent, records, before, done, expected) -> dict:
+    def _result(self, name, sent, records, before, done, expected, naive=False) -> dict:
         after = self.stack.cpu()
         cpu = {k: after[k] - before[k] for k in after}
-        return summarize(name, sent, records, cpu, complete=done, expected=expected)
+        if naive:
+            # The naive worker runs in this process: its CPU is the bench process's (with the
+            # starter); hookline's idle worker is not part of this scenario.
+            cpu["worker"] = cpu.pop("bench")
+        result = summarize(name, sent, records, cpu, complete=done, expected=expected)
+        if naive:
+            result["cpu_s_per_event"]["api"] = None
+        # For pool(); dropped from the report.
+        result["_raw"] = {"sent": sent, "records": records, "cpu": cpu}
+        return result
 
     async def warm_up(self) -> None:
         base = await self.count()
@@ -547,7 +589,7 @@ class Bench:
         if not done:
             raise RuntimeError("hookline did not deliver the warm-up events within 60 s")
 
-    async def naive(self) -> dict:
+    async def naive(self, name: str = "naive baseline") -> dict:
         from temporalio.client import Client
         from temporalio.worker import Worker
 
@@ -590,17 +632,11 @@ class Bench:
                 await self.wait(base, 5, 60)
                 n = self.sizes.naive
                 base = await self.count()
-                async with self._tracked("naive baseline", n, base):
+                async with self._tracked(name, n, base):
                     before = self.stack.cpu()
                     sent = await start(n)
                     records, done = await self.wait(base, n, self._timeout(n))
-                    result = self._result("naive baseline", sent, records, before, done, n)
-        # The naive worker runs in this process: its CPU is the bench process's (with the
-        # starter); hookline's idle worker is not part of this scenario.
-        result["cpu_s_per_event"]["worker"] = result["cpu_s_per_event"].pop("bench")
-        result["cpu_s"]["worker"] = result["cpu_s"].pop("bench")
-        result["cpu_s_per_event"]["api"] = None
-        return result
+                    return self._result(name, sent, records, before, done, n, naive=True)
 
     async def latency(self) -> dict:
         rate, seconds = self.sizes.latency_rate, self.sizes.latency_seconds
@@ -626,10 +662,18 @@ class Bench:
         scenarios: dict[str, dict] = {}
         say("warming up hookline")
         await self.warm_up()
-        say(f"A: naive baseline, {s.naive} workflows")
-        scenarios["A"] = await self.naive()
-        say(f"B: hookline end to end, {s.events} events, 1 webhook")
-        scenarios["B"] = await self.closed_loop("hookline 1 webhook", "user.created", s.events, 1)
+        # A and B twice, alternating: the machine's speed drifts within a run (shared cores),
+        # and B/A should compare the two over the same stretches of it.
+        passes: dict[str, list[dict]] = {"A": [], "B": []}
+        for n in (1, 2):
+            say(f"A: naive baseline, {s.naive} workflows (pass {n} of 2)")
+            passes["A"].append(await self.naive(f"naive baseline, pass {n}"))
+            say(f"B: hookline end to end, {s.events} events, 1 webhook (pass {n} of 2)")
+            passes["B"].append(
+                await self.closed_loop(f"hookline 1 webhook, pass {n}", "user.created", s.events, 1)
+            )
+        scenarios["A"] = pool("naive baseline", passes["A"])
+        scenarios["B"] = pool("hookline 1 webhook", passes["B"])
         say(f"C: fan-out, {s.fanout_events} events x {FANOUT} webhooks")
         scenarios["C"] = await self.closed_loop(
             f"fan-out x{FANOUT}", "data.created", s.fanout_events, FANOUT
@@ -697,7 +741,10 @@ def main(args) -> None:
             rss = {name: peak_rss_mb(pid) for name, pid in stack.pids().items()}
             say("stopping")
             stop_stack(stack)
-        report["scenarios"] = scenarios
+        report["scenarios"] = {
+            key: {k: v for k, v in result.items() if not k.startswith("_")}
+            for key, result in scenarios.items()
+        }
         report["rss_mb"] = {p: rss.get(p) for p in PROCESSES}
         report["ratios"] = compute_ratios(scenarios)
         report["targets"] = check_targets(scenarios, report["ratios"], report["rss_mb"])

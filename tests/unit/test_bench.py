@@ -15,6 +15,7 @@ from bench.run import (
     parse_cpu_seconds,
     parse_vmhwm_mb,
     percentile,
+    pool,
     render,
     summarize,
     table_rows,
@@ -64,6 +65,28 @@ def test_summarize_rates_latency_and_cpu() -> None:
     assert s["cpu_s_per_event"]["worker"] == pytest.approx(0.2)
     c = _scenario("c", 10, 10, 2.0)
     assert c["deliveries_per_s"] == pytest.approx(50.0)
+
+
+def test_pool_adds_passes_up() -> None:
+    def one_pass(prefix: str, events: int, seconds: float, start: float) -> dict:
+        sent = {f"{prefix}{i}": start for i in range(events)}
+        records = [
+            [start + seconds * (i + 1) / events, f"{prefix}{i}", "d", "/b"] for i in range(events)
+        ]
+        cpu = {"server": 0.5 * events, "api": 0.1 * events}
+        result = summarize(prefix, sent, records, cpu, complete=True, expected=events)
+        result["_raw"] = {"sent": sent, "records": records, "cpu": cpu}
+        return result
+
+    # 100 events in 1 s, then (an hour later: the gap is not counted) 100 in 3 s.
+    pooled = pool("B", [one_pass("a", 100, 1.0, 0.0), one_pass("b", 100, 3.0, 3600.0)])
+    assert (pooled["name"], pooled["events"], pooled["deliveries"]) == ("B", 200, 200)
+    assert pooled["seconds"] == pytest.approx(4.0)
+    assert pooled["events_per_s"] == pytest.approx(50.0)  # not the mean of 100 and 33.3
+    assert [p["events_per_s"] for p in pooled["passes"]] == pytest.approx([100.0, 100 / 3])
+    assert pooled["cpu_s_per_event"] == pytest.approx({"server": 0.5, "api": 0.1})
+    assert pooled["p99_ms"] == pytest.approx(2940.3)  # the slower pass's tail, pooled
+    assert pooled["complete"] and pooled["expected_deliveries"] == 200
 
 
 def test_summarize_without_arrivals() -> None:
