@@ -7,7 +7,8 @@ seconds (/proc/PID/stat) and peak RSS (/proc/PID/status VmHWM) are measured per 
 
 Scenarios: A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out
 (1 event to 10 webhooks), D latency at a steady 10 events/s open loop, E B again with K events
-left open in their 7-day window (and how long the K burst took to drain).
+left open in their 7-day window (and how long the K burst took to drain). A, B and C run twice
+in turn (A B C A B C) and each is reported over both passes (`pool`).
 """
 
 from __future__ import annotations
@@ -662,9 +663,9 @@ class Bench:
         scenarios: dict[str, dict] = {}
         say("warming up hookline")
         await self.warm_up()
-        # A and B twice, alternating: the machine's speed drifts within a run (shared cores),
-        # and B/A should compare the two over the same stretches of it.
-        passes: dict[str, list[dict]] = {"A": [], "B": []}
+        # A, B and C twice, in turn (A B C A B C): the machine's speed drifts within a run
+        # (shared cores), and B/A and C/B should compare them over the same stretches of it.
+        passes: dict[str, list[dict]] = {"A": [], "B": [], "C": []}
         for n in (1, 2):
             say(f"A: naive baseline, {s.naive} workflows (pass {n} of 2)")
             passes["A"].append(await self.naive(f"naive baseline, pass {n}"))
@@ -672,12 +673,15 @@ class Bench:
             passes["B"].append(
                 await self.closed_loop(f"hookline 1 webhook, pass {n}", "user.created", s.events, 1)
             )
+            say(f"C: fan-out, {s.fanout_events} events x {FANOUT} webhooks (pass {n} of 2)")
+            passes["C"].append(
+                await self.closed_loop(
+                    f"fan-out x{FANOUT}, pass {n}", "data.created", s.fanout_events, FANOUT
+                )
+            )
         scenarios["A"] = pool("naive baseline", passes["A"])
         scenarios["B"] = pool("hookline 1 webhook", passes["B"])
-        say(f"C: fan-out, {s.fanout_events} events x {FANOUT} webhooks")
-        scenarios["C"] = await self.closed_loop(
-            f"fan-out x{FANOUT}", "data.created", s.fanout_events, FANOUT
-        )
+        scenarios["C"] = pool(f"fan-out x{FANOUT}", passes["C"])
         say(f"D: latency, {s.latency_rate:g} events/s for {s.latency_seconds:g} s")
         scenarios["D"] = await self.latency()
         say(f"E: burst of {s.open_events} events left open")
