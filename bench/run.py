@@ -59,10 +59,10 @@ class Sizes:
     concurrency: int
 
 
-QUICK = Sizes(
-    naive=150,
-    events=150,
-    fanout_events=30,
+QUICK = Sizes(  # under a minute; passes of 1.5 s (B) or 0.3 s (C) were mostly noise
+    naive=200,
+    events=300,
+    fanout_events=60,
     latency_seconds=3,
     latency_rate=10,
     open_events=500,
