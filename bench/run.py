@@ -136,7 +136,8 @@ def summarize(
     latencies = [1000 * (first[e] - sent[e]) for e in first]
     if seconds is None:
         start = min(sent.values()) if sent else 0.0
-        seconds = max(records_end(records, start) - start, 1e-9)
+        end = max((r[0] for r in records), default=start)
+        seconds = max(end - start, 1e-9)
     return {
         "name": name,
         "events": events,
@@ -153,13 +154,9 @@ def summarize(
     }
 
 
-def records_end(records: list[list], start: float) -> float:
-    return max((r[0] for r in records), default=start)
-
-
 def pool(name: str, passes: list[dict]) -> dict[str, Any]:
-    """Passes of one scenario measured apart (A and B alternate), as one: their events, time
-    and CPU added up, their latencies pooled. Each pass keeps its rate under "passes"."""
+    """Passes of one scenario measured apart (A, B and C run in turn), as one: their events,
+    time and CPU added up, their latencies pooled. Each pass keeps its rate under "passes"."""
     sent: dict[str, float] = {}
     records: list[list] = []
     cpu: dict[str, float] = {}
