@@ -15,22 +15,16 @@ import typing
 
 import httpcore
 
-FLUSH_AT = 64 * 1024
-
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    """Writes are held until the first read (or 64 KB): httpcore writes a request's head, its
-    body and its end separately, then reads the response; one send() instead of two."""
+    """A connection's stream. The pool's connection (activities/http11.py) writes each request
+    whole, in one `write`: one send() per request."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if self._pending:
-            await self._flush(timeout)
         try:
             async with asyncio.timeout(timeout):
                 return await self._reader.read(max_bytes)
@@ -40,19 +34,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer:
-            self._pending.append(buffer)
-            self._pending_bytes += len(buffer)
-            if self._pending_bytes >= FLUSH_AT:
-                await self._flush(timeout)
-
-    async def _flush(self, timeout: float | None) -> None:
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
+        if not buffer:
+            return
         try:
             async with asyncio.timeout(timeout):
-                self._writer.write(data)
+                self._writer.write(buffer)
                 await self._writer.drain()
         except TimeoutError as exc:
             raise httpcore.WriteTimeout("timed out sending the request") from exc
@@ -60,9 +46,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def aclose(self) -> None:
-        # No wait for the peer: the transport flushes what it was given, then closes. A request
-        # still held here was abandoned by httpcore: it is dropped.
-        self._pending.clear()
+        # No wait for the peer: the transport flushes what it was given, then closes.
         self._writer.close()
 
     async def start_tls(

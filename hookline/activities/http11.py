@@ -1,7 +1,7 @@
 """HTTP/1.1 connections of the delivery pool, parsed by llhttp (httptools).
 
 httpcore's own connection parses with h11 (pure Python) behind a lock, a state machine and an
-anyio cancellation shield per request: 445-475 µs of CPU per POST under our pool, against
+anyio cancellation shield per request: 445-514 µs of CPU per POST under our pool, against
 193-271 µs with this connection (`python -m bench.post_cost`). Deliveries need much less than
 it offers: one request at a time per connection, a head and a body, a reply read as it
 comes. This connection does that on our asyncio streams, under the same pool
