@@ -8,7 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY hookline ./hookline
+COPY py.typed cli.py devserver.py worker.py inline_activations.py payload_fastpath.py ./
+COPY api ./api
+COPY workflows ./workflows
+COPY activities ./activities
+COPY delivery ./delivery
+COPY core ./core
+COPY migrations ./migrations
 # Runtime dependencies only (no [dev] extra), then drop the sources.
 RUN pip install . && rm -rf /src
 

@@ -27,16 +27,16 @@ run: $(STAMP_RUN)
 	$(BIN)/hookline dev $(ARGS)
 
 test: $(STAMP_DEV)
-	$(BIN)/ruff check hookline tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check hookline tests bench
-	$(BIN)/ruff format --check hookline tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP_DEV)
-	$(BIN)/ruff format hookline tests bench
-	$(BIN)/ruff check --fix hookline tests bench
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: $(STAMP_DEV)
 	$(BIN)/hookline bench $(ARGS)

@@ -227,7 +227,13 @@ def test_dockerfile_installs_without_dev_extra_and_runs_unprivileged() -> None:
     assert users[-1].split(":")[0] not in {"root", "0"}
     assert ("EXPOSE", "8000") in instructions
     # pyproject's readme must be in the build context or `pip install .` fails.
-    readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]
-    copied = " ".join(rest for keyword, rest in instructions if keyword == "COPY")
-    for needed in ("pyproject.toml", readme, "hookline"):
-        assert needed in copied.split(), needed
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    copied = " ".join(rest for keyword, rest in instructions if keyword == "COPY").split()
+    for needed in ("pyproject.toml", pyproject["project"]["readme"]):
+        assert needed in copied, needed
+    # Every part of the package must be in the build context: the subpackages pyproject
+    # lists (top-level folders) and the modules at the root of the repository.
+    folders = {name.split(".")[1] for name in pyproject["tool"]["setuptools"]["packages"][1:]}
+    modules = {path.name for path in ROOT.glob("*.py")}
+    missing = sorted(part for part in folders | modules if part not in copied)
+    assert not missing, missing

@@ -1,0 +1,1 @@
+"""The HTTP side of delivery, shared by the activities and the API's test endpoint."""
