@@ -22,8 +22,6 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
-from hookline.inline_activations import InlineActivations
-from hookline.payload_fastpath import skip_idle_payload_visits
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -79,14 +77,12 @@ def workflow_runner(settings: Settings):
 
 
 def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
-    skip_idle_payload_visits()
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[EventWorkflow],
         activities=activities(deps),
         workflow_runner=workflow_runner(settings),
-        workflow_task_executor=InlineActivations(),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on
         # the shared queue), tasks whose eager start was refused under load waited 4-10 s
         # for a poll while new events started eagerly (B's p99 9.6 s in a default run; 1.6-3.5 s
