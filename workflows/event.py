@@ -112,9 +112,7 @@ class EventWorkflow:
                 series.append(asyncio.create_task(self._run_series(targets, self._series)))
             series = [task for task in series if not task.done()]
 
-        for task in series:  # retention wins over deliveries still retrying; in start order
-            task.cancel()
-        await asyncio.gather(*series, return_exceptions=True)
+        await self._cancel_series(series)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.execute_local_activity_method(
             EventActivities.expire_event,
@@ -125,6 +123,14 @@ class EventWorkflow:
         self._status = EventStatus.EXPIRED
         workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
         return self._status
+
+    @staticmethod
+    async def _cancel_series(series: list[asyncio.Task[None]]) -> None:
+        """Retention wins over deliveries still retrying. In start order: the order of the
+        cancellations is the order of the commands (timers, activities) they cancel."""
+        for task in series:
+            task.cancel()
+        await asyncio.gather(*series, return_exceptions=True)
 
     async def _accept(self, input: EventWorkflowInput) -> MatchOutput:
         """Record, match and attempt 1 in one local activity. If that keeps failing, record
