@@ -78,6 +78,7 @@ class EventWorkflow:
         # Ordered containers only: iteration order decides command order, which must not
         # depend on hashes or object addresses.
         self._in_flight: dict[str, None] = {}  # webhook ids, in the order their series began
+        self._retrying: dict[str, None] = {}  # in flight, past attempt 1: for the UI's details
         self._series = 0
         self._status = EventStatus.AWAITING
         self._shown: tuple[list[str], EventStatus] | None = None  # last upserted
@@ -143,6 +144,7 @@ class EventWorkflow:
                 AcceptInput(**input.model_dump(), attempt_first=True),
                 start_to_close_timeout=ACCEPT_WITH_ATTEMPTS,
                 retry_policy=FIRST_ATTEMPTS_RETRY,
+                summary="record, match, attempt 1 to every match",
             )
         except (ActivityError, ApplicationError):
             return await workflow.execute_local_activity_method(
@@ -150,6 +152,7 @@ class EventWorkflow:
                 AcceptInput(**input.model_dump()),
                 start_to_close_timeout=STORE_STEP,
                 retry_policy=STORE_RETRY,
+                summary="record, match",
             )
 
     @workflow.signal
@@ -182,6 +185,7 @@ class EventWorkflow:
         finally:
             for webhook_id in webhook_ids:
                 self._in_flight.pop(webhook_id, None)
+                self._retrying.pop(webhook_id, None)
         for outcome in outcomes:
             self._outcomes[outcome.webhook_id] = outcome.status
         if status is None:  # some deliveries needed retries: settle now that all are done
@@ -224,7 +228,7 @@ class EventWorkflow:
                 ),
                 start_to_close_timeout=timedelta(seconds=longest + 10),
                 retry_policy=FIRST_ATTEMPTS_RETRY,
-                summary=f"attempt 1 to {self._named(webhook_ids)}",
+                summary=f"attempt 1 to {self._named(webhook_ids)}{self._of_series(series)}",
             )
         except (ActivityError, ApplicationError):
             # Nothing recorded: every target goes on under its own retry policy.
@@ -242,6 +246,10 @@ class EventWorkflow:
         else:
             first_outcomes, status = first.outcomes, first.event_status
         for outcome in first_outcomes:
+            if outcome.status != DeliveryStatus.PENDING:  # shown at once, not at series end
+                self._outcomes[outcome.webhook_id] = outcome.status
+            elif outcome.disabled is None:
+                self._retrying[outcome.webhook_id] = None
             if outcome.disabled is not None:
                 await self._alert_disabled(outcome.disabled)
         by_webhook = {t.webhook_id: t for t in targets}
@@ -285,7 +293,8 @@ class EventWorkflow:
                 request,
                 start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
                 retry_policy=policy,
-                summary=f"attempts 2-{spec.max_attempts} to {target.webhook_id}",
+                summary=f"attempts 2-{spec.max_attempts} to {target.webhook_id}"
+                + self._of_series(series),
             )
         except (ActivityError, ApplicationError) as error:
             outcome = self._failed(target, error) or self._failed_for_good(
@@ -383,11 +392,19 @@ class EventWorkflow:
             "",
         ]
         lines += [
-            f"- `{wh}` · `{m.delivery_id}` · {self._outcomes.get(wh, DeliveryStatus.PENDING)}"
-            + (" (in flight)" if wh in self._in_flight else "")
+            f"- `{wh}` · `{m.delivery_id}` · {self._shown_status(wh)}"
             for wh, m in self._matched.items()
         ]
         workflow.set_current_details("\n".join(lines))
+
+    def _shown_status(self, webhook_id: str) -> str:
+        if webhook_id in self._retrying:
+            return "retrying"
+        return str(self._outcomes.get(webhook_id, DeliveryStatus.PENDING))
+
+    @staticmethod
+    def _of_series(series: int) -> str:
+        return f", redelivery {series}" if series else ""
 
     @staticmethod
     def _named(webhook_ids: list[str], shown: int = 3) -> str:

@@ -153,6 +153,15 @@ async def test_a_failing_delivery_follows_the_readme_schedule(
     measured = gaps(first, stand_in.started)
     assert near(measured, README_GAPS), measured
     assert len(receiver.for_path("/down")) == 1  # attempt 1; the others were the stand-in's
+    # The UI names the retries' activity by webhook and attempt range.
+    history = await handle.fetch_history()
+    [scheduled] = [
+        e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    summary = time_env.client.data_converter.payload_converter.from_payload(
+        scheduled.user_metadata.summary, str
+    )
+    assert summary == f"attempts 2-6 to {webhook.id}"
 
 
 async def test_a_client_error_gets_two_attempts_at_most(
