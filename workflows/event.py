@@ -30,10 +30,9 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.delivery import DeliveryActivities
     from hookline.activities.events import EventActivities
-    from hookline.core import retry
+    from hookline.core import alerts, retry
     from hookline.core import search_attributes as sa
     from hookline.core.config import MAX_DELIVERY_TIMEOUT
-    from hookline.core.ids import tenant_scoped_event_id
     from hookline.core.models import (
         AcceptInput,
         DeliverInput,
@@ -306,25 +305,12 @@ class EventWorkflow:
 
     async def _alert_disabled(self, disabled: WebhookDisabled) -> None:
         """Tell the tenant: a system.alert event, delivered like any other, as its own
-        EventWorkflow. Abandoned by this one (it lives its own window); its id is derived from
-        the webhook and the start of its failures, so it is started once whichever event's
-        attempt disabled the webhook."""
-        key = f"webhook-disabled-{disabled.webhook_id}-{int(disabled.failing_since.timestamp())}"
-        created = workflow.now()
-        alert = EventWorkflowInput(
-            event_id=tenant_scoped_event_id(self._input.tenant_id, key),
-            tenant_id=self._input.tenant_id,
-            type="system.alert",
-            data={
-                "alert": "webhook.disabled",
-                "webhook_id": disabled.webhook_id,
-                "url": disabled.url,
-                "failing_since": disabled.failing_since.isoformat(),
-                "reason": disabled.reason,
-            },
-            created=created,
-            expires_at=created + (self._input.expires_at - self._input.created),
-            idempotency_key=key,
+        EventWorkflow (core/alerts.py), abandoned by this one: it lives its own window."""
+        alert = alerts.webhook_disabled(
+            disabled,
+            self._input.tenant_id,
+            workflow.now(),
+            retention=self._input.expires_at - self._input.created,
         )
         try:
             await workflow.start_child_workflow(
