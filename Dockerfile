@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY py.typed cli.py devserver.py worker.py inline_activations.py payload_fastpath.py ./
+COPY py.typed cli.py devserver.py worker.py ./
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities

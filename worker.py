@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
@@ -22,8 +23,6 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
-from hookline.inline_activations import InlineActivations
-from hookline.payload_fastpath import skip_idle_payload_visits
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -79,14 +78,12 @@ def workflow_runner(settings: Settings):
 
 
 def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
-    skip_idle_payload_visits()
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[EventWorkflow],
         activities=activities(deps),
         workflow_runner=workflow_runner(settings),
-        workflow_task_executor=InlineActivations(),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on
         # the shared queue), tasks whose eager start was refused under load waited 4-10 s
         # for a poll while new events started eagerly (B's p99 9.6 s in a default run; 1.6-3.5 s
@@ -102,23 +99,29 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
     )
 
 
+def shared_deps(settings: Settings, engine: AsyncEngine) -> Deps:
+    """What the activities of one process share, on `engine`: the store, one HTTP pool, the
+    secret box. For the worker (worker_deps) and the API, which sends its test deliveries with
+    them and hands them to its embedded worker; the caller closes them."""
+    return Deps(
+        settings=settings,
+        store=Store(settings.resolved_database_url, engine),
+        http=delivery_transport(settings),
+        secrets=SecretBox(settings.encryption_keys),
+    )
+
+
 @asynccontextmanager
 async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
-    store = Store(settings.resolved_database_url, engine)
-    collecting = asyncio.create_task(store.collector.run(), name="hookline-quiet-gc")
-    http = delivery_transport(settings)
+    deps = shared_deps(settings, engine)
+    collecting = asyncio.create_task(deps.store.collector.run(), name="hookline-quiet-gc")
     try:
-        yield Deps(
-            settings=settings,
-            store=store,
-            http=http,
-            secrets=SecretBox(settings.encryption_keys),
-        )
+        yield deps
     finally:
         collecting.cancel()
-        await http.aclose()
-        store.close()
+        await deps.http.aclose()
+        deps.store.close()
         await engine.dispose()
 
 

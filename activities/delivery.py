@@ -38,8 +38,16 @@ from hookline.core.models import (
     EventStatus,
     FirstAttemptsInput,
     FirstAttemptsOutput,
+    WebhookDisabled,
 )
-from hookline.core.retry import Decision, Outcome, decide, parse_retry_after
+from hookline.core.retry import (
+    FAILED_ERROR,
+    RETRY_ERROR,
+    Decision,
+    Outcome,
+    decide,
+    parse_retry_after,
+)
 from hookline.core.tables import Event, Webhook
 from hookline.core.urls import UrlError, resolve_vetted
 
@@ -53,10 +61,6 @@ TIMEOUT_PHASES = ("connect", "read", "write", "pool")
 def parsed_url(url: str) -> httpx.URL:
     """A webhook URL parsed once, not on every attempt (httpx.URL is immutable)."""
     return httpx.URL(url)
-
-
-RETRY_ERROR = "DeliveryRetry"
-FAILED_ERROR = "DeliveryFailed"
 
 
 def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:
@@ -248,8 +252,14 @@ class DeliveryActivities:
             return disabled, status
 
         disabled, event_status = await self.deps.store.transaction(write)
-        for record in disabled:
-            await self._alert_disabled(record)
+        if disabled:  # the workflow alerts the tenant (and retries none of them)
+            by_delivery = {r.target.delivery_id: self._disabled(r) for r in disabled}
+            outcomes = [
+                o.model_copy(update={"disabled": by_delivery[o.delivery_id]})
+                if o.delivery_id in by_delivery
+                else o
+                for o in outcomes
+            ]
         for record in records:
             self._observe(record, event.type)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
@@ -275,18 +285,21 @@ class DeliveryActivities:
         disabled = await self.deps.store.transaction(
             record_attempts, [record], now, self._disable_cutoff(now)
         )
-        if disabled:
-            await self._alert_disabled(record)
         self._observe(record, event.type)
         output = self._output(record)
         decision = record.decision
         if decision.outcome is Outcome.SUCCESS:
             return output
-        details = output.model_dump(mode="json")
         message = summary(record.url, record.result)
-        if decision.outcome is Outcome.FAIL:
+        reason = decision.reason or "not retried"
+        if disabled:  # final: the workflow alerts the tenant; a retry would be skipped anyway
+            output.disabled = self._disabled(record)
+            output.status, output.retry_delay = DeliveryStatus.FAILED, None
+            reason = output.disabled.reason
+        details = output.model_dump(mode="json")
+        if decision.outcome is Outcome.FAIL or disabled:
             raise ApplicationError(
-                f"{message}; {decision.reason or 'not retried'}",
+                f"{message}; {reason}",
                 details,
                 type=FAILED_ERROR,
                 non_retryable=True,
@@ -383,24 +396,11 @@ class DeliveryActivities:
             },
         )
 
-    async def _alert_disabled(self, record: AttemptRecord) -> None:
-        """Tell the tenant: a system.alert event, delivered like any other."""
-        from hookline.api.publish import event_workflow_input, start_event  # avoids a cycle
-
-        target, since = record.target, record.failing_since
-        assert since is not None
-        data = {
-            "alert": "webhook.disabled",
-            "webhook_id": target.webhook_id,
-            "url": record.url,
-            "failing_since": since.isoformat(),
-            "reason": f"every attempt failed for {self.deps.settings.auto_disable_after}",
-        }
-        event = event_workflow_input(
-            self.deps.settings,
-            target.tenant_id,
-            "system.alert",
-            data,
-            f"webhook-disabled-{target.webhook_id}-{int(since.timestamp())}",
+    def _disabled(self, record: AttemptRecord) -> WebhookDisabled:
+        assert record.failing_since is not None  # auto-disabled: failing since then
+        return WebhookDisabled(
+            webhook_id=record.target.webhook_id,
+            url=record.url,
+            failing_since=record.failing_since,
+            reason=f"every attempt failed for {self.deps.settings.auto_disable_after}",
         )
-        await start_event(activity.client(), self.deps.settings, event)

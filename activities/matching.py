@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from hookline.core import filters
+from hookline.core import filters, retry
 from hookline.core.config import Settings
 from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import delivery_id
-from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook, RetrySpec
+from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook
 from hookline.core.tables import Delivery, Webhook
 
 _WEBHOOKS = Webhook.__table__
@@ -19,22 +19,6 @@ _ACTIVE_WEBHOOKS = (  # built once: this runs for every event
     .where(_WEBHOOKS.c.tenant_id == bindparam("tenant"), _WEBHOOKS.c.status == "active")
     .order_by(_WEBHOOKS.c.created_at, _WEBHOOKS.c.id)
 )
-
-
-def retry_spec(settings: Settings, override: dict | None) -> RetrySpec:
-    """The settings' policy, with the webhook's own `retry_policy` fields on top."""
-    spec = RetrySpec(
-        max_attempts=settings.max_attempts,
-        client_error_max_attempts=settings.client_error_max_attempts,
-        initial_interval=settings.retry_initial_interval.total_seconds(),
-        backoff=settings.retry_backoff,
-        max_interval=settings.retry_max_interval.total_seconds(),
-        retry_after_cap=settings.retry_after_cap.total_seconds(),
-        timeout=settings.delivery_timeout.total_seconds(),
-    )
-    if override:
-        spec = spec.model_copy(update={k: v for k, v in override.items() if v is not None})
-    return spec
 
 
 def event_document(type_: str, data: dict, tenant_id: str) -> dict:
@@ -49,12 +33,13 @@ def match_webhooks(
     (with their rows: attempt 1 needs their url and secrets)."""
     rows = connection.execute(_ACTIVE_WEBHOOKS, {"tenant": event.tenant_id})
     document = event_document(event.type, event.data, event.tenant_id)
+    base = retry.settings_spec(settings)
     return [
         (
             MatchedWebhook(
                 webhook_id=row.id,
                 delivery_id=delivery_id(event.event_id, row.id),
-                retry=retry_spec(settings, row.retry_policy),
+                retry=retry.webhook_spec(base, row.retry_policy),
             ),
             row,
         )

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from hookline.activities.deps import Deps, delivery_transport
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
@@ -19,9 +18,7 @@ from hookline.api.routes import metrics as metrics_routes
 from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
-from hookline.core.crypto import SecretBox
 from hookline.core.db import create_engine, session_maker
-from hookline.core.store import Store
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with
@@ -37,18 +34,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from hookline.worker import EmbeddedWorker, connect, tune_gc
+        from hookline.worker import EmbeddedWorker, connect, shared_deps, tune_gc
 
         engine = create_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = session_maker(engine)
         # One HTTP pool and one secret box for the API's sends (/test) and its worker.
-        app.state.deps = Deps(
-            settings=settings,
-            store=Store(settings.resolved_database_url, engine),
-            http=delivery_transport(settings),
-            secrets=SecretBox(settings.encryption_keys),
-        )
+        app.state.deps = shared_deps(settings, engine)
         # Lazy: the API starts (and answers 503) while Temporal is still coming up.
         app.state.temporal = temporal or await connect(settings, lazy=True)
         if settings.bootstrap_token:

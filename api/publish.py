@@ -100,5 +100,9 @@ async def start_event(
         if "connect" in str(exc).lower():
             raise temporal_unavailable(exc) from exc
         raise
-    metrics.event_started(getattr(handle, "__temporal_eagerly_started", False))
+    # Whether the start was eager is not in the SDK's public API (only a private flag on the
+    # handle): counted as a start. The API's SDK metrics give the eager share: workflow tasks
+    # it ran (`temporal_workflow_task_execution_latency_count`) minus those it polled
+    # (`temporal_workflow_task_queue_poll_succeed`).
+    metrics.event_started()
     return handle

@@ -7,9 +7,10 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hookline.core import retry
 from hookline.core.rate_limit import parse_rate
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -49,13 +50,16 @@ class Settings(BaseSettings):
 
     # Delivery
     # At most MAX_DELIVERY_TIMEOUT: the workflow bounds its first step by it.
-    delivery_timeout: timedelta = Field(default=timedelta(seconds=15), le=MAX_DELIVERY_TIMEOUT)
-    max_attempts: int = Field(default=6, ge=1, le=50)
-    client_error_max_attempts: int = Field(default=2, ge=1, le=50)
-    retry_initial_interval: timedelta = timedelta(seconds=30)
-    retry_backoff: float = Field(default=5.0, ge=1.0)
-    retry_max_interval: timedelta = timedelta(hours=12)
-    retry_after_cap: timedelta = timedelta(hours=1)
+    delivery_timeout: timedelta = Field(
+        default=timedelta(seconds=retry.DELIVERY_TIMEOUT), le=MAX_DELIVERY_TIMEOUT
+    )
+    # The retry schedule: defaults and bounds are core/retry.py's (checked in _retry_bounds).
+    max_attempts: int = retry.MAX_ATTEMPTS
+    client_error_max_attempts: int = retry.CLIENT_ERROR_MAX_ATTEMPTS
+    retry_initial_interval: timedelta = timedelta(seconds=retry.INITIAL_INTERVAL)
+    retry_backoff: float = retry.BACKOFF
+    retry_max_interval: timedelta = timedelta(seconds=retry.MAX_INTERVAL)
+    retry_after_cap: timedelta = timedelta(seconds=retry.RETRY_AFTER_CAP)
     secret_rotation_grace: timedelta = timedelta(hours=24)
     # A webhook failing every attempt for this long is disabled (and a system.alert sent).
     auto_disable_after: timedelta = timedelta(days=5)
@@ -110,6 +114,11 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Settings:
+        retry.check_bounds(retry.settings_spec(self))  # fails at start-up, naming the field
+        return self
 
     @field_validator("rate_limit")
     @classmethod

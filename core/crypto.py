@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 
-from hookline.payload_fastpath import SharedPayloadConverter
+from hookline.core.converter import SharedPayloadConverter
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -170,7 +170,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
 
 def data_converter(keys: list[str]) -> temporalio.converter.DataConverter:
     """The converter for clients and workers: pydantic-aware, encrypted when keys are set."""
-    # temporalio.contrib.pydantic's converter, built once (payload_fastpath.py).
+    # temporalio.contrib.pydantic's converter, built once (core/converter.py).
     plain = temporalio.converter.DataConverter(payload_converter_class=SharedPayloadConverter)
     if not parse_keys(keys):
         return plain

@@ -27,9 +27,9 @@ RETRIES = Counter("hookline_retries_total", "Attempts whose outcome was a schedu
 REDELIVERIES = Counter(
     "hookline_redeliveries_total", "Deliveries scheduled for redelivery through the API."
 )
-EAGER_STARTS = Counter(
-    "hookline_events_started_eagerly_total",
-    "Published events whose first workflow task came back with the start (embedded worker).",
+WORKFLOW_STARTS = Counter(
+    "hookline_events_started_total",
+    "Publishes answered with the event's workflow run (a new run, or the open one of that id).",
 )
 OPEN_EVENTS = Gauge(
     "hookline_open_events",
@@ -58,9 +58,8 @@ def redelivery_requested(n: int) -> None:
         REDELIVERIES.inc(n)
 
 
-def event_started(eagerly: bool) -> None:
-    if eagerly:
-        EAGER_STARTS.inc()
+def event_started() -> None:
+    WORKFLOW_STARTS.inc()
 
 
 def set_open_events(by_status: dict[str, int]) -> None:

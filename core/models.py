@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from hookline.core.retry import RetrySpec  # the schedule's owner; re-exported for the models
+
 
 class EventStatus(StrEnum):
     AWAITING = "awaiting-executing"
@@ -28,18 +30,6 @@ class DeliveryStatus(StrEnum):
 class Trigger(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
-
-
-class RetrySpec(BaseModel):
-    """A webhook's effective retry policy (settings merged with its override)."""
-
-    max_attempts: int = 6
-    client_error_max_attempts: int = 2
-    initial_interval: float = 30.0  # seconds
-    backoff: float = 5.0
-    max_interval: float = 12 * 3600.0
-    retry_after_cap: float = 3600.0
-    timeout: float = 15.0
 
 
 class EventWorkflowInput(BaseModel):
@@ -100,6 +90,16 @@ class DeliverInput(BaseModel):
         )
 
 
+class WebhookDisabled(BaseModel):
+    """A webhook an attempt auto-disabled (it failed every attempt since `failing_since`): the
+    workflow tells the tenant with a system.alert event."""
+
+    webhook_id: str
+    url: str
+    failing_since: datetime
+    reason: str
+
+
 class DeliverOutput(BaseModel):
     delivery_id: str
     webhook_id: str
@@ -108,6 +108,7 @@ class DeliverOutput(BaseModel):
     status_code: int | None = None
     error: str | None = None
     retry_delay: float | None = None
+    disabled: WebhookDisabled | None = None  # set when this attempt disabled the webhook
 
     @classmethod
     def ended(

@@ -1,18 +1,121 @@
-"""Status classes and the retry decision for one delivery attempt (DESIGN.md, delivery rules).
+"""The retry schedule of deliveries, decided here and nowhere else (DESIGN.md, delivery rules).
 
 2xx success. 408, 425, 429, 5xx but 501, timeouts and connection errors: retried up to the
 policy's attempts, `Retry-After` honoured (capped). 410: no retry, webhook deactivated.
 Other 4xx, 3xx and 501: at most `client_error_max_attempts`.
+
+This module owns the defaults (which Settings and RetrySpec take), the bounds (which Settings
+and the webhook schemas validate against), the per-status-class limits (`decide`) and the
+Temporal RetryPolicy the workflow gives its retries (`retries_policy`, a pure function). With
+the defaults the gaps between the 6 attempts are 30 s, 2.5 min, 12.5 min, ~1 h, ~5 h.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from hookline.core.models import RetrySpec
+from pydantic import BaseModel
+from temporalio.common import RetryPolicy
+
+if TYPE_CHECKING:
+    from hookline.core.config import Settings
+
+# Defaults (the README's configuration table says the same).
+MAX_ATTEMPTS = 6  # in all, for retryable failures
+CLIENT_ERROR_MAX_ATTEMPTS = 2  # in all, for 3xx, other 4xx, 501
+INITIAL_INTERVAL = 30.0  # seconds, after attempt 1
+BACKOFF = 5.0
+MAX_INTERVAL = 12 * 3600.0
+RETRY_AFTER_CAP = 3600.0
+DELIVERY_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: float
+    high: float
+
+    def check(self, name: str, value: float) -> None:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{name} must be between {self.low:g} and {self.high:g}")
+
+
+# What the settings and a webhook's own `retry_policy` may ask for (seconds for intervals).
+BOUNDS = {
+    "max_attempts": Bounds(1, 20),
+    "client_error_max_attempts": Bounds(1, 20),
+    "initial_interval": Bounds(1, 86400),
+    "backoff": Bounds(1, 10),
+    "max_interval": Bounds(1, 86400),
+}
+
+# Error types the delivery activity raises: Temporal retries the first, stops on the second.
+RETRY_ERROR = "DeliveryRetry"
+FAILED_ERROR = "DeliveryFailed"
+
+
+class RetrySpec(BaseModel):
+    """A webhook's effective retry policy (settings merged with its override). Unbounded on
+    purpose: it travels in workflow histories, and an open event written under other bounds
+    must still decode; the bounds apply where a spec is made (settings, the webhook API)."""
+
+    max_attempts: int = MAX_ATTEMPTS
+    client_error_max_attempts: int = CLIENT_ERROR_MAX_ATTEMPTS
+    initial_interval: float = INITIAL_INTERVAL  # seconds
+    backoff: float = BACKOFF
+    max_interval: float = MAX_INTERVAL
+    retry_after_cap: float = RETRY_AFTER_CAP
+    timeout: float = DELIVERY_TIMEOUT
+
+
+def check_bounds(spec: RetrySpec) -> RetrySpec:
+    """Raises ValueError naming the first field outside BOUNDS."""
+    for name, bounds in BOUNDS.items():
+        bounds.check(name, getattr(spec, name))
+    return spec
+
+
+def settings_spec(settings: Settings) -> RetrySpec:
+    """The server-wide policy from the HOOKLINE_* settings."""
+    return RetrySpec(
+        max_attempts=settings.max_attempts,
+        client_error_max_attempts=settings.client_error_max_attempts,
+        initial_interval=settings.retry_initial_interval.total_seconds(),
+        backoff=settings.retry_backoff,
+        max_interval=settings.retry_max_interval.total_seconds(),
+        retry_after_cap=settings.retry_after_cap.total_seconds(),
+        timeout=settings.delivery_timeout.total_seconds(),
+    )
+
+
+def webhook_spec(base: RetrySpec, override: dict[str, Any] | None) -> RetrySpec:
+    """`base` with the webhook's own `retry_policy` fields on top (unset ones follow base)."""
+    if not override:
+        return base
+    given = {k: v for k, v in override.items() if v is not None and k in RetrySpec.model_fields}
+    return base.model_copy(update=given) if given else base
+
+
+def retries_policy(spec: RetrySpec) -> RetryPolicy | None:
+    """Temporal's policy for attempts 2.. of one delivery (attempt 1 is made apart, and the
+    workflow waits `backoff_delay(1)`, or the receiver's Retry-After, before attempt 2).
+    None when the spec allows no retry at all."""
+    if spec.max_attempts <= 1:
+        return None
+    first = backoff_delay(2, spec)
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=first),
+        backoff_coefficient=spec.backoff,
+        # Temporal refuses a maximum below the initial interval.
+        maximum_interval=timedelta(seconds=max(spec.max_interval, first)),
+        maximum_attempts=spec.max_attempts - 1,
+        non_retryable_error_types=[FAILED_ERROR],
+    )
+
 
 RETRYABLE_CODES = frozenset({408, 425, 429})
 

@@ -18,12 +18,19 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hookline.activities.delivery import FAILED_ERROR, DeliveryActivities
+    from hookline.activities.delivery import DeliveryActivities
     from hookline.activities.events import EventActivities
+    from hookline.core import alerts, retry
     from hookline.core import search_attributes as sa
     from hookline.core.config import MAX_DELIVERY_TIMEOUT
     from hookline.core.models import (
@@ -42,8 +49,8 @@ with workflow.unsafe.imports_passed_through():
         RedeliverSignal,
         SettleInput,
         Trigger,
+        WebhookDisabled,
     )
-    from hookline.core.retry import backoff_delay
 
 STORE_STEP = timedelta(seconds=30)
 STORE_RETRY = RetryPolicy(
@@ -67,7 +74,10 @@ class EventWorkflow:
         self._matched: dict[str, MatchedWebhook] = {}
         self._outcomes: dict[str, DeliveryStatus] = {}
         self._requests: list[RedeliverSignal] = []
-        self._in_flight: set[str] = set()
+        # Ordered containers only: iteration order decides command order, which must not
+        # depend on hashes or object addresses.
+        self._in_flight: dict[str, None] = {}  # webhook ids, in the order their series began
+        self._retrying: dict[str, None] = {}  # in flight, past attempt 1: for the UI's details
         self._series = 0
         self._status = EventStatus.AWAITING
         self._shown: tuple[list[str], EventStatus] | None = None  # last upserted
@@ -83,9 +93,11 @@ class EventWorkflow:
         # Otherwise shown once the first attempts are in: one visibility update per event on
         # the happy path (server work), or before the first retry's wait.
 
-        series: set[asyncio.Task[None]] = set()
+        series: list[asyncio.Task[None]] = []  # in start order
         if self._matched:
-            series.add(asyncio.create_task(self._run_series(list(self._matched), 0, match.first)))
+            series.append(
+                asyncio.create_task(self._run_series(list(self._matched), 0, match.first))
+            )
 
         # The redelivery window: computed once from creation, so redeliveries never extend it.
         while (remaining := input.expires_at - workflow.now()) > timedelta(0):
@@ -97,12 +109,10 @@ class EventWorkflow:
             targets = self._redelivery_targets(request)
             if targets:
                 self._series += 1
-                series.add(asyncio.create_task(self._run_series(targets, self._series)))
-            series = {task for task in series if not task.done()}
+                series.append(asyncio.create_task(self._run_series(targets, self._series)))
+            series = [task for task in series if not task.done()]
 
-        for task in series:  # retention wins over deliveries still retrying
-            task.cancel()
-        await asyncio.gather(*series, return_exceptions=True)
+        await self._cancel_series(series)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.execute_local_activity_method(
             EventActivities.expire_event,
@@ -113,6 +123,14 @@ class EventWorkflow:
         self._status = EventStatus.EXPIRED
         workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
         return self._status
+
+    @staticmethod
+    async def _cancel_series(series: list[asyncio.Task[None]]) -> None:
+        """Retention wins over deliveries still retrying. In start order: the order of the
+        cancellations is the order of the commands (timers, activities) they cancel."""
+        for task in series:
+            task.cancel()
+        await asyncio.gather(*series, return_exceptions=True)
 
     async def _accept(self, input: EventWorkflowInput) -> MatchOutput:
         """Record, match and attempt 1 in one local activity. If that keeps failing, record
@@ -125,6 +143,7 @@ class EventWorkflow:
                 AcceptInput(**input.model_dump(), attempt_first=True),
                 start_to_close_timeout=ACCEPT_WITH_ATTEMPTS,
                 retry_policy=FIRST_ATTEMPTS_RETRY,
+                summary="record, match, attempt 1 to every match",
             )
         except (ActivityError, ApplicationError):
             return await workflow.execute_local_activity_method(
@@ -132,6 +151,7 @@ class EventWorkflow:
                 AcceptInput(**input.model_dump()),
                 start_to_close_timeout=STORE_STEP,
                 retry_policy=STORE_RETRY,
+                summary="record, match",
             )
 
     @workflow.signal
@@ -158,11 +178,13 @@ class EventWorkflow:
     async def _run_series(
         self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None = None
     ) -> None:
-        self._in_flight.update(webhook_ids)
+        self._in_flight.update(dict.fromkeys(webhook_ids))
         try:
             outcomes, status = await self._deliver_series(webhook_ids, series, first)
         finally:
-            self._in_flight.difference_update(webhook_ids)
+            for webhook_id in webhook_ids:
+                self._in_flight.pop(webhook_id, None)
+                self._retrying.pop(webhook_id, None)
         for outcome in outcomes:
             self._outcomes[outcome.webhook_id] = outcome.status
         if status is None:  # some deliveries needed retries: settle now that all are done
@@ -205,7 +227,7 @@ class EventWorkflow:
                 ),
                 start_to_close_timeout=timedelta(seconds=longest + 10),
                 retry_policy=FIRST_ATTEMPTS_RETRY,
-                summary=f"deliver to {len(targets)} webhooks, attempt 1",
+                summary=f"attempt 1 to {self._named(webhook_ids)}{self._of_series(series)}",
             )
         except (ActivityError, ApplicationError):
             # Nothing recorded: every target goes on under its own retry policy.
@@ -215,19 +237,34 @@ class EventWorkflow:
                     webhook_id=t.webhook_id,
                     status=DeliveryStatus.PENDING,
                     attempts=1,
-                    retry_delay=backoff_delay(1, t.retry),
+                    retry_delay=retry.backoff_delay(1, t.retry),
                 )
                 for t in targets
             ]
             status = None
         else:
             first_outcomes, status = first.outcomes, first.event_status
+        for outcome in first_outcomes:
+            if outcome.status != DeliveryStatus.PENDING:  # shown at once, not at series end
+                self._outcomes[outcome.webhook_id] = outcome.status
+            elif outcome.disabled is None:
+                self._retrying[outcome.webhook_id] = None
+            if outcome.disabled is not None:
+                await self._alert_disabled(outcome.disabled)
         by_webhook = {t.webhook_id: t for t in targets}
-        pending = [o for o in first_outcomes if o.status == DeliveryStatus.PENDING]
+        # A webhook attempt 1 disabled is not retried (its retry would be skipped).
+        pending = [
+            o for o in first_outcomes if o.status == DeliveryStatus.PENDING and o.disabled is None
+        ]
         retried = await asyncio.gather(
             *(self._retry(by_webhook[o.webhook_id], series, trigger, o) for o in pending)
         )
         final = {o.webhook_id: o for o in retried}
+        for o in first_outcomes:
+            if o.status == DeliveryStatus.PENDING and o.disabled is not None:
+                final[o.webhook_id] = self._failed_for_good(
+                    by_webhook[o.webhook_id], o.disabled.reason, o.attempts
+                )
         return [final.get(o.webhook_id, o) for o in first_outcomes], status
 
     async def _retry(
@@ -235,12 +272,12 @@ class EventWorkflow:
     ) -> DeliverOutput:
         """Attempts 2.. of one delivery: a durable timer, then a regular activity."""
         spec = target.retry
-        if spec.max_attempts <= 1:
+        policy = retry.retries_policy(spec)
+        if policy is None:
             return self._failed_for_good(target, first.error or "no attempts left", first.attempts)
-        delay = first.retry_delay if first.retry_delay is not None else backoff_delay(1, spec)
+        delay = first.retry_delay if first.retry_delay is not None else retry.backoff_delay(1, spec)
         self._show_progress()  # "executing", in the UI and visibility, while it waits
         await workflow.sleep(timedelta(seconds=delay))
-        first_retry = backoff_delay(2, spec)
         request = DeliverInput.of(
             target,
             self._input.event_id,
@@ -254,19 +291,45 @@ class EventWorkflow:
                 DeliveryActivities.deliver,
                 request,
                 start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=first_retry),
-                    backoff_coefficient=spec.backoff,
-                    maximum_interval=timedelta(seconds=max(spec.max_interval, first_retry)),
-                    maximum_attempts=spec.max_attempts - 1,
-                    non_retryable_error_types=[FAILED_ERROR],
-                ),
-                summary=f"deliver to {target.webhook_id}, retries",
+                retry_policy=policy,
+                summary=f"attempts 2-{spec.max_attempts} to {target.webhook_id}"
+                + self._of_series(series),
             )
         except (ActivityError, ApplicationError) as error:
-            return self._failed(target, error) or self._failed_for_good(
+            outcome = self._failed(target, error) or self._failed_for_good(
                 target, str(self._cause(error)), spec.max_attempts
             )
+            if outcome.disabled is not None:
+                await self._alert_disabled(outcome.disabled)
+            return outcome
+
+    async def _alert_disabled(self, disabled: WebhookDisabled) -> None:
+        """Tell the tenant: a system.alert event, delivered like any other, as its own
+        EventWorkflow (core/alerts.py), abandoned by this one: it lives its own window."""
+        alert = alerts.webhook_disabled(
+            disabled,
+            self._input.tenant_id,
+            workflow.now(),
+            retention=self._input.expires_at - self._input.created,
+        )
+        try:
+            await workflow.start_child_workflow(
+                EventWorkflow.run,
+                alert,
+                id=alert.event_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.TENANT, alert.tenant_id),
+                        SearchAttributePair(sa.EVENT_TYPE, alert.type),
+                        SearchAttributePair(sa.STATUS, str(EventStatus.AWAITING)),
+                    ]
+                ),
+                static_summary=f"{alert.type} event: {disabled.webhook_id} disabled",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # the same alert, already started: done
 
     @staticmethod
     def _cause(error: Exception) -> BaseException:
@@ -309,14 +372,29 @@ class EventWorkflow:
         self._show_details()
 
     def _show_details(self) -> None:
+        """The UI's "current details": a markdown list, one line per delivery."""
         lines = [
-            f"**{self._input.type}** -> {len(self._matched)} webhooks, status **{self._status}**",
+            f"**{self._input.type}**: {len(self._matched)} webhooks, event **{self._status}**",
             "",
-            "| webhook | delivery | outcome |",
-            "|---|---|---|",
         ]
         lines += [
-            f"| {wh} | {m.delivery_id} | {self._outcomes.get(wh, '')} |"
+            f"- `{wh}` · `{m.delivery_id}` · {self._shown_status(wh)}"
             for wh, m in self._matched.items()
         ]
         workflow.set_current_details("\n".join(lines))
+
+    def _shown_status(self, webhook_id: str) -> str:
+        if webhook_id in self._retrying:
+            return "retrying"
+        return str(self._outcomes.get(webhook_id, DeliveryStatus.PENDING))
+
+    @staticmethod
+    def _of_series(series: int) -> str:
+        return f", redelivery {series}" if series else ""
+
+    @staticmethod
+    def _named(webhook_ids: list[str], shown: int = 3) -> str:
+        """Webhook ids for an activity summary: a few by name, then how many more."""
+        named = ", ".join(webhook_ids[:shown])
+        more = len(webhook_ids) - shown
+        return f"{named} (+{more} more)" if more > 0 else named

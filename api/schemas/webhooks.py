@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hookline.core import retry
+
 MASKED_SECRET = "whsec_" + "•" * 30
 MAX_EVENTS = 100
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -25,7 +27,8 @@ def _dedupe(events: list[str] | None) -> list[str] | None:
 class RetryPolicy(BaseModel):
     """A webhook's own retry policy; unset fields follow the server's settings.
 
-    Field names are those of `hookline.core.models.RetrySpec`; durations are in seconds.
+    Field names are those of `hookline.core.retry.RetrySpec`, and so are the bounds
+    (`retry.BOUNDS`); durations are in seconds.
     """
 
     model_config = ConfigDict(
@@ -34,22 +37,34 @@ class RetryPolicy(BaseModel):
     )
 
     max_attempts: int | None = Field(
-        default=None, ge=1, le=20, description="Attempts in all for transient failures (5xx...)."
+        default=None,
+        ge=retry.BOUNDS["max_attempts"].low,
+        le=retry.BOUNDS["max_attempts"].high,
+        description="Attempts in all for transient failures (5xx...).",
     )
     client_error_max_attempts: int | None = Field(
         default=None,
-        ge=1,
-        le=20,
+        ge=retry.BOUNDS["client_error_max_attempts"].low,
+        le=retry.BOUNDS["client_error_max_attempts"].high,
         description="Attempts in all for 3xx, 4xx (but 408/425/429), 501.",
     )
     initial_interval: float | None = Field(
-        default=None, ge=1, le=86400, description="Seconds before the first retry."
+        default=None,
+        ge=retry.BOUNDS["initial_interval"].low,
+        le=retry.BOUNDS["initial_interval"].high,
+        description="Seconds before the first retry.",
     )
     backoff: float | None = Field(
-        default=None, ge=1, le=10, description="Multiplier of the interval after each attempt."
+        default=None,
+        ge=retry.BOUNDS["backoff"].low,
+        le=retry.BOUNDS["backoff"].high,
+        description="Multiplier of the interval after each attempt.",
     )
     max_interval: float | None = Field(
-        default=None, ge=1, le=86400, description="Upper bound of one interval, in seconds."
+        default=None,
+        ge=retry.BOUNDS["max_interval"].low,
+        le=retry.BOUNDS["max_interval"].high,
+        description="Upper bound of one interval, in seconds.",
     )
 
     @model_validator(mode="after")

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
+from temporalio.api.enums.v1 import ParentClosePolicy
 
+from hookline.core.ids import tenant_scoped_event_id
 from tests.support.flow import publish, settled
 from tests.support.receiver import Reply, refused_port
 from tests.support.store import add_webhook, event_rows, get_webhook
@@ -215,9 +217,12 @@ async def test_webhook_failing_for_days_is_disabled_and_the_tenant_alerted(
     async with sessions.begin() as session:  # it has been failing for six days
         stored = await session.get(type(broken), broken.id)
         stored.failing_since = datetime.now(UTC) - timedelta(days=6)
+        since = stored.failing_since
     async with running_worker(dev_env.client, fast_settings):
-        await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
+        handle = await publish(dev_env.client, fast_settings, tenant.tenant_id)
+        await settled(handle)
         [alert] = await receiver.wait_for(1, path="/alerts", timeout=20)
+        history = await handle.fetch_history()
     body = json.loads(alert.body)
     assert body["type"] == "system.alert"
     assert body["data"]["alert"] == "webhook.disabled"
@@ -225,6 +230,37 @@ async def test_webhook_failing_for_days_is_disabled_and_the_tenant_alerted(
     disabled = await get_webhook(sessions, broken.id)
     assert disabled.status == "inactive" and "every attempt failed" in disabled.status_reason
     assert (await get_webhook(sessions, watcher.id)).status == "active"
+    # The alert is its own event, started by this one as an abandoned child, its id derived
+    # from the webhook and the start of its failures (so it is published once).
+    key = f"webhook-disabled-{broken.id}-{int(since.timestamp())}"
+    assert alert.headers["webhook-id"] == tenant_scoped_event_id(tenant.tenant_id, key)
+    [child] = [
+        e.start_child_workflow_execution_initiated_event_attributes
+        for e in history.events
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+    assert child.workflow_id == alert.headers["webhook-id"]
+    assert child.parent_close_policy == ParentClosePolicy.PARENT_CLOSE_POLICY_ABANDON
+
+
+async def test_a_webhook_disabled_by_a_retry_alerts_and_is_not_retried_again(
+    dev_env, settings, sessions, tenant, receiver
+):
+    # Failing for 2 s disables: attempt 1 starts the clock, attempt 3 (2.5 s later) disables.
+    quick = isolated_settings(settings, auto_disable_after=timedelta(seconds=2), **FAST)
+    receiver.script("/broken", [Reply(503)])
+    broken = await add_webhook(sessions, tenant.tenant_id, receiver.url("/broken"))
+    await add_webhook(sessions, tenant.tenant_id, receiver.url("/alerts"), events=["system.alert"])
+    async with running_worker(dev_env.client, quick):
+        handle = await publish(dev_env.client, quick, tenant.tenant_id)
+        progress = await settled(handle)
+        [alert] = await receiver.wait_for(1, path="/alerts", timeout=20)
+    assert progress.deliveries == {broken.id: "failed"}
+    assert json.loads(alert.body)["data"]["webhook_id"] == broken.id
+    assert len(receiver.for_path("/broken")) == 3  # the attempt that disabled it was the last
+    assert (await get_webhook(sessions, broken.id)).status == "inactive"
+    _, deliveries, _ = await event_rows(sessions, handle.id)
+    assert deliveries[broken.id].status == "failed"
 
 
 async def test_recent_failures_do_not_disable(dev_env, fast_settings, sessions, tenant, receiver):

@@ -8,24 +8,42 @@ in its window. Today's code makes attempt 1 inside accept_event; given an old ac
 (no `first`), it must take the fallback path, whose commands are the old ones.
 `event_2026-11-30_retry.json` is the same scenario recorded with today's code (one local
 activity on the way in): a change that breaks it breaks today's open events.
+`event_2026-12-01_expiry_while_retrying.json` (recorded by
+`test_the_window_closes_on_two_retrying_series` below, with HOOKLINE_RECORD_HISTORIES=1): the
+redelivery window closes while two redelivery series are still retrying, one waiting on its
+workflow timer, the other on its activity's server-side retry; both are cancelled in the order
+they started. A workflow that cancels them in another order does not replay (a timer's and an
+activity's cancellation are different commands; sdk-core does not tell two timers'
+cancellations apart, so the recorded series differ in kind on purpose).
 Changing the workflow's commands? Record a new history here and keep the old ones."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from hookline.core.crypto import data_converter
+from hookline.core.models import EventStatus, EventWorkflowInput, RedeliverSignal
 from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import EventWorkflow
+from tests.support.flow import publish, settled
+from tests.support.receiver import Reply
+from tests.support.store import add_webhook
+from tests.support.temporal import isolated_settings, running_worker
 
+FOLDER = Path(__file__).parent / "histories"
 HISTORIES = {  # name -> the history as `temporal workflow show --output json` writes it
-    path.stem: path.read_text()
-    for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
+    path.stem: path.read_text() for path in sorted(FOLDER.glob("*.json"))
 }
+EXPIRY_WHILE_RETRYING = "event_2026-12-01_expiry_while_retrying"
 
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
@@ -50,3 +68,96 @@ async def test_an_older_history_replays(name: str, sandboxed: bool):
 
 def test_there_is_a_history_to_replay():
     assert HISTORIES, "tests/workflows/histories/ holds no recorded history"
+
+
+@workflow.defn(name="EventWorkflow", sandboxed=False)
+class CancelsInReverse(EventWorkflow):
+    """EventWorkflow but for the order in which expiry cancels the series still running."""
+
+    @workflow.init
+    def __init__(self, input: EventWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: EventWorkflowInput) -> EventStatus:
+        return await super().run(input)
+
+    @staticmethod
+    async def _cancel_series(series: list[asyncio.Task[None]]) -> None:
+        await EventWorkflow._cancel_series(list(reversed(series)))
+
+
+async def test_another_cancellation_order_does_not_replay():
+    history = WorkflowHistory.from_json("expiry", HISTORIES[EXPIRY_WHILE_RETRYING])
+    for workflow_class, fails in ((EventWorkflow, False), (CancelsInReverse, True)):
+        replayer = Replayer(
+            workflows=[workflow_class],
+            data_converter=data_converter([]),
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert (result.replay_failure is not None) is fails, (workflow_class, result)
+
+
+def timer_started(history: WorkflowHistory, lasting: timedelta) -> int | None:
+    """The event id of the first timer of that duration (a retry's wait), if started."""
+    return next(
+        (
+            e.event_id
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+            and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == lasting
+        ),
+        None,
+    )
+
+
+async def waiting(handle: WorkflowHandle, lasting: timedelta) -> None:
+    for _ in range(300):
+        if timer_started(await handle.fetch_history(), lasting) is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no {lasting} timer started")
+
+
+async def test_the_window_closes_on_two_retrying_series(
+    time_env, settings, sessions, tenant, receiver
+):
+    """Webhooks A and B fail at once (a 400, one attempt allowed); each is then redelivered in
+    its own series (1: A, 2: B), where each answers 503. When the window (4 h) closes, A waits
+    on its workflow timer (12 h) and B's attempt 2 (after 2 h) waits on its activity's
+    server-side retry (10 h): two different cancellations, in the order the series began."""
+    settings = isolated_settings(
+        settings, event_retention=timedelta(hours=4), retry_initial_interval=timedelta(hours=2)
+    )
+    receiver.script("/a", [Reply(400), Reply(503)])
+    receiver.script("/b", [Reply(400), Reply(503)])
+    once = {"client_error_max_attempts": 1}
+    a = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/a"), retry=once | {"initial_interval": 86400}
+    )
+    b = await add_webhook(sessions, tenant.tenant_id, receiver.url("/b"), retry=once)
+    client = time_env.client
+    async with running_worker(client, settings):
+        handle = await publish(client, settings, tenant.tenant_id)
+        progress = await settled(handle)
+        assert progress.deliveries == {a.id: "failed", b.id: "failed"}
+        await handle.signal(EventWorkflow.redeliver, RedeliverSignal(webhook_ids=[a.id]))
+        await waiting(handle, timedelta(hours=12))  # series 1: A's retry, capped at 12 h
+        await handle.signal(EventWorkflow.redeliver, RedeliverSignal(webhook_ids=[b.id]))
+        await waiting(handle, timedelta(hours=2))  # series 2: B's retry
+        await time_env.sleep(timedelta(hours=3))  # B's attempt 2 fails; its retry is 10 h off
+        await receiver.wait_for(3, path="/b", timeout=30)
+        progress = await handle.query(EventWorkflow.progress)
+        assert progress.series == 2 and progress.in_flight == sorted([a.id, b.id])
+        assert await handle.result() == "expired"
+        history = await handle.fetch_history()
+    kinds = [e.event_type for e in history.events]
+    timer_cancelled = kinds.index(
+        EventType.EVENT_TYPE_TIMER_CANCELED, timer_started(history, timedelta(hours=12))
+    )
+    activity_cancelled = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+    assert timer_cancelled < activity_cancelled  # series 1 (A) first: the order they began
+    assert len(receiver.for_path("/a")) == 2 and len(receiver.for_path("/b")) == 3
+    if os.environ.get("HOOKLINE_RECORD_HISTORIES"):
+        (FOLDER / f"{EXPIRY_WHILE_RETRYING}.json").write_text(history.to_json())

@@ -1,12 +1,17 @@
-"""What operators filter on in the Temporal UI: the search attributes of each event."""
+"""What operators see in the Temporal UI: the search attributes of each event (what they
+filter on), the workflow's current details and its activities' summaries."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowHandle
 
+from hookline.core.ids import delivery_id
 from tests.support.flow import publish, settled
 from tests.support.receiver import Reply
 from tests.support.store import add_webhook
@@ -65,3 +70,82 @@ async def test_event_waiting_for_a_retry_shows_as_executing(
         )
         await handle.terminate("test over")
     assert attributes["HooklineWebhookIds"] == [webhook.id]
+
+
+async def current_details(handle: WorkflowHandle, containing: str, timeout: float = 15) -> str:
+    """The workflow's current details as the UI reads them (Temporal's built-in metadata
+    query), once they contain `containing`."""
+    deadline = time.monotonic() + timeout
+    details = ""
+    while time.monotonic() < deadline:
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        details = metadata.current_details
+        if containing in details:
+            return details
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"current details never showed {containing!r}: {details!r}")
+
+
+def summaries(history, client: Client) -> list[str]:
+    """The summary of each activity and local activity, in history order."""
+    converter = client.data_converter.payload_converter
+    return [
+        converter.from_payload(e.user_metadata.summary, str)
+        for e in history.events
+        if e.HasField("user_metadata")
+        and e.user_metadata.HasField("summary")
+        and (
+            e.HasField("activity_task_scheduled_event_attributes")
+            or e.HasField("marker_recorded_event_attributes")
+        )
+    ]
+
+
+async def test_current_details_list_each_delivery_and_summaries_name_webhooks(
+    dev_env, settings, sessions, tenant, receiver
+):
+    settings = isolated_settings(settings, retry_initial_interval=3600)
+    receiver.script("/down", [Reply(503)])
+    ok = await add_webhook(sessions, tenant.tenant_id, receiver.url("/ok"))
+    down = await add_webhook(sessions, tenant.tenant_id, receiver.url("/down"))
+    async with running_worker(dev_env.client, settings):
+        handle = await publish(dev_env.client, settings, tenant.tenant_id)
+        details = await current_details(handle, "retrying")
+        history = await handle.fetch_history()
+        await handle.terminate("test over")
+    # One line per delivery (markdown list): webhook id, delivery id, status.
+    assert details.splitlines() == [
+        "**user.created**: 2 webhooks, event **executing**",
+        "",
+        f"- `{ok.id}` · `{delivery_id(handle.id, ok.id)}` · succeeded",
+        f"- `{down.id}` · `{delivery_id(handle.id, down.id)}` · retrying",
+    ]
+    assert summaries(history, dev_env.client) == ["record, match, attempt 1 to every match"]
+
+
+def readme_views() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("| view | query |") :]
+    section = table[: table.index("\n\n")]
+    return re.findall(r"^\| [^|]+ \| `([^`]+)` \|$", section, re.MULTILINE)
+
+
+async def test_the_readmes_saved_views_find_what_they_say(
+    dev_env, settings, sessions, tenant, receiver
+):
+    settings = isolated_settings(settings, retry_initial_interval=3600)
+    receiver.script("/down", [Reply(500)])
+    webhook = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/down"), retry={"max_attempts": 1}
+    )
+    async with running_worker(dev_env.client, settings):
+        handle = await publish(dev_env.client, settings, tenant.tenant_id)
+        await settled(handle)
+    views = readme_views()
+    assert len(views) >= 4, views
+    failed_of_tenant = views[0].replace("ten_x", tenant.tenant_id)
+    failed_of_webhook = next(v for v in views if "HooklineWebhookIds" in v)
+    for query in views:  # every view is a query the server accepts
+        [wf async for wf in dev_env.client.list_workflows(query)]
+    for query in (failed_of_tenant, failed_of_webhook.replace("wh_x", webhook.id)):
+        await visible(dev_env.client, f"WorkflowId = '{handle.id}' AND {query}")
