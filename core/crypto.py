@@ -70,6 +70,39 @@ def parse_keys(keys: list[str]) -> list[tuple[str, bytes]]:
     return parsed
 
 
+def configured_key_ids(keys: list[str]) -> set[str]:
+    return {kid for kid, _ in parse_keys(keys)}
+
+
+def sealed_key_id(stored: str) -> str | None:
+    """The key id a stored value was sealed with (``enc:v1:<id>:...``); None if in clear."""
+    if not stored.startswith(_SEALED_V1):
+        return None
+    return stored[len(_SEALED_V1) :].partition(":")[0] or None
+
+
+def payload_key_id(payload: Payload) -> str | None:
+    """The key id a Temporal payload was encrypted with by EncryptionCodec; None if in clear."""
+    if payload.metadata.get("encoding") != CODEC_ENCODING:
+        return None
+    return payload.metadata.get(CODEC_KEY_ID, b"").decode("ascii", "replace")
+
+
+def missing_key_message(where: str, missing: set[str], configured: set[str]) -> str:
+    """One line: which data is sealed by which key ids no longer configured, and what to do."""
+    ids = ", ".join(sorted(missing))
+    have = (
+        f"HOOKLINE_ENCRYPTION_KEY holds {', '.join(sorted(configured))}"
+        if configured
+        else "HOOKLINE_ENCRYPTION_KEY is not set"
+    )
+    return (
+        f"{where} sealed with encryption key {ids}, which is not configured ({have}): "
+        "put that key back in HOOKLINE_ENCRYPTION_KEY after the current one; drop a key only "
+        "once nothing sealed with it remains (the event retention after rotating)"
+    )
+
+
 class _Keyring:
     """The first key encrypts, any key decrypts by id."""
 
