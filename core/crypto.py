@@ -174,6 +174,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         self._keyring = _Keyring(keys)
         if self._keyring.current is None:
             raise ValueError("EncryptionCodec needs at least one key")
+        self.key_ids = configured_key_ids(keys)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         encoded = []

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from hookline.core.crypto import (
     SEALED_PREFIX,
+    EncryptionCodec,
     configured_key_ids,
     missing_key_message,
     payload_key_id,
@@ -57,6 +58,18 @@ async def workflow_key_ids(client: Client, workflow_id: str, run_id: str | None 
         started = event.workflow_execution_started_event_attributes
         return {kid for p in started.input.payloads if (kid := payload_key_id(p))}
     return set()
+
+
+def client_key_ids(client: Client) -> set[str]:
+    """The key ids a client's data converter can decrypt (none without a codec)."""
+    codec = client.data_converter.payload_codec
+    return codec.key_ids if isinstance(codec, EncryptionCodec) else set()
+
+
+async def missing_workflow_keys(client: Client, workflow_id: str) -> set[str]:
+    """Key ids an open workflow's input needs that this client cannot decrypt: a signal to it
+    would be accepted, then its worker would fail forever replaying the history."""
+    return await workflow_key_ids(client, workflow_id) - client_key_ids(client)
 
 
 async def open_workflow_key_ids(
