@@ -96,7 +96,11 @@ def _preflight(settings: Settings, role: str) -> None:
 
     problem = asyncio.run(check())
     if problem:
-        raise SystemExit(f"hookline {role}: {problem}")
+        print(f"hookline {role}: {problem}", file=sys.stderr, flush=True)
+        # Not SystemExit: after a connection the server cut mid-call, the SDK's runtime threads
+        # can abort the interpreter's finalization (exit 134, a C stack dump after our line).
+        # Nothing is open yet that needs closing.
+        os._exit(1)
 
 
 async def _store_keys_problem(settings: Settings) -> str | None:

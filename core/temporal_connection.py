@@ -105,7 +105,32 @@ def unreachable(exc: BaseException) -> bool:
     return any(mark in text for mark in ("connection refused", "tcp connect error", "timed out"))
 
 
+def _hint(settings: Settings, text: str) -> str | None:
+    """What the SDK's transport error (lower case, no spaces) most likely means."""
+    if "connectionrefused" in text or "tcpconnecterror" in text:
+        return "nothing answers at that address (is the server up?)"
+    if "unknownissuer" in text or "certificateverifyfailed" in text:
+        return "the server's certificate is not signed by HOOKLINE_TEMPORAL_TLS_CA_CERT"
+    if "notvalidforname" in text:
+        return "the server's certificate does not name HOOKLINE_TEMPORAL_TLS_SERVER_NAME"
+    # The server accepted TCP and the handshake, then cut the first call: rustls reports it
+    # as one of these, depending on timing.
+    cut = ("close_notify", "certificaterequired", "unexpectedeof", "brokenpipe", "connection")
+    if tls_enabled(settings) and any(mark in text for mark in cut):
+        if not settings.temporal_tls_client_cert:
+            return (
+                "the server closed the TLS connection: it requires a client certificate "
+                "(HOOKLINE_TEMPORAL_TLS_CLIENT_CERT and _KEY)"
+            )
+        return "the server closed the TLS connection: it refused the client certificate"
+    if "unauthenticated" in text or "permissiondenied" in text:
+        return "the server refused the credentials (API key, or the namespace)"
+    return None
+
+
 def connect_failure(settings: Settings, exc: BaseException) -> str:
-    """One line for a failed connect: where, how, and the SDK's reason (its first line)."""
+    """One line for a failed connect: where, how, what it likely means, the SDK's reason."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return f"cannot connect to Temporal at {describe(settings)}: {reason}"
+    hint = _hint(settings, reason.lower().replace(" ", ""))
+    where = f"cannot connect to Temporal at {describe(settings)}"
+    return f"{where}: {hint} ({reason})" if hint else f"{where}: {reason}"

@@ -117,5 +117,29 @@ def test_connect_failures_are_one_line_and_told_apart():
     line = connect_failure(settings(temporal_tls=True), bad_ca)
     assert line == (
         "cannot connect to Temporal at 127.0.0.1:7233 namespace default (TLS): "
-        "Failed client connect: invalid peer certificate: UnknownIssuer"
+        "the server's certificate is not signed by HOOKLINE_TEMPORAL_TLS_CA_CERT "
+        "(Failed client connect: invalid peer certificate: UnknownIssuer)"
     )
+    odd = connect_failure(settings(), RuntimeError("Failed client connect: odd"))
+    assert odd == "cannot connect to Temporal at 127.0.0.1:7233 namespace default (plain): " + (
+        "Failed client connect: odd"
+    )
+
+
+def test_tls_failures_get_a_hint_in_the_settings_words(tmp_path):
+    mtls = settings(temporal_tls_ca_cert=tmp_path / "ca.pem")
+    wrong_ca = RuntimeError(
+        "Failed client connect: Server connection error: tonic::transport::Error(Transport, "
+        "ConnectError(Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }))"
+    )
+    assert "not signed by HOOKLINE_TEMPORAL_TLS_CA_CERT" in connect_failure(mtls, wrong_ca)
+    no_cert = RuntimeError(
+        'Failed client connect: ... "peer closed connection without sending TLS close_notify"'
+    )
+    assert "requires a client certificate" in connect_failure(mtls, no_cert)
+
+
+def test_nothing_listening_is_not_mistaken_for_a_refused_certificate(tmp_path):
+    mtls = settings(temporal_tls_ca_cert=tmp_path / "ca.pem")
+    refused = RuntimeError("Failed client connect: tcp connect error: Connection refused")
+    assert "nothing answers at that address" in connect_failure(mtls, refused)
