@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -67,7 +68,9 @@ def _run_worker(_: argparse.Namespace) -> None:
 def _preflight(settings: Settings, role: str) -> None:
     """Before serving: Temporal answers with these credentials, and every encryption key the
     store's secrets and open workflows were sealed with is configured. Fails in one line."""
-    from hookline.core.keys_in_use import missing_keys_problem
+    from temporalio.service import RPCError
+
+    from hookline.core.keys_in_use import missing_keys_problem, store_keys_problem
     from hookline.core.temporal_connection import (
         TemporalConfigError,
         connect_failure,
@@ -75,23 +78,32 @@ def _preflight(settings: Settings, role: str) -> None:
     )
     from hookline.worker import connect
 
+    # Without the SDK metrics address: that port is for the process that runs the worker
+    # (with `--processes N`, a child), not for this check.
+    checking = settings.model_copy(update={"sdk_metrics_address": None})
+
     async def check() -> str | None:
         client = None
         try:
-            client = await connect(settings)
+            client = await connect(checking)
         except TemporalConfigError as exc:
             return str(exc)
         except Exception as exc:
             # Down or still starting: the API comes up anyway and answers 503 until it is up.
             if role != "api" or not unreachable(exc):
                 return connect_failure(settings, exc)
-        problem = await _store_keys_problem(settings)
+        problem = await store_keys_problem(settings)
         if problem is None and client is not None:
-            problem = await missing_keys_problem(
-                settings.encryption_keys,
-                client=client,
-                window=settings.event_retention + timedelta(days=1),
-            )
+            try:
+                problem = await missing_keys_problem(
+                    settings.encryption_keys,
+                    client=client,
+                    window=settings.event_retention + timedelta(days=1),
+                )
+            except RPCError as exc:  # e.g. a server without advanced visibility: run on
+                logging.getLogger("hookline.cli").warning(
+                    "open workflows not checked for missing keys: %s", exc
+                )
         return problem
 
     problem = asyncio.run(check())
@@ -101,22 +113,6 @@ def _preflight(settings: Settings, role: str) -> None:
         # can abort the interpreter's finalization (exit 134, a C stack dump after our line).
         # Nothing is open yet that needs closing.
         os._exit(1)
-
-
-async def _store_keys_problem(settings: Settings) -> str | None:
-    from sqlalchemy.exc import DBAPIError
-
-    from hookline.core.db import create_engine, session_maker
-    from hookline.core.keys_in_use import missing_keys_problem
-
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        async with session_maker(engine)() as session:
-            return await missing_keys_problem(settings.encryption_keys, session=session)
-    except (DBAPIError, OSError):  # not migrated yet or down: no key of ours in it to check
-        return None
-    finally:
-        await engine.dispose()
 
 
 def _migrate(settings: Settings) -> None:
@@ -141,42 +137,14 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
     print(f"store migrated: {settings.resolved_database_url.split('@')[-1]}")
 
 
-def _no_store(where: str, why: str) -> SystemExit:
-    return SystemExit(
-        f"{why} at {where}: pass the --data-dir that `hookline dev` uses "
-        "(or set HOOKLINE_DATA_DIR / HOOKLINE_DATABASE_URL), or create it with "
-        "`hookline migrate --data-dir DIR`"
-    )
-
-
 def _admin(args: argparse.Namespace, action, *action_args):
     """Runs `action(session, ...)` in one transaction on the store `hookline dev` would use."""
-    from sqlalchemy.exc import DBAPIError
-
-    from hookline.core.db import create_engine, session_maker
-
-    settings = _use_data_dir(args)
-    sqlite_file = (settings.data_dir / "hookline.db").resolve()
-    where = str(sqlite_file) if not settings.database_url else "HOOKLINE_DATABASE_URL"
-    # Checked first: opening a missing SQLite file would create an empty one.
-    if not settings.database_url and not sqlite_file.exists():
-        raise _no_store(where, "no hookline store")
-
-    async def run():
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            async with session_maker(engine).begin() as session:
-                return await action(session, *action_args)
-        finally:
-            await engine.dispose()
+    from hookline.core.admin import StoreMissing, run_in_store
 
     try:
-        return asyncio.run(run())
-    except DBAPIError as exc:
-        text = str(exc.orig).lower()
-        if "no such table" in text or "does not exist" in text:
-            raise _no_store(where, "the store has no hookline tables") from None
-        raise SystemExit(f"the store at {where} failed: {str(exc.orig).splitlines()[0]}") from None
+        return asyncio.run(run_in_store(_use_data_dir(args), action, *action_args))
+    except StoreMissing as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _tenant_create(args: argparse.Namespace) -> None:
@@ -230,25 +198,8 @@ def _token_revoke(args: argparse.Namespace) -> None:
 CLUSTER_CREDENTIALS = ("HOOKLINE_TEMPORAL_TLS", "HOOKLINE_TEMPORAL_API_KEY")
 
 
-def _dev_key(key_file: Path) -> str:
-    """The dev data dir's own encryption key (created once, mode 0600): dev history is
-    ciphertext too, and the UI reads it through the codec endpoint."""
-    from hookline.core.crypto import generate_key, parse_keys
-
-    if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(generate_key() + "\n")
-    key_file.chmod(0o600)
-    key = key_file.read_text().strip()
-    try:
-        parse_keys([key])
-    except ValueError as exc:
-        raise SystemExit(f"hookline dev: {key_file}: {exc}") from None
-    return key
-
-
 def _dev(args: argparse.Namespace) -> None:
+    from hookline.core.crypto import kept_key
     from hookline.devserver import (
         SupervisedChild,
         dev_server_args,
@@ -285,7 +236,10 @@ def _dev(args: argparse.Namespace) -> None:
         token = token_file.read_text().strip()
     key_file = data_dir / "encryption-key"
     key_source = "HOOKLINE_ENCRYPTION_KEY" if os.environ.get("HOOKLINE_ENCRYPTION_KEY") else None
-    key = os.environ.get("HOOKLINE_ENCRYPTION_KEY") or _dev_key(key_file)
+    try:
+        key = os.environ.get("HOOKLINE_ENCRYPTION_KEY") or kept_key(key_file)
+    except ValueError as exc:
+        raise SystemExit(f"hookline dev: {key_file}: {exc}") from None
     # The local dev server speaks plain gRPC: a shell's cluster credentials do not apply.
     for name in [k for k in os.environ if k.startswith(CLUSTER_CREDENTIALS)]:
         del os.environ[name]

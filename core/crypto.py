@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
@@ -36,6 +37,18 @@ _AAD_PAYLOAD = b"hookline/payload/v1"
 def generate_key() -> str:
     """A new random key, in the form ``HOOKLINE_ENCRYPTION_KEY`` expects."""
     return base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii")
+
+
+def kept_key(path: Path) -> str:
+    """The key kept in `path` (`hookline dev`'s data dir): created once, mode 0600."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(generate_key() + "\n")
+    path.chmod(0o600)
+    key = path.read_text().strip()
+    parse_keys([key])  # ValueError (no key in it) if the file was damaged
+    return key
 
 
 def key_id(key: bytes) -> str:

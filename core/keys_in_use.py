@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from hookline.core.config import Settings
 from hookline.core.crypto import (
     SEALED_PREFIX,
     EncryptionCodec,
@@ -21,6 +23,7 @@ from hookline.core.crypto import (
     payload_key_id,
     sealed_key_id,
 )
+from hookline.core.db import create_engine, session_maker
 from hookline.core.tables import Webhook
 
 WORKFLOW_TYPE = "EventWorkflow"
@@ -116,3 +119,16 @@ async def missing_keys_problem(
         if missing:
             return missing_key_message("open event workflows are", missing, configured)
     return None
+
+
+async def store_keys_problem(settings: Settings) -> str | None:
+    """`missing_keys_problem` for the store named by the settings; None if it cannot be read
+    (not migrated yet, or down: it holds no sealed secret to check then)."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with session_maker(engine)() as session:
+            return await missing_keys_problem(settings.encryption_keys, session=session)
+    except (DBAPIError, OSError):
+        return None
+    finally:
+        await engine.dispose()
