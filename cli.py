@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from hookline.core.config import Settings, get_settings
@@ -25,6 +27,7 @@ def _run_api(args: argparse.Namespace) -> None:
     configure_logs(settings.log_level)
     if args.migrate:
         _migrate(settings)
+    _preflight(settings, "api")
     processes = args.processes or settings.api_processes
     # Several processes share the port; each runs the app and its embedded worker.
     app = create_app(settings) if processes == 1 else "hookline.api.main:app_from_env"
@@ -53,6 +56,7 @@ def _run_worker(_: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    _preflight(settings, "worker")
     run = asyncio.run
     with contextlib.suppress(ImportError):  # uvloop: with uvicorn[standard], as in the API
         import uvloop
@@ -61,33 +65,92 @@ def _run_worker(_: argparse.Namespace) -> None:
     run(main())
 
 
+def _preflight(settings: Settings, role: str) -> None:
+    """Before serving: Temporal answers with these credentials, and every encryption key the
+    store's secrets and open workflows were sealed with is configured. Fails in one line."""
+    from temporalio.service import RPCError
+
+    from hookline.core.keys_in_use import missing_keys_problem, store_keys_problem
+    from hookline.core.temporal_connection import (
+        TemporalConfigError,
+        connect_failure,
+        unreachable,
+    )
+    from hookline.worker import connect
+
+    # Without the SDK metrics address: that port is for the process that runs the worker
+    # (with `--processes N`, a child), not for this check.
+    checking = settings.model_copy(update={"sdk_metrics_address": None})
+
+    async def check() -> str | None:
+        client = None
+        try:
+            client = await connect(checking)
+        except TemporalConfigError as exc:
+            return str(exc)
+        except Exception as exc:
+            # Down or still starting: the API comes up anyway and answers 503 until it is up.
+            if role != "api" or not unreachable(exc):
+                return connect_failure(settings, exc)
+        problem = await store_keys_problem(settings)
+        if problem is None and client is not None:
+            try:
+                problem = await missing_keys_problem(
+                    settings.encryption_keys,
+                    client=client,
+                    window=settings.event_retention + timedelta(days=1),
+                )
+            except RPCError as exc:  # e.g. a server without advanced visibility: run on
+                logging.getLogger("hookline.cli").warning(
+                    "open workflows not checked for missing keys: %s", exc
+                )
+        return problem
+
+    problem = asyncio.run(check())
+    if problem:
+        print(f"hookline {role}: {problem}", file=sys.stderr, flush=True)
+        # Not SystemExit: after a connection the server cut mid-call, the SDK's runtime threads
+        # can abort the interpreter's finalization (exit 134, a C stack dump after our line).
+        # Nothing is open yet that needs closing.
+        os._exit(1)
+
+
 def _migrate(settings: Settings) -> None:
     from hookline.core.migrate import upgrade
 
     asyncio.run(upgrade(settings.resolved_database_url))
 
 
-def _cmd_migrate(_: argparse.Namespace) -> None:
-    settings = get_settings()
+def _use_data_dir(args: argparse.Namespace) -> Settings:
+    """`--data-dir` as `hookline dev` takes it (default: HOOKLINE_DATA_DIR, else .hookline)."""
+    if getattr(args, "data_dir", None):
+        os.environ["HOOKLINE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        get_settings.cache_clear()
+    return get_settings()
+
+
+def _cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _use_data_dir(args)
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     _migrate(settings)
     print(f"store migrated: {settings.resolved_database_url.split('@')[-1]}")
 
 
-async def _admin(action, *args):
-    from hookline.core.db import create_engine, session_maker
+def _admin(args: argparse.Namespace, action, *action_args):
+    """Runs `action(session, ...)` in one transaction on the store `hookline dev` would use."""
+    from hookline.core.admin import StoreMissing, run_in_store
 
-    engine = create_engine(get_settings().resolved_database_url)
     try:
-        async with session_maker(engine).begin() as session:
-            return await action(session, *args)
-    finally:
-        await engine.dispose()
+        return asyncio.run(run_in_store(_use_data_dir(args), action, *action_args))
+    except StoreMissing as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _tenant_create(args: argparse.Namespace) -> None:
     from hookline.core.admin import get_or_create_tenant
 
-    tenant = asyncio.run(_admin(get_or_create_tenant, args.name))
+    tenant = _admin(args, get_or_create_tenant, args.name)
     print(f"{tenant.id}\t{tenant.name}")
 
 
@@ -102,7 +165,7 @@ def _token_create(args: argparse.Namespace) -> None:
         return await admin.issue_token(session, tenant, name=args.name, scopes=scopes)
 
     try:
-        issued = asyncio.run(_admin(action))
+        issued = _admin(args, action)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
     print(f"token id: {issued.token.id}\nscopes:   {','.join(issued.token.scopes)}")
@@ -118,7 +181,7 @@ def _token_list(args: argparse.Namespace) -> None:
             raise SystemExit(f"no tenant {args.tenant!r}")
         return await admin.list_tokens(session, tenant)
 
-    for token in asyncio.run(_admin(action)):
+    for token in _admin(args, action):
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
         print(f"{token.id}\t{token.prefix}…\t{token.name}\t{','.join(token.scopes)}\t{state}")
 
@@ -126,21 +189,40 @@ def _token_list(args: argparse.Namespace) -> None:
 def _token_revoke(args: argparse.Namespace) -> None:
     from hookline.core import admin
 
-    token = asyncio.run(_admin(admin.revoke_token, args.token_id))
+    token = _admin(args, admin.revoke_token, args.token_id)
     if token is None:
         raise SystemExit(f"no token {args.token_id}")
     print(f"revoked {token.id}")
 
 
+CLUSTER_CREDENTIALS = ("HOOKLINE_TEMPORAL_TLS", "HOOKLINE_TEMPORAL_API_KEY")
+
+
 def _dev(args: argparse.Namespace) -> None:
+    from hookline.core.crypto import kept_key
     from hookline.devserver import (
+        SupervisedChild,
         dev_server_args,
         port_open,
+        spawn_dev_server,
         start_dev_server,
-        stop_process,
+        taken_ports,
         wait_healthy,
     )
 
+    # Before anything starts (and long before the banner): one line, a non-zero exit.
+    taken = taken_ports(
+        {
+            "API, --api-port": args.api_port,
+            "Temporal, --temporal-port": args.temporal_port,
+            "Temporal UI, --ui-port": args.ui_port,
+        }
+    )
+    if taken:
+        raise SystemExit(
+            f"hookline dev: {' and '.join(taken)} already in use: "
+            "stop what listens there or choose another port"
+        )
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     token_file = data_dir / "dev-token"
@@ -152,11 +234,21 @@ def _dev(args: argparse.Namespace) -> None:
             token_file.write_text(new_token_value())
             token_file.chmod(0o600)
         token = token_file.read_text().strip()
+    key_file = data_dir / "encryption-key"
+    key_source = "HOOKLINE_ENCRYPTION_KEY" if os.environ.get("HOOKLINE_ENCRYPTION_KEY") else None
+    try:
+        key = os.environ.get("HOOKLINE_ENCRYPTION_KEY") or kept_key(key_file)
+    except ValueError as exc:
+        raise SystemExit(f"hookline dev: {key_file}: {exc}") from None
+    # The local dev server speaks plain gRPC: a shell's cluster credentials do not apply.
+    for name in [k for k in os.environ if k.startswith(CLUSTER_CREDENTIALS)]:
+        del os.environ[name]
     env = os.environ | {
         "HOOKLINE_DATA_DIR": str(data_dir),
         "HOOKLINE_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
         "HOOKLINE_ALLOW_PRIVATE_URLS": os.environ.get("HOOKLINE_ALLOW_PRIVATE_URLS", "true"),
         "HOOKLINE_BOOTSTRAP_TOKEN": token,
+        "HOOKLINE_ENCRYPTION_KEY": key,
         "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
         "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
     }
@@ -164,41 +256,47 @@ def _dev(args: argparse.Namespace) -> None:
     get_settings.cache_clear()
     settings = get_settings()
     _migrate(settings)
-    codec = f"http://127.0.0.1:{args.api_port}/codec" if settings.encryption_keys else None
-    temporal = start_dev_server(
-        dev_server_args(
-            port=args.temporal_port,
-            ui_port=args.ui_port,
-            db_file=data_dir / "temporal.db",
-            namespace=settings.temporal_namespace,
-            codec_endpoint=codec,
-        ),
+    temporal_args = dev_server_args(
         port=args.temporal_port,
-        log=data_dir / "temporal.log",
+        ui_port=args.ui_port,
+        db_file=data_dir / "temporal.db",
+        namespace=settings.temporal_namespace,
+        codec_endpoint=f"http://127.0.0.1:{args.api_port}/codec",
     )
-    children: list[subprocess.Popen] = [temporal]
-    python = sys.executable
+    temporal_log = data_dir / "temporal.log"
     try:
-        # Each process with a worker exports the Temporal SDK's metrics on its own port.
-        port = args.sdk_metrics_port
-        sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
-        worker = subprocess.Popen(
-            [python, "-m", "hookline.cli", "worker"],
-            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["worker"]},
+        first_temporal = start_dev_server(temporal_args, port=args.temporal_port, log=temporal_log)
+    except RuntimeError as exc:
+        raise SystemExit(f"hookline dev: {exc}") from None
+    python = sys.executable
+    # Each process with a worker exports the Temporal SDK's metrics on its own port.
+    port = args.sdk_metrics_port
+    sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
+
+    def hookline(*command: str, role: str):
+        return lambda: subprocess.Popen(
+            [python, "-m", "hookline.cli", *command],
+            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics[role]},
         )
-        children.append(worker)
-        api = subprocess.Popen(
-            [python, "-m", "hookline.cli", "api", "--port", str(args.api_port)],
-            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["api"]},
+
+    children = [
+        SupervisedChild(
+            "Temporal dev server",
+            lambda: spawn_dev_server(temporal_args, temporal_log),
+            process=first_temporal,
         )
-        children.append(api)
+    ]
+    try:
+        children.append(SupervisedChild("worker", hookline("worker", role="worker")))
+        api_command = ("api", "--port", str(args.api_port))
+        children.append(SupervisedChild("API", hookline(*api_command, role="api")))
         try:
             wait_healthy(
                 f"http://127.0.0.1:{args.api_port}",
-                {"temporal": temporal, "worker": worker, "api": api},
+                {child.name: child.process for child in children},
             )
         except RuntimeError as exc:
-            raise SystemExit(str(exc)) from exc
+            raise SystemExit(f"hookline dev: {exc}") from None
         print(
             "\nhookline is running\n"
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
@@ -209,6 +307,8 @@ def _dev(args: argparse.Namespace) -> None:
             "(Temporal SDK: worker, API)\n"
             f"  data         {data_dir}\n"
             f"  API token    {token}\n"
+            f"  history      encrypted (key: {key_source or key_file}), "
+            "the UI decodes it through the API's /codec\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -221,13 +321,12 @@ def _dev(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         while not stopping:
-            if any(child.poll() is not None for child in children):
-                print("a hookline process exited; stopping the rest", file=sys.stderr)
-                break
+            for child in children:  # a crashed child restarts; the others carry on
+                child.tend(lambda line: print(line, file=sys.stderr, flush=True))
             time.sleep(0.3)
     finally:
         for child in reversed(children):  # API first, Temporal last
-            stop_process(child)
+            child.stop()
         if port_open(args.temporal_port):
             print("warning: something still listens on the Temporal port", file=sys.stderr)
         print("hookline stopped")
@@ -259,6 +358,10 @@ def parser() -> argparse.ArgumentParser:
         help="Temporal SDK metrics: the worker on this port, the API on the next",
     )
     dev.add_argument("--data-dir", default=os.environ.get("HOOKLINE_DATA_DIR", ".hookline"))
+    # The admin commands find the store as `hookline dev` does: --data-dir, HOOKLINE_DATA_DIR,
+    # else .hookline (HOOKLINE_DATABASE_URL, when set, wins).
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--data-dir", help="the data dir `hookline dev` uses (default: .hookline)")
     dev.set_defaults(func=_dev)
 
     api = sub.add_parser("api", help="the management API (uvicorn)")
@@ -275,26 +378,32 @@ def parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="a Temporal worker (scale out with more of them)")
     worker.set_defaults(func=_run_worker)
 
-    migrate = sub.add_parser("migrate", help="apply the store's migrations")
+    migrate = sub.add_parser("migrate", help="apply the store's migrations", parents=[store])
     migrate.set_defaults(func=_cmd_migrate)
 
     tenant = sub.add_parser("tenant", help="tenant admin").add_subparsers(
         dest="action", required=True
     )
-    create = tenant.add_parser("create", help="create a tenant (idempotent by name)")
+    create = tenant.add_parser(
+        "create", help="create a tenant (idempotent by name)", parents=[store]
+    )
     create.add_argument("name")
     create.set_defaults(func=_tenant_create)
 
     token = sub.add_parser("token", help="token admin").add_subparsers(dest="action", required=True)
-    tcreate = token.add_parser("create", help="issue a token for a tenant (id or name)")
+    tcreate = token.add_parser(
+        "create", help="issue a token for a tenant (id or name)", parents=[store]
+    )
     tcreate.add_argument("tenant")
     tcreate.add_argument("--name", default="")
     tcreate.add_argument("--scopes", help="comma separated; default: all")
     tcreate.set_defaults(func=_token_create)
-    tlist = token.add_parser("list", help="list a tenant's tokens")
+    tlist = token.add_parser("list", help="list a tenant's tokens", parents=[store])
     tlist.add_argument("tenant")
     tlist.set_defaults(func=_token_list)
-    trevoke = token.add_parser("revoke", help="revoke a token (takes effect at once)")
+    trevoke = token.add_parser(
+        "revoke", help="revoke a token (takes effect at once)", parents=[store]
+    )
     trevoke.add_argument("token_id")
     trevoke.set_defaults(func=_token_revoke)
 

@@ -23,6 +23,7 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
+from hookline.core.temporal_connection import connect_options
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -49,12 +50,14 @@ def sdk_runtime(metrics_address: str | None) -> Runtime | None:
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Every client hookline builds (API, worker, CLI): TLS, mTLS or an API key per settings."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.encryption_keys),
         lazy=lazy,
         runtime=sdk_runtime(settings.sdk_metrics_address),
+        **connect_options(settings),
     )
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
+from hookline.core.config import Settings
+from hookline.core.db import create_engine, session_maker
 from hookline.core.tables import Tenant, Token
 
 SCOPES = (
@@ -21,6 +26,7 @@ SCOPES = (
     "events:redeliver",
 )
 TOKEN_PREFIX = "hl_"
+T = TypeVar("T")
 
 
 def hash_token(value: str) -> str:
@@ -37,6 +43,38 @@ def check_scopes(scopes: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown scopes {unknown}; allowed: {list(SCOPES)}")
     return [s for s in SCOPES if s in scopes]
+
+
+class StoreMissing(Exception):
+    """No hookline store where the settings point: one line saying where and what to do."""
+
+
+def _no_store(where: str, why: str) -> StoreMissing:
+    return StoreMissing(
+        f"{why} at {where}: pass the --data-dir that `hookline dev` uses "
+        "(or set HOOKLINE_DATA_DIR / HOOKLINE_DATABASE_URL), or create it with "
+        "`hookline migrate --data-dir DIR`"
+    )
+
+
+async def run_in_store(settings: Settings, action: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`action(session, *args)` in one transaction; StoreMissing if there is no store there."""
+    sqlite_file = (settings.data_dir / "hookline.db").resolve()
+    where = "HOOKLINE_DATABASE_URL" if settings.database_url else str(sqlite_file)
+    # Checked first: opening a missing SQLite file would create an empty one.
+    if not settings.database_url and not sqlite_file.exists():
+        raise _no_store(where, "no hookline store")
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with session_maker(engine).begin() as session:
+            return await action(session, *args)
+    except DBAPIError as exc:
+        text = str(exc.orig)
+        if "no such table" in text.lower() or "does not exist" in text.lower():
+            raise _no_store(where, "the store has no hookline tables") from None
+        raise StoreMissing(f"the store at {where} failed: {text.splitlines()[0]}") from None
+    finally:
+        await engine.dispose()
 
 
 @dataclass

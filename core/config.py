@@ -7,7 +7,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hookline.core import retry
@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "hookline"
+    # Secured connections (a TLS cluster, Temporal Cloud): core/temporal_connection.py.
+    # TLS is on when set true, or when any file below or an API key is set; unset by `hookline dev`.
+    temporal_tls: bool | None = None
+    temporal_tls_ca_cert: Path | None = None  # PEM: the CA that signed the frontend's cert
+    temporal_tls_client_cert: Path | None = None  # PEM: mTLS client certificate (chain)
+    temporal_tls_client_key: Path | None = None  # PEM: its private key
+    temporal_tls_server_name: str | None = None  # the name to verify, if not the address's host
+    temporal_api_key: SecretStr | None = None  # Temporal Cloud API key (implies TLS)
 
     event_retention: timedelta = timedelta(days=7)
     allow_private_urls: bool = False
@@ -119,6 +127,20 @@ class Settings(BaseSettings):
     def _retry_bounds(self) -> Settings:
         retry.check_bounds(retry.settings_spec(self))  # fails at start-up, naming the field
         return self
+
+    @field_validator(
+        "temporal_tls",
+        "temporal_tls_ca_cert",
+        "temporal_tls_client_cert",
+        "temporal_tls_client_key",
+        "temporal_tls_server_name",
+        "temporal_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # Compose passes `${VAR:-}` through as "": the same as not setting it.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rate_limit")
     @classmethod

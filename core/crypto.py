@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
@@ -36,6 +37,18 @@ _AAD_PAYLOAD = b"hookline/payload/v1"
 def generate_key() -> str:
     """A new random key, in the form ``HOOKLINE_ENCRYPTION_KEY`` expects."""
     return base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii")
+
+
+def kept_key(path: Path) -> str:
+    """The key kept in `path` (`hookline dev`'s data dir): created once, mode 0600."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(generate_key() + "\n")
+    path.chmod(0o600)
+    key = path.read_text().strip()
+    parse_keys([key])  # ValueError (no key in it) if the file was damaged
+    return key
 
 
 def key_id(key: bytes) -> str:
@@ -68,6 +81,39 @@ def parse_keys(keys: list[str]) -> list[tuple[str, bytes]]:
         if all(kid != existing for existing, _ in parsed):
             parsed.append((kid, key))
     return parsed
+
+
+def configured_key_ids(keys: list[str]) -> set[str]:
+    return {kid for kid, _ in parse_keys(keys)}
+
+
+def sealed_key_id(stored: str) -> str | None:
+    """The key id a stored value was sealed with (``enc:v1:<id>:...``); None if in clear."""
+    if not stored.startswith(_SEALED_V1):
+        return None
+    return stored[len(_SEALED_V1) :].partition(":")[0] or None
+
+
+def payload_key_id(payload: Payload) -> str | None:
+    """The key id a Temporal payload was encrypted with by EncryptionCodec; None if in clear."""
+    if payload.metadata.get("encoding") != CODEC_ENCODING:
+        return None
+    return payload.metadata.get(CODEC_KEY_ID, b"").decode("ascii", "replace")
+
+
+def missing_key_message(where: str, missing: set[str], configured: set[str]) -> str:
+    """One line: which data is sealed by which key ids no longer configured, and what to do."""
+    ids = ", ".join(sorted(missing))
+    have = (
+        f"HOOKLINE_ENCRYPTION_KEY holds {', '.join(sorted(configured))}"
+        if configured
+        else "HOOKLINE_ENCRYPTION_KEY is not set"
+    )
+    return (
+        f"{where} sealed with encryption key {ids}, which is not configured ({have}): "
+        "put that key back in HOOKLINE_ENCRYPTION_KEY after the current one; drop a key only "
+        "once nothing sealed with it remains (the event retention after rotating)"
+    )
 
 
 class _Keyring:
@@ -141,6 +187,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         self._keyring = _Keyring(keys)
         if self._keyring.current is None:
             raise ValueError("EncryptionCodec needs at least one key")
+        self.key_ids = configured_key_ids(keys)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         encoded = []

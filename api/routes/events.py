@@ -42,6 +42,8 @@ from hookline.api.schemas.events import (
     RedeliverResult,
 )
 from hookline.core import metrics
+from hookline.core.crypto import missing_key_message
+from hookline.core.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
 from hookline.core.tables import Attempt, Delivery, Event
 
@@ -233,8 +235,16 @@ async def get_event(event_id: str, principal: EventsRead, session: SessionDep) -
 
 
 async def signal_redeliver(temporal, event_id: str, webhook_ids: list[str]) -> bool:
-    """False when the workflow has closed: the event's retention is over."""
+    """False when the workflow has closed: the event's retention is over. 409 when the event's
+    history was sealed with a key no longer configured (its worker could not replay it)."""
     try:
+        missing = await missing_workflow_keys(temporal, event_id)
+        if missing:
+            raise ApiError(
+                409,
+                missing_key_message(f"event {event_id} is", missing, client_key_ids(temporal)),
+                details={"missing_key_ids": sorted(missing)},
+            )
         await temporal.get_workflow_handle(event_id).signal(
             "redeliver", RedeliverSignal(webhook_ids=webhook_ids)
         )

@@ -1,0 +1,57 @@
+"""Admin commands find the store `hookline dev` uses, or say in one line they cannot (14.7)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def hookline(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hookline.cli", *args],
+        cwd=cwd,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_without_the_data_dir_one_line_and_no_empty_store_left(tmp_path):
+    done = hookline("tenant", "create", "acme", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert f"no hookline store at {tmp_path / '.hookline' / 'hookline.db'}" in line
+    assert "--data-dir" in line
+    assert not (tmp_path / ".hookline").exists()
+
+
+def test_an_empty_store_file_is_named_not_a_traceback(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "hookline.db").write_bytes(b"")
+    done = hookline("token", "list", "acme", "--data-dir", "x", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("the store has no hookline tables at ") and "migrate" in line
+
+
+def test_data_dir_flag_and_env_reach_the_same_store(tmp_path):
+    data = tmp_path / "X"
+    assert hookline("migrate", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    created = hookline("tenant", "create", "acme", "--data-dir", "X", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    tenant_id = created.stdout.split("\t")[0]
+    issued = hookline(
+        "token", "create", "acme", "--name", "ci", cwd=tmp_path, HOOKLINE_DATA_DIR=str(data)
+    )
+    assert issued.returncode == 0, issued.stderr
+    token_id = issued.stdout.split()[2]
+    listed = hookline("token", "list", tenant_id, "--data-dir", str(data), cwd=tmp_path)
+    assert token_id in listed.stdout and "active" in listed.stdout
+    revoked = hookline("token", "revoke", token_id, "--data-dir", "X", cwd=tmp_path)
+    assert revoked.stdout.strip() == f"revoked {token_id}"
+    assert not (tmp_path / ".hookline").exists()
