@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from hookline.activities.deps import Deps, delivery_transport
+from hookline.activities.deps import Deps
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
@@ -22,6 +22,7 @@ from hookline.core.config import Settings, get_settings
 from hookline.core.crypto import SecretBox
 from hookline.core.db import create_engine, session_maker
 from hookline.core.store import Store
+from hookline.delivery import delivery_transport
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with

@@ -136,8 +136,14 @@ def _describe(exc: BaseException) -> str:
         if isinstance(cause, urls.UrlError):
             return f"refused: {cause}"
         cause = cause.__cause__
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
-        return f"connection error: {exc or type(exc).__name__}"
+    if isinstance(exc, aiohttp.InvalidURL):  # e.g. 2130706433: retrying will not fix it
+        return f"refused: url is not valid: {exc}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # Its message is the reply head read so far when the receiver closed mid-head.
+        cut = "" if isinstance(exc.message, str) else " mid-reply"
+        return f"connection error: the server disconnected{cut}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection error: {exc}"
     if isinstance(exc, aiohttp.ClientResponseError):  # a reply aiohttp could not parse
         return f"protocol error: {exc.message or type(exc).__name__}"
     if isinstance(exc, aiohttp.ClientError):
