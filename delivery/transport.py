@@ -1,7 +1,7 @@
 """The one HTTP client of a process for all deliveries: an aiohttp session built from Settings.
 
-aiohttp rather than httpx's client API over `httpx-aiohttp`: the same connections either way,
-at about half the CPU per POST without the httpx layer (docs/PERFORMANCE.md, "Delivery HTTP").
+aiohttp directly rather than httpx's client API over `httpx-aiohttp`: the same connections,
+without the httpx layer's CPU per POST (docs/PERFORMANCE.md, "Delivery HTTP on aiohttp").
 
 What the session does, and why:
 - at most `max_concurrent_deliveries` connections, `max_requests_per_endpoint` per origin

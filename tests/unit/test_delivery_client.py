@@ -64,3 +64,13 @@ async def test_a_client_trusting_the_environment_would_use_the_proxy(receiver, p
         async with http.post(receiver.url("/hook"), data=b"{}") as reply:
             assert reply.status == 200
     assert proxy.total == 1 and receiver.total == 0
+
+
+async def test_the_worker_closes_its_delivery_client(tmp_path):
+    """An aiohttp session left open warns "Unclosed client session" at exit."""
+    from hookline.worker import worker_deps
+
+    async with worker_deps(Settings(data_dir=tmp_path, allow_private_urls=True)) as deps:
+        session = deps.http.session
+        assert not session.closed
+    assert session.closed
