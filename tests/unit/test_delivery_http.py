@@ -173,17 +173,27 @@ async def test_chunked_reply_and_interim_replies(serve: Serve, http: DeliveryTra
     assert scripted.connections == 1
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "read_as"),
+    [
+        (b"a\x01b", "a\x01b"),  # control characters other than NUL
+        (b"a\x7fb", "a\x7fb"),
+        (b"caf\xc3\xa9", "caf\xc3\xa9"),  # obs-text: its bytes kept (compared as latin-1)
+        (b"a\n b", "a b"),  # obs-fold: a continuation line
+    ],
+)
 async def test_sloppy_replies_are_read_as_h11_read_them(
-    serve: Serve, http: DeliveryTransport
+    serve: Serve, http: DeliveryTransport, retry_after: bytes, read_as: str
 ) -> None:
-    # Bare LF line ends and a control character in a header value: llhttp's lenient reading
-    # of replies, as h11 before it.
-    bare_lf = b"HTTP/1.1 201 Created\nContent-Length: 2\nRetry-After: a\x01b\n\nok"
+    # Bare LF line ends and odd bytes in a header value: llhttp's lenient reading of
+    # replies, as h11's before it.
+    bare_lf = b"HTTP/1.1 201 Created\nContent-Length: 2\nRetry-After:%s\n\nok" % retry_after
     scripted = Scripted(lambda n: bare_lf)
     port = await serve(scripted)
     result = await send_to(http, port)
     assert (result.status_code, result.body, result.error) == (201, "ok", None)
-    assert result.retry_after == "a\x01b"
+    assert result.retry_after is not None
+    assert result.retry_after.encode("utf-8", "surrogateescape").decode("latin-1") == read_as
 
 
 async def test_a_redirect_is_an_answer_not_followed(serve: Serve, http: DeliveryTransport) -> None:
@@ -258,6 +268,10 @@ async def test_a_body_that_ends_at_close(serve: Serve, http: DeliveryTransport) 
         # reply spoil the reply itself (llhttp parses them at once).
         (ok() + b"garbage", None, "protocol error: Bad status line"),
         (b"HTTP/1.1 200 OK\r\n" + b"X-Pad: y\r\n" * 8000, None, "protocol error: Too many headers"),
+        # As h11 refused them too: NUL in a value, a name that is not a token.
+        (b"HTTP/1.1 200 OK\r\nX-Note: a\x00b\r\n\r\n", None, "protocol error: Invalid HTTP"),
+        (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", None, "protocol error: Invalid header"),
+        (b"HTTP/1.1 200 OK\r\nX-Note : x\r\n\r\n", None, "protocol error: Invalid header"),
         (b"HTTP/1.1 200 OK\r\nX-Long: " + b"y" * 70_000 + b"\r\n\r\n", None, "protocol error:"),
     ],
 )
