@@ -80,7 +80,7 @@ async def send(
     status_code = excerpt = error = retry_after = None
     try:
         async with asyncio.timeout(timeout):
-            target = URL(url, encoded=False)
+            target = URL(url)
             if not http.allow_private:
                 _vet_literal(target)
             async with http.session.post(
@@ -104,16 +104,19 @@ async def send(
 
 
 def _vet_literal(target: URL) -> None:
-    """A host written as an IP address is connected to as it is (no resolver sees it)."""
+    """A host written as an address (anything with a colon, or only digits and dots) is
+    connected to as written, without a resolver: it must be a valid, public address."""
     host = target.raw_host
-    if host is None:
+    if not host:
         raise urls.UrlError("url must have a host")
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return  # a name: the resolver vets what it resolves to
     try:
         urls.vet_addresses(host, [host])
-    except ValueError as exc:
-        if isinstance(exc, urls.UrlError):
-            raise
-        # Not an address: a name, vetted by the resolver when the connection is made.
+    except urls.UrlError:
+        raise
+    except ValueError as exc:  # e.g. 2130706433 or 127.1, which socket maps onto 127.0.0.1
+        raise urls.UrlError(f"host {host} is not a valid IP address") from exc
 
 
 async def _excerpt(reply: aiohttp.ClientResponse) -> str:

@@ -177,10 +177,14 @@ async def test_allow_private_connects_to_private_answers(dns: FakeDns, receiver:
 
 async def test_ip_literals_are_vetted_too(http: DeliveryTransport, receiver: Receiver) -> None:
     # No resolver sees a literal: send() vets it itself.
-    for host in ("127.0.0.1", "[::ffff:127.0.0.1]"):
+    for host in ("127.0.0.1", "[::ffff:127.0.0.1]", "[fe80::1%25lo]"):
         result = await _send(http, f"http://{host}:{receiver.port}/hook")
         assert result.error is not None and result.error.startswith("refused: host "), result
-        assert "a loopback address" in result.error
+        assert "a loopback address" in result.error or "a link-local address" in result.error
+    # Forms that socket would map onto 127.0.0.1 are not addresses hookline connects to.
+    for host in ("2130706433", "127.1", "0x7f.1"):
+        result = await _send(http, f"http://{host}:{receiver.port}/hook")
+        assert result.error is not None and result.error.startswith("refused: "), result
     assert receiver.connections == 0
 
 
