@@ -1,4 +1,4 @@
-"""Builds the Worker: the workflow, the activities, one shared httpx client and the store."""
+"""Builds the Worker: the workflow, the activities, one shared HTTP client and the store."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunn
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.activities.delivery import DeliveryActivities
-from hookline.activities.deps import Deps, delivery_transport
+from hookline.activities.deps import Deps
 from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
 from hookline.core.temporal_connection import connect_options
+from hookline.delivery import delivery_transport
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")

@@ -17,16 +17,7 @@ from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliveryStatus
 from hookline.core.retry import Decision, Outcome
 from hookline.core.tables import Attempt, Delivery, UTCDateTime, Webhook
-
-
-@dataclass
-class SendResult:
-    status_code: int | None
-    body: str | None
-    error: str | None
-    duration_ms: int
-    retry_after: str | None
-    started_at: datetime
+from hookline.delivery import SendResult
 
 
 @dataclass

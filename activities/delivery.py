@@ -1,4 +1,5 @@
-"""Delivery attempts: load url and secret from the store, sign, POST, record the Attempt.
+"""Delivery attempts: load url and secret from the store, send (hookline.delivery), record
+the Attempt.
 
 Attempt 1 of a series runs for all its targets in one local activity (`deliver_first`): the
 POSTs in parallel, their Attempts in one transaction, the event settled in it too when no
@@ -10,27 +11,19 @@ data, not a bug, so `deliver` raises BENIGN ApplicationErrors that Temporal retr
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import orjson
 from sqlalchemy import Connection, Row, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from hookline.activities.attempts import AttemptRecord, SendResult, mark_skipped, record_attempts
-from hookline.activities.deps import USER_AGENT, Deps
-from hookline.activities.endpoints import EndpointLimits
-from hookline.activities.pinning import vetted_addresses
+from hookline.activities.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.activities.deps import Deps
 from hookline.activities.settling import settle
-from hookline.core import metrics, signing
-from hookline.core.crypto import SecretBox
+from hookline.core import metrics
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -49,25 +42,9 @@ from hookline.core.retry import (
     parse_retry_after,
 )
 from hookline.core.tables import Event, Webhook
-from hookline.core.urls import UrlError, resolve_vetted
+from hookline.delivery import SendResult, event_body, send, webhook_secrets
 
 log = logging.getLogger("hookline.delivery")
-
-BODY_EXCERPT_BYTES = 4096
-TIMEOUT_PHASES = ("connect", "read", "write", "pool")
-
-
-@functools.lru_cache(maxsize=4096)
-def parsed_url(url: str) -> httpx.URL:
-    """A webhook URL parsed once, not on every attempt (httpx.URL is immutable)."""
-    return httpx.URL(url)
-
-
-def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:
-    """The payload of DESIGN.md: {"id","type","created","data","tenant"}."""
-    stamp = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    payload = {"id": event_id, "type": event_type, "created": stamp, "data": data, "tenant": tenant}
-    return orjson.dumps(payload)
 
 
 @dataclass(frozen=True)
@@ -82,102 +59,6 @@ class EventFacts:
 
     def body(self) -> bytes:
         return event_body(self.id, self.type, self.created, self.data, self.tenant_id)
-
-
-def webhook_secrets(webhook: Row[Any], box: SecretBox, now: datetime) -> list[str]:
-    """The current secret, then the previous one while its rotation grace lasts."""
-    current = [box.open(webhook.secret)]
-    expires = webhook.previous_secret_expires_at
-    if webhook.previous_secret and expires is not None and expires > now:
-        current.append(box.open(webhook.previous_secret))
-    return current
-
-
-async def _excerpt(reply: httpx.Response) -> str:
-    """The first BODY_EXCERPT_BYTES of the answer, whatever its size."""
-    chunks, size = [], 0
-    async for chunk in reply.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= BODY_EXCERPT_BYTES:
-            break
-    return b"".join(chunks)[:BODY_EXCERPT_BYTES].decode("utf-8", errors="replace")
-
-
-async def send(
-    http: httpx.AsyncBaseTransport,
-    url: str,
-    body: bytes,
-    *,
-    secrets: list[str],
-    event_id: str,
-    event_type: str,
-    delivery_id: str,
-    attempt: int,
-    timeout: float,
-    allow_private: bool,
-    endpoints: EndpointLimits,
-) -> SendResult:
-    """Sign and POST one payload; never raises for what the receiver or network does."""
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    timestamp = int(started_at.timestamp())
-    headers = signing.signature_headers(secrets, msg_id=event_id, timestamp=timestamp, body=body)
-    headers.update(
-        {
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/json",
-            "X-Webhook-Delivery-Id": delivery_id,
-            "X-Webhook-Event": event_type,
-            "X-Webhook-Attempt": str(attempt),
-        }
-    )
-    status_code = excerpt = error = retry_after = None
-    try:
-        async with asyncio.timeout(timeout):
-            # Checked at send time as well: DNS may now point somewhere it did not at create.
-            # Resolved once; the connection then goes to a vetted address, never to the name
-            # again (activities/pinning.py): a second lookup could answer 127.0.0.1.
-            pinning = contextlib.nullcontext()
-            target = parsed_url(url)
-            if not allow_private:
-                addresses = await resolve_vetted(url, allow_private=False)
-                pinning = vetted_addresses(target.raw_host.decode("ascii"), addresses)
-            request = httpx.Request(
-                "POST",
-                target,
-                content=body,
-                headers=headers,
-                extensions={"timeout": dict.fromkeys(TIMEOUT_PHASES, timeout)},
-            )
-            # The slot counts against the timeout, as a wait for a pooled connection does.
-            async with endpoints.slot(request.url):
-                with pinning:
-                    reply = await http.handle_async_request(request)
-                    try:
-                        status_code = reply.status_code
-                        retry_after = reply.headers.get("retry-after")
-                        excerpt = await _excerpt(reply)
-                    finally:
-                        await reply.aclose()
-    except UrlError as exc:
-        error = f"refused: {exc}"
-    except TimeoutError:
-        error = f"timeout after {timeout:g}s"
-    except httpx.ConnectError as exc:
-        error = f"connection error: {exc or type(exc).__name__}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    except OSError as exc:
-        error = f"network error: {exc}"
-    return SendResult(
-        status_code=status_code,
-        body=excerpt,
-        error=error,
-        duration_ms=int((time.perf_counter() - started) * 1000),
-        retry_after=retry_after,
-        started_at=started_at,
-    )
 
 
 def load(
@@ -342,8 +223,6 @@ class DeliveryActivities:
             delivery_id=target.delivery_id,
             attempt=number,
             timeout=target.retry.timeout,
-            allow_private=self.deps.settings.allow_private_urls,
-            endpoints=self.deps.endpoints,
         )
         if result.error and result.error.startswith("refused:"):
             decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)

@@ -1,13 +1,21 @@
-"""CPU per delivery POST through hookline's transport, by connection and network backend.
+"""CPU per delivery POST, by HTTP client stack.
 
-    .venv/bin/python -m bench.post_cost [N]
+    .venv/bin/python -m bench.post_cost [N] [ROUNDS]
 
-Starts bench/receiver.py on 127.0.0.1, then POSTs N small signed-size payloads through
-`delivery_transport` (16 in flight, as one endpoint's limit): as hookline runs it (llhttp
-connections on asyncio streams), with httpcore's own h11 connections instead, with httpcore's
-anyio backend under our connections, and through httpx's own AsyncHTTPTransport (httpcore's
-pool, h11 and anyio); three rounds, alternating, and prints this process's CPU microseconds
-per POST (time.process_time), on uvloop as the API and the worker run.
+Starts bench/receiver.py on 127.0.0.1, then POSTs N small signed-size payloads, 16 in flight
+(one endpoint's default limit), through each candidate in turn, ROUNDS rounds (default 3),
+alternating, so that the shared machine's drift hits all of them alike:
+
+- `aiohttp`: hookline's delivery session (hookline.delivery: TCPConnector with the vetting
+  resolver, limit_per_host, DummyCookieJar) used directly, as `send()` does;
+- `httpx+aiohttp`: httpx's client API over `httpx-aiohttp`'s AiohttpTransport wrapping that
+  same session;
+- `aiohttp-transport`: that AiohttpTransport used directly (httpx.Request in, httpx.Response
+  out, no client layer), to show where the httpx side's cost is;
+- `httpx`: httpx's own client and transport (httpcore, h11, anyio), for reference.
+
+Prints this process's CPU microseconds per POST (time.process_time) of each round, on uvloop
+as the API and the worker run, then each candidate's range.
 """
 
 from __future__ import annotations
@@ -16,79 +24,146 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
-import httpcore
 import httpx
 import uvloop
+from httpx_aiohttp import AiohttpTransport
 
 from bench.run import ROOT
-from hookline.activities.deps import delivery_transport
-from hookline.activities.pinning import PinningBackend
-from hookline.activities.pool import DeliveryPool
 from hookline.core.config import Settings
+from hookline.delivery.transport import DeliveryTransport, delivery_transport
 from hookline.devserver import free_port, stop_process
 
 BODY = b'{"id":"evt_x","type":"user.created","created":"2026-11-30T00:00:00Z","data":{"id":"u1"}}'
-PHASES = ("connect", "read", "write", "pool")
+HEADERS = {"Content-Type": "application/json", "webhook-id": "evt_x"}
+LANES = 16
+
+Post = Callable[[str], Awaitable[int]]  # POSTs BODY to the url, returns the status
 
 
-async def cpu_per_post(http: httpx.AsyncBaseTransport, url: str, n: int, lanes: int = 16) -> float:
+class Candidate:
+    """Opens a client, POSTs through it, closes it."""
+
+    name = ""
+
+    async def open(self, settings: Settings) -> None:
+        raise NotImplementedError
+
+    async def post(self, url: str) -> int:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class Aiohttp(Candidate):
+    name = "aiohttp"
+
+    async def open(self, settings: Settings) -> None:
+        self.http: DeliveryTransport = delivery_transport(settings)
+
+    async def post(self, url: str) -> int:
+        async with self.http.session.post(
+            url, data=BODY, headers=HEADERS, allow_redirects=False
+        ) as reply:
+            await reply.read()
+            return reply.status
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class HttpxOverAiohttp(Candidate):
+    name = "httpx+aiohttp"
+
+    async def open(self, settings: Settings) -> None:
+        self.http = delivery_transport(settings)
+        self.client = httpx.AsyncClient(
+            transport=AiohttpTransport(client=self.http.session), trust_env=False
+        )
+
+    async def post(self, url: str) -> int:
+        reply = await self.client.post(url, content=BODY, headers=HEADERS)
+        return reply.status_code
+
+    async def close(self) -> None:
+        await self.client.aclose()  # closes the session through the transport
+        await self.http.aclose()
+
+
+class AiohttpTransportOnly(Candidate):
+    name = "aiohttp-transport"
+
+    async def open(self, settings: Settings) -> None:
+        self.http = delivery_transport(settings)
+        self.transport = AiohttpTransport(client=self.http.session)
+
+    async def post(self, url: str) -> int:
+        request = httpx.Request("POST", url, content=BODY, headers=HEADERS)
+        reply = await self.transport.handle_async_request(request)
+        try:
+            await reply.aread()
+        finally:
+            await reply.aclose()
+        return reply.status_code
+
+    async def close(self) -> None:
+        await self.transport.aclose()
+        await self.http.aclose()
+
+
+class Httpx(Candidate):
+    name = "httpx"
+
+    async def open(self, settings: Settings) -> None:
+        limit = settings.max_concurrent_deliveries
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=50),
+            trust_env=False,
+        )
+
+    async def post(self, url: str) -> int:
+        reply = await self.client.post(url, content=BODY, headers=HEADERS)
+        return reply.status_code
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def cpu_per_post(post: Post, url: str, n: int) -> float:
     requests = iter(range(n))
 
     async def lane() -> None:
         for _ in requests:
-            request = httpx.Request(
-                "POST",
-                url,
-                content=BODY,
-                headers={"Content-Type": "application/json", "webhook-id": "evt_x"},
-                extensions={"timeout": dict.fromkeys(PHASES, 5.0)},
-            )
-            response = await http.handle_async_request(request)
-            await response.aread()
-            await response.aclose()
+            if await post(url) != 200:
+                raise SystemExit("the receiver did not answer 200")
 
     started = time.process_time()
-    await asyncio.gather(*(lane() for _ in range(lanes)))
+    await asyncio.gather(*(lane() for _ in range(LANES)))
     return (time.process_time() - started) / n * 1e6
 
 
-class _H11Pool(DeliveryPool):
-    """Our pool with httpcore's own connections (h11) instead of activities/http11.py."""
-
-    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
-        return httpcore.AsyncConnectionPool.create_connection(self, origin)
-
-
-def transport(backend: str) -> httpx.AsyncBaseTransport:
-    settings = Settings(allow_private_urls=True)
-    if backend == "httpx":  # httpx's own transport: its pool, anyio underneath
-        limit = settings.max_concurrent_deliveries
-        return httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=50)
-        )
-    http = delivery_transport(settings)
-    if backend == "h11":
-        http._pool.__class__ = _H11Pool  # type: ignore[attr-defined]
-    if backend == "anyio":
-        http._pool._network_backend = PinningBackend(httpcore.AnyIOBackend())  # type: ignore[attr-defined]
-    return http
-
-
-async def measure(url: str, n: int) -> None:
-    for round_ in range(1, 4):
-        for backend in ("hookline", "h11", "anyio", "httpx"):
-            http = transport(backend)
+async def measure(url: str, n: int, rounds: int) -> dict[str, list[float]]:
+    settings = Settings(allow_private_urls=True)  # the receiver is on 127.0.0.1
+    candidates = [Aiohttp(), HttpxOverAiohttp(), AiohttpTransportOnly(), Httpx()]
+    figures: dict[str, list[float]] = {c.name: [] for c in candidates}
+    for round_ in range(1, rounds + 1):
+        for candidate in candidates:
+            await candidate.open(settings)
             try:
-                await cpu_per_post(http, url, max(n // 10, 50))  # warm the pool
-                micros = await cpu_per_post(http, url, n)
+                await cpu_per_post(candidate.post, url, max(n // 10, 50))  # warm the pool
+                micros = await cpu_per_post(candidate.post, url, n)
             finally:
-                await http.aclose()
-            print(f"round {round_} {backend:8s} {micros:7.0f} µs CPU per POST", flush=True)
+                await candidate.close()
+            figures[candidate.name].append(micros)
+            print(f"round {round_} {candidate.name:17s} {micros:7.0f} µs CPU per POST", flush=True)
+    return figures
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, "-m", "bench.receiver", "--port", str(port)],
@@ -100,11 +175,14 @@ def main() -> None:
         assert receiver.stdout is not None
         if "listening" not in receiver.stdout.readline():
             raise SystemExit("the receiver did not start")
-        uvloop.run(measure(f"http://127.0.0.1:{port}/b/0", n))  # as the API and worker run
+        # uvloop, as the API and the worker run
+        figures = uvloop.run(measure(f"http://127.0.0.1:{port}/b/0", n, rounds))
     finally:
         stop_process(receiver)
         if receiver.stdout is not None:
             receiver.stdout.close()
+    for name, values in figures.items():
+        print(f"{name:17s} {min(values):5.0f}-{max(values):5.0f} µs CPU per POST", flush=True)
 
 
 if __name__ == "__main__":

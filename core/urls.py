@@ -5,10 +5,10 @@ Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomo
 - ``validate_webhook_url`` (no I/O) checks the URL and refuses local names and literal
   private addresses, including the spellings that resolvers accept (``2130706433``,
   ``0x7f.1``, ``[::ffff:127.0.0.1]``...).
-- ``resolve_vetted`` resolves the host right before delivering and refuses the request when
-  any resolved address is forbidden; the request then connects to one of the vetted addresses
-  (``hookline.activities.pinning``), never to the name again: a second lookup could answer
-  ``127.0.0.1`` (DNS rebinding).
+- ``vet_addresses`` refuses a host when any address it resolved to is forbidden. The delivery
+  resolver (``hookline.delivery.resolver``) calls it on every lookup right before connecting,
+  and the connection goes to one of the vetted addresses, never to the name again: a second
+  lookup could answer ``127.0.0.1`` (DNS rebinding). ``resolve_vetted`` resolves and vets.
 
 ``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address
 and name rules and allows plain http, for local receivers.
@@ -236,7 +236,7 @@ async def resolve_vetted(url: str, *, allow_private: bool) -> list[str]:
 
     The name resolved is the one httpx would connect to (IDNA 2008, lowercase), so that the
     addresses vetted here belong to the name sent in ``Host`` and SNI. Connect to these
-    addresses (``hookline.activities.pinning``): resolving again could give another answer.
+    addresses (``hookline.delivery.resolver`` does): resolving again could give another answer.
     Only the host is looked at: run ``validate_webhook_url`` as well.
     """
     try:
@@ -258,13 +258,18 @@ async def resolve_vetted(url: str, *, allow_private: bool) -> list[str]:
     addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
     if not addresses:
         raise UrlError(f"host {host} does not resolve")
-    if allow_private:
-        return addresses
+    if not allow_private:
+        vet_addresses(host, addresses)
+    return addresses
+
+
+def vet_addresses(host: str, addresses: list[str]) -> None:
+    """Raise ``UrlError`` if ANY address ``host`` resolved to is forbidden: the delivery
+    resolver (``hookline.delivery.resolver``) calls this before anything connects."""
     for address in addresses:
         kind = _forbidden_kind(_parse_ip(address))
         if kind is not None:
             raise UrlError(f"host {host} resolves to {address}, {_article(kind)} {kind} address")
-    return addresses
 
 
 async def check_resolved_host(url: str, *, allow_private: bool) -> None:

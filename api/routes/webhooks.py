@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import func, select
 
-from hookline.activities.delivery import event_body, send, webhook_secrets
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, WebhooksRead, WebhooksWrite
 from hookline.api.errors import ApiError, not_found
 from hookline.api.publish import check_event
@@ -34,6 +32,7 @@ from hookline.core.catalog import Catalog
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
 from hookline.core.tables import Webhook
+from hookline.delivery import DeliveryTransport, event_body, send, webhook_secrets
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -47,7 +46,7 @@ def _box(request: Request) -> SecretBox:
     return request.app.state.deps.secrets
 
 
-def _http(request: Request) -> httpx.AsyncBaseTransport:
+def _http(request: Request) -> DeliveryTransport:
     """The app's shared client (closed by the app on shutdown)."""
     return request.app.state.deps.http
 
@@ -302,8 +301,6 @@ async def test_webhook(
         delivery_id=ids.delivery_id(event_id, webhook.id),
         attempt=1,
         timeout=settings.delivery_timeout.total_seconds(),
-        allow_private=settings.allow_private_urls,
-        endpoints=request.app.state.deps.endpoints,
     )
     success, message = _test_message(result.status_code, result.error)
     return WebhookTestResult(

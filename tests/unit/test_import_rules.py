@@ -110,20 +110,7 @@ def modules() -> list[Path]:
     return found + [ROOT / f"{name}.py" for name in ROOT_MODULES]
 
 
-def _param(path: Path):
-    name = str(path.relative_to(ROOT))
-    marks = []
-    if name == "api/routes/webhooks.py":
-        # The test endpoint still calls activities/delivery.py's send(); the `delivery` branch
-        # (issue 13, item 2) moves it to delivery/. Once both are merged this passes: remove
-        # this mark (strict, so an XPASS fails and says so).
-        marks.append(
-            pytest.mark.xfail(strict=True, reason="send() moves to delivery/ (delivery branch)")
-        )
-    return pytest.param(path, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("path", [_param(p) for p in modules()])
+@pytest.mark.parametrize("path", modules(), ids=lambda path: str(path.relative_to(ROOT)))
 def test_imports_go_one_way(path: Path):
     relative = path.relative_to(ROOT)
     part = relative.parts[0] if len(relative.parts) > 1 else relative.stem

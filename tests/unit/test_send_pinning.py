@@ -1,11 +1,13 @@
-"""send() resolves a webhook's host once, vets the addresses, and connects to a vetted one
-(through the pinning transport of activities/pinning.py, which every delivery client uses).
+"""send() connects only to addresses vetted for the webhook's host, through the resolver of
+the delivery client (hookline.delivery.resolver), and keeps the host name for Host, TLS SNI
+and the certificate check.
 
 A hostile DNS server could otherwise answer a public address to the check and 127.0.0.1 or
 169.254.169.254 to the connection (DNS rebinding). The names are made up
-(``hooks.example.test``) and answered by a fake resolver on the event loop, the one both
-hookline and httpx (through anyio) ask; every connection goes to 127.0.0.1, which the delivery
-policy forbids, so the tests that must connect allow that one address (``loopback_is_public``).
+(``hooks.example.test``) and answered by a fake resolver on the event loop, the one aiohttp's
+threaded resolver asks; every connection goes to 127.0.0.1 (or fails on 127.0.0.2), which the
+delivery policy forbids, so the tests that must connect allow those addresses
+(``loopback_is_public``).
 """
 
 from __future__ import annotations
@@ -18,19 +20,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpcore
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hookline.activities import delivery
-from hookline.activities.attempts import SendResult
-from hookline.activities.pinning import PinningBackend, PinningTransport, vetted_addresses
 from hookline.core import signing, urls
-from tests.support.receiver import HOST, Receiver
+from hookline.core.config import Settings
+from hookline.delivery import DeliveryTransport, SendResult, delivery_transport
+from tests.support.receiver import HOST, Receiver, Reply
 from tests.support.send import post
 
 NAME = "hooks.example.test"
@@ -69,34 +68,29 @@ async def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     return fake
 
 
+PUBLIC_FOR_TESTS = ("127.0.0.1", "127.0.0.2")
+
+
 @pytest.fixture
 def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Test-only allow rule: 127.0.0.1, the one address tests may reach, counts as public.
-    Everything else in the policy stays (127.0.0.2, 169.254.169.254... are still refused)."""
+    """Test-only allow rule: 127.0.0.1 (the one address tests may reach) and 127.0.0.2
+    (where nothing listens) count as public. Everything else in the policy stays (127.0.0.3,
+    169.254.169.254... are still refused)."""
     real = urls._forbidden_kind
     monkeypatch.setattr(
-        urls, "_forbidden_kind", lambda ip: None if str(ip) == "127.0.0.1" else real(ip)
+        urls, "_forbidden_kind", lambda ip: None if str(ip) in PUBLIC_FOR_TESTS else real(ip)
     )
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncBaseTransport]:
-    """As deps.delivery_transport builds it: the pinning transport, used directly."""
-    async with PinningTransport(trust_env=False) as transport:
+async def http() -> AsyncIterator[DeliveryTransport]:
+    """The delivery client as production builds it: private addresses refused."""
+    async with delivery_transport(Settings(allow_private_urls=False)) as transport:
         yield transport
 
 
-async def _send(
-    http: httpx.AsyncBaseTransport, url: str, *, allow_private: bool = False, timeout: float = 5
-) -> SendResult:
-    return await post(
-        http,
-        url,
-        body=b'{"hello":"world"}',
-        secret=SECRET,
-        timeout=timeout,
-        allow_private=allow_private,
-    )
+async def _send(http: DeliveryTransport, url: str, *, timeout: float = 5) -> SendResult:
+    return await post(http, url, body=b'{"hello":"world"}', secret=SECRET, timeout=timeout)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -112,7 +106,7 @@ async def _send(
     ],
 )
 async def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connecting(
-    dns: FakeDns, receiver: Receiver, http: httpx.AsyncBaseTransport, answer: list[str]
+    dns: FakeDns, receiver: Receiver, http: DeliveryTransport, answer: list[str]
 ) -> None:
     dns.answers[NAME] = [answer]
     result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
@@ -127,7 +121,7 @@ async def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connect
 
 
 async def test_the_request_goes_to_the_vetted_ip_with_the_original_host_header(
-    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncBaseTransport
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
 ) -> None:
     dns.answers[NAME] = [["127.0.0.1"]]
     result = await _send(http, f"http://{NAME}:{receiver.port}/hook?x=1")
@@ -141,92 +135,88 @@ async def test_the_request_goes_to_the_vetted_ip_with_the_original_host_header(
 
 
 async def test_a_second_answer_cannot_redirect_the_connection(
-    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: httpx.AsyncBaseTransport
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
 ) -> None:
-    # Rebinding: the first lookup answers the vetted address, every later one another. Were
-    # the name looked up again to connect, the POST would go to 127.0.0.2 (nothing listens
-    # there, and it stays on this host even if this test regresses).
-    dns.answers[NAME] = [["127.0.0.1"], ["127.0.0.2"]]
+    # Rebinding: the first lookup answers a vetted address, every later one 127.0.0.3 (a
+    # forbidden one; nothing listens there, so it stays on this host even if this regresses).
+    # The receiver closes each connection, so every send needs a new one, and a lookup.
+    receiver.default(Reply(headers={"Connection": "close"}))
+    dns.answers[NAME] = [["127.0.0.1"], ["127.0.0.3"]]
     url = f"http://{NAME}:{receiver.port}/hook"
     first = await _send(http, url)
     assert first.error is None and first.status_code == 200
-    assert dns.calls == [NAME]  # exactly one lookup per send
+    assert dns.calls == [NAME]  # exactly one lookup per connection
     assert receiver.requests[0].headers["host"] == f"{NAME}:{receiver.port}"
-    # The next send looks the name up again (once) and vets what it gets now.
+    # The next connection looks the name up again (once) and vets what it gets now.
     second = await _send(http, url)
-    assert second.error == f"refused: host {NAME} resolves to 127.0.0.2, a loopback address"
+    assert second.error == f"refused: host {NAME} resolves to 127.0.0.3, a loopback address"
     assert dns.calls == [NAME, NAME]
-    assert receiver.total == 1
+    assert receiver.total == 1 and receiver.connections == 1
 
 
-async def test_allow_private_keeps_the_unpinned_fast_path(
-    dns: FakeDns,
-    receiver: Receiver,
-    http: httpx.AsyncBaseTransport,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_kept_alive_connection_goes_on_to_the_address_it_was_vetted_for(
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
 ) -> None:
-    def not_called(*args: object, **kwargs: object) -> None:
-        raise AssertionError("no resolution or pinning when private URLs are allowed")
+    # No lookup for a reused connection: it was made to a vetted address, and what the name
+    # resolves to now cannot move it.
+    dns.answers[NAME] = [["127.0.0.1"], ["127.0.0.3"]]
+    url = f"http://{NAME}:{receiver.port}/hook"
+    results = [await _send(http, url) for _ in range(3)]
+    assert [r.status_code for r in results] == [200] * 3
+    assert dns.calls == [NAME] and receiver.connections == 1
 
-    monkeypatch.setattr(delivery, "resolve_vetted", not_called)
-    monkeypatch.setattr(delivery, "vetted_addresses", not_called)
+
+async def test_allow_private_connects_to_private_answers(dns: FakeDns, receiver: Receiver) -> None:
     dns.answers[NAME] = [["127.0.0.1"]]
-    result = await _send(http, f"http://{NAME}:{receiver.port}/hook", allow_private=True)
+    async with delivery_transport(Settings(allow_private_urls=True)) as http:
+        result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
     assert result.error is None and result.status_code == 200
     assert receiver.requests[0].headers["host"] == f"{NAME}:{receiver.port}"
-    assert dns.calls == [NAME]  # httpx's own lookup, as before
+    assert dns.calls == [NAME]
+
+
+async def test_ip_literals_are_vetted_too(http: DeliveryTransport, receiver: Receiver) -> None:
+    # No resolver sees a literal: send() vets it itself.
+    for host in ("127.0.0.1", "[::ffff:127.0.0.1]", "[fe80::1%25lo]"):
+        result = await _send(http, f"http://{host}:{receiver.port}/hook")
+        assert result.error is not None and result.error.startswith("refused: host "), result
+        assert "a loopback address" in result.error or "a link-local address" in result.error
+    # Forms that socket would map onto 127.0.0.1 are not addresses hookline connects to.
+    for host in ("2130706433", "127.1", "0x7f.1"):
+        result = await _send(http, f"http://{host}:{receiver.port}/hook")
+        assert result.error is not None and result.error.startswith("refused: "), result
+    assert receiver.connections == 0
 
 
 # --------------------------------------------------------------------------- several addresses
 
 
-class FakeBackend(httpcore.AsyncNetworkBackend):
-    """Records where connections go; addresses in `down` refuse them."""
-
-    def __init__(self, down: set[str] = frozenset()) -> None:
-        self.down = down
-        self.connects: list[str] = []
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        self.connects.append(host)
-        if host in self.down:
-            raise httpcore.ConnectError(f"refused by {host}")
-        return object()  # a stream stand-in: the tests only look at where it went
+async def test_a_refused_connection_moves_on_to_the_next_vetted_address(
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
+) -> None:
+    dns.answers[NAME] = [["127.0.0.2", "127.0.0.1"]]  # nothing listens on 127.0.0.2
+    result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
+    assert result.error is None and result.status_code == 200
+    assert dns.calls == [NAME] and receiver.connections == 1
 
 
-async def test_a_refused_connection_moves_on_to_the_next_vetted_address() -> None:
-    inner = FakeBackend(down={"2606:2800:220:1::1"})
-    backend = PinningBackend(inner)
-    with vetted_addresses(NAME, ["2606:2800:220:1::1", "93.184.216.34"]):
-        await backend.connect_tcp(NAME, 443)
-    assert inner.connects == ["2606:2800:220:1::1", "93.184.216.34"]
+async def test_when_every_address_is_down_it_is_a_connection_error(
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
+) -> None:
+    dns.answers[NAME] = [["127.0.0.2"]]
+    result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
+    assert result.status_code is None and result.error is not None
+    assert result.error.startswith("connection error:") and "127.0.0.2" in result.error
+    assert receiver.connections == 0
 
 
-async def test_only_the_first_address_is_used_when_it_answers() -> None:
-    # Later errors (reset, timeout) happen after connecting: the request may have been sent,
-    # and moving on to another address could deliver twice.
-    inner = FakeBackend()
-    with vetted_addresses(NAME, ["93.184.216.34", "93.184.216.35"]):
-        await PinningBackend(inner).connect_tcp(NAME, 443)
-    assert inner.connects == ["93.184.216.34"]
-
-
-async def test_when_every_address_is_down_the_last_error_is_raised() -> None:
-    inner = FakeBackend(down={"93.184.216.34", "93.184.216.35"})
-    with vetted_addresses(NAME, ["93.184.216.34", "93.184.216.35"]):
-        with pytest.raises(httpcore.ConnectError, match=r"refused by 93\.184\.216\.35"):
-            await PinningBackend(inner).connect_tcp(NAME, 443)
-
-
-async def test_a_host_without_vetted_addresses_is_never_resolved() -> None:
-    inner = FakeBackend()
-    with vetted_addresses(NAME, ["93.184.216.34"]):
-        with pytest.raises(httpcore.ConnectError, match=f"no vetted address for {OTHER}"):
-            await PinningBackend(inner).connect_tcp(OTHER, 443)
-    assert inner.connects == []
-    # Outside a pinned send (private URLs allowed), the name goes to the usual resolution.
-    await PinningBackend(inner).connect_tcp(OTHER, 443)
-    assert inner.connects == [OTHER]
+async def test_one_forbidden_answer_among_several_refuses_the_host(
+    dns: FakeDns, loopback_is_public: None, receiver: Receiver, http: DeliveryTransport
+) -> None:
+    dns.answers[NAME] = [["127.0.0.1", "10.0.0.7"]]
+    result = await _send(http, f"http://{NAME}:{receiver.port}/hook")
+    assert result.error == f"refused: host {NAME} resolves to 10.0.0.7, a private address"
+    assert receiver.connections == 0
 
 
 # --------------------------------------------------------------------------- TLS
@@ -315,10 +305,11 @@ async def tls_receiver(pki: Pki) -> AsyncIterator[TlsReceiver]:
 
 
 @pytest.fixture
-async def https(pki: Pki) -> AsyncIterator[httpx.AsyncBaseTransport]:
-    """Trusts the test CA, verifies hostnames as in production."""
+async def https(pki: Pki) -> AsyncIterator[DeliveryTransport]:
+    """Trusts the test CA (instead of the system's), verifies hostnames as in production."""
     context = ssl.create_default_context(cadata=pki.ca_pem.decode("ascii"))
-    async with PinningTransport(verify=context, trust_env=False) as transport:
+    settings = Settings(allow_private_urls=False)
+    async with delivery_transport(settings, ssl_context=context) as transport:
         yield transport
 
 
@@ -326,7 +317,7 @@ async def test_https_sends_the_original_name_as_sni_and_verifies_the_certificate
     dns: FakeDns,
     loopback_is_public: None,
     tls_receiver: TlsReceiver,
-    https: httpx.AsyncBaseTransport,
+    https: DeliveryTransport,
 ) -> None:
     # The certificate names NAME, not 127.0.0.1: it verifies only against the original host.
     dns.answers[NAME] = [["127.0.0.1"]]
@@ -342,7 +333,7 @@ async def test_https_to_a_name_the_certificate_does_not_cover_fails_verification
     dns: FakeDns,
     loopback_is_public: None,
     tls_receiver: TlsReceiver,
-    https: httpx.AsyncBaseTransport,
+    https: DeliveryTransport,
 ) -> None:
     dns.answers[OTHER] = [["127.0.0.1"]]
     result = await _send(https, f"https://{OTHER}:{tls_receiver.port}/hook")
@@ -356,7 +347,7 @@ async def test_a_connection_verified_for_one_name_is_not_reused_for_another(
     dns: FakeDns,
     loopback_is_public: None,
     tls_receiver: TlsReceiver,
-    https: httpx.AsyncBaseTransport,
+    https: DeliveryTransport,
 ) -> None:
     # Two names at one address: the pool keys connections by name, so NAME's kept-alive
     # connection serves NAME again (no new handshake) but never carries OTHER's request.
@@ -374,4 +365,4 @@ async def test_a_connection_verified_for_one_name_is_not_reused_for_another(
         f"{NAME}:{tls_receiver.port}",
         f"{NAME}:{tls_receiver.port}",
     ]
-    assert dns.calls == [NAME, OTHER, NAME]  # still vetted on every send
+    assert dns.calls == [NAME, OTHER]  # one lookup per connection made

@@ -1,0 +1,156 @@
+"""One delivery attempt over HTTP: sign, POST, read a bounded excerpt, report what happened.
+
+`send()` never raises for what the receiver, the network or DNS does: every outcome is a
+`SendResult` (a status code, or an error text). An error starting with "refused:" means the
+URL's host is not one hookline may reach (core/urls.py); the caller does not retry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from hookline.core import signing, urls
+from hookline.core.crypto import SecretBox
+from hookline.delivery.transport import DeliveryTransport
+
+BODY_EXCERPT_BYTES = 4096
+
+
+@dataclass
+class SendResult:
+    status_code: int | None
+    body: str | None
+    error: str | None
+    duration_ms: int
+    retry_after: str | None
+    started_at: datetime
+
+
+def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:
+    """The payload of the delivery rules: {"id","type","created","data","tenant"}."""
+    stamp = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    payload = {"id": event_id, "type": event_type, "created": stamp, "data": data, "tenant": tenant}
+    return orjson.dumps(payload)
+
+
+def webhook_secrets(webhook: Any, box: SecretBox, now: datetime) -> list[str]:
+    """The current secret, then the previous one while its rotation grace lasts (`webhook`:
+    a row or an ORM object with the webhook's columns)."""
+    current = [box.open(webhook.secret)]
+    expires = webhook.previous_secret_expires_at
+    if webhook.previous_secret and expires is not None and expires > now:
+        current.append(box.open(webhook.previous_secret))
+    return current
+
+
+async def send(
+    http: DeliveryTransport,
+    url: str,
+    body: bytes,
+    *,
+    secrets: list[str],
+    event_id: str,
+    event_type: str,
+    delivery_id: str,
+    attempt: int,
+    timeout: float,
+) -> SendResult:
+    """Sign and POST one payload within `timeout` seconds (waiting for a connection slot,
+    connecting, writing and reading the excerpt, all together)."""
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    timestamp = int(started_at.timestamp())
+    headers = signing.signature_headers(secrets, msg_id=event_id, timestamp=timestamp, body=body)
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "X-Webhook-Delivery-Id": delivery_id,
+            "X-Webhook-Event": event_type,
+            "X-Webhook-Attempt": str(attempt),
+        }
+    )
+    status_code = excerpt = error = retry_after = None
+    try:
+        async with asyncio.timeout(timeout):
+            target = URL(url)
+            if not http.allow_private:
+                _vet_literal(target)
+            async with http.session.post(
+                target, data=body, headers=headers, allow_redirects=False
+            ) as reply:
+                status_code = reply.status  # a 3xx is an answer: never followed
+                retry_after = reply.headers.get("Retry-After")
+                excerpt = await _excerpt(reply)
+    except TimeoutError:  # ours, or aiohttp's own connect/read timeouts
+        error = f"timeout after {timeout:g}s"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:  # UrlError is a ValueError
+        error = _describe(exc)
+    return SendResult(
+        status_code=status_code,
+        body=excerpt,
+        error=error,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        retry_after=retry_after,
+        started_at=started_at,
+    )
+
+
+def _vet_literal(target: URL) -> None:
+    """A host written as an address (anything with a colon, or only digits and dots) is
+    connected to as written, without a resolver: it must be a valid, public address."""
+    host = target.raw_host
+    if not host:
+        raise urls.UrlError("url must have a host")
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return  # a name: the resolver vets what it resolves to
+    try:
+        urls.vet_addresses(host, [host])
+    except urls.UrlError:
+        raise
+    except ValueError as exc:  # e.g. 2130706433 or 127.1, which socket maps onto 127.0.0.1
+        raise urls.UrlError(f"host {host} is not a valid IP address") from exc
+
+
+async def _excerpt(reply: aiohttp.ClientResponse) -> str:
+    """The first BODY_EXCERPT_BYTES of the answer, whatever its size: the rest is never read
+    (the connection is then closed rather than drained)."""
+    chunks, size = [], 0
+    while size < BODY_EXCERPT_BYTES:
+        chunk = await reply.content.read(BODY_EXCERPT_BYTES - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _describe(exc: BaseException) -> str:
+    """The error text recorded with the attempt; "refused: ..." for what core/urls.py refuses."""
+    cause: BaseException | None = exc
+    while cause is not None:  # aiohttp may wrap what the resolver raised
+        if isinstance(cause, urls.UrlError):
+            return f"refused: {cause}"
+        cause = cause.__cause__
+    if isinstance(exc, aiohttp.InvalidURL):  # e.g. 2130706433: retrying will not fix it
+        return f"refused: url is not valid: {exc}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # Its message is the reply head read so far when the receiver closed mid-head.
+        cut = "" if isinstance(exc.message, str) else " mid-reply"
+        return f"connection error: the server disconnected{cut}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection error: {exc}"
+    if isinstance(exc, aiohttp.ClientResponseError):  # a reply aiohttp could not parse
+        return f"protocol error: {exc.message or type(exc).__name__}"
+    if isinstance(exc, aiohttp.ClientError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError):
+        return f"network error: {exc}"
+    return f"{type(exc).__name__}: {exc}"
