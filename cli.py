@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hookline.core.config import Settings, get_settings
 from hookline.core.logs import configure as configure_logs
+from hookline.core.tracing import check_env as check_tracing_env
 
 
 def _run_api(args: argparse.Namespace) -> None:
@@ -23,6 +24,7 @@ def _run_api(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    check_tracing_env("hookline-api")
     if args.migrate:
         _migrate(settings)
     processes = args.processes or settings.api_processes
@@ -53,6 +55,7 @@ def _run_worker(_: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    check_tracing_env("hookline-worker")
     run = asyncio.run
     with contextlib.suppress(ImportError):  # uvloop: with uvicorn[standard], as in the API
         import uvloop

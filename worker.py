@@ -22,6 +22,7 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
+from hookline.core.tracing import setup_tracing, shutdown_tracing, tracing_interceptors
 from hookline.inline_activations import InlineActivations
 from hookline.payload_fastpath import skip_idle_payload_visits
 from hookline.workflows.event import EventWorkflow
@@ -30,7 +31,16 @@ log = logging.getLogger("hookline.worker")
 
 # Our modules are deterministic at import and pure where the workflow touches them: passing
 # them through the sandbox (when it is on) saves re-importing them for every workflow run.
-PASSTHROUGH = ("hookline", "pydantic", "pydantic_core", "orjson", "sqlalchemy", "httpx")
+# opentelemetry: the tracing interceptor's workflow side runs in the sandbox (core/tracing.py).
+PASSTHROUGH = (
+    "hookline",
+    "pydantic",
+    "pydantic_core",
+    "orjson",
+    "sqlalchemy",
+    "httpx",
+    "opentelemetry",
+)
 
 
 @functools.cache
@@ -56,6 +66,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         data_converter=data_converter(settings.encryption_keys),
         lazy=lazy,
         runtime=sdk_runtime(settings.sdk_metrics_address),
+        interceptors=tracing_interceptors(),
     )
 
 
@@ -183,9 +194,13 @@ def tune_gc() -> None:
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Polls until `stop` is set (or forever), then shuts down cleanly."""
-    client = await connect(settings)
-    async with worker_deps(settings) as deps:
-        worker = build_worker(client, deps, settings)
-        tune_gc()
-        async with worker:
-            await (stop or asyncio.Event()).wait()
+    tracer_provider = setup_tracing("hookline-worker")
+    try:
+        client = await connect(settings)
+        async with worker_deps(settings) as deps:
+            worker = build_worker(client, deps, settings)
+            tune_gc()
+            async with worker:
+                await (stop or asyncio.Event()).wait()
+    finally:
+        await shutdown_tracing(tracer_provider)

@@ -29,7 +29,7 @@ from hookline.activities.deps import USER_AGENT, Deps
 from hookline.activities.endpoints import EndpointLimits
 from hookline.activities.pinning import vetted_addresses
 from hookline.activities.settling import settle
-from hookline.core import metrics, signing
+from hookline.core import metrics, signing, tracing
 from hookline.core.crypto import SecretBox
 from hookline.core.models import (
     DeliverInput,
@@ -113,8 +113,10 @@ async def send(
     timeout: float,
     allow_private: bool,
     endpoints: EndpointLimits,
+    extra_headers: dict[str, str] | None = None,
 ) -> SendResult:
-    """Sign and POST one payload; never raises for what the receiver or network does."""
+    """Sign and POST one payload; never raises for what the receiver or network does.
+    `extra_headers` (e.g. the attempt's `traceparent`) go with the request."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     timestamp = int(started_at.timestamp())
@@ -128,6 +130,7 @@ async def send(
             "X-Webhook-Attempt": str(attempt),
         }
     )
+    headers.update(extra_headers or {})
     status_code = excerpt = error = retry_after = None
     try:
         async with asyncio.timeout(timeout):
@@ -319,6 +322,7 @@ class DeliveryActivities:
         self, target: DeliverInput, event: EventFacts, body: bytes, webhook: Row[Any], number: int
     ) -> AttemptRecord:
         """Sign, POST, decide: nothing is written yet."""
+        span = tracing.attempt_span(target, event.type, number, webhook.url)
         result = await send(
             self.deps.http,
             webhook.url,
@@ -331,6 +335,7 @@ class DeliveryActivities:
             timeout=target.retry.timeout,
             allow_private=self.deps.settings.allow_private_urls,
             endpoints=self.deps.endpoints,
+            extra_headers=span.headers,
         )
         if result.error and result.error.startswith("refused:"):
             decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)
@@ -341,6 +346,7 @@ class DeliveryActivities:
                 target.retry,
                 retry_after=parse_retry_after(result.retry_after),
             )
+        span.end(result.status_code, decision.outcome, result.error)
         return AttemptRecord(target, webhook.url, number, result, decision, webhook.failing_since)
 
     def _disable_cutoff(self, now: datetime) -> datetime:
