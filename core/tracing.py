@@ -196,10 +196,10 @@ class AttemptSpan:
     `end()` records how the attempt went. Attributes are ids, type, numbers and the error
     text: never the secret, the payload or the URL's path and query."""
 
-    __slots__ = ("_query", "_span", "headers")
+    __slots__ = ("_hidden", "_span", "headers")
 
-    def __init__(self, span: trace.Span | None, query: str = "") -> None:
-        self._span, self._query = span, query
+    def __init__(self, span: trace.Span | None, hidden: tuple[tuple[str, str], ...] = ()) -> None:
+        self._span, self._hidden = span, hidden
         self.headers: dict[str, str] = {}
         if span is not None:
             _W3C.inject(self.headers, context=trace.set_span_in_context(span))
@@ -213,8 +213,8 @@ class AttemptSpan:
             span.set_attribute("http.response.status_code", status_code)
         span.set_attribute("hookline.outcome", str(outcome))
         if error:
-            if self._query:  # should an error quote the URL, its query stays out
-                error = error.replace(self._query, "…")
+            for text, shown in self._hidden:  # should an error quote the URL
+                error = error.replace(text, shown)
             span.set_attribute("hookline.error", error)
         if str(outcome) != "success":
             span.set_status(Status(StatusCode.ERROR, error or f"HTTP {status_code}"))
@@ -248,4 +248,6 @@ def attempt_span(target: DeliverInput, event_type: str, attempt: int, url: str) 
         if parts.port is not None:
             attributes["server.port"] = parts.port
     span = _tracer.start_span(ATTEMPT_SPAN, kind=SpanKind.CLIENT, attributes=attributes)
-    return AttemptSpan(span, parts.query)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    hidden = ((url, f"{origin}/…"), (parts.query, "…")) if parts.query else ((url, f"{origin}/…"),)
+    return AttemptSpan(span, hidden)

@@ -8,12 +8,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 
 from hookline.core import signing
+from hookline.core.models import RedeliverSignal
 from hookline.core.tracing import (
     ATTEMPT_SPAN,
     setup_tracing,
     shutdown_tracing,
     tracing_interceptors,
 )
+from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.otlp import assert_no_leak, traced_by
 from tests.support.receiver import Reply
@@ -94,3 +96,34 @@ async def test_one_trace_runs_from_the_publish_to_every_attempt(
         assert traced_by(request.headers["traceparent"]) == (trace_id, span.context.span_id)
     assert [a.status.is_ok for a in attempts] == [False, True]
     assert_no_leak(spans, secret, PAYLOAD, QUERY)
+
+
+async def test_a_redelivery_joins_the_events_trace(
+    traced, dev_env, settings, sessions, tenant, receiver
+):
+    exporter, tracer = traced
+    settings = isolated_settings(settings)
+    client = Client(**{**dev_env.client.config(), "interceptors": tracing_interceptors()})
+    receiver.script("/hook", [Reply(400)])
+    retry = {"client_error_max_attempts": 1}
+    await add_webhook(sessions, tenant.tenant_id, receiver.url("/hook"), retry=retry)
+    async with running_worker(client, settings):
+        with tracer.start_as_current_span("POST /api/v1/events") as publish_span:
+            handle = await publish(client, settings, tenant.tenant_id)
+        untraced = dev_env.client.get_workflow_handle(handle.id)
+        assert (await settled(untraced)).status == "failed"
+        receiver.script("/hook", [Reply(200)])
+        with tracer.start_as_current_span("POST /api/v1/events/{id}/redeliver") as request_span:
+            await handle.signal(EventWorkflow.redeliver, RedeliverSignal())
+        await receiver.wait_for(2, path="/hook")
+        assert (await settled(untraced)).status == "succeeded"
+    spans = exporter.get_finished_spans()
+    event_trace = publish_span.get_span_context().trace_id
+    second = [s for s in spans if s.name == ATTEMPT_SPAN and s.attributes["hookline.series"] == 1]
+    assert [s.context.trace_id for s in second] == [event_trace]
+    # The signal's handling links back to the request that asked for it.
+    [handled] = [s for s in spans if s.name == "HandleSignal:redeliver"]
+    assert [link.context.span_id for link in handled.links] == [
+        next(s for s in spans if s.name == "SignalWorkflow:redeliver").context.span_id
+    ]
+    assert request_span.get_span_context().trace_id != event_trace
