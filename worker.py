@@ -31,7 +31,8 @@ log = logging.getLogger("hookline.worker")
 
 # Our modules are deterministic at import and pure where the workflow touches them: passing
 # them through the sandbox (when it is on) saves re-importing them for every workflow run.
-# opentelemetry: the tracing interceptor's workflow side runs in the sandbox (core/tracing.py).
+# opentelemetry: as the SDK's own OpenTelemetryPlugin passes it, for the tracing interceptor's
+# workflow side (core/tracing.py): one copy of its context, never re-imported per run.
 PASSTHROUGH = (
     "hookline",
     "pydantic",
