@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hookline.core.tracing import ATTEMPT_SPAN
 from tests.support.otlp import accept_otlp, assert_no_leak, otlp_spans, traced_by
@@ -27,7 +28,10 @@ async def wait_until(check, timeout: float = 60):
     raise AssertionError("condition not reached")
 
 
-async def test_api_and_worker_export_one_trace_per_event(tmp_path: Path, receiver: Receiver):
+@pytest.mark.parametrize("embedded", [False, True], ids=["standalone-worker", "eager-start"])
+async def test_api_and_worker_export_one_trace_per_event(
+    tmp_path: Path, receiver: Receiver, embedded: bool
+):
     accept_otlp(receiver)
     receiver.script("/hook", [Reply(503), Reply(200)])
     stack = Stack(
@@ -35,9 +39,10 @@ async def test_api_and_worker_export_one_trace_per_event(tmp_path: Path, receive
         extra_env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
             "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms: spans leave each process soon
-            # Every workflow task and attempt on the standalone worker: the API only publishes,
-            # so the trace must cross processes.
-            "HOOKLINE_EMBEDDED_WORKER": "false",
+            # Off: every workflow task and attempt on the standalone worker, the API only
+            # publishes (the trace crosses processes). On (the default): the event starts
+            # eagerly on the API's worker, which makes attempt 1.
+            "HOOKLINE_EMBEDDED_WORKER": str(embedded).lower(),
         },
     )
     try:
@@ -69,13 +74,14 @@ async def test_api_and_worker_export_one_trace_per_event(tmp_path: Path, receive
     assert publish.service == "hookline-api" and publish.parent_id == 0
     trace = [s for s in spans if s.trace_id == publish.trace_id]
     by_service = {(s.service, s.name) for s in trace}
+    runs_on = "hookline-api" if embedded else "hookline-worker"
     assert {
         ("hookline-api", "StartWorkflow:EventWorkflow"),
-        ("hookline-worker", "RunWorkflow:EventWorkflow"),
-        ("hookline-worker", "RunActivity:accept_event"),
-        ("hookline-worker", "RunActivity:deliver"),
-        ("hookline-worker", ATTEMPT_SPAN),
+        (runs_on, "RunWorkflow:EventWorkflow"),
+        (runs_on, "RunActivity:accept_event"),
+        (runs_on, ATTEMPT_SPAN),
     } <= by_service, by_service
+    assert "RunActivity:deliver" in {s.name for s in trace}  # the retry, on either worker
     # Every span of the event's workflow is in the publish's trace (none in a trace of its own).
     workflow_spans = [s for s in spans if s.attributes.get("temporalWorkflowID") == event_id]
     assert workflow_spans and {s.trace_id for s in workflow_spans} == {publish.trace_id}
