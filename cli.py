@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hookline.core.config import Settings, get_settings
 from hookline.core.logs import configure as configure_logs
+from hookline.core.tracing import check_env as check_tracing_env
 
 
 def _run_api(args: argparse.Namespace) -> None:
@@ -25,6 +26,7 @@ def _run_api(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    check_tracing_env("hookline-api")
     if args.migrate:
         _migrate(settings)
     _preflight(settings, "api")
@@ -56,6 +58,7 @@ def _run_worker(_: argparse.Namespace) -> None:
 
     settings = get_settings()
     configure_logs(settings.log_level)
+    check_tracing_env("hookline-worker")
     _preflight(settings, "worker")
     run = asyncio.run
     with contextlib.suppress(ImportError):  # uvloop: with uvicorn[standard], as in the API

@@ -24,6 +24,7 @@ from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
 from hookline.core.store import Store
 from hookline.core.temporal_connection import connect_options
+from hookline.core.tracing import setup_tracing, shutdown_tracing, tracing_interceptors
 from hookline.delivery import delivery_transport
 from hookline.workflows.event import EventWorkflow
 
@@ -31,7 +32,17 @@ log = logging.getLogger("hookline.worker")
 
 # Our modules are deterministic at import and pure where the workflow touches them: passing
 # them through the sandbox (when it is on) saves re-importing them for every workflow run.
-PASSTHROUGH = ("hookline", "pydantic", "pydantic_core", "orjson", "sqlalchemy", "httpx")
+# opentelemetry: as the SDK's own OpenTelemetryPlugin passes it, for the tracing interceptor's
+# workflow side (core/tracing.py): one copy of its context, never re-imported per run.
+PASSTHROUGH = (
+    "hookline",
+    "pydantic",
+    "pydantic_core",
+    "orjson",
+    "sqlalchemy",
+    "httpx",
+    "opentelemetry",
+)
 
 
 @functools.cache
@@ -59,6 +70,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         lazy=lazy,
         runtime=sdk_runtime(settings.sdk_metrics_address),
         **connect_options(settings),
+        interceptors=tracing_interceptors(),
     )
 
 
@@ -190,9 +202,13 @@ def tune_gc() -> None:
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Polls until `stop` is set (or forever), then shuts down cleanly."""
-    client = await connect(settings)
-    async with worker_deps(settings) as deps:
-        worker = build_worker(client, deps, settings)
-        tune_gc()
-        async with worker:
-            await (stop or asyncio.Event()).wait()
+    tracer_provider = setup_tracing("hookline-worker")
+    try:
+        client = await connect(settings)
+        async with worker_deps(settings) as deps:
+            worker = build_worker(client, deps, settings)
+            tune_gc()
+            async with worker:
+                await (stop or asyncio.Event()).wait()
+    finally:
+        await shutdown_tracing(tracer_provider)

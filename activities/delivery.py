@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from hookline.activities.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
 from hookline.activities.settling import settle
-from hookline.core import metrics
+from hookline.core import metrics, tracing
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -213,6 +213,7 @@ class DeliveryActivities:
         self, target: DeliverInput, event: EventFacts, body: bytes, webhook: Row[Any], number: int
     ) -> AttemptRecord:
         """Sign, POST, decide: nothing is written yet."""
+        span = tracing.attempt_span(target, event.type, number, webhook.url)
         result = await send(
             self.deps.http,
             webhook.url,
@@ -223,6 +224,7 @@ class DeliveryActivities:
             delivery_id=target.delivery_id,
             attempt=number,
             timeout=target.retry.timeout,
+            extra_headers=span.headers,
         )
         if result.error and result.error.startswith("refused:"):
             decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)
@@ -233,6 +235,7 @@ class DeliveryActivities:
                 target.retry,
                 retry_after=parse_retry_after(result.retry_after),
             )
+        span.end(result.status_code, decision.outcome, result.error)
         return AttemptRecord(target, webhook.url, number, result, decision, webhook.failing_since)
 
     def _disable_cutoff(self, now: datetime) -> datetime:

@@ -19,6 +19,7 @@ from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
 from hookline.core.db import create_engine, session_maker
+from hookline.core.tracing import instrument_app, setup_tracing, shutdown_tracing
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from hookline.worker import EmbeddedWorker, connect, shared_deps, tune_gc
 
+        # First: the Temporal client below takes its tracing interceptor from it.
+        tracer_provider = setup_tracing("hookline-api")
         engine = create_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = session_maker(engine)
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             await app.state.deps.http.aclose()
             app.state.deps.store.close()
             await engine.dispose()
+            await shutdown_tracing(tracer_provider)
 
     app = FastAPI(
         title="hookline",
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.state.catalog = Catalog(settings.event_types)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     errors.install(app)
+    instrument_app(app)  # when OTEL_* turns tracing on (core/tracing.py)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         CORSMiddleware,

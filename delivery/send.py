@@ -62,9 +62,11 @@ async def send(
     delivery_id: str,
     attempt: int,
     timeout: float,
+    extra_headers: dict[str, str] | None = None,
 ) -> SendResult:
     """Sign and POST one payload within `timeout` seconds (waiting for a connection slot,
-    connecting, writing and reading the excerpt, all together)."""
+    connecting, writing and reading the excerpt, all together). `extra_headers` (the
+    attempt's `traceparent`) go with the request."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     timestamp = int(started_at.timestamp())
@@ -77,6 +79,7 @@ async def send(
             "X-Webhook-Attempt": str(attempt),
         }
     )
+    headers.update(extra_headers or {})
     status_code = excerpt = error = retry_after = None
     try:
         async with asyncio.timeout(timeout):
