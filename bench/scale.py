@@ -268,6 +268,27 @@ async def _steps(cluster: Cluster, sizes, say) -> dict[str, Any]:
     return results
 
 
+STORE_TABLES = ("events", "deliveries", "attempts")
+DATABASE = "hookline_scale"
+
+
+def store_footprint(postgres, database: str) -> dict[str, Any]:
+    """Rows and bytes (table, indexes and TOAST) of the store's per-event tables."""
+    out: dict[str, Any] = {}
+    for table in STORE_TABLES:
+        answer = postgres.psql(
+            f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}", database
+        )
+        rows, size = (int(v) for v in answer.strip().split("|"))
+        out[table] = {"rows": rows, "bytes": size}
+    events = out["events"]["rows"]
+    for table in STORE_TABLES:
+        item = out[table]
+        item["rows_per_event"] = item["rows"] / events if events else None
+        item["bytes_per_event"] = item["bytes"] / events if events else None
+    return out
+
+
 def rows(results: dict[str, Any]) -> list[list[str]]:
     out = []
     for step in results.get("steps", []):
@@ -311,10 +332,12 @@ def main(args, console) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hookline-scale-") as tmp:
             cluster = Cluster(Path(tmp), free_port(), 0, free_port())
-            cluster.database_url = postgres.create_database("hookline_scale")
+            cluster.database_url = postgres.create_database(DATABASE)
             try:
                 cluster.start(say)
                 report |= asyncio.run(_steps(cluster, sizes, say))
+                postgres.psql("VACUUM ANALYZE", DATABASE)
+                report["store"] = store_footprint(postgres, DATABASE)
             finally:
                 report["rss_mb"] = {n: peak_rss_mb(p.pid) for n, p in cluster.procs.items()}
                 say("stopping")
@@ -335,6 +358,16 @@ def main(args, console) -> None:
         + ", ".join(f"{k}={v}" for k, v in kill.items())
         + ("" if kill.get("lost") == 0 and kill.get("complete") else "  <-- EVENTS LOST")
     )
+    store = report.get("store")
+    if store:
+        console.print(
+            "PostgreSQL store: "
+            + "; ".join(
+                f"{t} {v['rows']} rows, {v['rows_per_event']:.2f}/event, "
+                f"{v['bytes_per_event']:,.0f} B/event"
+                for t, v in store.items()
+            )
+        )
     if args.output:
         import json
 

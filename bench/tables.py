@@ -29,7 +29,7 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
         tables.append(
             (
                 "history per event (serialized events, unencrypted payloads)",
-                ["scenario", "history events", "history bytes", "actions per delivery"],
+                ["scenario", "history events", "history bytes", "actions per delivery (in window)"],
                 [
                     [
                         key,
@@ -73,11 +73,11 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                         _fmt(s["deliveries_per_s"]),
                         _fmt(s["p50_ms"]),
                         _fmt(s["p99_ms"]),
+                        _fmt(1000 * sum(s["cpu_s"].values()) / max(s["deliveries"], 1), 2),
                     ]
                 )
-        tables.append(
-            ("peer: Celery + Redis", ["run", "deliveries", "s", "deliveries/s", "p50", "p99"], rows)
-        )
+        headers = ["run", "deliveries", "s", "deliveries/s", "p50 ms", "p99 ms"]
+        tables.append(("peer: Celery + Redis", [*headers, "Celery+Redis CPU ms/delivery"], rows))
         tables.append(
             (
                 "hookline against the peer",
