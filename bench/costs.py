@@ -67,13 +67,15 @@ def _summary(samples: list[tuple[dict[str, int], int, int]], per: int = 1) -> di
 
 
 async def measure(
-    stack, sent: dict[str, list[str]], fanout: int, price_per_million: float
+    bench, sent: dict[str, list[str]], fanout: int, price_per_million: float
 ) -> dict[str, Any]:
-    """Actions, history size and cost for B, C, a redelivery and the expiry step."""
+    """Actions, history size and cost for B, C, a redelivery and the expiry step (`bench`: a
+    bench.run.Bench, for its stack and receiver)."""
     from hookline.api.publish import event_workflow_input, start_event
     from hookline.core.config import Settings
     from hookline.core.crypto import data_converter
 
+    stack = bench.stack
     client = await Client.connect(
         f"{HOST}:{stack.temporal_port}", data_converter=data_converter([])
     )
@@ -87,6 +89,7 @@ async def measure(
     # workflow did with it.
     event_id = sent["B"][0]
     before = await _settled(client, event_id)
+    base = await bench.count()
     async with httpx.AsyncClient(
         base_url=f"http://{HOST}:{stack.api_port}",
         headers={"Authorization": f"Bearer {stack.token}"},
@@ -97,7 +100,9 @@ async def measure(
             json={"webhook_ids": stack.webhook_ids["/b"]},
         )
         answer.raise_for_status()
-    await asyncio.sleep(0.5)
+    _, arrived = await bench.wait(base, 1, 30)
+    if not arrived:
+        raise RuntimeError(f"the redelivery of {event_id} did not arrive in 30 s")
     after = await _settled(client, event_id)
     added = actions.difference(after, before)
     out["redelivery"] = {

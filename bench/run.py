@@ -832,7 +832,7 @@ def main(args) -> None:
                     say("costs: billable actions from the histories of B, C and a redelivery")
                     from bench import costs
 
-                    extras["costs"] = await costs.measure(stack, bench.sent_ids, FANOUT, price)
+                    extras["costs"] = await costs.measure(bench, bench.sent_ids, FANOUT, price)
                     if peer_kind:
                         extras["peer"] = await run_peer(bench, stack, sizes, say)
                 finally:

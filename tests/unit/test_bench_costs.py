@@ -16,9 +16,11 @@ import pytest
 import standardwebhooks
 
 from bench import actions
+from bench.peer import compare
 from bench.peer_sender import retry_countdown, should_retry, signed_headers
 from bench.run import open_event_footprint
 from bench.scale import exactly_once
+from bench.tables import markdown
 from hookline.core import signing
 
 HERE = Path(__file__).parent
@@ -225,3 +227,48 @@ def test_open_event_footprint_per_event() -> None:
         {"sqlite_mb": 1.0, "rss_mb": None}, {"sqlite_mb": 1.0, "rss_mb": 2.0}, 10
     )
     assert unknown["rss_kb_per_open_event"] is None
+
+
+def _summary(name: str, deliveries: int, per_s: float, p50: float, p99: float) -> dict:
+    return {
+        "name": name,
+        "deliveries": deliveries,
+        "seconds": deliveries / per_s,
+        "deliveries_per_s": per_s,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "complete": True,
+        "cpu_s": {"celery": 1.0, "redis": 0.5},
+    }
+
+
+def test_peer_ratios_and_the_report_tables() -> None:
+    scenarios = {
+        "C": {"deliveries_per_s": 900.0},
+        "D": {"p50_ms": 10.0, "p99_ms": 20.0},
+        "E0": {
+            "server_footprint": open_event_footprint(
+                {"sqlite_mb": 1.0, "rss_mb": 100.0}, {"sqlite_mb": 2.0, "rss_mb": 101.0}, 512
+            )
+        },
+    }
+    peer = {
+        "burst": _summary("Celery+Redis burst", 1000, 450.0, 400.0, 600.0),
+        "latency": _summary("Celery+Redis 10/s open loop", 100, 10.0, 3.0, 6.0),
+    }
+    ratios = compare(scenarios, peer)
+    assert ratios["C/peer"] == pytest.approx(2.0)
+    assert (ratios["D p50 ms"], ratios["peer p50 ms"]) == (10.0, 3.0)
+    costs = {
+        "price_per_million_actions": 50.0,
+        "B": {"history_events": 7, "history_bytes": 2100, "actions_per_delivery": 4},
+        "B to expiry": {"actions_per_event": 6, "by_kind": {"timers": 1}},
+        "redelivery": {"actions": 3, "by_kind": {"signals": 1}},
+    }
+    report = {"scenarios": scenarios, "peer": peer, "peer_ratios": ratios, "costs": costs}
+    text = markdown(report)
+    assert "| B: one event, one webhook, start to expiry | 6 | timers 1 | $300.00 |" in text
+    assert "| a redelivery (one webhook) | 3 | signals 1 | $150.00 |" in text
+    assert "| 2.00 | 10.00 | 3.00 | 20.00 | 6.00 |" in text  # C/peer and the latencies
+    assert "| 2.0 | 2.00 | 101.0 | 2.00 |" in text  # 1 MB over 512 open events = 2 kB each
+    assert "1.50 |" in text  # the peer's CPU per delivery: 1.5 s over 1,000
