@@ -8,7 +8,9 @@ seconds (/proc/PID/stat) and peak RSS (/proc/PID/status VmHWM) are measured per 
 Scenarios: A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out
 (1 event to 10 webhooks), D latency at a steady 10 events/s open loop, E B again with K events
 left open in their 7-day window (and how long the K burst took to drain). A, B and C run twice
-in turn (A B C A B C) and each is reported over both passes (`pool`).
+in turn (A B C A B C) and each is reported over both passes (`pool`). Then the Temporal
+billable actions per event from the histories (bench/costs.py) and, with `--peer celery`, the
+Celery + Redis peer against the same receiver (bench/peer.py). `--scale`: bench/scale.py.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from bench.run import (
     ROOT,
     Bench,
     Stack,
+    _wait_line,
     adopt,
     cpu_seconds,
     machine,
@@ -101,8 +102,6 @@ class Cluster(Stack):
             text=True,
         )
         self.procs["receiver"] = rx
-        from bench.run import _wait_line
-
         _wait_line(rx, "listening", 30)
         say("migrating the PostgreSQL store; tenant, token, webhooks")
         adopt(self, asyncio.run(prepare_store(self.store_url, self.rx_port)))
@@ -143,7 +142,7 @@ class Cluster(Stack):
         proc = self.procs.pop(name)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        self.procs[f"{name} (killed)"] = proc
+        self.procs[f"killed {name}"] = proc  # its pid stays for the report
 
     def stop(self) -> None:
         from hookline.devserver import stop_process
