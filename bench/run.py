@@ -800,6 +800,13 @@ def main(args) -> None:
         return
     price = getattr(args, "price_per_million_actions", None) or DEFAULT_PRICE_PER_MILLION
     peer_kind = getattr(args, "peer", None)
+    if peer_kind:
+        from bench.peer import PeerUnavailable, check_available
+
+        try:
+            check_available()  # before minutes of hookline scenarios
+        except PeerUnavailable as exc:
+            raise SystemExit(str(exc)) from None
     started = time.monotonic()
 
     def say(message: str) -> None:
@@ -821,10 +828,6 @@ def main(args) -> None:
         scenarios: dict[str, dict] = {}
         extras: dict[str, Any] = {}  # costs, peer
         try:
-            if peer_kind:
-                from bench import peer
-
-                peer.check_available()  # before minutes of hookline scenarios
             start_stack(stack, say)
 
             async def go(progress) -> None:

@@ -137,6 +137,34 @@ class Cluster(Stack):
             self.add_api()
         while len(self.workers()) < workers:
             self.add_worker()
+        asyncio.run(self.wait_polling())
+
+    async def wait_polling(self, timeout: float = 90) -> None:
+        """Until every worker process polls the task queue (Temporal lists its pollers with
+        the SDK's default identity, pid@host), so a step measures all of them."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+        from temporalio.client import Client
+
+        client = await Client.connect(f"{HOST}:{self.temporal_port}")
+        request = DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=self.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        wanted = {str(self.procs[name].pid) for name in self.workers()}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = await client.workflow_service.describe_task_queue(request)
+            polling = {poller.identity.partition("@")[0] for poller in answer.pollers}
+            if wanted <= polling:
+                return
+            for name in self.workers():
+                if self.procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited (see {self.tmp / name}.log)")
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"workers not polling after {timeout} s: {sorted(wanted - polling)}")
 
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
