@@ -417,6 +417,23 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--api-processes", type=int, default=1, help="run `hookline api --processes N`"
     )
+    bench.add_argument(
+        "--open", type=int, default=None, help="E: events left open in their window (N)"
+    )
+    bench.add_argument(
+        "--peer", choices=["celery"], help="also run the peer (Celery + Redis; extra `peer`)"
+    )
+    bench.add_argument(
+        "--price-per-million-actions",
+        type=float,
+        default=None,
+        help="Temporal price per million actions for the cost table (default: Cloud's list)",
+    )
+    bench.add_argument(
+        "--scale",
+        action="store_true",
+        help="scale-out on PostgreSQL: API and worker processes added step by step",
+    )
     bench.set_defaults(func=_bench)
     return root
 

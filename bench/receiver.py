@@ -2,7 +2,7 @@
 
 Pure asyncio, HTTP/1.1 keep-alive, Content-Length bodies only, 127.0.0.1 only.
 
-    python -m bench.receiver --port 9000      # prints "listening on 9000"
+    python -m bench.receiver --port 9000      # prints "listening on 9000"; --delay 0.5: slow
 
 Any POST is recorded as ``[wall time, webhook-id, X-Webhook-Delivery-Id, path]``.
 ``GET /count`` answers the number of records; ``GET /records?after=N`` the records from N on
@@ -31,8 +31,9 @@ def _reply(status: str, body: bytes, content_type: str = "application/json") -> 
 
 
 class FastReceiver:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.records: list[tuple[float, str, str, str]] = []
+        self.delay = delay  # seconds before each answer to a POST (a slow endpoint)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -63,6 +64,8 @@ class FastReceiver:
                 if method == "POST":
                     path = target.partition("?")[0]
                     self.records.append((time.time(), event_id, delivery_id, path))
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
                     writer.write(_OK)
                 else:
                     writer.write(self._get(target))
@@ -89,8 +92,8 @@ class FastReceiver:
         return _reply("404 Not Found", b"{}")
 
 
-async def serve(port: int) -> None:
-    receiver = FastReceiver()
+async def serve(port: int, delay: float = 0.0) -> None:
+    receiver = FastReceiver(delay)
     server = await asyncio.start_server(receiver.handle, HOST, port, limit=_MAX_HEAD, backlog=1024)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,15 +107,16 @@ async def serve(port: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args(argv)
     # uvloop (installed with uvicorn[standard]): 62 against 95-118 µs of CPU per request on
     # asyncio's own loop, CPU that the processes under test would otherwise compete with.
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.port))
+        asyncio.run(serve(args.port, args.delay))
     else:
-        uvloop.run(serve(args.port))
+        uvloop.run(serve(args.port, args.delay))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ seconds (/proc/PID/stat) and peak RSS (/proc/PID/status VmHWM) are measured per 
 Scenarios: A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out
 (1 event to 10 webhooks), D latency at a steady 10 events/s open loop, E B again with K events
 left open in their 7-day window (and how long the K burst took to drain). A, B and C run twice
-in turn (A B C A B C) and each is reported over both passes (`pool`).
+in turn (A B C A B C) and each is reported over both passes (`pool`). Then the Temporal
+billable actions per event from the histories (bench/costs.py) and, with `--peer celery`, the
+Celery + Redis peer against the same receiver (bench/peer.py). `--scale`: bench/scale.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ class Sizes:
     latency_rate: float
     open_events: int
     concurrency: int
+    peer_burst: int  # deliveries in the peer's burst (--peer)
 
 
 QUICK = Sizes(  # under a minute; passes of 1.5 s (B) or 0.3 s (C) were mostly noise
@@ -67,6 +70,7 @@ QUICK = Sizes(  # under a minute; passes of 1.5 s (B) or 0.3 s (C) were mostly n
     latency_rate=10,
     open_events=500,
     concurrency=20,
+    peer_burst=500,
 )
 DEFAULT = Sizes(
     naive=1000,
@@ -76,6 +80,7 @@ DEFAULT = Sizes(
     latency_rate=10,
     open_events=5000,
     concurrency=20,
+    peer_burst=2000,
 )
 
 
@@ -281,7 +286,9 @@ def render(report: dict) -> Any:
     for t in report["targets"]:
         met = {True: "met", False: "NOT met", None: "-"}[t["met"]]
         targets.add_row(t["target"], f"{t['op']} {t['goal']:g}", _fmt(t["value"], 2), met)
-    return Group(main, rss, targets)
+    from bench.tables import rich_tables
+
+    return Group(main, rss, targets, *rich_tables(report))
 
 
 def to_markdown(report: dict) -> str:
@@ -293,7 +300,9 @@ def to_markdown(report: dict) -> str:
     for t in report["targets"]:
         met = {True: "met", False: "**not met**", None: "-"}[t["met"]]
         lines.append(f"| {t['target']} | {t['op']} {t['goal']:g} | {_fmt(t['value'], 2)} | {met} |")
-    return "\n".join(lines) + "\n"
+    from bench.tables import markdown
+
+    return "\n".join(lines) + "\n" + markdown(report)
 
 
 def machine() -> dict[str, Any]:
@@ -344,6 +353,43 @@ def cpu_seconds(pid: int, *, tree: bool = True) -> float:
     return total
 
 
+def rss_mb(pid: int) -> float | None:
+    """Resident memory now (VmRSS) of one process."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def sqlite_mb(db_file: Path) -> float:
+    """The dev server's SQLite file with its WAL and shared-memory files."""
+    names = (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"))
+    return sum(p.stat().st_size for p in names if p.exists()) / 2**20
+
+
+def server_footprint(stack: Stack) -> dict[str, float | None]:
+    return {
+        "sqlite_mb": sqlite_mb(stack.tmp / "temporal.db"),
+        "rss_mb": rss_mb(stack.procs["server"].pid),
+    }
+
+
+def open_event_footprint(before: dict, after: dict, events: int) -> dict[str, float | None]:
+    """The dev server's SQLite and RSS growth per event left open (in kB)."""
+    out: dict[str, float | None] = {"events": events}
+    for key in ("sqlite_mb", "rss_mb"):
+        grown = None if before[key] is None or after[key] is None else after[key] - before[key]
+        out[key] = after[key]
+        out[key.replace("_mb", "_kb_per_open_event")] = (
+            None if grown is None or not events else 1024 * grown / events
+        )
+    return out
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """The largest peak RSS of one process in the tree (each process has its own memory)."""
     peaks = []
@@ -364,8 +410,16 @@ class Stack:
     rx_port: int
     api_processes: int = 1
     token: str = ""
+    tenant_id: str = ""
     hooks: dict[str, list[str]] = field(default_factory=dict)  # path -> webhook secrets
+    webhook_ids: dict[str, list[str]] = field(default_factory=dict)  # path -> webhook ids
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    task_queue: str = "hookline-bench"
+    database_url: str = ""  # empty: SQLite in tmp
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.tmp / 'hookline.db'}"
 
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
@@ -380,9 +434,9 @@ def _env(stack: Stack, bootstrap: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
     return env | {
         "HOOKLINE_DATA_DIR": str(stack.tmp),
-        "HOOKLINE_DATABASE_URL": f"sqlite+aiosqlite:///{stack.tmp / 'hookline.db'}",
+        "HOOKLINE_DATABASE_URL": stack.store_url,
         "HOOKLINE_TEMPORAL_ADDRESS": f"{HOST}:{stack.temporal_port}",
-        "HOOKLINE_TASK_QUEUE": "hookline-bench",
+        "HOOKLINE_TASK_QUEUE": stack.task_queue,
         "HOOKLINE_ALLOW_PRIVATE_URLS": "true",
         "HOOKLINE_BOOTSTRAP_TOKEN": bootstrap,
         "HOOKLINE_RATE_LIMIT": "1000000/minute",
@@ -391,7 +445,15 @@ def _env(stack: Stack, bootstrap: str) -> dict[str, str]:
     }
 
 
-async def _prepare_store(url: str, rx_port: int) -> tuple[str, dict[str, list[str]]]:
+@dataclass(frozen=True)
+class Prepared:
+    token: str
+    tenant_id: str
+    hooks: dict[str, list[str]]  # path -> webhook secrets
+    webhook_ids: dict[str, list[str]]  # path -> webhook ids
+
+
+async def prepare_store(url: str, rx_port: int) -> Prepared:
     from hookline.core import admin, ids, signing
     from hookline.core.db import create_engine, session_maker
     from hookline.core.migrate import upgrade
@@ -400,6 +462,7 @@ async def _prepare_store(url: str, rx_port: int) -> tuple[str, dict[str, list[st
     await upgrade(url)
     engine = create_engine(url)
     hooks: dict[str, list[str]] = {"/b": [], "/c": []}
+    webhook_ids: dict[str, list[str]] = {"/b": [], "/c": []}
     try:
         async with session_maker(engine).begin() as session:
             tenant = await admin.get_or_create_tenant(session, "bench")
@@ -408,9 +471,10 @@ async def _prepare_store(url: str, rx_port: int) -> tuple[str, dict[str, list[st
             targets = [("/b", "user.created")] + [("/c", "data.created")] * FANOUT
             for i, (path, type_) in enumerate(targets):
                 secret = signing.new_secret()
+                webhook_id = ids.webhook_id()
                 session.add(
                     Webhook(
-                        id=ids.webhook_id(),
+                        id=webhook_id,
                         tenant_id=tenant.id,
                         url=f"http://{HOST}:{rx_port}{path}/{i}",
                         events=[type_],
@@ -421,7 +485,8 @@ async def _prepare_store(url: str, rx_port: int) -> tuple[str, dict[str, list[st
                     )
                 )
                 hooks[path].append(secret)
-        return issued.value, hooks
+                webhook_ids[path].append(webhook_id)
+        return Prepared(issued.value, tenant.id, hooks, webhook_ids)
     finally:
         await engine.dispose()
 
@@ -442,6 +507,11 @@ def _wait_healthy(port: int, procs: dict[str, subprocess.Popen], timeout: float 
     from hookline.devserver import wait_healthy
 
     wait_healthy(f"http://{HOST}:{port}", procs, timeout=timeout)
+
+
+def adopt(stack: Stack, prepared: Prepared) -> None:
+    stack.token, stack.tenant_id = prepared.token, prepared.tenant_id
+    stack.hooks, stack.webhook_ids = prepared.hooks, prepared.webhook_ids
 
 
 def start_stack(stack: Stack, say) -> None:
@@ -465,8 +535,7 @@ def start_stack(stack: Stack, say) -> None:
     stack.procs["receiver"] = rx
     _wait_line(rx, "listening", 30)
     say("migrating the store; tenant, token, webhooks")
-    url = f"sqlite+aiosqlite:///{stack.tmp / 'hookline.db'}"
-    stack.token, stack.hooks = asyncio.run(_prepare_store(url, stack.rx_port))
+    adopt(stack, asyncio.run(prepare_store(stack.store_url, stack.rx_port)))
     env = _env(stack, new_token_value())
     say("starting the worker and the API")
     for name, cmd in (
@@ -676,20 +745,41 @@ class Bench:
                     f"fan-out x{FANOUT}, pass {n}", "data.created", s.fanout_events, FANOUT
                 )
             )
+        self.sent_ids = {key: list(passes[key][0]["_raw"]["sent"]) for key in ("B", "C")}
         scenarios["A"] = pool("naive baseline", passes["A"])
         scenarios["B"] = pool("hookline 1 webhook", passes["B"])
         scenarios["C"] = pool(f"fan-out x{FANOUT}", passes["C"])
         say(f"D: latency, {s.latency_rate:g} events/s for {s.latency_seconds:g} s")
         scenarios["D"] = await self.latency()
         say(f"E: burst of {s.open_events} events left open")
+        server_before = server_footprint(self.stack)
         scenarios["E0"] = await self.closed_loop(
             f"burst of {s.open_events} (drain)", "user.created", s.open_events, 1
+        )
+        scenarios["E0"]["server_footprint"] = open_event_footprint(
+            server_before, server_footprint(self.stack), s.open_events
         )
         say(f"E: B again with {s.open_events} more open events")
         scenarios["E"] = await self.closed_loop(
             "B with the burst open", "user.created", s.events, 1
         )
         return scenarios
+
+
+DEFAULT_PRICE_PER_MILLION = 50.0  # Temporal Cloud's list price per million actions
+
+
+async def run_peer(bench: Bench, stack: Stack, sizes: Sizes, say) -> dict[str, Any]:
+    from bench import peer
+    from hookline.devserver import free_port
+
+    say("peer: starting redis-server and a Celery worker")
+    sender = peer.Peer(stack.tmp, stack.rx_port, free_port())
+    try:
+        await asyncio.to_thread(sender.start)
+        return await peer.run(bench, sender, sizes, say)
+    finally:
+        await asyncio.to_thread(sender.stop)
 
 
 def main(args) -> None:
@@ -701,6 +791,22 @@ def main(args) -> None:
     if not console.is_terminal:
         console = Console(width=170)
     sizes = QUICK if args.quick else DEFAULT
+    if getattr(args, "open", None):
+        sizes = replace(sizes, open_events=args.open)
+    if getattr(args, "scale", False):
+        from bench.scale import main as scale_main
+
+        scale_main(args, console)
+        return
+    price = getattr(args, "price_per_million_actions", None) or DEFAULT_PRICE_PER_MILLION
+    peer_kind = getattr(args, "peer", None)
+    if peer_kind:
+        from bench.peer import PeerUnavailable, check_available
+
+        try:
+            check_available()  # before minutes of hookline scenarios
+        except PeerUnavailable as exc:
+            raise SystemExit(str(exc)) from None
     started = time.monotonic()
 
     def say(message: str) -> None:
@@ -710,7 +816,9 @@ def main(args) -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "hookline bench"
         + (" --quick" if args.quick else "")
-        + (f" --api-processes {args.api_processes}" if args.api_processes != 1 else ""),
+        + (f" --api-processes {args.api_processes}" if args.api_processes != 1 else "")
+        + (f" --open {args.open}" if getattr(args, "open", None) else "")
+        + (f" --peer {peer_kind}" if peer_kind else ""),
         "machine": machine(),
         "sizes": sizes.__dict__,
     }
@@ -718,6 +826,7 @@ def main(args) -> None:
         stack = Stack(Path(tmp), free_port(), free_port(), free_port(), args.api_processes)
         error: BaseException | None = None
         scenarios: dict[str, dict] = {}
+        extras: dict[str, Any] = {}  # costs, peer
         try:
             start_stack(stack, say)
 
@@ -725,6 +834,12 @@ def main(args) -> None:
                 bench = Bench(stack, sizes, say, progress)
                 try:
                     scenarios.update(await bench.run())
+                    say("costs: billable actions from the histories of B, C and a redelivery")
+                    from bench import costs
+
+                    extras["costs"] = await costs.measure(bench, bench.sent_ids, FANOUT, price)
+                    if peer_kind:
+                        extras["peer"] = await run_peer(bench, stack, sizes, say)
                 finally:
                     await bench.aclose()
 
@@ -749,6 +864,11 @@ def main(args) -> None:
         report["rss_mb"] = {p: rss.get(p) for p in PROCESSES}
         report["ratios"] = compute_ratios(scenarios)
         report["targets"] = check_targets(scenarios, report["ratios"], report["rss_mb"])
+        report |= extras
+        if "peer" in extras:
+            from bench.peer import compare
+
+            report["peer_ratios"] = compare(report["scenarios"], extras["peer"])
         report["total_seconds"] = round(time.monotonic() - started, 1)
         if error is not None:
             report["error"] = repr(error)
