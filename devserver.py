@@ -26,12 +26,11 @@ def temporal_binary() -> str:
     return found
 
 
-# Measured (issue 5): WAL + normal sync ~1.9x on the file DB; eager start saves a trip. The
-# dev server turns the search-attribute cache off unless told (so that attributes added at
-# run time show at once): it then read its cluster metadata from SQLite 8 times per workflow
-# (14.5 persistence calls per event instead of 4.5). Ours are all registered at
-# start, as a production server's are. The test suite's dev servers use these too
-# (tests/support/temporal.py).
+# WAL and normal sync on the dev server's SQLite file; and the search-attribute cache on: the
+# dev server turns it off unless told (so that attributes added at run time show at once) and
+# then reads its cluster metadata from SQLite for every check. Ours are all registered at
+# start, as a production server's are. Figures: docs/PERFORMANCE.md. The test suite's dev
+# servers use these too (tests/support/temporal.py).
 TUNING_ARGS = [
     "--sqlite-pragma",
     "journal_mode=wal",

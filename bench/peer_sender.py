@@ -2,7 +2,7 @@
 
 The peer is what a Python team would write instead of hookline: a Celery task per delivery
 on Redis, a signed httpx POST, retried on 5xx, 429 and connection errors. It signs as hookline
-does (DESIGN.md, "Delivery rules"), so both do the same work per request: the hex
+does (docs/DESIGN.md, "The flow"), so both do the same work per request: the hex
 X-Webhook-Signature over the body, and Standard Webhooks' `webhook-signature` over
 `id.timestamp.body` keyed with the base64-decoded `whsec_` secret.
 """

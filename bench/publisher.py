@@ -2,9 +2,9 @@
 
 The publisher stands for the customers' applications, which run on their own machines. Here it
 shares the 2 cores with what is measured, so it is kept lean, as the receiver is: one
-connection per lane, a request written in one `write`, the reply read by Content-Length.
-Measured: 0.2-0.3 ms of the bench process's CPU per event against 1.5-2.3 ms through
-`httpx.AsyncClient` (the "bench" CPU of each scenario in `hookline bench --output`).
+connection per lane, a request written in one `write`, the reply read by Content-Length: a
+fraction of the CPU per event that `httpx.AsyncClient` costs (docs/PERFORMANCE.md; the
+"bench" CPU of each scenario in `hookline bench --output`).
 
 It speaks only what uvicorn answers on 127.0.0.1: a status line, headers and a
 Content-Length body. Anything else raises, and so does a status other than 2xx.

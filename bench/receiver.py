@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args(argv)
-    # uvloop (installed with uvicorn[standard]): 62 against 95-118 µs of CPU per request on
-    # asyncio's own loop, CPU that the processes under test would otherwise compete with.
+    # uvloop (installed with uvicorn[standard]) costs less CPU per request than asyncio's own
+    # loop (docs/PERFORMANCE.md): CPU that the processes under test would compete with.
     try:
         import uvloop
     except ImportError:

@@ -38,7 +38,7 @@ HOST = "127.0.0.1"
 PROCESSES = ("server", "worker", "api")
 FANOUT = 10
 
-# Targets of the performance issue.
+# Targets (docs/PERFORMANCE.md, "Targets").
 TARGETS = {
     "B/A": 2.0,  # hookline events/s over the naive baseline
     "C/B": 6.0,  # fan-out deliveries/s over B's

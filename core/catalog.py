@@ -1,4 +1,4 @@
-"""The event type catalog: the seeds' types, extended by HOOKLINE_EVENT_TYPES."""
+"""The event type catalog: the reference API's types, extended by HOOKLINE_EVENT_TYPES."""
 
 from __future__ import annotations
 

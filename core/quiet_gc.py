@@ -3,9 +3,9 @@
 Every event leaves cyclic garbage behind when its workflow leaves the worker's cache (the
 SDK's tasks, coroutines and frames refer to each other). By then those objects have aged
 into the oldest generation, which the tuned thresholds (`worker.tune_gc`) almost never
-collect: measured, the API's RSS then grew ~9 KB per event, linearly, past 250 MB after
-8,000 events; with a full collection every 20 s it stayed flat (~190 MB). A full collection
-pauses the process (275-590 ms measured with 70-120k objects to free), so it runs once the
+collect, so the process's memory grows with every event while a periodic full collection
+keeps it flat (docs/PERFORMANCE.md, "Memory"). A full collection pauses the process for a
+noticeable time, so it runs once the
 process has had no store work for `quiet` seconds, or regardless after `force_after` units
 of work (sustained load: memory stays bounded, at the price of one pause).
 """

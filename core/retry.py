@@ -1,4 +1,4 @@
-"""The retry schedule of deliveries, decided here and nowhere else (DESIGN.md, delivery rules).
+"""The retry schedule of deliveries, decided here and nowhere else (docs/DESIGN.md, "The flow").
 
 2xx success. 408, 425, 429, 5xx but 501, timeouts and connection errors: retried up to the
 policy's attempts, `Retry-After` honoured (capped). 410: no retry, webhook deactivated.
