@@ -1,4 +1,5 @@
-"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt."""
+"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt, and
+the console's sessions."""
 
 from __future__ import annotations
 
@@ -149,3 +150,22 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | retry | fail
     duration_ms: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column()
+
+
+class ConsoleSession(Base):
+    """A console sign-in of one tenant (api/console/): a single-use login link, then a session
+    cookie. Only SHA-256 hashes of the two tokens are kept."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # The scopes of the token that asked for it: a session never grants more.
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    login_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    login_expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    session_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)  # signed out
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
