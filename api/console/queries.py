@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Integer, and_, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.api.console.sparkline import status_class
@@ -105,32 +105,52 @@ async def webhook_names(session: AsyncSession, tenant_id: str) -> dict[str, Webh
     return {w.id: w for w in rows}
 
 
+def _hours_since(column, since: datetime, dialect: str):
+    """Whole hours from `since` to `column`, computed by the store."""
+    since_value = literal(since, column.type)
+    if dialect == "sqlite":  # instants are ISO text there; julianday() reads them
+        days = func.julianday(column) - func.julianday(since_value)
+        return cast(days * 24, Integer)
+    return cast(func.floor(func.extract("epoch", column - since_value) / 3600), Integer)
+
+
 async def attempts_per_hour(
     session: AsyncSession, webhook_ids: list[str], now: datetime, hours: int = 24
 ) -> dict[str, list[dict[str, int]]]:
-    """{webhook id: [{status class: attempts} for each hour, oldest first]}, counted in the
-    store: the hour is a CASE over bound instants, which SQLite and PostgreSQL both compare."""
+    """{webhook id: [{status class: attempts} for each hour, oldest first]}, counted by the
+    store over the covering index (webhook_id, started_at, status_code, ...)."""
     result: dict[str, list[dict[str, int]]] = {
         wid: [{} for _ in range(hours)] for wid in webhook_ids
     }
     if not webhook_ids:
         return result
     since = now - timedelta(hours=hours)
-    # Newest hour first in the CASE: most attempts are recent, so most rows stop early.
-    hour = case(
-        *(
-            (Attempt.started_at >= now - timedelta(hours=h + 1), hours - 1 - h)
-            for h in range(hours)
-        ),
-        else_=0,
-    )
+    hour = _hours_since(Attempt.started_at, since, session.get_bind().dialect.name).label("hour")
     rows = await session.execute(
-        select(Attempt.webhook_id, hour.label("hour"), Attempt.status_code, func.count())
+        select(Attempt.webhook_id, hour, Attempt.status_code, func.count())
         .where(Attempt.webhook_id.in_(webhook_ids), Attempt.started_at >= since)
-        .group_by(Attempt.webhook_id, "hour", Attempt.status_code)
+        .group_by(Attempt.webhook_id, hour, Attempt.status_code)
     )
     for webhook_id, index, code, count in rows:
-        bucket = result[webhook_id][index]
+        bucket = result[webhook_id][min(max(int(index or 0), 0), hours - 1)]
         name = status_class(code)
         bucket[name] = bucket.get(name, 0) + count
     return result
+
+
+async def delivery_counts(
+    session: AsyncSession, webhook_ids: list[str], since: datetime
+) -> dict[str, dict[str, int]]:
+    """{webhook id: {delivery status: count}} of the deliveries created since then, as the
+    API's stats count them (over the covering index (webhook_id, created_at, status))."""
+    counts: dict[str, dict[str, int]] = {wid: {} for wid in webhook_ids}
+    if not webhook_ids:
+        return counts
+    rows = await session.execute(
+        select(Delivery.webhook_id, Delivery.status, func.count())
+        .where(Delivery.webhook_id.in_(webhook_ids), Delivery.created_at >= since)
+        .group_by(Delivery.webhook_id, Delivery.status)
+    )
+    for webhook_id, status, count in rows:
+        counts[webhook_id][status] = count
+    return counts

@@ -3,16 +3,15 @@ Every read and change goes through the API's own route functions (api/routes/)."
 
 from __future__ import annotations
 
-import json
-import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from hookline.api.console import queries, sparkline
+from hookline.api.console import forms, queries, sparkline
 from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
 from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep
@@ -24,60 +23,21 @@ from hookline.api.schemas.webhooks import (
     FilterTestRequest,
     SampleEvent,
     WebhookCreate,
-    WebhookOut,
     WebhookTestRequest,
     WebhookUpdate,
 )
+from hookline.core.models import DeliveryStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 MAX_LISTED = 100
+STATS_WINDOW = timedelta(hours=24)
 NOTICES = {
     "updated": "Changes saved.",
     "enabled": "Webhook enabled: it receives events again.",
     "disabled": "Webhook disabled: new events skip it until it is enabled.",
 }
 Text = Annotated[str, Form(max_length=20_000)]
-
-
-class FormError(ValueError):
-    pass
-
-
-def _events(text: str) -> list[str]:
-    return [part for part in re.split(r"[\s,]+", text.strip()) if part]
-
-
-def _json_object(text: str, field: str) -> dict[str, Any] | None:
-    if not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormError(f"{field} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
-    if not isinstance(value, dict):
-        raise FormError(f"{field} must be a JSON object")
-    return value
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'form'}: {err['msg']}"
-            for err in exc.errors()
-        )
-    if isinstance(exc, ApiError):
-        return exc.message
-    return str(exc)
-
-
-def _form_of(webhook: Any) -> dict[str, str]:
-    return {
-        "url": webhook.url,
-        "events": ", ".join(webhook.events),
-        "description": webhook.description or "",
-        "filter": json.dumps(webhook.filter, indent=2) if webhook.filter else "",
-    }
 
 
 def _redirect(url: str) -> Response:
@@ -87,6 +47,20 @@ def _redirect(url: str) -> Response:
 
 
 # --------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True)
+class Health:
+    """A webhook's last 24 hours on the list, counted as the API's stats count them."""
+
+    succeeded: int
+    failed: int
+    failing_since: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return self.succeeded / finished if finished else None
 
 
 async def _list_page(
@@ -99,21 +73,21 @@ async def _list_page(
     **context: Any,
 ) -> Response:
     user.require("webhooks:read")
-    listed = await webhooks_api.list_webhooks(
-        user.principal, session, catalog, Pagination(page=1, limit=MAX_LISTED)
-    )
-    # The API's list answers dicts (validated into WebhookOut only when it is serialised).
-    listed_webhooks = [WebhookOut.model_validate(w) for w in listed.data]
-    rows = [{"webhook": w, "stats": None, "spark": None} for w in listed_webhooks]
+    webhooks = list((await queries.webhook_names(session, user.tenant_id)).values())[:MAX_LISTED]
+    rows = [{"webhook": w, "stats": None, "spark": None} for w in webhooks]
     if user.can("events:read") and rows:
-        hourly = await queries.attempts_per_hour(
-            session, [w.id for w in listed_webhooks], datetime.now(UTC)
-        )
-        for row in rows:
-            webhook_id = row["webhook"].id
-            stats = await deliveries_api.webhook_stats(webhook_id, user.principal, session, "24h")
-            row["stats"] = stats.data
-            row["spark"] = sparkline.build(hourly[webhook_id])
+        now = datetime.now(UTC)
+        ids = [w.id for w in webhooks]
+        hourly = await queries.attempts_per_hour(session, ids, now)
+        counts = await queries.delivery_counts(session, ids, now - STATS_WINDOW)
+        for row, webhook in zip(rows, webhooks, strict=True):
+            tally = counts[webhook.id]
+            row["stats"] = Health(
+                succeeded=tally.get(DeliveryStatus.SUCCEEDED, 0),
+                failed=tally.get(DeliveryStatus.FAILED, 0),
+                failing_since=webhook.failing_since,
+            )
+            row["spark"] = sparkline.build(hourly[webhook.id])
     context.setdefault("form", {"events": "user.*"})
     return page(request, "webhooks.html", {"nav": "webhooks", "rows": rows, **context}, status_code)
 
@@ -141,7 +115,7 @@ async def _detail_page(
             webhook_id, user.principal, session, Pagination(page=1, limit=20)
         )
         deliveries = recent.data
-    context.setdefault("form", _form_of(webhook))
+    context.setdefault("form", forms.form_of(webhook))
     context.setdefault("trial", {})
     notice = NOTICES.get(request.query_params.get("notice", ""))
     first = next((t for t in webhook.events if t in catalog), "user.created")
@@ -197,14 +171,14 @@ async def create_webhook(
     try:
         body = WebhookCreate(
             url=url.strip(),
-            events=_events(events),
+            events=forms.event_list(events),
             description=description.strip() or None,
-            filter=_json_object(filter, "filter"),
+            filter=forms.json_object(filter, "filter"),
         )
         created = await webhooks_api.create_webhook(
             body, request, user.principal, session, settings, catalog
         )
-    except (ValidationError, ApiError, FormError) as exc:
+    except (ValidationError, ApiError, forms.FormError) as exc:
         await session.rollback()
         return await _list_page(
             request,
@@ -213,7 +187,7 @@ async def create_webhook(
             catalog,
             status_code=422,
             form=form,
-            form_error_message=_message(exc),
+            form_error_message=forms.message(exc),
         )
     return await _detail_page(
         request,
@@ -245,14 +219,14 @@ async def edit_webhook(
     try:
         body = WebhookUpdate(
             url=url.strip(),
-            events=_events(events),
+            events=forms.event_list(events),
             description=description.strip() or None,
-            filter=_json_object(filter, "filter"),
+            filter=forms.json_object(filter, "filter"),
         )
         await webhooks_api.update_webhook(
             webhook_id, body, user.principal, session, settings, catalog
         )
-    except (ValidationError, FormError) as exc:
+    except (ValidationError, forms.FormError) as exc:
         return await _detail_page(
             request,
             user,
@@ -261,7 +235,7 @@ async def edit_webhook(
             webhook_id,
             status_code=422,
             form=form,
-            edit_error=_message(exc),
+            edit_error=forms.message(exc),
         )
     except ApiError as exc:
         if exc.status == 404:
@@ -275,7 +249,7 @@ async def edit_webhook(
             webhook_id,
             status_code=422,
             form=form,
-            edit_error=_message(exc),
+            edit_error=forms.message(exc),
         )
     return _redirect(f"/console/webhooks/{webhook_id}?notice=updated")
 
@@ -363,8 +337,8 @@ async def filter_test(
     user.require("webhooks:read")
     trial = {"type": type, "data": data, "filter": filter}
     try:
-        sample = SampleEvent(type=type, data=_json_object(data, "event data") or {})
-        candidate = _json_object(filter, "filter")
+        sample = SampleEvent(type=type, data=forms.json_object(data, "event data") or {})
+        candidate = forms.json_object(filter, "filter")
         body = (
             FilterTestRequest(event=sample, filter=candidate)
             if candidate is not None
@@ -373,7 +347,7 @@ async def filter_test(
         verdict = await webhooks_api.filter_test(
             webhook_id, body, user.principal, session, settings, catalog
         )
-    except (ValidationError, FormError) as exc:
+    except (ValidationError, forms.FormError) as exc:
         return await _detail_page(
             request,
             user,
@@ -382,7 +356,7 @@ async def filter_test(
             webhook_id,
             status_code=422,
             trial=trial,
-            trial_error=_message(exc),
+            trial_error=forms.message(exc),
         )
     except ApiError as exc:
         if exc.status == 404:
@@ -395,7 +369,7 @@ async def filter_test(
             webhook_id,
             status_code=422,
             trial=trial,
-            trial_error=_message(exc),
+            trial_error=forms.message(exc),
         )
     return await _detail_page(
         request, user, session, catalog, webhook_id, trial=trial, verdict=verdict.data
