@@ -199,9 +199,13 @@ def _dev(args: argparse.Namespace) -> None:
             )
         except RuntimeError as exc:
             raise SystemExit(str(exc)) from exc
+        from hookline.api.console.sessions import request_login_url
+
+        console = request_login_url(f"http://127.0.0.1:{args.api_port}", token)
         print(
             "\nhookline is running\n"
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
+            f"  Console      {console}   (sign-in link: single use, 24 h)\n"
             f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
             f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
             f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "

@@ -100,7 +100,9 @@ async def event_page(
     notice = None
     if request.query_params.get("notice") == "redelivered":
         count = request.query_params.get("count", "0")
-        notice = f"{count if count.isdigit() else 0} deliveries scheduled for redelivery."
+        count = int(count) if count.isdigit() else 0
+        notice = f"{count} {'delivery' if count == 1 else 'deliveries'} scheduled for redelivery."
+        settling = True  # the signal is on its way: watch the new attempts arrive
     elif request.query_params.get("notice") == "expired":
         notice = "This event's retention is over: nothing can be redelivered."
     return page(
@@ -112,6 +114,7 @@ async def event_page(
             "webhooks": webhooks,
             "failed": failed,
             "settling": settling,
+            "page_url": f"/console/events/{event.id}",
             "temporal_url": temporal_url,
             "can_redeliver": user.can("events:redeliver"),
             "notice": notice,

@@ -33,6 +33,13 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def clock(value: datetime | None) -> str:
+    """The time of day (UTC) to the millisecond: attempts of one event are close together."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     """ "3 min ago", "2 h ago", "5 d ago" (or "in 4 min" for the future)."""
     if value is None:
@@ -60,7 +67,9 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-templates.env.filters.update(when=when, ago=ago, percent=percent, pretty_json=pretty_json)
+templates.env.filters.update(
+    when=when, clock=clock, ago=ago, percent=percent, pretty_json=pretty_json
+)
 
 
 def page(
