@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from hookline.api.main import create_app
 from hookline.core import ids
@@ -31,7 +31,7 @@ from hookline.core.admin import get_or_create_tenant, issue_token
 from hookline.core.config import Settings
 from hookline.core.db import create_engine, session_maker
 from hookline.core.migrate import upgrade
-from hookline.core.tables import Attempt, Delivery, Event
+from hookline.core.tables import Attempt, Delivery, Event, Webhook
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -200,6 +200,12 @@ async def seed(
             }
         )
     async with engine.begin() as connection:
+        # The flakiest endpoint has failed every attempt for the last two hours.
+        await connection.execute(
+            update(Webhook)
+            .where(Webhook.id == hooks[-1][0])
+            .values(failing_since=now - timedelta(hours=2, minutes=10))
+        )
         for table, rows in (
             (Event, event_rows),
             (Delivery, delivery_rows),
@@ -286,6 +292,13 @@ async def screenshot(settings: Settings, token: str, path: Path) -> None:
             page = await browser.new_page(viewport={"width": 1366, "height": 768})
             await page.goto(link.json()["data"]["url"])
             await page.screenshot(path=str(path), full_page=True)
+            # Beside it: the failed events, and the first of them.
+            await page.goto(f"http://127.0.0.1:{port}/console/events?status=failed")
+            await page.screenshot(path=str(path.with_name(f"{path.stem}-events.png")))
+            await page.locator("table.list tbody a").first.click()
+            await page.screenshot(
+                path=str(path.with_name(f"{path.stem}-event.png")), full_page=True
+            )
             await browser.close()
     finally:
         server.should_exit = True
