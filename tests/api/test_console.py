@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from hookline.core import ids
-from hookline.core.tables import ConsoleSession, Delivery, Event
+from hookline.core.tables import Attempt, ConsoleSession, Delivery, Event
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 
@@ -226,3 +226,39 @@ async def test_console_errors_are_pages_and_api_errors_stay_json(client, tenant)
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert_error(await client.get("/api/v1/nowhere", headers=tenant.headers), 404)
     assert_error(await client.get("/api/v1/events/evt_x", headers=tenant.headers), 404)
+
+
+async def test_sparklines_and_rates_count_the_last_24_hours_on_either_store(
+    client, tenant, sessions, create_webhook
+):
+    webhook = await create_webhook(description="CRM sync")
+    event_id = await add_event(sessions, tenant.tenant_id, webhook["id"])
+    delivery_id = ids.delivery_id(event_id, webhook["id"])
+    now = datetime.now(UTC)
+    tries = [
+        (now - timedelta(minutes=20), 200),
+        (now - timedelta(minutes=25), 503),
+        (now - timedelta(hours=5, minutes=30), None),
+        (now - timedelta(hours=30), 200),  # older than the window
+    ]
+    async with sessions.begin() as session:
+        for number, (started, code) in enumerate(tries, start=1):
+            session.add(
+                Attempt(
+                    id=ids.attempt_id(delivery_id, 0, number), tenant_id=tenant.tenant_id,
+                    delivery_id=delivery_id, event_id=event_id, webhook_id=webhook["id"],
+                    number=number, series=0, trigger="scheduled", url=webhook["url"],
+                    status_code=code, outcome="retry", duration_ms=10, started_at=started,
+                )
+            )  # fmt: skip
+    await sign_in(client, tenant.headers)
+    label = "Attempts in the last 24 hours, by status: 1 2xx, 1 5xx, 1 network"
+    home = await client.get("/console")
+    assert label in home.text
+    assert re.search(r"0\.0 %\s*<div class=\"sub\">0 / 1</div>", home.text)  # 1 failed
+    detail = (await client.get(f"/console/webhooks/{webhook['id']}")).text
+    assert label in detail
+    # One bar per hour, oldest left: the last hour's two, five hours before that one more.
+    bars = re.findall(r'<rect class="c-(\w+)" x="([\d.]+)"', detail)
+    hours = sorted((name, round(float(x) / (168 / 24))) for name, x in bars)
+    assert hours == [("2xx", 23), ("5xx", 23), ("network", 18)]
