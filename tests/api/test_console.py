@@ -262,3 +262,51 @@ async def test_sparklines_and_rates_count_the_last_24_hours_on_either_store(
     bars = re.findall(r'<rect class="c-(\w+)" x="([\d.]+)"', detail)
     hours = sorted((name, round(float(x) / (168 / 24))) for name, x in bars)
     assert hours == [("2xx", 23), ("5xx", 23), ("network", 18)]
+
+
+async def test_the_webhook_forms_edit_disable_rotate_test_and_explain(
+    client, tenant, receiver, create_webhook
+):
+    webhook = await create_webhook(url=receiver.url("/hook"), events=["user.*"])
+    base = f"/console/webhooks/{webhook['id']}"
+    csrf = await sign_in(client, tenant.headers)
+
+    async def api_view() -> dict:
+        answer = await client.get(f"/api/v1/webhooks/{webhook['id']}", headers=tenant.headers)
+        return answer.json()["data"]
+
+    edit = {"csrf": csrf, "url": receiver.url("/hook"), "events": "user.created, user.deleted"}
+    bad = await client.post(f"{base}/edit", data=edit | {"filter": '{"data.plan": '})
+    assert bad.status_code == 422 and "filter is not valid JSON" in bad.text
+    assert (await api_view())["events"] == ["user.*"]  # nothing changed
+    saved = await client.post(
+        f"{base}/edit", data=edit | {"description": "CRM", "filter": '{"data.plan": "pro"}'}
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == f"{base}?notice=updated"
+    view = await api_view()
+    assert view["events"] == ["user.created", "user.deleted"]
+    assert view["filter"] == {"data.plan": "pro"} and view["description"] == "CRM"
+
+    disabled = await client.post(f"{base}/status", data={"csrf": csrf, "status": "inactive"})
+    assert disabled.status_code == 303 and (await api_view())["status"] == "inactive"
+    page = await client.get(disabled.headers["location"])
+    assert "Webhook disabled" in page.text and ">Enable</button>" in page.text
+    await client.post(f"{base}/status", data={"csrf": csrf, "status": "active"})
+    assert (await api_view())["status"] == "active"
+
+    rotated = await client.post(f"{base}/rotate-secret", data={"csrf": csrf})
+    new_secret = re.search(r'value="(whsec_[^"]+)"', rotated.text).group(1)
+    assert new_secret != webhook["secret"] and "previous secret also signs" in rotated.text
+
+    tested = await client.post(f"{base}/test", data={"csrf": csrf, "event": "user.created"})
+    assert "Test event sent successfully" in tested.text and "HTTP 200" in tested.text
+    [request] = await receiver.wait_for(1)
+    assert request.json()["type"] == "user.created"
+
+    trial = {"csrf": csrf, "type": "user.created", "data": '{"plan": "free"}'}
+    no = await client.post(f"{base}/filter-test", data=trial)
+    assert "No match" in no.text and "filter did not match" in no.text
+    yes = await client.post(f"{base}/filter-test", data=trial | {"filter": '{"data.plan": "free"}'})
+    assert "Matches" in yes.text and "type user.created matches" in yes.text
+    wrong = await client.post(f"{base}/filter-test", data=trial | {"data": "[1]"})
+    assert wrong.status_code == 422 and "must be a JSON object" in wrong.text

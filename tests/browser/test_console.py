@@ -35,6 +35,8 @@ async def test_create_a_webhook_watch_an_event_succeed_and_redeliver_a_failed_on
     await page.goto(await login_url(stack, stack.headers))
     assert page.url == f"{stack.base_url}/console"  # no token left in the address bar
     await expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
+    await page.keyboard.press("Tab")  # the keyboard starts at "Skip to content"
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
 
     # Create a webhook with the form, found by its labels.
     await page.get_by_label("Endpoint URL").fill(receiver.url("/hook"))
