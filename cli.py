@@ -164,6 +164,9 @@ def _dev(args: argparse.Namespace) -> None:
     get_settings.cache_clear()
     settings = get_settings()
     _migrate(settings)
+    from hookline.api.console.sessions import dev_login_url
+
+    console = dev_login_url(settings, token, f"http://127.0.0.1:{args.api_port}")
     codec = f"http://127.0.0.1:{args.api_port}/codec" if settings.encryption_keys else None
     temporal = start_dev_server(
         dev_server_args(
@@ -199,9 +202,6 @@ def _dev(args: argparse.Namespace) -> None:
             )
         except RuntimeError as exc:
             raise SystemExit(str(exc)) from exc
-        from hookline.api.console.sessions import request_login_url
-
-        console = request_login_url(f"http://127.0.0.1:{args.api_port}", token)
         print(
             "\nhookline is running\n"
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"

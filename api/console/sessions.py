@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -14,7 +14,10 @@ from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import SessionDep, SettingsDep, WebhooksWrite
 from hookline.api.schemas.common import ERRORS, Data
 from hookline.api.schemas.console import ConsoleSessionLink, ConsoleSessionRequest
-from hookline.core.console import consume_login, end_session, issue_login
+from hookline.core.admin import SCOPES, ensure_bootstrap
+from hookline.core.config import Settings
+from hookline.core.console import MAX_LOGIN_LIFETIME, consume_login, end_session, issue_login
+from hookline.core.db import create_engine, session_maker
 
 api_router = APIRouter(prefix="/console", tags=["console"])
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -97,16 +100,23 @@ async def logout(request: Request, user: FormUserDep, session: SessionDep) -> Re
     return response
 
 
-def request_login_url(api_url: str, token: str, expires_in: int = 24 * 3600) -> str:
-    """A sign-in link from a running API (`hookline dev` prints one for the dev tenant)."""
+def dev_login_url(settings: Settings, token: str, api_url: str) -> str:
+    """A sign-in link (24 h) for the tenant of the bootstrap token, minted in the store:
+    `hookline dev` prints it, and mints it before it starts the API, so nothing waits on it."""
+
+    async def mint() -> str:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with session_maker(engine).begin() as session:
+                tenant = await ensure_bootstrap(session, token)
+                issued = await issue_login(
+                    session, tenant.id, SCOPES, MAX_LOGIN_LIFETIME, datetime.now(UTC)
+                )
+        finally:
+            await engine.dispose()
+        return f"{api_url}/console/login/{issued.token}"
+
     try:
-        answer = httpx.post(
-            f"{api_url}/api/v1/console/sessions",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"expires_in": expires_in},
-            timeout=10,
-        )
-        answer.raise_for_status()
-    except httpx.HTTPError as exc:
+        return asyncio.run(mint())
+    except ValueError as exc:  # a revoked or foreign HOOKLINE_BOOTSTRAP_TOKEN
         return f"(no sign-in link: {exc})"
-    return answer.json()["data"]["url"]

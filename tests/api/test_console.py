@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -310,3 +311,15 @@ async def test_the_webhook_forms_edit_disable_rotate_test_and_explain(
     assert "Matches" in yes.text and "type user.created matches" in yes.text
     wrong = await client.post(f"{base}/filter-test", data=trial | {"data": "[1]"})
     assert wrong.status_code == 422 and "must be a JSON object" in wrong.text
+
+
+async def test_hookline_dev_mints_a_link_for_the_bootstrap_tenant(client, settings):
+    from hookline.api.console.sessions import dev_login_url
+    from hookline.core.admin import new_token_value
+
+    # Before the API has started: it makes the bootstrap tenant as the API would.
+    url = await asyncio.to_thread(dev_login_url, settings, new_token_value(), "http://test")
+    assert url.startswith("http://test/console/login/")
+    answer = await client.get(url)
+    assert answer.status_code == 303
+    assert "Tenant <strong>default</strong>" in (await client.get("/console")).text
