@@ -254,11 +254,15 @@ def _dev(args: argparse.Namespace) -> None:
         "HOOKLINE_ENCRYPTION_KEY": key,
         "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
         "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
+        "HOOKLINE_TEMPORAL_UI_URL": f"http://127.0.0.1:{args.ui_port}",  # the console's links
     }
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
     _migrate(settings)
+    from hookline.api.console.sessions import dev_login_url
+
+    console = dev_login_url(settings, token, f"http://127.0.0.1:{args.api_port}")
     temporal_args = dev_server_args(
         port=args.temporal_port,
         ui_port=args.ui_port,
@@ -303,6 +307,7 @@ def _dev(args: argparse.Namespace) -> None:
         print(
             "\nhookline is running\n"
             f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
+            f"  Console      {console}   (sign-in link: single use, 24 h)\n"
             f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
             f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
             f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "

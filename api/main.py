@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from hookline.api import errors
+from hookline.api import console, errors
 from hookline.api.auth import RateLimiter
 from hookline.api.limits import BodySizeLimit
 from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(event_types.router, prefix="/api/v1")
     app.include_router(codec.router)
     app.include_router(metrics_routes.router)
+    console.install(app)
     return app
 
 

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # Never in production: any local process can claim an Origin.
     codec_trust_ui_origin: bool = False
     event_types: str = ""  # extra "type=description" entries, comma separated
+    # The console (api/console/): where its "open in Temporal UI" links point; how long a
+    # signed-in session lasts.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    console_session_lifetime: timedelta = timedelta(hours=8)
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -117,6 +121,7 @@ class Settings(BaseSettings):
         "retry_after_cap",
         "secret_rotation_grace",
         "auto_disable_after",
+        "console_session_lifetime",
         mode="before",
     )
     @classmethod

@@ -1,4 +1,5 @@
-"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt."""
+"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt, and
+the console's sessions."""
 
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ class Event(Base):
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ix_deliveries_webhook_created", "webhook_id", "created_at"),
+        # Covering: the console's and the stats' counts by status read only the index.
+        Index("ix_deliveries_webhook_created_status", "webhook_id", "created_at", "status"),
         Index("ix_deliveries_tenant_status", "tenant_id", "status"),
     )
 
@@ -132,13 +134,23 @@ class Delivery(Base):
 
 class Attempt(Base):
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_delivery_started", "delivery_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_attempts_delivery_started", "delivery_id", "started_at"),
+        # Covering: a webhook's stats and the console's sparklines read only the index.
+        Index(
+            "ix_attempts_webhook_started",
+            "webhook_id",
+            "started_at",
+            "status_code",
+            "duration_ms",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(40))
     delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(40), index=True)
-    webhook_id: Mapped[str] = mapped_column(String(40), index=True)
+    webhook_id: Mapped[str] = mapped_column(String(40))
     number: Mapped[int] = mapped_column(Integer)  # 1-based within its series
     series: Mapped[int] = mapped_column(Integer, default=0)  # 0 = scheduled, n = nth redelivery
     trigger: Mapped[str] = mapped_column(String(16))  # scheduled | manual
@@ -149,3 +161,22 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | retry | fail
     duration_ms: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column()
+
+
+class ConsoleSession(Base):
+    """A console sign-in of one tenant (api/console/): a single-use login link, then a session
+    cookie. Only SHA-256 hashes of the two tokens are kept."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # The scopes of the token that asked for it: a session never grants more.
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    login_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    login_expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    session_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)  # signed out
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

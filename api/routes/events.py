@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.deps import (
@@ -150,18 +150,16 @@ async def publish_batch(
     return Data(data=[out for out, _ in results])
 
 
-@router.get("/events", response_model=Page[EventOut], responses=ERRORS, summary="List events")
-async def list_events(
-    principal: EventsRead,
-    session: SessionDep,
-    pages: PaginationDep,
-    status: Annotated[EventStatus | None, Query()] = None,
-    type: Annotated[str | None, Query(max_length=200)] = None,
-    webhook_id: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
-) -> Page[EventOut]:
-    query = select(Event).where(Event.tenant_id == principal.tenant_id)
+def filtered_events(
+    tenant_id: str,
+    status: str | None = None,
+    type: str | None = None,
+    webhook_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[tuple[Event]]:
+    """The tenant's events matching the filters (the API's list and the console's)."""
+    query = select(Event).where(Event.tenant_id == tenant_id)
     if status:
         query = query.where(Event.status == status)
     if type:
@@ -174,6 +172,21 @@ async def list_events(
         query = query.where(Event.created >= since)
     if until:
         query = query.where(Event.created < until)
+    return query
+
+
+@router.get("/events", response_model=Page[EventOut], responses=ERRORS, summary="List events")
+async def list_events(
+    principal: EventsRead,
+    session: SessionDep,
+    pages: PaginationDep,
+    status: Annotated[EventStatus | None, Query()] = None,
+    type: Annotated[str | None, Query(max_length=200)] = None,
+    webhook_id: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> Page[EventOut]:
+    query = filtered_events(principal.tenant_id, status, type, webhook_id, since, until)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(Event.created.desc(), Event.id.desc())
@@ -270,25 +283,33 @@ async def redeliver_event(
     temporal: TemporalDep,
     body: RedeliverRequest | None = None,
 ) -> RedeliverResponse:
-    event = await _owned_event(session, principal.tenant_id, event_id)
+    webhook_ids = body.webhook_ids if body else None
+    return await redeliver(session, temporal, principal.tenant_id, event_id, webhook_ids)
+
+
+async def redeliver(
+    session, temporal, tenant_id: str, event_id: str, webhook_ids: list[str] | None = None
+) -> RedeliverResponse:
+    """An event's failed deliveries, or those to the named webhooks, start a new manual series:
+    one `redeliver` signal to its workflow (the API's endpoint and the console's button)."""
+    event = await _owned_event(session, tenant_id, event_id)
     deliveries = (
         await session.scalars(select(Delivery).where(Delivery.event_id == event.id))
     ).all()
-    if body and body.webhook_ids:
+    if webhook_ids:
         known = {d.webhook_id: d for d in deliveries}
-        unknown = [wh for wh in body.webhook_ids if wh not in known]
+        unknown = [wh for wh in webhook_ids if wh not in known]
         if unknown:
             raise ApiError(
                 404,
                 "this event has no delivery to some of the named webhooks",
                 details={"webhook_ids": unknown},
             )
-        targets = [known[wh] for wh in dict.fromkeys(body.webhook_ids)]
+        targets = [known[wh] for wh in dict.fromkeys(webhook_ids)]
     else:
         targets = [d for d in deliveries if d.status == DeliveryStatus.FAILED]
-    webhook_ids = [d.webhook_id for d in targets]
     expired: list[str] = []
-    if targets and not await signal_redeliver(temporal, event.id, webhook_ids):
+    if targets and not await signal_redeliver(temporal, event.id, [d.webhook_id for d in targets]):
         expired, targets = [event.id], []
     metrics.redelivery_requested(len(targets))
     result = RedeliverResult(

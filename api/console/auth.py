@@ -1,0 +1,99 @@
+"""Who is looking at the console: the session cookie's tenant, and the form (CSRF) check."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Form, Request
+
+from hookline.api.auth import Principal
+from hookline.api.deps import SessionDep
+from hookline.core.console import csrf_token, find_session
+
+COOKIE = "hookline_console"
+COOKIE_PATH = "/console"
+
+
+class ConsoleError(Exception):
+    """An HTML error page (api/console/errors.py renders it)."""
+
+    def __init__(self, status: int, title: str, message: str = "") -> None:
+        super().__init__(message or title)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    session_id: str
+    tenant_id: str
+    tenant_name: str
+    scopes: frozenset[str]
+    csrf: str
+
+    @property
+    def principal(self) -> Principal:
+        """What the API's route functions take: the console calls them as they are."""
+        return Principal(
+            tenant_id=self.tenant_id, token_id=f"console:{self.session_id}", scopes=self.scopes
+        )
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise ConsoleError(
+                403,
+                "Not allowed",
+                f"This console session cannot do that: the token that opened it lacks {scope}.",
+            )
+
+
+async def console_user(request: Request, session: SessionDep) -> ConsoleUser:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise ConsoleError(
+            401,
+            "Not signed in",
+            "Open a console sign-in link: your platform makes one with "
+            "POST /api/v1/console/sessions.",
+        )
+    found = await find_session(session, token, datetime.now(UTC))
+    if found is None:
+        raise ConsoleError(
+            401,
+            "Session ended",
+            "This console session has expired or was signed out. Open a new sign-in link.",
+        )
+    user = ConsoleUser(
+        session_id=found.session_id,
+        tenant_id=found.tenant_id,
+        tenant_name=found.tenant_name,
+        scopes=found.scopes,
+        csrf=csrf_token(token),
+    )
+    request.state.console_user = user  # for the error pages' navigation
+    return user
+
+
+async def form_user(
+    user: Annotated[ConsoleUser, Depends(console_user)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> ConsoleUser:
+    """Every POST form carries the session's CSRF token in a hidden field."""
+    if not hmac.compare_digest(csrf.encode(), user.csrf.encode()):
+        raise ConsoleError(
+            403,
+            "Form expired",
+            "The form's security token did not match this session. Reload the page and try again.",
+        )
+    return user
+
+
+UserDep = Annotated[ConsoleUser, Depends(console_user)]
+FormUserDep = Annotated[ConsoleUser, Depends(form_user)]

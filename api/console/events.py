@@ -1,0 +1,156 @@
+"""Console pages of events: the filtered, keyset-paginated list, one event with its stages,
+deliveries and attempts, and its "Redeliver" buttons; the event type catalog."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from hookline.api.console import queries
+from hookline.api.console.auth import FormUserDep, UserDep
+from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
+from hookline.api.routes import events as events_api
+from hookline.core.models import DeliveryStatus, EventStatus
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+PAGE_SIZE = 50
+SETTLED = {EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.EXPIRED}
+FILTERS = ("status", "type", "webhook_id", "since", "until")
+
+
+def _instant(value: str) -> datetime:
+    """A `datetime-local` value (or ISO 8601); without a zone it is UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@router.get("/events")
+async def events_page(
+    request: Request, user: UserDep, session: SessionDep, catalog: CatalogDep
+) -> Response:
+    user.require("events:read")
+    params = request.query_params
+    raw = {name: params.get(name, "").strip()[:200] for name in FILTERS}
+    filters: dict = {}
+    problems: list[str] = []
+    if raw["status"]:
+        if raw["status"] in set(EventStatus):
+            filters["status"] = raw["status"]
+        else:
+            problems.append(f"unknown status {raw['status']!r}")
+    for name in ("type", "webhook_id"):
+        if raw[name]:
+            filters[name] = raw[name]
+    for name in ("since", "until"):
+        if raw[name]:
+            try:
+                filters[name] = _instant(raw[name])
+            except ValueError:
+                problems.append(f"{name} is not a date and time: {raw[name]!r}")
+    before = queries.parse_cursor(params["before"]) if params.get("before") else None
+    after = queries.parse_cursor(params["after"]) if params.get("after") else None
+    if (params.get("before") and before is None) or (params.get("after") and after is None):
+        problems.append("that page position is not valid; showing the newest events")
+    result = await queries.events_page(
+        session, user.tenant_id, filters, before=before, after=after, limit=PAGE_SIZE
+    )
+    tallies = await queries.delivery_tallies(session, [e.id for e in result.events])
+    webhooks = await queries.webhook_names(session, user.tenant_id)
+    kept = {name: raw[name] for name in FILTERS if raw[name] and name in filters}
+    return page(
+        request,
+        "events.html",
+        {
+            "nav": "events",
+            "page": result,
+            "tallies": tallies,
+            "webhooks": list(webhooks.values()),
+            "statuses": [str(s) for s in EventStatus],
+            "event_types": catalog.names(),
+            "filters": {k: v for k, v in raw.items() if k in filters},
+            "raw": raw,
+            "query": urlencode(kept),
+            "filter_error": ("Ignored: " + "; ".join(problems) + ".") if problems else None,
+        },
+        400 if problems else 200,
+    )
+
+
+@router.get("/events/{event_id}")
+async def event_page(
+    event_id: str, request: Request, user: UserDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    user.require("events:read")
+    event = (await events_api.get_event(event_id, user.principal, session)).data
+    webhooks = await queries.webhook_names(session, user.tenant_id)
+    failed = sum(1 for d in event.deliveries if d.status == DeliveryStatus.FAILED)
+    settling = event.status not in SETTLED or any(
+        d.status == DeliveryStatus.PENDING for d in event.deliveries
+    )
+    temporal_url = (
+        f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
+        f"{quote(settings.temporal_namespace, safe='')}/workflows/{quote(event.id, safe='')}"
+    )
+    notice = None
+    if request.query_params.get("notice") == "redelivered":
+        count = request.query_params.get("count", "0")
+        count = int(count) if count.isdigit() else 0
+        notice = f"{count} {'delivery' if count == 1 else 'deliveries'} scheduled for redelivery."
+        settling = True  # the signal is on its way: watch the new attempts arrive
+    elif request.query_params.get("notice") == "expired":
+        notice = "This event's retention is over: nothing can be redelivered."
+    return page(
+        request,
+        "event.html",
+        {
+            "nav": "events",
+            "event": event,
+            "webhooks": webhooks,
+            "failed": failed,
+            "settling": settling,
+            "page_url": f"/console/events/{event.id}",
+            "temporal_url": temporal_url,
+            "can_redeliver": user.can("events:redeliver"),
+            "notice": notice,
+        },
+    )
+
+
+@router.post("/events/{event_id}/redeliver")
+async def redeliver(
+    event_id: str,
+    user: FormUserDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    webhook_id: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The API's redelivery, as it is: a `redeliver` signal to the event's workflow."""
+    user.require("events:redeliver")
+    result = await events_api.redeliver(
+        session, temporal, user.tenant_id, event_id, [webhook_id] if webhook_id else None
+    )
+    if result.data.expired:
+        target = f"/console/events/{event_id}?notice=expired"
+    else:
+        target = f"/console/events/{event_id}?notice=redelivered&count={result.data.scheduled}"
+    response = RedirectResponse(target, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@router.get("/event-types")
+async def event_types_page(request: Request, user: UserDep, catalog: CatalogDep) -> Response:
+    categories: dict[str, list] = {}
+    for event_type in catalog.all():
+        categories.setdefault(event_type.category, []).append(event_type)
+    return page(
+        request,
+        "event_types.html",
+        {"nav": "event-types", "categories": sorted(categories.items())},
+    )

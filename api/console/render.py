@@ -1,0 +1,85 @@
+"""Templates (Jinja2, autoescaped), the console's response headers, display helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")  # autoescape is on by default
+
+# No script anywhere; styles only from our own static files; forms post only to us.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'self'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def clock(value: datetime | None) -> str:
+    """The time of day (UTC) to the millisecond: attempts of one event are close together."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    """ "3 min ago", "2 h ago", "5 d ago" (or "in 4 min" for the future)."""
+    if value is None:
+        return "—"
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        text = f"{int(seconds)} s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)} min"
+    elif seconds < 86400:
+        text = f"{int(seconds // 3600)} h"
+    else:
+        text = f"{int(seconds // 86400)} d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f} %" if value < 1 else "100 %"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+templates.env.filters.update(
+    when=when, clock=clock, ago=ago, percent=percent, pretty_json=pretty_json
+)
+
+
+def page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {"user": getattr(request.state, "console_user", None), **context},
+        status_code,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response

@@ -1,0 +1,376 @@
+"""Console pages of webhooks: the list with their last 24 hours, one webhook, and its forms.
+Every read and change goes through the API's own route functions (api/routes/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from hookline.api.console import forms, queries, sparkline
+from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
+from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.deps import CatalogDep, SessionDep, SettingsDep
+from hookline.api.errors import ApiError
+from hookline.api.routes import deliveries as deliveries_api
+from hookline.api.routes import webhooks as webhooks_api
+from hookline.api.schemas.common import Pagination
+from hookline.api.schemas.webhooks import (
+    FilterTestRequest,
+    SampleEvent,
+    WebhookCreate,
+    WebhookTestRequest,
+    WebhookUpdate,
+)
+from hookline.core.models import DeliveryStatus
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+MAX_LISTED = 100
+STATS_WINDOW = timedelta(hours=24)
+NOTICES = {
+    "updated": "Changes saved.",
+    "enabled": "Webhook enabled: it receives events again.",
+    "disabled": "Webhook disabled: new events skip it until it is enabled.",
+}
+Text = Annotated[str, Form(max_length=20_000)]
+
+
+def _redirect(url: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True)
+class Health:
+    """A webhook's last 24 hours on the list, counted as the API's stats count them."""
+
+    succeeded: int
+    failed: int
+    failing_since: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return self.succeeded / finished if finished else None
+
+
+async def _list_page(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    catalog: CatalogDep,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    user.require("webhooks:read")
+    webhooks = list((await queries.webhook_names(session, user.tenant_id)).values())[:MAX_LISTED]
+    rows = [{"webhook": w, "stats": None, "spark": None} for w in webhooks]
+    if user.can("events:read") and rows:
+        now = datetime.now(UTC)
+        ids = [w.id for w in webhooks]
+        hourly = await queries.attempts_per_hour(session, ids, now)
+        counts = await queries.delivery_counts(session, ids, now - STATS_WINDOW)
+        for row, webhook in zip(rows, webhooks, strict=True):
+            tally = counts[webhook.id]
+            row["stats"] = Health(
+                succeeded=tally.get(DeliveryStatus.SUCCEEDED, 0),
+                failed=tally.get(DeliveryStatus.FAILED, 0),
+                failing_since=webhook.failing_since,
+            )
+            row["spark"] = sparkline.build(hourly[webhook.id])
+    context.setdefault("form", {"events": "user.*"})
+    return page(request, "webhooks.html", {"nav": "webhooks", "rows": rows, **context}, status_code)
+
+
+async def _detail_page(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    catalog: CatalogDep,
+    webhook_id: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    user.require("webhooks:read")
+    webhook = (await webhooks_api.get_webhook(webhook_id, user.principal, session)).data
+    stats = spark = deliveries = None
+    if user.can("events:read"):
+        stats = (
+            await deliveries_api.webhook_stats(webhook_id, user.principal, session, "24h")
+        ).data
+        hourly = await queries.attempts_per_hour(session, [webhook_id], datetime.now(UTC))
+        spark = sparkline.build(hourly[webhook_id])
+        recent = await deliveries_api.list_deliveries(
+            webhook_id, user.principal, session, Pagination(page=1, limit=20)
+        )
+        deliveries = recent.data
+    context.setdefault("form", forms.form_of(webhook))
+    context.setdefault("trial", {})
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    first = next((t for t in webhook.events if t in catalog), "user.created")
+    return page(
+        request,
+        "webhook.html",
+        {
+            "nav": "webhooks",
+            "webhook": webhook,
+            "stats": stats,
+            "spark": spark,
+            "deliveries": deliveries,
+            "event_types": catalog.names(),
+            "webhook_first_type": first,
+            "notice": notice,
+            **context,
+        },
+        status_code,
+    )
+
+
+@router.get("")
+async def webhooks_page(
+    request: Request, user: UserDep, session: SessionDep, catalog: CatalogDep
+) -> Response:
+    return await _list_page(request, user, session, catalog)
+
+
+@router.get("/webhooks/{webhook_id}")
+async def webhook_page(
+    webhook_id: str, request: Request, user: UserDep, session: SessionDep, catalog: CatalogDep
+) -> Response:
+    return await _detail_page(request, user, session, catalog, webhook_id)
+
+
+# --------------------------------------------------------------------------- forms
+
+
+@router.post("/webhooks")
+async def create_webhook(
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    url: Text = "",
+    events: Text = "",
+    description: Text = "",
+    filter: Text = "",
+) -> Response:
+    user.require("webhooks:write")
+    form = {"url": url, "events": events, "description": description, "filter": filter}
+    try:
+        body = WebhookCreate(
+            url=url.strip(),
+            events=forms.event_list(events),
+            description=description.strip() or None,
+            filter=forms.json_object(filter, "filter"),
+        )
+        created = await webhooks_api.create_webhook(
+            body, request, user.principal, session, settings, catalog
+        )
+    except (ValidationError, ApiError, forms.FormError) as exc:
+        await session.rollback()
+        return await _list_page(
+            request,
+            user,
+            session,
+            catalog,
+            status_code=422,
+            form=form,
+            form_error_message=forms.message(exc),
+        )
+    return await _detail_page(
+        request,
+        user,
+        session,
+        catalog,
+        created.data.id,
+        status_code=201,
+        secret=created.data.secret,
+        notice="Webhook created.",
+    )
+
+
+@router.post("/webhooks/{webhook_id}/edit")
+async def edit_webhook(
+    webhook_id: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    url: Text = "",
+    events: Text = "",
+    description: Text = "",
+    filter: Text = "",
+) -> Response:
+    user.require("webhooks:write")
+    form = {"url": url, "events": events, "description": description, "filter": filter}
+    try:
+        body = WebhookUpdate(
+            url=url.strip(),
+            events=forms.event_list(events),
+            description=description.strip() or None,
+            filter=forms.json_object(filter, "filter"),
+        )
+        await webhooks_api.update_webhook(
+            webhook_id, body, user.principal, session, settings, catalog
+        )
+    except (ValidationError, forms.FormError) as exc:
+        return await _detail_page(
+            request,
+            user,
+            session,
+            catalog,
+            webhook_id,
+            status_code=422,
+            form=form,
+            edit_error=forms.message(exc),
+        )
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        await session.rollback()
+        return await _detail_page(
+            request,
+            user,
+            session,
+            catalog,
+            webhook_id,
+            status_code=422,
+            form=form,
+            edit_error=forms.message(exc),
+        )
+    return _redirect(f"/console/webhooks/{webhook_id}?notice=updated")
+
+
+@router.post("/webhooks/{webhook_id}/status")
+async def set_status(
+    webhook_id: str,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    status: Annotated[str, Form()] = "",
+) -> Response:
+    user.require("webhooks:write")
+    if status not in ("active", "inactive"):
+        raise ApiError(400, "status must be active or inactive")
+    body = WebhookUpdate(status=status)
+    await webhooks_api.update_webhook(webhook_id, body, user.principal, session, settings, catalog)
+    notice = "enabled" if status == "active" else "disabled"
+    return _redirect(f"/console/webhooks/{webhook_id}?notice={notice}")
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret")
+async def rotate_secret(
+    webhook_id: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+) -> Response:
+    user.require("webhooks:write")
+    rotated = await webhooks_api.rotate_secret(
+        webhook_id, request, user.principal, session, settings
+    )
+    return await _detail_page(
+        request,
+        user,
+        session,
+        catalog,
+        webhook_id,
+        secret=rotated.data.secret,
+        previous_until=rotated.data.previous_secret_expires_at,
+        notice="Secret rotated.",
+    )
+
+
+@router.post("/webhooks/{webhook_id}/test")
+async def send_test(
+    webhook_id: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    event: Annotated[str, Form(max_length=200)] = "webhook.test",
+) -> Response:
+    user.require("webhooks:write")
+    result = await webhooks_api.test_webhook(
+        webhook_id,
+        request,
+        user.principal,
+        session,
+        settings,
+        catalog,
+        WebhookTestRequest(event=event or "webhook.test"),
+    )
+    return await _detail_page(
+        request, user, session, catalog, webhook_id, test=result, test_event=event
+    )
+
+
+@router.post("/webhooks/{webhook_id}/filter-test")
+async def filter_test(
+    webhook_id: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    type: Annotated[str, Form(max_length=200)] = "",
+    data: Text = "",
+    filter: Text = "",
+) -> Response:
+    user.require("webhooks:read")
+    trial = {"type": type, "data": data, "filter": filter}
+    try:
+        sample = SampleEvent(type=type, data=forms.json_object(data, "event data") or {})
+        candidate = forms.json_object(filter, "filter")
+        body = (
+            FilterTestRequest(event=sample, filter=candidate)
+            if candidate is not None
+            else FilterTestRequest(event=sample)
+        )
+        verdict = await webhooks_api.filter_test(
+            webhook_id, body, user.principal, session, settings, catalog
+        )
+    except (ValidationError, forms.FormError) as exc:
+        return await _detail_page(
+            request,
+            user,
+            session,
+            catalog,
+            webhook_id,
+            status_code=422,
+            trial=trial,
+            trial_error=forms.message(exc),
+        )
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _detail_page(
+            request,
+            user,
+            session,
+            catalog,
+            webhook_id,
+            status_code=422,
+            trial=trial,
+            trial_error=forms.message(exc),
+        )
+    return await _detail_page(
+        request, user, session, catalog, webhook_id, trial=trial, verdict=verdict.data
+    )
