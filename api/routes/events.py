@@ -21,6 +21,7 @@ from hookline.api.deps import (
     TemporalDep,
 )
 from hookline.api.errors import ApiError
+from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.publish import (
     UNAVAILABLE,
     check_event,
@@ -45,7 +46,7 @@ from hookline.core import metrics
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
 from hookline.core.tables import Attempt, Delivery, Event
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
 
 BULK_REDELIVER_MAX = 10_000
 IdempotencyKey = Annotated[

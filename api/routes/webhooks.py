@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from hookline.activities.delivery import event_body, send, webhook_secrets
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, WebhooksRead, WebhooksWrite
 from hookline.api.errors import ApiError, not_found
+from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.publish import check_event
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep, Success
 from hookline.api.schemas.webhooks import (
@@ -35,7 +36,7 @@ from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox
 from hookline.core.tables import Webhook
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=LimitedJsonRoute)
 
 NEWEST_FIRST = (Webhook.created_at.desc(), Webhook.id.desc())
 
