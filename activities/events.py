@@ -22,6 +22,7 @@ from hookline.core.models import (
     MatchOutput,
     SettleInput,
     SettleOutput,
+    accepted_stage,
 )
 from hookline.core.tables import Attempt, Delivery, Event
 
@@ -29,27 +30,37 @@ from hookline.core.tables import Attempt, Delivery, Event
 def record_and_match(
     connection: Connection, input: AcceptInput, settings: Settings
 ) -> list[tuple[MatchedWebhook, Row[Any]]]:
-    """The Event row (already past awaiting-executing when it is written) and one pending
-    Delivery per match, in the caller's transaction."""
+    """The Event row, moved past awaiting-executing, and one pending Delivery per match, in
+    the caller's transaction. The API records the row before its 202 (read-your-writes);
+    an event started otherwise (or whose row the API removed) gets it inserted here."""
     found = match_webhooks(connection, input, settings)
     matched = [m for m, _ in found]
-    connection.execute(
-        insert_ignoring_duplicates(connection, Event.__table__),
-        {
-            "id": input.event_id,
-            "tenant_id": input.tenant_id,
-            "type": input.type,
-            "data": input.data,
-            "idempotency_key": input.idempotency_key,
-            "created": input.created,
-            "expires_at": input.expires_at,
-            "status": EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED,
-            "stages": [
-                stage(EventStatus.AWAITING, "recorded in the event store"),
-                stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
-            ],
-        },
+    status = EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED
+    stages = [
+        accepted_stage(input.created),
+        stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
+    ]
+    table = Event.__table__
+    moved = connection.execute(
+        update(table)
+        .where(table.c.id == input.event_id, table.c.status == EventStatus.AWAITING)
+        .values(status=status, stages=stages)
     )
+    if moved.rowcount == 0:  # not recorded yet, or already past (a second run): keep it
+        connection.execute(
+            insert_ignoring_duplicates(connection, table),
+            {
+                "id": input.event_id,
+                "tenant_id": input.tenant_id,
+                "type": input.type,
+                "data": input.data,
+                "idempotency_key": input.idempotency_key,
+                "created": input.created,
+                "expires_at": input.expires_at,
+                "status": status,
+                "stages": stages,
+            },
+        )
     open_deliveries(connection, input, matched)
     return found
 

@@ -100,7 +100,7 @@ def install(app: FastAPI) -> None:
         details = {"limit": error.limit, "rule": jsonlimits.LIMITS[error.limit]}
         if error.path:
             details["path"] = error.path
-        return JSONResponse(error_body("invalid_json", error.message, details), 400)
+        return JSONResponse(error_body(CODES[400], error.message, details), 400)
 
     @app.exception_handler(Exception)
     async def _last_resort(request: Request, exc: Exception) -> JSONResponse:
