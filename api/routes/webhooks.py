@@ -72,9 +72,16 @@ def _check_events(catalog: Catalog, patterns: list[str]) -> None:
         )
 
 
-def _check_url(url: str, settings: Settings) -> str:
+async def _check_url(url: str, settings: Settings) -> str:
+    """The URL rules of a delivery, DNS included: a name that resolves to a forbidden
+    address (or does not resolve) is refused now, not at its first delivery. With private
+    URLs allowed (local development) the address rules are lifted, so is the lookup."""
+    allow_private = settings.allow_private_urls
     try:
-        return urls.validate_webhook_url(url, allow_private=settings.allow_private_urls)
+        urls.validate_webhook_url(url, allow_private=allow_private)
+        if not allow_private:
+            await urls.check_resolved_host(url, allow_private=False)
+        return url
     except urls.UrlError as exc:
         raise ApiError(
             422,
@@ -176,7 +183,7 @@ async def create_webhook(
     catalog: CatalogDep,
 ) -> Data[WebhookCreated]:
     _check_events(catalog, body.events)
-    url = _check_url(body.url, settings)
+    url = await _check_url(body.url, settings)
     spec = _check_filter(body.filter)
     secret = signing.new_secret()
     now = datetime.now(UTC)
@@ -219,7 +226,7 @@ async def update_webhook(
     # Validate everything before changing anything.
     if body.events is not None:
         _check_events(catalog, body.events)
-    url = _check_url(body.url, settings) if body.url is not None else None
+    url = await _check_url(body.url, settings) if body.url is not None else None
     spec = _check_filter(body.filter)
     if url is not None:
         webhook.url = url

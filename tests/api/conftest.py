@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from hookline.core.admin import hash_token
 from hookline.core.config import Settings
 from hookline.core.tables import Token
 from tests.conftest import TenantCreds
+from tests.support.dns import StaticDns
 
 WEBHOOK_URL = "https://example.com/webhooks/user-events"
 
@@ -29,6 +31,24 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client  # the lifespan closes the app's HTTP client
+
+
+# Public names the tests use, answered by a fake DNS (the real one is outside this machine).
+PUBLIC_ANSWERS = {
+    "example.com": ["93.184.215.14"],
+    "hooks.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "rebind.example.com": ["93.184.215.14", "127.0.0.1"],  # one public, one loopback answer
+    "internal.example.com": ["10.0.0.5"],
+    "metadata.example.com": ["169.254.169.254"],
+}
+
+
+@pytest.fixture
+async def dns(monkeypatch: pytest.MonkeyPatch) -> StaticDns:
+    """The event loop's resolver answers PUBLIC_ANSWERS (apps under ASGITransport share it)."""
+    fake = StaticDns(dict(PUBLIC_ANSWERS))
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
