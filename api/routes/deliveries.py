@@ -117,7 +117,7 @@ async def webhook_stats(
     window: Annotated[
         str,
         Query(
-            max_length=20,
+            max_length=32,
             pattern=r"^\d+(ms|s|m|h|d|w)?$",
             description="e.g. 1h, 24h, 7d; longer windows count as 7d (history is kept 7 days)",
         ),

