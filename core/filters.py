@@ -34,6 +34,7 @@ not match. Any error while evaluating (odd data) means "no match".
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -241,6 +242,7 @@ def _check_regex(value: object, path: str) -> None:
         ) from None
 
 
+@functools.lru_cache(maxsize=1024)  # filters are evaluated for every event: compile once
 def compile_regex(pattern: str) -> Any:
     """RE2: linear-time matching, so no pattern can stall an evaluation."""
     return re2.compile(pattern, options=_RE2_OPTIONS)
