@@ -386,8 +386,11 @@ async def test_one_id_fifty_times_at_once_delivers_once(
     assert [a.status_code for a in answers] == [202] * 50
     replayed = [a.headers.get("Idempotent-Replayed") for a in answers]
     assert replayed.count("true") == 49 and replayed.count(None) == 1
-    events = {orjson.dumps(a.json()["data"]) for a in answers}
-    assert len(events) == 1  # the same event (id, created, status, key) every time
+    # The same event every time (its status is read as it is: the worker may have moved it).
+    events = {orjson.dumps({**a.json()["data"], "status": None}) for a in answers}
+    assert len(events) == 1
+    statuses = {a.json()["data"]["status"] for a in answers}
+    assert statuses <= {"awaiting-executing", "executing", "succeeded"}, statuses
     event_id = answers[0].json()["data"]["id"]
     first = answers[replayed.index(None)]
     await settled(live, tenant.headers, event_id)
