@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, delete, select, update
 from temporalio import activity
 
 from hookline.activities.delivery import DeliveryActivities, EventFacts
 from hookline.activities.deps import Deps
-from hookline.activities.matching import match_webhooks, open_deliveries
+from hookline.activities.matching import (
+    active_webhooks,
+    event_document,
+    filter_verdicts,
+    match_webhooks,
+    open_deliveries,
+)
 from hookline.activities.settling import event_status, settle, stage
 from hookline.core.config import Settings
 from hookline.core.db import insert_ignoring_duplicates
@@ -22,34 +30,51 @@ from hookline.core.models import (
     MatchOutput,
     SettleInput,
     SettleOutput,
+    accepted_stage,
 )
 from hookline.core.tables import Attempt, Delivery, Event
 
+# Events whose data is larger than this have their filters evaluated off the event loop.
+LARGE_EVENT_BYTES = 16 * 1024
+
 
 def record_and_match(
-    connection: Connection, input: AcceptInput, settings: Settings
+    connection: Connection,
+    input: AcceptInput,
+    settings: Settings,
+    verdicts: dict[str, bool] | None = None,
 ) -> list[tuple[MatchedWebhook, Row[Any]]]:
-    """The Event row (already past awaiting-executing when it is written) and one pending
-    Delivery per match, in the caller's transaction."""
-    found = match_webhooks(connection, input, settings)
+    """The Event row, moved past awaiting-executing, and one pending Delivery per match, in
+    the caller's transaction. The API records the row before its 202 (read-your-writes);
+    an event started otherwise (or whose row the API removed) gets it inserted here."""
+    found = match_webhooks(connection, input, settings, verdicts)
     matched = [m for m, _ in found]
-    connection.execute(
-        insert_ignoring_duplicates(connection, Event.__table__),
-        {
-            "id": input.event_id,
-            "tenant_id": input.tenant_id,
-            "type": input.type,
-            "data": input.data,
-            "idempotency_key": input.idempotency_key,
-            "created": input.created,
-            "expires_at": input.expires_at,
-            "status": EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED,
-            "stages": [
-                stage(EventStatus.AWAITING, "recorded in the event store"),
-                stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
-            ],
-        },
+    status = EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED
+    stages = [
+        accepted_stage(input.created),
+        stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
+    ]
+    table = Event.__table__
+    moved = connection.execute(
+        update(table)
+        .where(table.c.id == input.event_id, table.c.status == EventStatus.AWAITING)
+        .values(status=status, stages=stages)
     )
+    if moved.rowcount == 0:  # not recorded yet, or already past (a second run): keep it
+        connection.execute(
+            insert_ignoring_duplicates(connection, table),
+            {
+                "id": input.event_id,
+                "tenant_id": input.tenant_id,
+                "type": input.type,
+                "data": input.data,
+                "idempotency_key": input.idempotency_key,
+                "created": input.created,
+                "expires_at": input.expires_at,
+                "status": status,
+                "stages": stages,
+            },
+        )
     open_deliveries(connection, input, matched)
     return found
 
@@ -92,7 +117,10 @@ class EventActivities:
         """record_event and match_webhooks in one store transaction; then, if asked,
         attempt 1 to every match (as `deliver_first` does, with the webhook rows just read).
         Idempotent: a second run keeps the rows of the first."""
-        found = await self.deps.store.transaction(record_and_match, input, self.deps.settings)
+        verdicts = await self._filters_off_the_loop(input)
+        found = await self.deps.store.transaction(
+            record_and_match, input, self.deps.settings, verdicts
+        )
         matched = [m for m, _ in found]
         if not (input.attempt_first and matched):
             return MatchOutput(webhooks=matched)
@@ -101,6 +129,18 @@ class EventActivities:
         webhooks = {row.id: row for _, row in found}
         first = await self.delivery.first_attempts(event, targets, webhooks, "delivered")
         return MatchOutput(webhooks=matched, first=first)
+
+    async def _filters_off_the_loop(self, input: AcceptInput) -> dict[str, bool] | None:
+        """For a large event, the tenant's filters run in a thread: evaluation is linear
+        (RE2, at most 100 nodes) but over 256 KiB of data it can take tens of milliseconds
+        per webhook, which would hold the event loop every other tenant's work runs on."""
+        if len(orjson.dumps(input.data)) <= LARGE_EVENT_BYTES:
+            return None
+        rows = await self.deps.store.transaction(active_webhooks, input.tenant_id)
+        if not any(row.filter for row in rows):
+            return None
+        document = event_document(input.type, input.data, input.tenant_id)
+        return await asyncio.to_thread(filter_verdicts, rows, document)
 
     @activity.defn(name="settle_event")
     async def settle_event(self, input: SettleInput) -> SettleOutput:

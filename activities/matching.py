@@ -26,14 +26,29 @@ def event_document(type_: str, data: dict, tenant_id: str) -> dict:
     return {"type": type_, "data": data, "tenant": tenant_id}
 
 
+def filter_verdicts(rows: list[Row[Any]], document: dict) -> dict[str, bool]:
+    """Which of these webhooks take the event (types and filter), by webhook id."""
+    return {row.id: filters.matches(row.events, row.filter, document) for row in rows}
+
+
+def active_webhooks(connection: Connection, tenant_id: str) -> list[Row[Any]]:
+    return list(connection.execute(_ACTIVE_WEBHOOKS, {"tenant": tenant_id}))
+
+
 def match_webhooks(
-    connection: Connection, event: AcceptInput, settings: Settings
+    connection: Connection,
+    event: AcceptInput,
+    settings: Settings,
+    verdicts: dict[str, bool] | None = None,
 ) -> list[tuple[MatchedWebhook, Row[Any]]]:
     """The tenant's active webhooks whose types and filter accept the event, oldest first
-    (with their rows: attempt 1 needs their url and secrets)."""
+    (with their rows: attempt 1 needs their url and secrets). `verdicts` are filters already
+    evaluated (off the event loop, for a large event); a webhook not in them is evaluated
+    here."""
     rows = connection.execute(_ACTIVE_WEBHOOKS, {"tenant": event.tenant_id})
     document = event_document(event.type, event.data, event.tenant_id)
     base = retry.settings_spec(settings)
+    known = verdicts or {}
     return [
         (
             MatchedWebhook(
@@ -44,7 +59,7 @@ def match_webhooks(
             row,
         )
         for row in rows
-        if filters.matches(row.events, row.filter, document)
+        if (known[row.id] if row.id in known else filters.matches(row.events, row.filter, document))
     ]
 
 

@@ -13,6 +13,7 @@ from hookline.api.auth import Principal, authenticate, require_scope
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings
 from hookline.core.db import SessionMaker
+from hookline.core.store import Store
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -39,11 +40,17 @@ async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
+async def get_store(request: Request) -> Store:
+    """The hot-path store (publishing records the event row through it)."""
+    return request.app.state.deps.store
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SessionsDep = Annotated[SessionMaker, Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+StoreDep = Annotated[Store, Depends(get_store)]
 
 
 async def get_principal(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hookline.api.json_body import BodyRejected
+from hookline.core import jsonlimits
+
+log = logging.getLogger("hookline.api")
 
 CODES = {
     400: "bad_request",
@@ -87,6 +93,21 @@ def install(app: FastAPI) -> None:
         if all(d["loc"] and d["loc"][0] in ("query", "path", "header") for d in details):
             return error_response(400, "invalid parameters", details)
         return error_response(422, "request body failed validation", details)
+
+    @app.exception_handler(BodyRejected)
+    async def _body(_: Request, exc: BodyRejected) -> JSONResponse:
+        error = exc.error
+        details = {"limit": error.limit, "rule": jsonlimits.LIMITS[error.limit]}
+        if error.path:
+            details["path"] = error.path
+        return JSONResponse(error_body(CODES[400], error.message, details), 400)
+
+    @app.exception_handler(Exception)
+    async def _last_resort(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, never the client's input: still the one error shape (Starlette re-raises the
+        # exception after this answer, so the server logs it too).
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal error; the server logged it")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+from sqlalchemy import Connection, Row, delete, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -20,9 +23,12 @@ from hookline.core import metrics
 from hookline.core import search_attributes as sa
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings
+from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import event_id as new_event_id
 from hookline.core.ids import tenant_scoped_event_id
-from hookline.core.models import EventStatus, EventWorkflowInput
+from hookline.core.models import EventStatus, EventWorkflowInput, accepted_stage
+from hookline.core.store import Store
+from hookline.core.tables import Event
 from hookline.workflows.event import EventWorkflow
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
@@ -106,3 +112,103 @@ async def start_event(
     # (`temporal_workflow_task_queue_poll_succeed`).
     metrics.event_started()
     return handle
+
+
+# --------------------------------------------------------------------------- accept
+
+
+_EVENTS = Event.__table__
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the API answers for one published event."""
+
+    event_id: str
+    type: str
+    created: datetime
+    status: str
+    idempotency_key: str | None
+    replayed: bool  # the same id (or key) was published before
+
+
+def record_accepted(connection: Connection, event: EventWorkflowInput) -> Row[Any] | None:
+    """The event row, awaiting-executing, before the 202 (read-your-writes). The primary key
+    decides idempotency: None when this call inserted it, else the row published first."""
+    inserted = connection.execute(
+        insert_ignoring_duplicates(connection, _EVENTS),
+        {
+            "id": event.event_id,
+            "tenant_id": event.tenant_id,
+            "type": event.type,
+            "data": event.data,
+            "idempotency_key": event.idempotency_key,
+            "created": event.created,
+            "expires_at": event.expires_at,
+            "status": EventStatus.AWAITING,
+            "stages": [accepted_stage(event.created)],
+        },
+    )
+    if inserted.rowcount == 1:
+        return None
+    return connection.execute(select(_EVENTS).where(_EVENTS.c.id == event.event_id)).one()
+
+
+def forget_unstarted(connection: Connection, event_id: str) -> None:
+    """Remove a row whose workflow could not be started (only while nothing ran for it)."""
+    connection.execute(
+        delete(_EVENTS).where(_EVENTS.c.id == event_id, _EVENTS.c.status == EventStatus.AWAITING)
+    )
+
+
+def _stored_input(row: Row[Any]) -> EventWorkflowInput:
+    return EventWorkflowInput(
+        event_id=row.id,
+        tenant_id=row.tenant_id,
+        type=row.type,
+        data=row.data,
+        created=row.created,
+        expires_at=row.expires_at,
+        idempotency_key=row.idempotency_key,
+    )
+
+
+async def publish(
+    store: Store, client: Client, settings: Settings, event: EventWorkflowInput
+) -> Published:
+    """Record the event, then start its workflow (always idempotently, by the event id).
+
+    A replay (the row exists) answers with the event as first published; while that event
+    is still awaiting-executing it is started again from the stored row, so a first publish
+    that died between the insert and the start is delivered by its retry."""
+    stored = await store.transaction(record_accepted, event)
+    if stored is not None:
+        if stored.status == EventStatus.AWAITING:
+            await start_event(client, settings, _stored_input(stored))
+        return Published(
+            stored.id, stored.type, stored.created, stored.status, stored.idempotency_key, True
+        )
+    try:
+        handle = await start_event(client, settings, event)
+    except BaseException:
+        await store.transaction(forget_unstarted, event.event_id)
+        raise
+    if handle is None:  # a closed run of this id: published before, and expired since
+        await store.transaction(forget_unstarted, event.event_id)
+        return Published(
+            event.event_id,
+            event.type,
+            event.created,
+            EventStatus.EXPIRED,
+            event.idempotency_key,
+            True,
+        )
+    metrics.event_published(event.type)
+    return Published(
+        event.event_id,
+        event.type,
+        event.created,
+        EventStatus.AWAITING,
+        event.idempotency_key,
+        False,
+    )

@@ -24,19 +24,23 @@ Only events of application X::
 
 Semantics worth knowing: a plain value or ``$eq`` matches a field equal to it or, when the
 field is a list, containing it (``$ne`` is the negation); ``$contains`` matches a list holding
-the value or a string containing it as a substring; ``$regex`` is a Python regular expression
-searched anywhere in a string (use ``(?i)`` for case-insensitive); ``$gt``/``$lt``... compare
-numbers with numbers and strings with strings, anything else does not match. Any error while
-evaluating (odd data) means "no match".
+the value or a string containing it as a substring; ``$regex`` is an RE2 regular expression
+(https://github.com/google/re2/wiki/Syntax: no backreferences or lookaround, so matching is
+linear in the text, whatever the pattern) searched anywhere in a string, or in any string of a
+list (use ``(?i)`` for case-insensitive), at most ``MAX_REGEX_LENGTH`` characters;
+``$gt``/``$lt``... compare numbers with numbers and strings with strings, anything else does
+not match. Any error while evaluating (odd data) means "no match".
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
 from mongoquery import Query
 
 ALLOWED_OPERATORS = (
@@ -60,6 +64,12 @@ DOCUMENT_FIELDS = ("type", "data", "tenant")
 MAX_DEPTH = 10
 MAX_NODES = 100
 MAX_REGEX_LENGTH = 512
+# RE2 compiles within this much memory or refuses the pattern (e.g. a{1000}{1000}).
+REGEX_MAX_MEMORY = 1 << 20
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the client's 422, not a server log
+_RE2_OPTIONS.max_mem = REGEX_MAX_MEMORY
 
 _BRANCHING = ("$and", "$or")
 _RANGE = ("$gt", "$gte", "$lt", "$lte")
@@ -224,9 +234,34 @@ def _check_regex(value: object, path: str) -> None:
     if len(value) > MAX_REGEX_LENGTH:
         raise FilterError(path, f"$regex is longer than {MAX_REGEX_LENGTH} characters")
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise FilterError(path, f"$regex does not compile: {exc}") from exc
+        compile_regex(value)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise FilterError(
+            path, f"$regex is not a valid RE2 pattern ({reason}); see the RE2 syntax"
+        ) from None
+
+
+@functools.lru_cache(maxsize=1024)  # filters are evaluated for every event: compile once
+def compile_regex(pattern: str) -> Any:
+    """RE2: linear-time matching, so no pattern can stall an evaluation."""
+    return re2.compile(pattern, options=_RE2_OPTIONS)
+
+
+class RegexSearch:
+    """Equal to a string the pattern is found in. mongoquery compares a plain condition with
+    ``==`` (and a list with ``in``, element by element), so this value brings RE2 to it, with
+    MongoDB's meaning on lists: some element matches."""
+
+    __slots__ = ("regex",)
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = compile_regex(pattern)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.regex.search(other) is not None
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _check_json(value: object, path: str) -> None:
@@ -296,7 +331,7 @@ def _field_clauses(path: str, cond: Any) -> list[dict[str, Any]]:
         elif key == "$contains":
             clauses.append(_contains(path, value))
         elif key == "$regex":
-            clauses.append({path: {"$regex": re.compile(value)}})
+            clauses.append({path: RegexSearch(value)})
         else:
             clauses.append({path: {key: value}})
     return clauses
@@ -307,6 +342,8 @@ def _contains(path: str, value: Any) -> dict[str, Any]:
     # string walks its characters, which can only agree with the substring test.)
     in_list = {path: {"$elemMatch": {"$eq": value}}}
     if isinstance(value, str):
+        # A literal (escaped) pattern: linear-time in Python's engine too, and mongoquery's
+        # own $regex looks at strings only, never into a list's elements.
         return {"$or": [in_list, {path: {"$regex": re.compile(re.escape(value))}}]}
     return in_list
 

@@ -20,6 +20,12 @@ class EventStatus(StrEnum):
     EXPIRED = "expired"
 
 
+def accepted_stage(created: datetime) -> dict[str, str]:
+    """An event's first stage, stamped with its creation: the API records it before its 202,
+    and accept_event writes the same one when it finds no row yet."""
+    return {"stage": EventStatus.AWAITING, "at": created.isoformat(), "detail": "accepted"}
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"

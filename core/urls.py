@@ -10,8 +10,15 @@ Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomo
   and the connection goes to one of the vetted addresses, never to the name again: a second
   lookup could answer ``127.0.0.1`` (DNS rebinding). ``resolve_vetted`` resolves and vets.
 
-``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address
-and name rules and allows plain http, for local receivers.
+Ports (``check_port``): 443, or 1024-65535 except the WHATWG Fetch standard's "bad ports".
+A webhook is a POST whose body the tenant chooses, sent from our network: aimed at a port of
+a line-based service (SMTP 25, SSH 22, IRC 6667, ...) its lines can be read as that
+protocol's commands (cross-protocol request forgery). Browsers refuse those ports for the
+same reason; HTTPS webhooks need none of them, and no service that expects raw lines lives
+on 443.
+
+``allow_private`` (``HOOKLINE_ALLOW_PRIVATE_URLS``, set by ``hookline dev``) lifts the address,
+name and port rules and allows plain http, for local receivers.
 """
 
 from __future__ import annotations
@@ -44,6 +51,18 @@ _V6_EXTRA = {
     ipaddress.IPv6Network("100::/64"): "reserved",  # discard-only
 }
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+# https://fetch.spec.whatwg.org/#port-blocking
+FETCH_BAD_PORTS = frozenset(
+    {1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101,
+     102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389,
+     427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+     989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+     6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
+)  # fmt: skip
+HTTPS_PORT = 443
+FIRST_UNPRIVILEGED_PORT = 1024
 
 
 class UrlError(ValueError):
@@ -145,9 +164,27 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
         raise UrlError("url has an invalid port") from exc
     if port is not None and not 1 <= port <= 65535:
         raise UrlError("port must be between 1 and 65535")
+    if port is not None and not allow_private:
+        check_port(port)
 
     _check_host(parts, allow_private=allow_private)
     return url
+
+
+def check_port(port: int) -> None:
+    """The port policy (module docstring): 443, or 1024-65535 but Fetch's bad ports."""
+    if port == HTTPS_PORT:
+        return
+    if port < FIRST_UNPRIVILEGED_PORT:
+        raise UrlError(
+            f"port {port} is not allowed: use 443 or a port from {FIRST_UNPRIVILEGED_PORT} to "
+            "65535 (ports below 1024 belong to other protocols' services)"
+        )
+    if port in FETCH_BAD_PORTS:
+        raise UrlError(
+            f"port {port} is not allowed: it is on the Fetch standard's list of ports of "
+            "non-HTTP services (https://fetch.spec.whatwg.org/#port-blocking)"
+        )
 
 
 def _check_host(parts: SplitResult, *, allow_private: bool) -> None:

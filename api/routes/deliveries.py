@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -12,12 +13,24 @@ from hookline.api.deps import EventsRead, SessionDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
 from hookline.api.schemas.events import AttemptOut, DeliveryOut, WebhookStats
-from hookline.core.config import parse_duration
 from hookline.core.models import DeliveryStatus
 from hookline.core.retry import status_family
 from hookline.core.tables import Attempt, Delivery, Webhook
 
 router = APIRouter(tags=["events"])
+
+MAX_STATS_WINDOW = timedelta(days=7)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def stats_window(window: str) -> timedelta:
+    """The window, capped before it becomes a timedelta: `99999999999999999999d` is 7 days,
+    not an OverflowError."""
+    match = re.fullmatch(r"(\d+)(ms|s|m|h|d|w)?", window)
+    if match is None:  # the query's pattern already refused it
+        raise ApiError(400, f"invalid window {window!r} (use e.g. 1h, 24h, 7d)")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return min(timedelta(seconds=min(seconds, MAX_STATS_WINDOW.total_seconds())), MAX_STATS_WINDOW)
 
 
 async def _owned_webhook(session, tenant_id: str, webhook_id: str) -> Webhook:
@@ -102,11 +115,16 @@ async def webhook_stats(
     principal: EventsRead,
     session: SessionDep,
     window: Annotated[
-        str, Query(pattern=r"^\d+(ms|s|m|h|d|w)?$", description="e.g. 1h, 24h, 7d")
+        str,
+        Query(
+            max_length=32,
+            pattern=r"^\d+(ms|s|m|h|d|w)?$",
+            description="e.g. 1h, 24h, 7d; longer windows count as 7d (history is kept 7 days)",
+        ),
     ] = "24h",
 ) -> Data[WebhookStats]:
     webhook = await _owned_webhook(session, principal.tenant_id, webhook_id)
-    span = min(parse_duration(window), timedelta(days=7))
+    span = stats_window(window)
     since = datetime.now(UTC) - span
     statuses = (
         await session.execute(

@@ -16,16 +16,17 @@ from hookline.api.deps import (
     EventsRead,
     EventsRedeliver,
     SessionDep,
-    SessionsDep,
     SettingsDep,
+    StoreDep,
     TemporalDep,
 )
 from hookline.api.errors import ApiError
+from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.publish import (
     UNAVAILABLE,
     check_event,
     event_workflow_input,
-    start_event,
+    publish,
     temporal_unavailable,
 )
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
@@ -47,7 +48,7 @@ from hookline.core.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
 from hookline.core.tables import Attempt, Delivery, Event
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
 
 BULK_REDELIVER_MAX = 10_000
 IdempotencyKey = Annotated[
@@ -72,25 +73,19 @@ def event_out(event: Event) -> EventOut:
 
 
 async def _publish_one(
-    body: PublishEvent, key: str | None, principal, sessions, settings, temporal, catalog
+    body: PublishEvent, key: str | None, principal, store, settings, temporal, catalog
 ) -> tuple[EventOut, bool]:
     check_event(catalog, settings, body.type, body.data)
     event = event_workflow_input(settings, principal.tenant_id, body.type, body.data, key)
-    handle = await start_event(temporal, settings, event)
-    if key:  # a replay: answer with the event as it was first published
-        async with sessions() as session:
-            stored = await session.get(Event, event.event_id)
-        if stored is not None:
-            return event_out(stored), True
-    metrics.event_published(body.type)
-    status = EventStatus.AWAITING if handle is not None else EventStatus.EXPIRED
-    return EventOut(
-        id=event.event_id,
-        type=event.type,
-        created=event.created,
-        status=status,
-        idempotency_key=key,
-    ), handle is None
+    published = await publish(store, temporal, settings, event)
+    out = EventOut(
+        id=published.event_id,
+        type=published.type,
+        created=published.created,
+        status=published.status,
+        idempotency_key=published.idempotency_key,
+    )
+    return out, published.replayed
 
 
 @router.post(
@@ -104,7 +99,7 @@ async def publish_event(
     body: PublishEvent,
     response: Response,
     principal: EventsPublish,
-    sessions: SessionsDep,
+    store: StoreDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
@@ -113,7 +108,7 @@ async def publish_event(
     """Accepted for delivery to every matching webhook. The same `id` (or `Idempotency-Key`)
     published again delivers once and answers with the same event."""
     key = body.id or idempotency_key
-    out, replayed = await _publish_one(body, key, principal, sessions, settings, temporal, catalog)
+    out, replayed = await _publish_one(body, key, principal, store, settings, temporal, catalog)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return Data(data=out)
@@ -129,7 +124,7 @@ async def publish_event(
 async def publish_batch(
     body: PublishBatch,
     principal: EventsPublish,
-    sessions: SessionsDep,
+    store: StoreDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
@@ -143,7 +138,7 @@ async def publish_batch(
             raise
     results = await asyncio.gather(
         *(
-            _publish_one(item, item.id, principal, sessions, settings, temporal, catalog)
+            _publish_one(item, item.id, principal, store, settings, temporal, catalog)
             for item in body.events
         )
     )

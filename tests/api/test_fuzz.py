@@ -3,6 +3,11 @@
 Runs the real app (lifespan included) in-process on SQLite through Starlette's TestClient,
 authenticated as a tenant with every scope. Temporal is a lazy client pointed at a refused
 port, so the routes that need it (publish, redeliver) must answer 503, never 500.
+
+Every operation is fuzzed twice: with valid data (positive) and with data that breaks the
+schema (negative: wrong types, out-of-range and malformed values, in bodies, path and query
+parameters alike). Either way a 4xx has the one error shape; query parameters are checked to
+have been sent.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import response_schema_conformance
+from schemathesis.generation import GenerationMode
 from starlette.testclient import TestClient
 
 from hookline.api.main import create_app
 from tests.support.receiver import refused_port
 
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 15}
 # Starlette's TestClient over httpx and per-request cookies from schemathesis: noise here.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 BASE_URL = "http://testserver"
@@ -32,21 +39,30 @@ def store_kind() -> str:
     return "sqlite"
 
 
-def run_operation(client: TestClient, operation, auth: dict[str, str], seen: Counter) -> str | None:
+def run_operation(
+    client: TestClient,
+    operation,
+    auth: dict[str, str],
+    seen: Counter,
+    queries: Counter,
+    mode: GenerationMode,
+) -> str | None:
     """None when every generated case passes, else a description of the (shrunk) failure."""
     failure: list[str] = []
 
     @hypothesis.settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=MAX_EXAMPLES[mode],
         deadline=None,
         database=None,
         derandomize=True,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
     )
-    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def test(case) -> None:
         kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers=auth)
+        for name in case.query or {}:
+            queries[(operation.method.upper(), operation.path, name)] += 1
         try:
             response = client.request(**kwargs)
         except BaseException:
@@ -56,15 +72,28 @@ def run_operation(client: TestClient, operation, auth: dict[str, str], seen: Cou
         try:
             # 503 is the documented answer while Temporal is away; any other 5xx is a bug.
             assert response.status_code < 500 or response.status_code == 503, "server error"
-            case.validate_response(response, checks=[response_schema_conformance])
+            if response.status_code >= 400 and operation.path != "/healthz":
+                body = response.json()
+                assert set(body) == {"error"}, "not the error shape"
+                assert set(body["error"]) == {"code", "message", "details"}, "not the error shape"
+            if mode is GenerationMode.POSITIVE:
+                case.validate_response(response, checks=[response_schema_conformance])
         except BaseException as exc:
             failure[:] = [f"{kwargs}\n-> {response.status_code} {response.text[:2000]}\n{exc}"]
             raise
 
     try:
         test()
-    except (Exception, BaseExceptionGroup):
-        return f"{operation.method.upper()} {operation.path}: {failure[-1] if failure else ''}"
+    except Unsatisfiable:
+        # Nothing of the operation can break its schema (e.g. a free-text path parameter).
+        if mode is GenerationMode.NEGATIVE and not failure:
+            return None
+        raise
+    except (Exception, BaseExceptionGroup) as exc:
+        if not failure:
+            failure.append(f"{type(exc).__name__}: {exc}")
+        where = f"{mode.value} {operation.method.upper()} {operation.path}"
+        return f"{where}: {failure[-1] if failure else ''}"
     return None
 
 
@@ -75,6 +104,9 @@ async def test_api_survives_fuzzing(settings, tenant):
     auth = tenant.headers
     failures: list[str] = []
     seen: Counter = Counter()
+    queries: Counter = Counter()
+    declared: set[tuple[str, str, str]] = set()
+    operations_run: set[tuple[str, str]] = set()
 
     def fuzz() -> None:
         app = create_app(fuzz_settings)
@@ -84,8 +116,16 @@ async def test_api_survives_fuzzing(settings, tenant):
             operations = [result.ok() for result in schema.get_all_operations()]
             assert len(operations) > 10
             for operation in operations:
-                if (failure := run_operation(client, operation, auth, seen)) is not None:
-                    failures.append(failure)
+                key = (operation.method.upper(), operation.path)
+                operations_run.add(key)
+                for parameter in operation.query:
+                    declared.add((*key, parameter.name))
+                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                    failure = run_operation(client, operation, auth, seen, queries, mode)
+                    if failure is not None:
+                        failures.append(failure)
+            every = {(m.upper(), p) for p, methods in raw["paths"].items() for m in methods}
+            assert every == operations_run, every ^ operations_run
 
     await asyncio.to_thread(fuzz)
     assert not failures, "\n\n".join(failures)
@@ -93,4 +133,6 @@ async def test_api_survives_fuzzing(settings, tenant):
     assert {200, 201, 400, 404, 422, 503} <= statuses, seen  # the fuzzing reached real code
     # Temporal is away: publishing answers 503, never 500.
     assert seen[("POST", "/api/v1/events", 503)] > 0, seen
+    assert {("GET", "/api/v1/webhooks/{webhook_id}/stats", "window")} <= declared
+    assert declared <= set(queries), declared - set(queries)  # every query parameter was sent
     print("\n".join(f"{n:4} {m} {p} -> {s}" for (m, p, s), n in sorted(seen.items())))

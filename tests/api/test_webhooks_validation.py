@@ -97,7 +97,7 @@ async def test_bad_urls_are_422_saying_why(client, tenant, url, reason) -> None:
         ("http://example.com/hook", "https"),
     ],
 )
-async def test_private_targets_are_422_unless_allowed(api, tenant, url, reason) -> None:
+async def test_private_targets_are_422_unless_allowed(api, tenant, dns, url, reason) -> None:
     async with api(allow_private_urls=False) as client:
         body = {"url": url, "events": ["user.created"]}
         response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
@@ -232,3 +232,38 @@ async def test_another_tenants_webhook_is_404_and_untouched(
     assert still.status_code == 200
     assert still.json()["data"]["description"] is None
     assert still.json()["data"]["updated_at"] == theirs["updated_at"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://rebind.example.com/hook", "resolves to 127.0.0.1, a loopback address"),
+        ("https://internal.example.com/hook", "resolves to 10.0.0.5, a private address"),
+        ("https://metadata.example.com/hook", "link-local"),
+        ("https://nowhere.example.com/hook", "does not resolve"),
+        ("https://example.com:22/hook", "port 22 is not allowed"),
+        ("https://example.com:6667/hook", "Fetch standard"),
+    ],
+)
+async def test_create_and_update_check_dns_and_ports(api, tenant, dns, url, reason) -> None:
+    """The rules of a delivery, at create and update: a name is looked up, and every address
+    it resolves to must be allowed; ports follow the port policy (core/urls.py)."""
+    async with api(allow_private_urls=False) as client:
+        response = await client.post(
+            "/api/v1/webhooks",
+            json={"url": url, "events": ["user.created"]},
+            headers=tenant.headers,
+        )
+        error = assert_error(response, 422, "invalid_url")
+        assert reason in error["message"] and reason in error["details"]["reason"]
+        ok = await client.post(
+            "/api/v1/webhooks",
+            json={"url": "https://hooks.example.com:8443/in", "events": ["user.created"]},
+            headers=tenant.headers,
+        )
+        assert ok.status_code == 201, ok.text
+        assert "hooks.example.com" in dns.calls
+        update = await client.put(
+            f"/api/v1/webhooks/{ok.json()['data']['id']}", json={"url": url}, headers=tenant.headers
+        )
+        assert reason in assert_error(update, 422, "invalid_url")["message"]

@@ -110,7 +110,8 @@ def test_is_forbidden_address_needs_an_ip(text: str) -> None:
         "https://bücher.example/",
         "https://my_host.example.com/",
         "https://example.com:65535/",
-        "https://example.com:1/",
+        "https://example.com:8443/",
+        "https://example.com:1024/",
     ],
 )
 def test_valid_public_urls_are_returned_unchanged(url: str) -> None:
@@ -365,3 +366,21 @@ async def test_resolve_vetted_refuses_bad_urls(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(UrlError, match="url is not valid: Invalid port"):
         await resolve_vetted("https://hooks.example.com:http/x", allow_private=False)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://example.com:22/", "below 1024"),
+        ("https://example.com:25/", "below 1024"),
+        ("https://example.com:1/", "below 1024"),
+        ("https://example.com:80/", "below 1024"),
+        ("https://example.com:6667/", "Fetch standard"),
+        ("https://example.com:10080/", "Fetch standard"),
+    ],
+)
+def test_ports_of_other_protocols_are_refused(url: str, reason: str) -> None:
+    with pytest.raises(UrlError, match=reason):
+        validate_webhook_url(url, allow_private=False)
+    # Local development lifts the port rule with the address rules.
+    assert validate_webhook_url(url, allow_private=True) == url
