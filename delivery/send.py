@@ -85,7 +85,7 @@ async def send(
         async with asyncio.timeout(timeout):
             target = URL(url)
             if not http.allow_private:
-                _vet_literal(target)
+                _vet_target(target)
             async with http.session.post(
                 target, data=body, headers=headers, allow_redirects=False
             ) as reply:
@@ -106,12 +106,16 @@ async def send(
     )
 
 
-def _vet_literal(target: URL) -> None:
-    """A host written as an address (anything with a colon, or only digits and dots) is
-    connected to as written, without a resolver: it must be a valid, public address."""
+def _vet_target(target: URL) -> None:
+    """The checks no resolver makes: the port policy (a webhook saved before it, or in a
+    store edited by hand, is held to it too), and a host written as an address (anything
+    with a colon, or only digits and dots), which is connected to as written: it must be a
+    valid, public address."""
     host = target.raw_host
     if not host:
         raise urls.UrlError("url must have a host")
+    if target.port is not None:
+        urls.check_port(target.port)
     if ":" not in host and not host.replace(".", "").isdigit():
         return  # a name: the resolver vets what it resolves to
     try:

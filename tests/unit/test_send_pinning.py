@@ -188,6 +188,17 @@ async def test_ip_literals_are_vetted_too(http: DeliveryTransport, receiver: Rec
     assert receiver.connections == 0
 
 
+async def test_the_port_policy_holds_at_delivery_too(
+    dns: FakeDns, loopback_is_public: None, http: DeliveryTransport
+) -> None:
+    # A webhook saved before the policy (or written into the store by hand) gets no POST to
+    # another protocol's port: refused before any lookup or connection, not retried.
+    for port in (22, 25, 6667):
+        result = await _send(http, f"https://{NAME}:{port}/hook")
+        assert result.error is not None and result.error.startswith(f"refused: port {port}"), result
+    assert dns.calls == []
+
+
 # --------------------------------------------------------------------------- several addresses
 
 
