@@ -22,6 +22,7 @@ from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
+from hookline.core.retention import ExpirySweep
 from hookline.core.store import Store
 from hookline.core.temporal_connection import connect_options
 from hookline.core.tracing import setup_tracing, shutdown_tracing, tracing_interceptors
@@ -132,13 +133,25 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
     deps = shared_deps(settings, engine)
     collecting = asyncio.create_task(deps.store.collector.run(), name="hookline-quiet-gc")
+    sweeping = start_expiry_sweep(deps)
     try:
         yield deps
     finally:
         collecting.cancel()
+        await stop_expiry_sweep(sweeping)
         await deps.http.aclose()
         deps.store.close()
         await engine.dispose()
+
+
+def start_expiry_sweep(deps: Deps) -> asyncio.Task[None]:
+    """Every worker process deletes expired events from the store (core/retention.py)."""
+    return asyncio.create_task(ExpirySweep(deps.store).run(), name="hookline-expiry-sweep")
+
+
+async def stop_expiry_sweep(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def connect_when_up(settings: Settings, retry_every: float = 1.0) -> Client:
