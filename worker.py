@@ -80,6 +80,8 @@ def activities(deps: Deps) -> list:
     return [
         events.accept_event,
         events.settle_event,
+        # No new run calls it (the sweep deletes expired events): kept for the runs begun
+        # before the patch `one-window-timer`, which still end with it (workflows/event.py).
         events.expire_event,
         delivery.deliver_first,
         delivery.deliver,
