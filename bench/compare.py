@@ -69,6 +69,8 @@ def probe_process(pid: int) -> dict:
     working directory, read from /proc, asked the same question."""
     proc = Path("/proc") / str(pid)
     argv = (proc / "cmdline").read_bytes().split(b"\0")
+    if not argv[0]:
+        raise RuntimeError(f"process {pid} is gone (or not started): nothing to ask")
     env = dict(
         entry.split("=", 1)
         for entry in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
@@ -78,7 +80,10 @@ def probe_process(pid: int) -> dict:
 
 
 def files_of(found: dict) -> tuple[str, ...]:
-    return tuple(sorted(str(Path(p).resolve()) for p in [*found["path"], found["cli"]]))
+    """The folders and the file a probe found (not the editable finder's placeholder entry
+    in `__path__`, a name that is no folder)."""
+    named = [p for p in [*found["path"], found["cli"]] if Path(p).is_absolute()]
+    return tuple(sorted(str(Path(p).resolve()) for p in named))
 
 
 def check_sides(sides: dict[Path, dict[str, dict]]) -> None:
@@ -199,6 +204,8 @@ def main() -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             seen[root] = result.pop("imports")
             check_sides({root: seen[root]})  # before its figures are shown
+            if round_ == 1:
+                print(f"{root}: its {', '.join(seen[root])} import hookline from it", flush=True)
             print(f"round {round_} {root}: {json.dumps(result)}", flush=True)
         check_sides(seen)  # the stacks' own processes, as they ran
 

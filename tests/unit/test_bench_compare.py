@@ -56,15 +56,18 @@ def test_two_sides_with_the_same_files_are_refused(tmp_path: Path) -> None:
 
 def test_a_running_process_is_asked_with_its_own_interpreter_and_environment() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         cwd=ROOT / "bench",
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
         found = probe_process(child.pid)
     finally:
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=30)
+        child.stdout.close()
     assert Path(found["cli"]).resolve() == ROOT / "cli.py"
