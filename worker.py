@@ -148,7 +148,8 @@ async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
 
 def start_expiry_sweep(deps: Deps) -> asyncio.Task[None]:
     """Every worker process deletes expired events from the store (core/retention.py)."""
-    return asyncio.create_task(ExpirySweep(deps.store).run(), name="hookline-expiry-sweep")
+    sweep = ExpirySweep(deps.store, every=deps.settings.expiry_sweep_interval)
+    return asyncio.create_task(sweep.run(), name="hookline-expiry-sweep")
 
 
 async def stop_expiry_sweep(task: asyncio.Task[None]) -> None:

@@ -24,7 +24,6 @@ Changing the workflow's commands? Record a new history here and keep the old one
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +40,7 @@ from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import ONE_WINDOW_TIMER as PATCH
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
+from tests.support.histories import markers, upserted
 from tests.support.receiver import Reply
 from tests.support.store import add_webhook
 from tests.support.temporal import isolated_settings, running_worker
@@ -175,30 +175,6 @@ async def test_the_window_closes_on_two_retrying_series(
     assert b'"expired"' not in b"".join(upserted(history))
     if os.environ.get("HOOKLINE_RECORD_HISTORIES"):
         (FOLDER / f"{ONE_WINDOW_TIMER}.json").write_text(history.to_json())
-
-
-def upserted(history: WorkflowHistory) -> list[bytes]:
-    """Every value an upsert set, in order."""
-    upserts = [
-        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-    ]
-    return [payload.data for fields in upserts for payload in fields.values()]
-
-
-def markers(history: WorkflowHistory) -> list[str]:
-    """Each marker's name and what it marks: a local activity's type, a patch's id."""
-    found = []
-    for e in history.events:
-        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
-            continue
-        marker = e.marker_recorded_event_attributes
-        for key, field in (("data", "activity_type"), ("patch-data", "id")):
-            if key in marker.details:
-                detail = json.loads(marker.details[key].payloads[0].data)
-                found.append(f"{marker.marker_name}:{detail[field]}")
-    return found
 
 
 @pytest.mark.parametrize(
