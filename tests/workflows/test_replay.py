@@ -16,6 +16,8 @@ they started; then `expire_event` and the `expired` upsert. Recorded before the 
 `one-window-timer`, it takes the older path (a timer re-armed per wait, expire_event).
 `event_2026-12-01_one_window_timer.json`: the same scenario recorded with the patch (the same
 test, HOOKLINE_RECORD_HISTORIES=1): one window timer, no expire_event, no final upsert.
+`event_2026-12-01_retry_to_expiry.json` (tests/workflows/test_actions.py, the same way): one
+webhook answering 500 then 200, retried once, run to its expiry with the patch.
 A workflow that cancels the series in another order does not replay (a timer's and an
 activity's cancellation are different commands; sdk-core does not tell two timers'
 cancellations apart, so the recorded series differ in kind on purpose).
