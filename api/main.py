@@ -35,7 +35,14 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from hookline.worker import EmbeddedWorker, connect, shared_deps, tune_gc
+        from hookline.worker import (
+            EmbeddedWorker,
+            connect,
+            shared_deps,
+            start_expiry_sweep,
+            stop_expiry_sweep,
+            tune_gc,
+        )
 
         # First: the Temporal client below takes its tracing interceptor from it.
         tracer_provider = setup_tracing("hookline-api")
@@ -51,8 +58,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
                 await ensure_bootstrap(session, settings.bootstrap_token)
         tune_gc()
         collecting = asyncio.create_task(app.state.deps.store.collector.run())
-        embedded = None
+        embedded = sweeping = None
         if settings.embedded_worker:
+            sweeping = start_expiry_sweep(app.state.deps)  # as every worker process does
             embedded = EmbeddedWorker(
                 app.state.deps,
                 on_client=lambda client: setattr(app.state, "temporal", client),
@@ -64,6 +72,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         finally:
             if embedded is not None:
                 await embedded.stop()
+            if sweeping is not None:
+                await stop_expiry_sweep(sweeping)
             collecting.cancel()
             await app.state.deps.http.aclose()
             app.state.deps.store.close()

@@ -4,7 +4,8 @@ The rules are Temporal Cloud's published definition ("Temporal Cloud Actions", s
 docs/PERFORMANCE.md for the page and its date), restricted to what an event history shows:
 
 - workflow started: 1 (search attributes given at start are free)
-- search-attribute upsert: 1 per UpsertWorkflowSearchAttributes command
+- search-attribute upsert: 1 per UpsertWorkflowSearchAttributes command, except the one the
+  SDK adds for a patch (`workflow.patched`) that sets only `TemporalChangeVersion`: exempt
 - timer started: 1 each (including the implicit timer of a wait with a timeout)
 - signal received: 1 each
 - activity: 1 per scheduled activity, plus 1 per retry (the started event's attempt - 1)
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+CHANGE_VERSION = "TemporalChangeVersion"  # the SDK's patch search attribute: not billed
 
 # Event type (without the EVENT_TYPE_ prefix) -> (action name, actions per event).
 _PER_EVENT = {
@@ -62,12 +64,20 @@ def _attributes(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return event.get(name) or {}
 
 
+def _only_change_version(event: Mapping[str, Any]) -> bool:
+    attributes = _attributes(event, "upsertWorkflowSearchAttributesEventAttributes")
+    fields = (attributes.get("searchAttributes") or {}).get("indexedFields") or {}
+    return set(fields) == {CHANGE_VERSION}
+
+
 def count_actions(history: Mapping[str, Any]) -> dict[str, int]:
     """Billable actions of one history, by kind (every kind of KINDS, zeros included)."""
     counts: Counter[str] = Counter(dict.fromkeys(KINDS, 0))
     marker_tasks: set[str] = set()
     for event in history.get("events", []):
         kind = _type(event)
+        if kind == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" and _only_change_version(event):
+            continue
         if kind in _PER_EVENT:
             name, actions = _PER_EVENT[kind]
             counts[name] += actions

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = None  # Temporal Cloud API key (implies TLS)
 
     event_retention: timedelta = timedelta(days=7)
+    # How often each worker process deletes expired events from the store (core/retention.py).
+    expiry_sweep_interval: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
     allow_private_urls: bool = False
     bootstrap_token: str | None = None
     # Comma-separated base64 keys (32 bytes each); the first encrypts, all decrypt.
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "event_retention",
+        "expiry_sweep_interval",
         "delivery_timeout",
         "retry_initial_interval",
         "retry_max_interval",

@@ -2,7 +2,8 @@
 
 1. record_event + 2. match_webhooks + 3. attempt 1    (one local activity: accept_event)
 3. then status-aware retries, one regular activity per delivery
-4. wait for `redeliver` signals until created + retention    5. expire_event
+4. wait for `redeliver` signals until created + retention (one timer)    5. complete: expired
+   (the store's rows go with the sweep by `expires_at`, core/retention.py)
 
 The short steps run as local activities: no server round trip each, and with an eagerly
 started workflow the whole happy path is one workflow task and one local activity. Attempt 1
@@ -64,6 +65,9 @@ ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + MAX_DELIVERY_TIMEOUT
 FIRST_ATTEMPTS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
 )
+# Patch id (workflow.patched): one timer for the whole window, and expiry without its own
+# local activity and upsert. Runs recorded before it keep the older commands.
+ONE_WINDOW_TIMER = "one-window-timer"
 
 
 @workflow.defn(name="EventWorkflow")
@@ -99,21 +103,15 @@ class EventWorkflow:
                 asyncio.create_task(self._run_series(list(self._matched), 0, match.first))
             )
 
-        # The redelivery window: computed once from creation, so redeliveries never extend it.
-        while (remaining := input.expires_at - workflow.now()) > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: bool(self._requests), timeout=remaining)
-            except TimeoutError:
-                break
-            request = self._requests.pop(0)
-            targets = self._redelivery_targets(request)
-            if targets:
-                self._series += 1
-                series.append(asyncio.create_task(self._run_series(targets, self._series)))
-            series = [task for task in series if not task.done()]
-
-        await self._cancel_series(series)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Checked once, here, where the commands of the two versions begin to differ (the
+        # window's first timer): a run recorded without the marker (older code) keeps the old
+        # window for its whole life (a timer per wait, then expire_event and an `expired`
+        # upsert); a new run records the marker here and takes the new one.
+        if workflow.patched(ONE_WINDOW_TIMER):
+            await self._window(input, series)
+            self._status = EventStatus.EXPIRED
+            return self._status
+        await self._window_rearmed(input, series)
         await workflow.execute_local_activity_method(
             EventActivities.expire_event,
             ExpireInput(event_id=input.event_id),
@@ -123,6 +121,52 @@ class EventWorkflow:
         self._status = EventStatus.EXPIRED
         workflow.upsert_search_attributes([sa.STATUS.value_set(self._status)])
         return self._status
+
+    async def _window(self, input: EventWorkflowInput, series: list[asyncio.Task[None]]) -> None:
+        """The redelivery window: one durable timer, started once from the event's
+        `expires_at`, so redeliveries never extend it and cost no timer of their own. When it
+        closes the run completes: the closed run is the event's "expired" in Temporal, and the
+        store's rows go with the periodic sweep by `expires_at` (core/retention.py; the API
+        answers 404 from `expires_at` on, swept or not)."""
+        remaining = input.expires_at - workflow.now()
+        window = None
+        if remaining > timedelta(0):
+            window = asyncio.create_task(workflow.sleep(remaining, summary="redelivery window"))
+        while window is not None:
+            await workflow.wait_condition(lambda: bool(self._requests) or window.done())
+            # A request that arrives with (or after) the window's end is not served.
+            if window.done() or workflow.now() >= input.expires_at:
+                break
+            series = self._redeliver(self._requests.pop(0), series)
+        await self._cancel_series(series)
+        if window is not None and not window.done():
+            window.cancel()
+            await asyncio.gather(window, return_exceptions=True)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _window_rearmed(
+        self, input: EventWorkflowInput, series: list[asyncio.Task[None]]
+    ) -> None:
+        """The window of runs begun before ONE_WINDOW_TIMER (kept for them to replay): a wait
+        with a timeout, re-armed (a new timer) after each request."""
+        while (remaining := input.expires_at - workflow.now()) > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: bool(self._requests), timeout=remaining)
+            except TimeoutError:
+                break
+            series = self._redeliver(self._requests.pop(0), series)
+        await self._cancel_series(series)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    def _redeliver(
+        self, request: RedeliverSignal, series: list[asyncio.Task[None]]
+    ) -> list[asyncio.Task[None]]:
+        """A new series for the request's targets; the series still running, in start order."""
+        targets = self._redelivery_targets(request)
+        if targets:
+            self._series += 1
+            series.append(asyncio.create_task(self._run_series(targets, self._series)))
+        return [task for task in series if not task.done()]
 
     @staticmethod
     async def _cancel_series(series: list[asyncio.Task[None]]) -> None:

@@ -14,8 +14,9 @@ from hookline.api.errors import ApiError
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
 from hookline.api.schemas.events import AttemptOut, DeliveryOut, WebhookStats
 from hookline.core.models import DeliveryStatus
+from hookline.core.retention import has_expired, is_live
 from hookline.core.retry import status_family
-from hookline.core.tables import Attempt, Delivery, Webhook
+from hookline.core.tables import Attempt, Delivery, Event, Webhook
 
 router = APIRouter(tags=["events"])
 
@@ -54,8 +55,14 @@ async def list_deliveries(
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> Page[DeliveryOut]:
     await _owned_webhook(session, principal.tenant_id, webhook_id)
-    query = select(Delivery).where(
-        Delivery.webhook_id == webhook_id, Delivery.tenant_id == principal.tenant_id
+    query = (
+        select(Delivery)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(
+            Delivery.webhook_id == webhook_id,
+            Delivery.tenant_id == principal.tenant_id,
+            is_live(),  # an expired event's deliveries are gone with it, swept or not
+        )
     )
     if status:
         query = query.where(Delivery.status == status)
@@ -81,7 +88,13 @@ async def list_attempts(
     delivery_id: str, principal: EventsRead, session: SessionDep, pages: PaginationDep
 ) -> Page[AttemptOut]:
     delivery = await session.get(Delivery, delivery_id)
-    if delivery is None or delivery.tenant_id != principal.tenant_id:
+    event = await session.get(Event, delivery.event_id) if delivery is not None else None
+    if (
+        delivery is None
+        or event is None
+        or delivery.tenant_id != principal.tenant_id
+        or has_expired(event.expires_at)
+    ):
         raise ApiError(404, f"delivery {delivery_id} does not exist or has expired")
     query = select(Attempt).where(Attempt.delivery_id == delivery_id)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))

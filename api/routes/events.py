@@ -46,6 +46,7 @@ from hookline.core import metrics
 from hookline.core.crypto import missing_key_message
 from hookline.core.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
+from hookline.core.retention import has_expired, is_live
 from hookline.core.tables import Attempt, Delivery, Event
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -154,7 +155,7 @@ def filtered_events(
     until: datetime | None = None,
 ) -> Select[tuple[Event]]:
     """The tenant's events matching the filters (the API's list and the console's)."""
-    query = select(Event).where(Event.tenant_id == tenant_id)
+    query = select(Event).where(Event.tenant_id == tenant_id, is_live())
     if status:
         query = query.where(Event.status == status)
     if type:
@@ -193,7 +194,8 @@ async def list_events(
 
 async def _owned_event(session, tenant_id: str, event_id: str) -> Event:
     event = await session.get(Event, event_id)
-    if event is None or event.tenant_id != tenant_id:
+    # Gone from its expires_at on, whether or not the sweep has deleted its rows yet.
+    if event is None or event.tenant_id != tenant_id or has_expired(event.expires_at):
         raise ApiError(404, f"event {event_id} does not exist or has expired")
     return event
 

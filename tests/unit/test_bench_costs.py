@@ -272,3 +272,39 @@ def test_peer_ratios_and_the_report_tables() -> None:
     assert "| 2.00 | 10.00 | 3.00 | 20.00 | 6.00 |" in text  # C/peer and the latencies
     assert "| 2.0 | 2.00 | 101.0 | 2.00 |" in text  # 1 MB over 512 open events = 2 kB each
     assert "1.50 |" in text  # the peer's CPU per delivery: 1.5 s over 1,000
+
+
+REPLAYED = HERE.parent / "workflows" / "histories"
+
+
+def test_one_window_timer_saves_a_timer_per_redelivery_and_expiry_its_two_actions() -> None:
+    """The same scenario (two failures, two redeliveries still retrying when the window
+    closes) before and after the patch `one-window-timer`."""
+    before = actions.count_actions(load(REPLAYED / "event_2026-12-01_expiry_while_retrying.json"))
+    after = actions.count_actions(load(REPLAYED / "event_2026-12-01_one_window_timer.json"))
+    assert nonzero(actions.difference(before, after)) == {
+        "timers": 2,  # one re-armed window timer per redelivery
+        "local activities": 1,  # expire_event
+        "search-attribute upserts": 1,  # HooklineStatus=expired
+    }
+    assert actions.total(after) == 11
+
+
+def test_the_sdks_change_version_upsert_for_a_patch_is_not_counted() -> None:
+    def upsert(*names: str) -> dict:
+        fields = {name: {"data": "W10="} for name in names}
+        return _event(
+            "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+            upsertWorkflowSearchAttributesEventAttributes={
+                "searchAttributes": {"indexedFields": fields}
+            },
+        )
+
+    history = {
+        "events": [
+            upsert(actions.CHANGE_VERSION),
+            upsert("HooklineStatus"),
+            upsert("HooklineStatus", "HooklineWebhookIds"),
+        ]
+    }
+    assert nonzero(actions.count_actions(history)) == {"search-attribute upserts": 2}

@@ -25,7 +25,13 @@ async def _sql(sessions, statement: str) -> None:
 
 
 def _markers(history) -> list:
-    return [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    """Local-activity markers (not the patch marker of workflow.patched)."""
+    return [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
 
 
 async def test_happy_path_is_one_local_activity(dev_env, settings, sessions, tenant, receiver):

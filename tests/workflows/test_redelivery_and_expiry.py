@@ -6,10 +6,12 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.routes.events import signal_redeliver
 from hookline.core.models import RedeliverSignal
+from hookline.core.retention import ExpirySweep
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.receiver import Reply
@@ -37,7 +39,7 @@ async def test_redelivery_after_recovery_then_expiry_after_seven_days(
     )
     fine = await add_webhook(sessions, tenant.tenant_id, receiver.url("/fine"))
     client = time_env.client
-    async with running_worker(client, settings):
+    async with running_worker(client, settings) as deps:
         handle = await publish(client, settings, tenant.tenant_id)
         await time_env.sleep(timedelta(hours=1))  # the scheduled retries: skipped time
         progress = await settled(handle)
@@ -64,11 +66,15 @@ async def test_redelivery_after_recovery_then_expiry_after_seven_days(
         await wait_series(handle, 2)
         assert len(receiver.for_path("/fine")) == 2
 
-        # Seven days after creation the event expires: everything is deleted.
+        # Seven days after creation the event expires: the run completes, and the sweep
+        # deletes everything (it runs by the wall's clock, which the test server does not
+        # skip: here it sweeps as of the event's expires_at).
         assert await handle.result() == "expired"
         description = await handle.describe()
         lived = description.close_time - description.start_time
         assert timedelta(days=7) - timedelta(minutes=1) <= lived <= timedelta(days=7, minutes=5)
+        event, _, _ = await event_rows(sessions, handle.id)
+        assert await ExpirySweep(deps.store).sweep(now=event.expires_at) == 1
         event, deliveries, attempts = await event_rows(sessions, handle.id)
         assert event is None and deliveries == {} and attempts == []
         assert await signal_redeliver(client, handle.id, [failing.id]) is False
@@ -92,4 +98,10 @@ async def test_redeliveries_do_not_extend_retention(time_env, settings, sessions
         await wait_series(handle, 1)
         assert await handle.result() == "expired"
         description = await handle.describe()
+        history = await handle.fetch_history()
     assert description.close_time - description.start_time < timedelta(hours=2, minutes=5)
+    # One timer for the whole window (no retries here): the redelivery started none.
+    kinds = [e.event_type for e in history.events]
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 1
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 1
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds

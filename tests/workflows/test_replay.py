@@ -9,10 +9,16 @@ in its window. Today's code makes attempt 1 inside accept_event; given an old ac
 `event_2026-11-30_retry.json` is the same scenario recorded with today's code (one local
 activity on the way in): a change that breaks it breaks today's open events.
 `event_2026-12-01_expiry_while_retrying.json` (recorded by
-`test_the_window_closes_on_two_retrying_series` below, with HOOKLINE_RECORD_HISTORIES=1): the
+`test_the_window_closes_on_two_retrying_series` below, with the code of 341a72e): the
 redelivery window closes while two redelivery series are still retrying, one waiting on its
 workflow timer, the other on its activity's server-side retry; both are cancelled in the order
-they started. A workflow that cancels them in another order does not replay (a timer's and an
+they started; then `expire_event` and the `expired` upsert. Recorded before the patch
+`one-window-timer`, it takes the older path (a timer re-armed per wait, expire_event).
+`event_2026-12-01_one_window_timer.json`: the same scenario recorded with the patch (the same
+test, HOOKLINE_RECORD_HISTORIES=1): one window timer, no expire_event, no final upsert.
+`event_2026-12-01_retry_to_expiry.json` (tests/workflows/test_actions.py, the same way): one
+webhook answering 500 then 200, retried once, run to its expiry with the patch.
+A workflow that cancels the series in another order does not replay (a timer's and an
 activity's cancellation are different commands; sdk-core does not tell two timers'
 cancellations apart, so the recorded series differ in kind on purpose).
 Changing the workflow's commands? Record a new history here and keep the old ones."""
@@ -33,17 +39,21 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from hookline.core.crypto import data_converter
 from hookline.core.models import EventStatus, EventWorkflowInput, RedeliverSignal
 from hookline.worker import PASSTHROUGH
+from hookline.workflows.event import ONE_WINDOW_TIMER as PATCH
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
+from tests.support.histories import markers, upserted
 from tests.support.receiver import Reply
 from tests.support.store import add_webhook
 from tests.support.temporal import isolated_settings, running_worker
 
 FOLDER = Path(__file__).parent / "histories"
+EXPIRY_ACTIVITY = "expire_event"
 HISTORIES = {  # name -> the history as `temporal workflow show --output json` writes it
     path.stem: path.read_text() for path in sorted(FOLDER.glob("*.json"))
 }
-EXPIRY_WHILE_RETRYING = "event_2026-12-01_expiry_while_retrying"
+EXPIRY_WHILE_RETRYING = "event_2026-12-01_expiry_while_retrying"  # before the patch
+ONE_WINDOW_TIMER = "event_2026-12-01_one_window_timer"  # the same, with it
 
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
@@ -87,8 +97,9 @@ class CancelsInReverse(EventWorkflow):
         await EventWorkflow._cancel_series(list(reversed(series)))
 
 
-async def test_another_cancellation_order_does_not_replay():
-    history = WorkflowHistory.from_json("expiry", HISTORIES[EXPIRY_WHILE_RETRYING])
+@pytest.mark.parametrize("name", [EXPIRY_WHILE_RETRYING, ONE_WINDOW_TIMER])
+async def test_another_cancellation_order_does_not_replay(name: str):
+    history = WorkflowHistory.from_json("expiry", HISTORIES[name])
     for workflow_class, fails in ((EventWorkflow, False), (CancelsInReverse, True)):
         replayer = Replayer(
             workflows=[workflow_class],
@@ -159,5 +170,23 @@ async def test_the_window_closes_on_two_retrying_series(
     activity_cancelled = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
     assert timer_cancelled < activity_cancelled  # series 1 (A) first: the order they began
     assert len(receiver.for_path("/a")) == 2 and len(receiver.for_path("/b")) == 3
+    # One window timer (the others are A's and B's retries), no expire_event, no upsert.
+    timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    assert len(timers) == 2 + 1
+    assert f"core_local_activity:{EXPIRY_ACTIVITY}" not in markers(history)
+    assert b'"expired"' not in b"".join(upserted(history))
     if os.environ.get("HOOKLINE_RECORD_HISTORIES"):
-        (FOLDER / f"{EXPIRY_WHILE_RETRYING}.json").write_text(history.to_json())
+        (FOLDER / f"{ONE_WINDOW_TIMER}.json").write_text(history.to_json())
+
+
+@pytest.mark.parametrize(
+    ("name", "patched"), [(EXPIRY_WHILE_RETRYING, False), (ONE_WINDOW_TIMER, True)]
+)
+def test_each_recorded_history_took_its_own_path(name: str, patched: bool):
+    """The old history has no patch marker and ends with expire_event and the `expired`
+    upsert; the new one has the marker and neither."""
+    history = WorkflowHistory.from_json(name, HISTORIES[name])
+    recorded = markers(history)
+    assert (f"core_patch:{PATCH}" in recorded) is patched
+    assert (f"core_local_activity:{EXPIRY_ACTIVITY}" in recorded) is not patched
+    assert (b'"expired"' in b"".join(upserted(history))) is not patched

@@ -1,0 +1,64 @@
+"""Event rows written straight to the store (an event, a delivery, an attempt), for tests of
+what reads and the expiry sweep do with them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hookline.core import ids
+from hookline.core.db import SessionMaker
+from hookline.core.tables import Attempt, Delivery, Event
+
+
+async def add_event(
+    sessions: SessionMaker, tenant_id: str, webhook_id: str, expires_at: datetime
+) -> tuple[str, str]:
+    """One event with one delivery (failed) and its one attempt; (event id, delivery id)."""
+    event_id = ids.event_id()
+    delivery_id = ids.delivery_id(event_id, webhook_id)
+    created = min(expires_at, datetime.now(UTC)) - timedelta(days=7)
+    async with sessions.begin() as session:
+        session.add(
+            Event(
+                id=event_id,
+                tenant_id=tenant_id,
+                type="user.created",
+                data={"id": "usr_1"},
+                created=created,
+                expires_at=expires_at,
+                status="failed",
+                stages=[],
+            )
+        )
+        await session.flush()  # no ORM relationship orders the inserts
+        session.add(
+            Delivery(
+                id=delivery_id,
+                tenant_id=tenant_id,
+                event_id=event_id,
+                webhook_id=webhook_id,
+                event_type="user.created",
+                status="failed",
+                attempts=1,
+                created_at=created,
+            )
+        )
+        await session.flush()
+        session.add(
+            Attempt(
+                id=ids.attempt_id(delivery_id, 0, 1),
+                tenant_id=tenant_id,
+                delivery_id=delivery_id,
+                event_id=event_id,
+                webhook_id=webhook_id,
+                number=1,
+                series=0,
+                trigger="scheduled",
+                url="https://example.com/hook",
+                status_code=500,
+                outcome="fail",
+                duration_ms=3,
+                started_at=created,
+            )
+        )
+    return event_id, delivery_id
