@@ -22,6 +22,7 @@ from hookline.activities.events import EventActivities
 from hookline.core.config import Settings
 from hookline.core.crypto import SecretBox, data_converter
 from hookline.core.db import create_engine
+from hookline.core.quiet_gc import QuietCollector
 from hookline.core.retention import ExpirySweep
 from hookline.core.store import Store
 from hookline.core.temporal_connection import connect_options
@@ -118,13 +119,14 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
     )
 
 
-def shared_deps(settings: Settings, engine: AsyncEngine) -> Deps:
+def shared_deps(settings: Settings, engine: AsyncEngine, collector: QuietCollector) -> Deps:
     """What the activities of one process share, on `engine`: the store, one HTTP pool, the
     secret box. For the worker (worker_deps) and the API, which sends its test deliveries with
-    them and hands them to its embedded worker; the caller closes them."""
+    them and hands them to its embedded worker; the caller closes them. The store tells the
+    process's `collector` (its GC policy, run by the entry point) when it is busy."""
     return Deps(
         settings=settings,
-        store=Store(settings.resolved_database_url, engine),
+        store=Store(settings.resolved_database_url, engine, on_work=collector.touch),
         http=delivery_transport(settings),
         secrets=SecretBox(settings.encryption_keys),
     )
@@ -133,8 +135,9 @@ def shared_deps(settings: Settings, engine: AsyncEngine) -> Deps:
 @asynccontextmanager
 async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
     engine = create_engine(settings.resolved_database_url)
-    deps = shared_deps(settings, engine)
-    collecting = asyncio.create_task(deps.store.collector.run(), name="hookline-quiet-gc")
+    collector = QuietCollector()
+    deps = shared_deps(settings, engine, collector)
+    collecting = asyncio.create_task(collector.run(), name="hookline-quiet-gc")
     sweeping = start_expiry_sweep(deps)
     try:
         yield deps

@@ -19,6 +19,7 @@ from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
 from hookline.core.config import Settings, get_settings
 from hookline.core.db import create_engine, session_maker
+from hookline.core.quiet_gc import QuietCollector
 from hookline.core.tracing import instrument_app, setup_tracing, shutdown_tracing
 
 DESCRIPTION = """
@@ -50,14 +51,15 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.engine = engine
         app.state.sessions = session_maker(engine)
         # One HTTP pool and one secret box for the API's sends (/test) and its worker.
-        app.state.deps = shared_deps(settings, engine)
+        collector = QuietCollector()  # the process's GC policy, with tune_gc below
+        app.state.deps = shared_deps(settings, engine, collector)
         # Lazy: the API starts (and answers 503) while Temporal is still coming up.
         app.state.temporal = temporal or await connect(settings, lazy=True)
         if settings.bootstrap_token:
             async with app.state.sessions.begin() as session:
                 await ensure_bootstrap(session, settings.bootstrap_token)
         tune_gc()
-        collecting = asyncio.create_task(app.state.deps.store.collector.run())
+        collecting = asyncio.create_task(collector.run(), name="hookline-quiet-gc")
         embedded = sweeping = None
         if settings.embedded_worker:
             sweeping = start_expiry_sweep(app.state.deps)  # as every worker process does

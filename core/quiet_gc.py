@@ -5,9 +5,10 @@ SDK's tasks, coroutines and frames refer to each other). By then those objects h
 into the oldest generation, which the tuned thresholds (`worker.tune_gc`) almost never
 collect, so the process's memory grows with every event while a periodic full collection
 keeps it flat (docs/PERFORMANCE.md, "Memory"). A full collection pauses the process for a
-noticeable time, so it runs once the
-process has had no store work for `quiet` seconds, or regardless after `force_after` units
-of work (sustained load: memory stays bounded, at the price of one pause).
+noticeable time, so it runs once the process has had no store work for `quiet` seconds, or
+regardless after `force_after` units of work (sustained load: memory stays bounded, at the
+price of one pause). A process-wide policy: the entry points (`worker.worker_deps`, the API's
+lifespan) own the collector and run it; the store only tells it when it works.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline.core.db import is_sqlite, sqlite_pragmas
-from hookline.core.quiet_gc import QuietCollector
 
 log = logging.getLogger("hookline.store")
 T = TypeVar("T")
@@ -65,9 +64,13 @@ def _is_busy(error: OperationalError) -> bool:
 
 
 class Store:
-    def __init__(self, url: str, engine: AsyncEngine) -> None:
+    def __init__(
+        self, url: str, engine: AsyncEngine, on_work: Callable[[], None] | None = None
+    ) -> None:
+        """`on_work` is told of every transaction (the process's GC policy listens: no full
+        collection while the store is busy)."""
         self._engine = engine
-        self.collector = QuietCollector()  # the process runs `collector.run()` beside it
+        self._on_work = on_work or (lambda: None)
         self._inline: Engine | None = None
         self._connection: Connection | None = None  # the inline engine's, on the loop
         self._waiting: Engine | None = None
@@ -82,7 +85,7 @@ class Store:
     async def transaction(self, work: Callable[..., T], /, *args: Any) -> T:
         """`work(connection, *args)` in one transaction, committed if it returns. `work` only
         touches the store: on SQLite it may be rolled back and run again off the loop."""
-        self.collector.touch()  # the process is busy: no full GC pause now
+        self._on_work()
         if self._inline is None or self._waiting is None or self._thread is None:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work, *args)
