@@ -10,8 +10,6 @@ import orjson
 from sqlalchemy import Connection, Row, delete, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -85,13 +83,7 @@ async def start_event(
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.TENANT, event.tenant_id),
-                    SearchAttributePair(sa.EVENT_TYPE, event.type),
-                    SearchAttributePair(sa.STATUS, str(EventStatus.AWAITING)),
-                ]
-            ),
+            search_attributes=sa.at_start(event.tenant_id, event.type, str(EventStatus.AWAITING)),
             static_summary=f"{event.type} event",
             # Granted only when this process runs a worker (the API's embedded one).
             request_eager_start=True,

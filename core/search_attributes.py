@@ -5,7 +5,7 @@ Never secrets or payload data here: search attributes are not encrypted.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 TENANT = SearchAttributeKey.for_keyword("HooklineTenant")
 EVENT_TYPE = SearchAttributeKey.for_keyword("HooklineEventType")
@@ -21,3 +21,14 @@ REGISTRATION = {
     WEBHOOK_IDS.name: "KeywordList",
     STATUS.name: "Keyword",
 }
+
+
+def at_start(tenant_id: str, event_type: str, status: str) -> TypedSearchAttributes:
+    """What an event's workflow is started with: free at start, and searchable at once."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT, tenant_id),
+            SearchAttributePair(EVENT_TYPE, event_type),
+            SearchAttributePair(STATUS, status),
+        ]
+    )

@@ -21,8 +21,6 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
@@ -363,12 +361,8 @@ class EventWorkflow:
                 id=alert.event_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, alert.tenant_id),
-                        SearchAttributePair(sa.EVENT_TYPE, alert.type),
-                        SearchAttributePair(sa.STATUS, str(EventStatus.AWAITING)),
-                    ]
+                search_attributes=sa.at_start(
+                    alert.tenant_id, alert.type, str(EventStatus.AWAITING)
                 ),
                 static_summary=f"{alert.type} event: {disabled.webhook_id} disabled",
             )

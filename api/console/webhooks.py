@@ -154,6 +154,16 @@ async def webhook_page(
 # --------------------------------------------------------------------------- forms
 
 
+def _webhook_fields(url: str, events: str, description: str, filter: str) -> dict[str, Any]:
+    """The create and edit forms' fields as the API's schemas take them (or FormError)."""
+    return {
+        "url": url.strip(),
+        "events": forms.event_list(events),
+        "description": description.strip() or None,
+        "filter": forms.json_object(filter, "filter"),
+    }
+
+
 @router.post("/webhooks")
 async def create_webhook(
     request: Request,
@@ -169,12 +179,7 @@ async def create_webhook(
     user.require("webhooks:write")
     form = {"url": url, "events": events, "description": description, "filter": filter}
     try:
-        body = WebhookCreate(
-            url=url.strip(),
-            events=forms.event_list(events),
-            description=description.strip() or None,
-            filter=forms.json_object(filter, "filter"),
-        )
+        body = WebhookCreate(**_webhook_fields(url, events, description, filter))
         created = await webhooks_api.create_webhook(
             body, request, user.principal, session, settings, catalog
         )
@@ -217,12 +222,7 @@ async def edit_webhook(
     user.require("webhooks:write")
     form = {"url": url, "events": events, "description": description, "filter": filter}
     try:
-        body = WebhookUpdate(
-            url=url.strip(),
-            events=forms.event_list(events),
-            description=description.strip() or None,
-            filter=forms.json_object(filter, "filter"),
-        )
+        body = WebhookUpdate(**_webhook_fields(url, events, description, filter))
         await webhooks_api.update_webhook(
             webhook_id, body, user.principal, session, settings, catalog
         )
