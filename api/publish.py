@@ -68,6 +68,7 @@ def event_workflow_input(
         created=created,
         expires_at=created + settings.event_retention,
         idempotency_key=key,
+        window_timer=True,
     )
 
 
@@ -162,6 +163,7 @@ def _stored_input(row: Row[Any]) -> EventWorkflowInput:
         created=row.created,
         expires_at=row.expires_at,
         idempotency_key=row.idempotency_key,
+        window_timer=True,
     )
 
 

@@ -30,4 +30,5 @@ def webhook_disabled(
         created=created,
         expires_at=created + retention,
         idempotency_key=key,
+        window_timer=True,
     )

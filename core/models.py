@@ -46,6 +46,12 @@ class EventWorkflowInput(BaseModel):
     created: datetime
     expires_at: datetime
     idempotency_key: str | None = None
+    # The redelivery window is one durable timer and the run completes when it closes (the
+    # store's sweep deletes the rows). Every publisher sets it; a run recorded without it
+    # (older code) keeps its older window: a timer re-armed per wait, then expire_event. The
+    # input is in the history, so replay takes the same path, with no patch marker and no
+    # change-version upsert per event.
+    window_timer: bool = False
 
 
 class AcceptInput(EventWorkflowInput):

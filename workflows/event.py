@@ -63,9 +63,6 @@ ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + MAX_DELIVERY_TIMEOUT
 FIRST_ATTEMPTS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
 )
-# Patch id (workflow.patched): one timer for the whole window, and expiry without its own
-# local activity and upsert. Runs recorded before it keep the older commands.
-ONE_WINDOW_TIMER = "one-window-timer"
 
 
 @workflow.defn(name="EventWorkflow")
@@ -101,11 +98,9 @@ class EventWorkflow:
                 asyncio.create_task(self._run_series(list(self._matched), 0, match.first))
             )
 
-        # Checked once, here, where the commands of the two versions begin to differ (the
-        # window's first timer): a run recorded without the marker (older code) keeps the old
-        # window for its whole life (a timer per wait, then expire_event and an `expired`
-        # upsert); a new run records the marker here and takes the new one.
-        if workflow.patched(ONE_WINDOW_TIMER):
+        # A run published without `window_timer` (older code) keeps the old window for its
+        # whole life: a timer per wait, then expire_event and an `expired` upsert.
+        if input.window_timer:
             await self._window(input, series)
             self._status = EventStatus.EXPIRED
             return self._status
@@ -145,7 +140,7 @@ class EventWorkflow:
     async def _window_rearmed(
         self, input: EventWorkflowInput, series: list[asyncio.Task[None]]
     ) -> None:
-        """The window of runs begun before ONE_WINDOW_TIMER (kept for them to replay): a wait
+        """The window of runs published without `window_timer` (kept for them): a wait
         with a timeout, re-armed (a new timer) after each request."""
         while (remaining := input.expires_at - workflow.now()) > timedelta(0):
             try:

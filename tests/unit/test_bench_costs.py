@@ -279,7 +279,7 @@ REPLAYED = HERE.parent / "workflows" / "histories"
 
 def test_one_window_timer_saves_a_timer_per_redelivery_and_expiry_its_two_actions() -> None:
     """The same scenario (two failures, two redeliveries still retrying when the window
-    closes) before and after the patch `one-window-timer`."""
+    closes) before and after the input's `window_timer`."""
     before = actions.count_actions(load(REPLAYED / "event_2026-12-01_expiry_while_retrying.json"))
     after = actions.count_actions(load(REPLAYED / "event_2026-12-01_one_window_timer.json"))
     assert nonzero(actions.difference(before, after)) == {

@@ -12,12 +12,12 @@ activity on the way in): a change that breaks it breaks today's open events.
 `test_the_window_closes_on_two_retrying_series` below, with the code of 341a72e): the
 redelivery window closes while two redelivery series are still retrying, one waiting on its
 workflow timer, the other on its activity's server-side retry; both are cancelled in the order
-they started; then `expire_event` and the `expired` upsert. Recorded before the patch
-`one-window-timer`, it takes the older path (a timer re-armed per wait, expire_event).
-`event_2026-12-01_one_window_timer.json`: the same scenario recorded with the patch (the same
-test, HOOKLINE_RECORD_HISTORIES=1): one window timer, no expire_event, no final upsert.
+they started; then `expire_event` and the `expired` upsert. Published before the input's
+`window_timer`, it takes the older path (a timer re-armed per wait, expire_event).
+`event_2026-12-01_one_window_timer.json`: the same scenario published with `window_timer` (the
+same test, HOOKLINE_RECORD_HISTORIES=1): one window timer, no expire_event, no final upsert.
 `event_2026-12-01_retry_to_expiry.json` (tests/workflows/test_actions.py, the same way): one
-webhook answering 500 then 200, retried once, run to its expiry with the patch.
+webhook answering 500 then 200, retried once, run to its expiry with `window_timer`.
 A workflow that cancels the series in another order does not replay (a timer's and an
 activity's cancellation are different commands; sdk-core does not tell two timers'
 cancellations apart, so the recorded series differ in kind on purpose).
@@ -39,7 +39,6 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from hookline.core.crypto import data_converter
 from hookline.core.models import EventStatus, EventWorkflowInput, RedeliverSignal
 from hookline.worker import PASSTHROUGH
-from hookline.workflows.event import ONE_WINDOW_TIMER as PATCH
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.histories import markers, upserted
@@ -52,7 +51,7 @@ EXPIRY_ACTIVITY = "expire_event"
 HISTORIES = {  # name -> the history as `temporal workflow show --output json` writes it
     path.stem: path.read_text() for path in sorted(FOLDER.glob("*.json"))
 }
-EXPIRY_WHILE_RETRYING = "event_2026-12-01_expiry_while_retrying"  # before the patch
+EXPIRY_WHILE_RETRYING = "event_2026-12-01_expiry_while_retrying"  # before window_timer
 ONE_WINDOW_TIMER = "event_2026-12-01_one_window_timer"  # the same, with it
 
 
@@ -180,13 +179,16 @@ async def test_the_window_closes_on_two_retrying_series(
 
 
 @pytest.mark.parametrize(
-    ("name", "patched"), [(EXPIRY_WHILE_RETRYING, False), (ONE_WINDOW_TIMER, True)]
+    ("name", "window_timer"), [(EXPIRY_WHILE_RETRYING, False), (ONE_WINDOW_TIMER, True)]
 )
-def test_each_recorded_history_took_its_own_path(name: str, patched: bool):
-    """The old history has no patch marker and ends with expire_event and the `expired`
-    upsert; the new one has the marker and neither."""
+def test_each_recorded_history_took_its_own_path(name: str, window_timer: bool):
+    """The old history's input has no `window_timer` and it ends with expire_event and the
+    `expired` upsert; the new one's input has it, and neither. No patch marker in either."""
     history = WorkflowHistory.from_json(name, HISTORIES[name])
+    started = history.events[0].workflow_execution_started_event_attributes
+    (payload,) = started.input.payloads
+    assert (b'"window_timer":true' in payload.data) is window_timer
     recorded = markers(history)
-    assert (f"core_patch:{PATCH}" in recorded) is patched
-    assert (f"core_local_activity:{EXPIRY_ACTIVITY}" in recorded) is not patched
-    assert (b'"expired"' in b"".join(upserted(history))) is not patched
+    assert not any(marker.startswith("core_patch") for marker in recorded)
+    assert (f"core_local_activity:{EXPIRY_ACTIVITY}" in recorded) is not window_timer
+    assert (b'"expired"' in b"".join(upserted(history))) is not window_timer
