@@ -1,4 +1,4 @@
-"""EventWorkflow: one event, from record to expiry (DESIGN.md, "The flow").
+"""EventWorkflow: one event, from record to expiry (docs/DESIGN.md, "The flow").
 
 1. record_event + 2. match_webhooks + 3. attempt 1    (one local activity: accept_event)
 3. then status-aware retries, one regular activity per delivery

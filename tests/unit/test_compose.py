@@ -29,7 +29,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 # Facts about the images (their documentation), not about our YAML: the port each listens on
 # inside its container unless told otherwise.
 IMAGE_PORTS = {"postgres": 5432, "temporalio/auto-setup": 7233, "temporalio/ui": 8080}
-# What the README and DESIGN.md promise on the host.
+# What the README and docs/DESIGN.md promise on the host.
 HOST_PORTS = {"api": 8000, "temporal UI": 8233, "temporal gRPC": 7233}
 # `${NAME:?message}` must be set by whoever runs compose; `${NAME:-default}` has a default.
 _REQUIRED = re.compile(r"\$\{(\w+):\?[^}]*\}")
