@@ -226,20 +226,9 @@ async def edit_webhook(
         await webhooks_api.update_webhook(
             webhook_id, body, user.principal, session, settings, catalog
         )
-    except (ValidationError, forms.FormError) as exc:
-        return await _detail_page(
-            request,
-            user,
-            session,
-            catalog,
-            webhook_id,
-            status_code=422,
-            form=form,
-            edit_error=forms.message(exc),
-        )
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
+    except (ValidationError, ApiError, forms.FormError) as exc:
+        if isinstance(exc, ApiError) and exc.status == 404:
+            raise  # the same 404 page as an unknown id
         await session.rollback()
         return await _detail_page(
             request,
@@ -347,20 +336,9 @@ async def filter_test(
         verdict = await webhooks_api.filter_test(
             webhook_id, body, user.principal, session, settings, catalog
         )
-    except (ValidationError, forms.FormError) as exc:
-        return await _detail_page(
-            request,
-            user,
-            session,
-            catalog,
-            webhook_id,
-            status_code=422,
-            trial=trial,
-            trial_error=forms.message(exc),
-        )
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
+    except (ValidationError, ApiError, forms.FormError) as exc:
+        if isinstance(exc, ApiError) and exc.status == 404:
+            raise  # the same 404 page as an unknown id
         return await _detail_page(
             request,
             user,
