@@ -128,6 +128,9 @@ async def test_dev_restarts_a_killed_worker_keeps_delivering_and_encrypts_histor
     dev = Dev(data, env={"HOOKLINE_TEMPORAL_TLS": "true"})
     try:
         wait_healthy(dev.base, {"hookline dev": dev.process})
+        # Until the banner, `hookline dev` is still starting, and a child's exit there is fatal
+        # by design; the kill below is meant to land on the running supervisor.
+        dev.wait_line("hookline is running", timeout=60)
         token = (data / "dev-token").read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
         key_file = data / "encryption-key"
