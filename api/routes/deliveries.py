@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 
 from hookline.api.deps import EventsRead, SessionDep
 from hookline.api.errors import ApiError
+from hookline.api.routes.webhooks import owned_webhook
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
 from hookline.api.schemas.events import AttemptOut, DeliveryOut, WebhookStats
 from hookline.core.models import DeliveryStatus
 from hookline.core.retention import has_expired, is_live
 from hookline.core.retry import status_family
-from hookline.core.tables import Attempt, Delivery, Event, Webhook
+from hookline.core.tables import Attempt, Delivery, Event
 
 router = APIRouter(tags=["events"])
 
@@ -34,13 +35,6 @@ def stats_window(window: str) -> timedelta:
     return min(timedelta(seconds=min(seconds, MAX_STATS_WINDOW.total_seconds())), MAX_STATS_WINDOW)
 
 
-async def _owned_webhook(session, tenant_id: str, webhook_id: str) -> Webhook:
-    webhook = await session.get(Webhook, webhook_id)
-    if webhook is None or webhook.tenant_id != tenant_id:
-        raise ApiError(404, f"webhook {webhook_id} does not exist")
-    return webhook
-
-
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     response_model=Page[DeliveryOut],
@@ -54,7 +48,7 @@ async def list_deliveries(
     pages: PaginationDep,
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> Page[DeliveryOut]:
-    await _owned_webhook(session, principal.tenant_id, webhook_id)
+    await owned_webhook(session, principal.tenant_id, webhook_id)
     query = (
         select(Delivery)
         .join(Event, Event.id == Delivery.event_id)
@@ -136,7 +130,7 @@ async def webhook_stats(
         ),
     ] = "24h",
 ) -> Data[WebhookStats]:
-    webhook = await _owned_webhook(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     span = stats_window(window)
     since = datetime.now(UTC) - span
     statuses = (

@@ -53,7 +53,7 @@ def _http(request: Request) -> DeliveryTransport:
     return request.app.state.deps.http
 
 
-async def _load(session: SessionDep, tenant_id: str, webhook_id: str) -> Webhook:
+async def owned_webhook(session: SessionDep, tenant_id: str, webhook_id: str) -> Webhook:
     """The tenant's webhook, or 404 whether it is missing or someone else's."""
     webhook = await session.get(Webhook, webhook_id)
     if webhook is None or webhook.tenant_id != tenant_id:
@@ -162,7 +162,7 @@ async def list_webhooks(
 async def get_webhook(
     webhook_id: str, principal: WebhooksRead, session: SessionDep
 ) -> Data[WebhookDetail]:
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     return Data(data=WebhookDetail(**_out(webhook)))
 
 
@@ -221,7 +221,7 @@ async def update_webhook(
     settings: SettingsDep,
     catalog: CatalogDep,
 ) -> Data[WebhookOut]:
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     given = body.model_fields_set
     # Validate everything before changing anything.
     if body.events is not None:
@@ -258,7 +258,7 @@ async def update_webhook(
     description="Its deliveries keep their history until their events expire.",
 )
 async def delete_webhook(webhook_id: str, principal: WebhooksWrite, session: SessionDep) -> Success:
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     await session.delete(webhook)
     await session.commit()
     return Success(success=True, message="Webhook deleted successfully")
@@ -293,7 +293,7 @@ async def test_webhook(
     body: Annotated[WebhookTestRequest | None, Body()] = None,
 ) -> WebhookTestResult:
     body = body or WebhookTestRequest()
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     now = datetime.now(UTC)
     data = body.data if body.data is not None else sample_data(body.event, now)
     check_event(catalog, settings, body.event, data)
@@ -346,7 +346,7 @@ async def rotate_secret(
     settings: SettingsDep,
     body: Annotated[RotateRequest | None, Body()] = None,
 ) -> Data[RotatedSecret]:
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     grace = (
         timedelta(seconds=body.grace_period)
         if body is not None and body.grace_period is not None
@@ -387,7 +387,7 @@ async def filter_test(
     settings: SettingsDep,
     catalog: CatalogDep,
 ) -> Data[FilterTestResult]:
-    webhook = await _load(session, principal.tenant_id, webhook_id)
+    webhook = await owned_webhook(session, principal.tenant_id, webhook_id)
     assert body.event is not None  # the schema fills it in
     check_event(catalog, settings, body.event.type, body.event.data)
     spec = _check_filter(body.filter) if "filter" in body.model_fields_set else webhook.filter
