@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.run import _wait_line
+
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 16
@@ -109,18 +111,6 @@ class Peer:
 
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in (("celery", self.worker), ("redis", self.redis)) if p}
-
-
-def _wait_line(proc: subprocess.Popen, expect: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if expect in line:
-            return
-        if not line and proc.poll() is not None:
-            break
-    raise RuntimeError(f"{proc.args[0]} did not print {expect!r}")
 
 
 class PeerSender:
