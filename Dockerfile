@@ -8,12 +8,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY py.typed cli.py devserver.py worker.py ./
+COPY py.typed cli.py devserver.py process.py worker.py ./
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
 COPY delivery ./delivery
 COPY core ./core
+COPY store ./store
+COPY infra ./infra
 COPY migrations ./migrations
 # Runtime dependencies only (no [dev] extra), then drop the sources.
 RUN pip install . && rm -rf /src

@@ -12,9 +12,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from hookline.core.config import Settings, get_settings
-from hookline.core.logs import configure as configure_logs
-from hookline.core.tracing import check_env as check_tracing_env
+from hookline.infra.config import Settings, get_settings
+from hookline.infra.logs import configure as configure_logs
+from hookline.infra.tracing import check_env as check_tracing_env
 
 
 def _run_api(args: argparse.Namespace) -> None:
@@ -71,13 +71,13 @@ def _preflight(settings: Settings, role: str) -> None:
     store's secrets and open workflows were sealed with is configured. Fails in one line."""
     from temporalio.service import RPCError
 
-    from hookline.core.keys_in_use import missing_keys_problem, store_keys_problem
-    from hookline.core.temporal_connection import (
+    from hookline.infra.keys_in_use import missing_keys_problem, store_keys_problem
+    from hookline.infra.temporal import (
         TemporalConfigError,
+        connect,
         connect_failure,
         unreachable,
     )
-    from hookline.worker import connect
 
     # Without the SDK metrics address: that port is for the process that runs the worker
     # (with `--processes N`, a child), not for this check.
@@ -117,7 +117,7 @@ def _preflight(settings: Settings, role: str) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    from hookline.core.migrate import upgrade
+    from hookline.store.migrate import upgrade
 
     asyncio.run(upgrade(settings.resolved_database_url))
 
@@ -140,23 +140,32 @@ def _cmd_migrate(args: argparse.Namespace) -> None:
 
 def _admin(args: argparse.Namespace, action, *action_args):
     """Runs `action(session, ...)` in one transaction on the store `hookline dev` would use."""
-    from hookline.core.admin import StoreMissing, run_in_store
+    from hookline.store.admin import StoreMissing, run_in_store
 
     try:
-        return asyncio.run(run_in_store(_use_data_dir(args), action, *action_args))
+        settings = _use_data_dir(args)
+        sqlite_file = None if settings.database_url else settings.data_dir / "hookline.db"
+        return asyncio.run(
+            run_in_store(
+                settings.resolved_database_url,
+                sqlite_file and sqlite_file.resolve(),
+                action,
+                *action_args,
+            )
+        )
     except StoreMissing as exc:
         raise SystemExit(str(exc)) from None
 
 
 def _tenant_create(args: argparse.Namespace) -> None:
-    from hookline.core.admin import get_or_create_tenant
+    from hookline.store.admin import get_or_create_tenant
 
     tenant = _admin(args, get_or_create_tenant, args.name)
     print(f"{tenant.id}\t{tenant.name}")
 
 
 def _token_create(args: argparse.Namespace) -> None:
-    from hookline.core import admin
+    from hookline.store import admin
 
     async def action(session):
         tenant = await admin.find_tenant(session, args.tenant)
@@ -174,7 +183,7 @@ def _token_create(args: argparse.Namespace) -> None:
 
 
 def _token_list(args: argparse.Namespace) -> None:
-    from hookline.core import admin
+    from hookline.store import admin
 
     async def action(session):
         tenant = await admin.find_tenant(session, args.tenant)
@@ -188,7 +197,7 @@ def _token_list(args: argparse.Namespace) -> None:
 
 
 def _token_revoke(args: argparse.Namespace) -> None:
-    from hookline.core import admin
+    from hookline.store import admin
 
     token = _admin(args, admin.revoke_token, args.token_id)
     if token is None:

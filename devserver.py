@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hookline.core import search_attributes
-from hookline.core.config import get_settings
+from hookline.infra.config import get_settings
 
 
 def temporal_binary() -> str:
@@ -226,9 +226,9 @@ CLUSTER_CREDENTIALS = ("HOOKLINE_TEMPORAL_TLS", "HOOKLINE_TEMPORAL_API_KEY")
 def run_dev(args: argparse.Namespace) -> None:
     """`hookline dev`: the Temporal dev server, a worker and the API, supervised until Ctrl-C."""
     from hookline.api.console.sessions import dev_login_url
-    from hookline.core.admin import new_token_value
-    from hookline.core.crypto import kept_key
-    from hookline.core.migrate import upgrade
+    from hookline.infra.crypto import kept_key
+    from hookline.store.admin import new_token_value
+    from hookline.store.migrate import upgrade
 
     # Before anything starts (and long before the banner): one line, a non-zero exit.
     taken = taken_ports(

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import gc
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.activities.delivery import DeliveryActivities
 from hookline.activities.deps import Deps
 from hookline.activities.events import EventActivities
-from hookline.core.config import Settings
-from hookline.core.crypto import SecretBox, data_converter
-from hookline.core.db import create_engine
-from hookline.core.quiet_gc import QuietCollector
-from hookline.core.retention import ExpirySweep
-from hookline.core.store import Store
-from hookline.core.temporal_connection import connect_options
-from hookline.core.tracing import setup_tracing, shutdown_tracing, tracing_interceptors
-from hookline.delivery import delivery_transport
+from hookline.infra.config import Settings
+from hookline.infra.quiet_gc import tune_gc
+from hookline.infra.temporal import connect, connect_when_up
+from hookline.infra.tracing import setup_tracing, shutdown_tracing
+from hookline.process import process_resources
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -35,7 +26,7 @@ log = logging.getLogger("hookline.worker")
 # Our modules are deterministic at import and pure where the workflow touches them: passing
 # them through the sandbox (when it is on) saves re-importing them for every workflow run.
 # opentelemetry: as the SDK's own OpenTelemetryPlugin passes it, for the tracing interceptor's
-# workflow side (core/tracing.py): one copy of its context, never re-imported per run.
+# workflow side (infra/tracing.py): one copy of its context, never re-imported per run.
 PASSTHROUGH = (
     "hookline",
     "pydantic",
@@ -45,35 +36,6 @@ PASSTHROUGH = (
     "httpx",
     "opentelemetry",
 )
-
-
-@functools.cache
-def sdk_runtime(metrics_address: str | None) -> Runtime | None:
-    """A Temporal runtime exporting the SDK's own metrics (task latencies, slots, polls,
-    schedule-to-start, sticky cache...) for Prometheus at `metrics_address` (host:port).
-    One per process; None (the default runtime) when no address is set or it cannot bind."""
-    if not metrics_address:
-        return None
-    try:
-        return Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address))
-        )
-    except Exception as exc:  # e.g. the port is taken: run on, without SDK metrics
-        log.warning("Temporal SDK metrics not exported on %s: %s", metrics_address, exc)
-        return None
-
-
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    """Every client hookline builds (API, worker, CLI): TLS, mTLS or an API key per settings."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.encryption_keys),
-        lazy=lazy,
-        runtime=sdk_runtime(settings.sdk_metrics_address),
-        **connect_options(settings),
-        interceptors=tracing_interceptors(),
-    )
 
 
 def activities(deps: Deps) -> list:
@@ -119,56 +81,6 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
     )
 
 
-def shared_deps(settings: Settings, engine: AsyncEngine, collector: QuietCollector) -> Deps:
-    """What the activities of one process share, on `engine`: the store, one HTTP pool, the
-    secret box. For the worker (worker_deps) and the API, which sends its test deliveries with
-    them and hands them to its embedded worker; the caller closes them. The store tells the
-    process's `collector` (its GC policy, run by the entry point) when it is busy."""
-    return Deps(
-        settings=settings,
-        store=Store(settings.resolved_database_url, engine, on_work=collector.touch),
-        http=delivery_transport(settings),
-        secrets=SecretBox(settings.encryption_keys),
-    )
-
-
-@asynccontextmanager
-async def worker_deps(settings: Settings) -> AsyncIterator[Deps]:
-    engine = create_engine(settings.resolved_database_url)
-    collector = QuietCollector()
-    deps = shared_deps(settings, engine, collector)
-    collecting = asyncio.create_task(collector.run(), name="hookline-quiet-gc")
-    sweeping = start_expiry_sweep(deps)
-    try:
-        yield deps
-    finally:
-        collecting.cancel()
-        await stop_expiry_sweep(sweeping)
-        await deps.http.aclose()
-        deps.store.close()
-        await engine.dispose()
-
-
-def start_expiry_sweep(deps: Deps) -> asyncio.Task[None]:
-    """Every worker process deletes expired events from the store (core/retention.py)."""
-    sweep = ExpirySweep(deps.store, every=deps.settings.expiry_sweep_interval)
-    return asyncio.create_task(sweep.run(), name="hookline-expiry-sweep")
-
-
-async def stop_expiry_sweep(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def connect_when_up(settings: Settings, retry_every: float = 1.0) -> Client:
-    """A connected client, once the server answers; retries until then."""
-    while True:
-        try:
-            return await connect(settings)
-        except Exception:  # unreachable or still starting: the API meanwhile answers 503
-            await asyncio.sleep(retry_every)
-
-
 class EmbeddedWorker:
     """A worker inside the API process: events published there start eagerly on it.
 
@@ -211,21 +123,13 @@ class EmbeddedWorker:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def tune_gc() -> None:
-    """Once started: startup objects (modules, app, SDK) never die, so keep them out of every
-    GC pass, and collect less often (attempts allocate many short-lived objects). Measured
-    with `hookline bench`: fewer latency spikes in the open-loop scenario."""
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Polls until `stop` is set (or forever), then shuts down cleanly."""
     tracer_provider = setup_tracing("hookline-worker")
     try:
         client = await connect(settings)
-        async with worker_deps(settings) as deps:
-            worker = build_worker(client, deps, settings)
+        async with process_resources(settings, runs_workflows=True) as resources:
+            worker = build_worker(client, resources.deps, settings)
             tune_gc()
             async with worker:
                 await (stop or asyncio.Event()).wait()

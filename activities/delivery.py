@@ -20,10 +20,7 @@ from sqlalchemy import Connection, Row, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from hookline.activities.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.activities.deps import Deps
-from hookline.activities.settling import settle
-from hookline.core import metrics, tracing
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -31,6 +28,7 @@ from hookline.core.models import (
     EventStatus,
     FirstAttemptsInput,
     FirstAttemptsOutput,
+    SendResult,
     WebhookDisabled,
 )
 from hookline.core.retry import (
@@ -41,8 +39,11 @@ from hookline.core.retry import (
     decide,
     parse_retry_after,
 )
-from hookline.core.tables import Event, Webhook
-from hookline.delivery import SendResult, event_body, send, webhook_secrets
+from hookline.delivery.send import event_body, send, webhook_secrets
+from hookline.infra import metrics, tracing
+from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.store.settling import settle
+from hookline.store.tables import Event, Webhook
 
 log = logging.getLogger("hookline.delivery")
 

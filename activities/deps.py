@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hookline.core.config import Settings
-from hookline.core.crypto import SecretBox
-from hookline.core.store import Store
-from hookline.delivery import DeliveryTransport
+from hookline.delivery.transport import DeliveryTransport
+from hookline.infra.config import Settings
+from hookline.infra.crypto import SecretBox
+from hookline.store.transactions import Store
 
 
 @dataclass

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select, update
 
 from hookline.api.errors import ApiError
-from hookline.core.admin import hash_token
 from hookline.core.rate_limit import TokenBuckets, parse_rate
-from hookline.core.store import Store
-from hookline.core.tables import Token
+from hookline.store.admin import hash_token
+from hookline.store.tables import Token
+from hookline.store.transactions import Store
 
 _TOKENS = Token.__table__
 _BY_HASH = select(_TOKENS).where(_TOKENS.c.token_hash == bindparam("digest"))  # every request

@@ -11,9 +11,9 @@ from temporalio.client import Client
 
 from hookline.api.auth import Principal, authenticate, require_scope
 from hookline.core.catalog import Catalog
-from hookline.core.config import Settings
-from hookline.core.db import SessionMaker
-from hookline.core.store import Store
+from hookline.infra.config import Settings
+from hookline.store.engine import SessionMaker
+from hookline.store.transactions import Store
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

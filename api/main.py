@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,17 +9,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
-from hookline.api import console, errors
+from hookline.api import errors
 from hookline.api.auth import RateLimiter
+from hookline.api.console.app import install as install_console
 from hookline.api.limits import BodySizeLimit
 from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
 from hookline.api.routes import metrics as metrics_routes
-from hookline.core.admin import ensure_bootstrap
 from hookline.core.catalog import Catalog
-from hookline.core.config import Settings, get_settings
-from hookline.core.db import create_engine, session_maker
-from hookline.core.quiet_gc import QuietCollector
-from hookline.core.tracing import instrument_app, setup_tracing, shutdown_tracing
+from hookline.infra.config import Settings, get_settings
+from hookline.infra.quiet_gc import tune_gc
+from hookline.infra.temporal import connect
+from hookline.infra.tracing import instrument_app, setup_tracing, shutdown_tracing
+from hookline.store.admin import ensure_bootstrap
+from hookline.store.engine import session_maker
 
 DESCRIPTION = """
 hookline delivers your platform's events to your customers' webhooks: signed, retried with
@@ -36,50 +37,40 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from hookline.worker import (
-            EmbeddedWorker,
-            connect,
-            shared_deps,
-            start_expiry_sweep,
-            stop_expiry_sweep,
-            tune_gc,
-        )
+        from hookline.process import process_resources
+        from hookline.worker import EmbeddedWorker
 
         # First: the Temporal client below takes its tracing interceptor from it.
         tracer_provider = setup_tracing("hookline-api")
-        engine = create_engine(settings.resolved_database_url)
-        app.state.engine = engine
-        app.state.sessions = session_maker(engine)
-        # One HTTP pool and one secret box for the API's sends (/test) and its worker.
-        collector = QuietCollector()  # the process's GC policy, with tune_gc below
-        app.state.deps = shared_deps(settings, engine, collector)
-        # Lazy: the API starts (and answers 503) while Temporal is still coming up.
-        app.state.temporal = temporal or await connect(settings, lazy=True)
-        if settings.bootstrap_token:
-            async with app.state.sessions.begin() as session:
-                await ensure_bootstrap(session, settings.bootstrap_token)
-        tune_gc()
-        collecting = asyncio.create_task(collector.run(), name="hookline-quiet-gc")
-        embedded = sweeping = None
-        if settings.embedded_worker:
-            sweeping = start_expiry_sweep(app.state.deps)  # as every worker process does
-            embedded = EmbeddedWorker(
-                app.state.deps,
-                on_client=lambda client: setattr(app.state, "temporal", client),
-                client=temporal,
-            )
-            embedded.start()
         try:
-            yield
+            # One HTTP pool and one secret box for the API's sends (/test) and its worker; the
+            # sweeps where the embedded worker runs, as in every worker process.
+            async with process_resources(
+                settings, runs_workflows=settings.embedded_worker
+            ) as process:
+                app.state.engine = process.engine
+                app.state.sessions = session_maker(process.engine)
+                app.state.deps = process.deps
+                # Lazy: the API starts (and answers 503) while Temporal is still coming up.
+                app.state.temporal = temporal or await connect(settings, lazy=True)
+                if settings.bootstrap_token:
+                    async with app.state.sessions.begin() as session:
+                        await ensure_bootstrap(session, settings.bootstrap_token)
+                tune_gc()
+                embedded = None
+                if settings.embedded_worker:
+                    embedded = EmbeddedWorker(
+                        process.deps,
+                        on_client=lambda client: setattr(app.state, "temporal", client),
+                        client=temporal,
+                    )
+                    embedded.start()
+                try:
+                    yield
+                finally:
+                    if embedded is not None:
+                        await embedded.stop()
         finally:
-            if embedded is not None:
-                await embedded.stop()
-            if sweeping is not None:
-                await stop_expiry_sweep(sweeping)
-            collecting.cancel()
-            await app.state.deps.http.aclose()
-            app.state.deps.store.close()
-            await engine.dispose()
             await shutdown_tracing(tracer_provider)
 
     app = FastAPI(
@@ -98,7 +89,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.state.catalog = Catalog(settings.event_types)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     errors.install(app)
-    instrument_app(app)  # when OTEL_* turns tracing on (core/tracing.py)
+    instrument_app(app)  # when OTEL_* turns tracing on (infra/tracing.py)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         CORSMiddleware,
@@ -113,13 +104,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(event_types.router, prefix="/api/v1")
     app.include_router(codec.router)
     app.include_router(metrics_routes.router)
-    console.install(app)
+    install_console(app)
     return app
 
 
 def app_from_env() -> FastAPI:
     """The app factory for `hookline api --processes N` (uvicorn imports it in each process)."""
-    from hookline.core.logs import configure as configure_logs
+    from hookline.infra.logs import configure as configure_logs
 
     settings = get_settings()
     configure_logs(settings.log_level)

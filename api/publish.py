@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, delete, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     WorkflowIDConflictPolicy,
@@ -17,16 +15,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
-from hookline.core import metrics
 from hookline.core import search_attributes as sa
 from hookline.core.catalog import Catalog
-from hookline.core.config import Settings
-from hookline.core.db import insert_ignoring_duplicates
-from hookline.core.ids import event_id as new_event_id
-from hookline.core.ids import tenant_scoped_event_id
-from hookline.core.models import EventStatus, EventWorkflowInput, accepted_stage
-from hookline.core.store import Store
-from hookline.core.tables import Event
+from hookline.core.models import EventStatus, EventWorkflowInput
+from hookline.infra import metrics
+from hookline.infra.config import Settings
+from hookline.store.events import forget_unstarted, record_accepted, stored_input
+from hookline.store.transactions import Store
 from hookline.workflows.event import EventWorkflow
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
@@ -59,16 +54,8 @@ def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) ->
 def event_workflow_input(
     settings: Settings, tenant_id: str, type_: str, data: dict, key: str | None
 ) -> EventWorkflowInput:
-    created = datetime.now(UTC)
-    return EventWorkflowInput(
-        event_id=tenant_scoped_event_id(tenant_id, key) if key else new_event_id(),
-        tenant_id=tenant_id,
-        type=type_,
-        data=data,
-        created=created,
-        expires_at=created + settings.event_retention,
-        idempotency_key=key,
-        window_timer=True,
+    return EventWorkflowInput.publish(
+        tenant_id, type_, data, datetime.now(UTC), settings.event_retention, key
     )
 
 
@@ -107,12 +94,6 @@ async def start_event(
     return handle
 
 
-# --------------------------------------------------------------------------- accept
-
-
-_EVENTS = Event.__table__
-
-
 @dataclass(frozen=True)
 class Published:
     """What the API answers for one published event."""
@@ -123,48 +104,6 @@ class Published:
     status: str
     idempotency_key: str | None
     replayed: bool  # the same id (or key) was published before
-
-
-def record_accepted(connection: Connection, event: EventWorkflowInput) -> Row[Any] | None:
-    """The event row, awaiting-executing, before the 202 (read-your-writes). The primary key
-    decides idempotency: None when this call inserted it, else the row published first."""
-    inserted = connection.execute(
-        insert_ignoring_duplicates(connection, _EVENTS),
-        {
-            "id": event.event_id,
-            "tenant_id": event.tenant_id,
-            "type": event.type,
-            "data": event.data,
-            "idempotency_key": event.idempotency_key,
-            "created": event.created,
-            "expires_at": event.expires_at,
-            "status": EventStatus.AWAITING,
-            "stages": [accepted_stage(event.created)],
-        },
-    )
-    if inserted.rowcount == 1:
-        return None
-    return connection.execute(select(_EVENTS).where(_EVENTS.c.id == event.event_id)).one()
-
-
-def forget_unstarted(connection: Connection, event_id: str) -> None:
-    """Remove a row whose workflow could not be started (only while nothing ran for it)."""
-    connection.execute(
-        delete(_EVENTS).where(_EVENTS.c.id == event_id, _EVENTS.c.status == EventStatus.AWAITING)
-    )
-
-
-def _stored_input(row: Row[Any]) -> EventWorkflowInput:
-    return EventWorkflowInput(
-        event_id=row.id,
-        tenant_id=row.tenant_id,
-        type=row.type,
-        data=row.data,
-        created=row.created,
-        expires_at=row.expires_at,
-        idempotency_key=row.idempotency_key,
-        window_timer=True,
-    )
 
 
 async def publish(
@@ -178,7 +117,7 @@ async def publish(
     stored = await store.transaction(record_accepted, event)
     if stored is not None:
         if stored.status == EventStatus.AWAITING:
-            await start_event(client, settings, _stored_input(stored))
+            await start_event(client, settings, stored_input(stored))
         return Published(
             stored.id, stored.type, stored.created, stored.status, stored.idempotency_key, True
         )

@@ -29,11 +29,11 @@ from sqlalchemy import insert, update
 
 from hookline.api.main import create_app
 from hookline.core import ids
-from hookline.core.admin import get_or_create_tenant, issue_token
-from hookline.core.config import Settings
-from hookline.core.db import create_engine, session_maker
-from hookline.core.migrate import upgrade
-from hookline.core.tables import Attempt, Delivery, Event, Webhook
+from hookline.infra.config import Settings
+from hookline.store.admin import get_or_create_tenant, issue_token
+from hookline.store.engine import create_engine, session_maker
+from hookline.store.migrate import upgrade
+from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -72,8 +72,8 @@ async def measure(
     """Actions, history size and cost for B, C, a redelivery and the expiry step (`bench`: a
     bench.run.Bench, for its stack and receiver)."""
     from hookline.api.publish import event_workflow_input, start_event
-    from hookline.core.config import Settings
-    from hookline.core.crypto import data_converter
+    from hookline.infra.config import Settings
+    from hookline.infra.crypto import data_converter
 
     stack = bench.stack
     client = await Client.connect(

@@ -31,9 +31,9 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport
 
 from bench.run import ROOT
-from hookline.core.config import Settings
 from hookline.delivery.transport import DeliveryTransport, delivery_transport
 from hookline.devserver import free_port, stop_process
+from hookline.infra.config import Settings
 
 BODY = b'{"id":"evt_x","type":"user.created","created":"2026-11-30T00:00:00Z","data":{"id":"u1"}}'
 HEADERS = {"Content-Type": "application/json", "webhook-id": "evt_x"}

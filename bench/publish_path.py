@@ -22,8 +22,8 @@ import httpx
 async def main(n: int) -> None:
     import hookline.api.main
     from hookline.api.main import create_app
-    from hookline.core.config import Settings
-    from hookline.core.migrate import upgrade
+    from hookline.infra.config import Settings
+    from hookline.store.migrate import upgrade
     from tests.conftest import make_tenant
     from tests.support.temporal import start_dev_server
 

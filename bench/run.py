@@ -454,10 +454,11 @@ class Prepared:
 
 
 async def prepare_store(url: str, rx_port: int) -> Prepared:
-    from hookline.core import admin, ids, signing
-    from hookline.core.db import create_engine, session_maker
-    from hookline.core.migrate import upgrade
-    from hookline.core.tables import Webhook
+    from hookline.core import ids, signing
+    from hookline.store import admin
+    from hookline.store.engine import create_engine, session_maker
+    from hookline.store.migrate import upgrade
+    from hookline.store.tables import Webhook
 
     await upgrade(url)
     engine = create_engine(url)
@@ -515,8 +516,8 @@ def adopt(stack: Stack, prepared: Prepared) -> None:
 
 
 def start_stack(stack: Stack, say) -> None:
-    from hookline.core.admin import new_token_value
     from hookline.devserver import dev_server_args, start_dev_server
+    from hookline.store.admin import new_token_value
 
     python = sys.executable
     say("starting the Temporal dev server (file-backed, headless)")

@@ -1,4 +1,4 @@
-"""What tracing costs one delivery attempt in the process that makes it (core/tracing.py).
+"""What tracing costs one delivery attempt in the process that makes it (infra/tracing.py).
 
     .venv/bin/python -m bench.tracing_cost [N]
 
@@ -15,8 +15,8 @@ import timeit
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from hookline.core import tracing
 from hookline.core.models import DeliverInput, RetrySpec
+from hookline.infra import tracing
 
 TARGET = DeliverInput(
     event_id="evt_1", tenant_id="ten_1", webhook_id="wh_1", delivery_id="dlv_1", retry=RetrySpec()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hookline.core.ids import tenant_scoped_event_id
 from hookline.core.models import EventWorkflowInput, WebhookDisabled
 
 ALERT_TYPE = "system.alert"
@@ -16,19 +15,17 @@ def webhook_disabled(
     """The alert that a webhook was auto-disabled. Its id derives from the webhook and the
     start of its failures: whichever event's attempt disabled it, the alert is one event."""
     key = f"webhook-disabled-{disabled.webhook_id}-{int(disabled.failing_since.timestamp())}"
-    return EventWorkflowInput(
-        event_id=tenant_scoped_event_id(tenant_id, key),
-        tenant_id=tenant_id,
-        type=ALERT_TYPE,
-        data={
+    return EventWorkflowInput.publish(
+        tenant_id,
+        ALERT_TYPE,
+        {
             "alert": "webhook.disabled",
             "webhook_id": disabled.webhook_id,
             "url": disabled.url,
             "failing_since": disabled.failing_since.isoformat(),
             "reason": disabled.reason,
         },
-        created=created,
-        expires_at=created + retention,
-        idempotency_key=key,
-        window_timer=True,
+        created,
+        retention,
+        key,
     )

@@ -3,13 +3,28 @@ can be added without breaking running workflows. Nothing secret ever goes in her
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from hookline.core.ids import event_id as new_event_id
+from hookline.core.ids import tenant_scoped_event_id
 from hookline.core.retry import RetrySpec  # the schedule's owner; re-exported for the models
+
+
+@dataclass
+class SendResult:
+    """What one HTTP attempt got: a status code, or an error text (never both missing)."""
+
+    status_code: int | None
+    body: str | None
+    error: str | None
+    duration_ms: int
+    retry_after: str | None
+    started_at: datetime
 
 
 class EventStatus(StrEnum):
@@ -46,12 +61,32 @@ class EventWorkflowInput(BaseModel):
     created: datetime
     expires_at: datetime
     idempotency_key: str | None = None
-    # The redelivery window is one durable timer and the run completes when it closes (the
-    # store's sweep deletes the rows). Every publisher sets it; a run recorded without it
-    # (older code) keeps its older window: a timer re-armed per wait, then expire_event. The
-    # input is in the history, so replay takes the same path, with no patch marker and no
-    # change-version upsert per event.
+    # Read, never set: the previous release's publishers set it to choose the one-timer
+    # window. Versions are now decided by the worker (workflows/event.py, `workflow.patched`);
+    # a run recorded with it set keeps the path it took.
     window_timer: bool = False
+
+    @classmethod
+    def publish(
+        cls,
+        tenant_id: str,
+        type_: str,
+        data: dict[str, Any],
+        created: datetime,
+        retention: timedelta,
+        key: str | None = None,
+    ) -> EventWorkflowInput:
+        """A new event: its id derived from tenant and idempotency key (random without one),
+        its window from its creation."""
+        return cls(
+            event_id=tenant_scoped_event_id(tenant_id, key) if key else new_event_id(),
+            tenant_id=tenant_id,
+            type=type_,
+            data=data,
+            created=created,
+            expires_at=created + retention,
+            idempotency_key=key,
+        )
 
 
 class AcceptInput(EventWorkflowInput):

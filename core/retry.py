@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.common import RetryPolicy
 
-if TYPE_CHECKING:
-    from hookline.core.config import Settings
-
 # Defaults (the README's configuration table says the same).
+# The delivery timeout's upper bound: the workflow bounds its first step by it.
+MAX_DELIVERY_TIMEOUT = timedelta(minutes=2)
 MAX_ATTEMPTS = 6  # in all, for retryable failures
 CLIENT_ERROR_MAX_ATTEMPTS = 2  # in all, for 3xx, other 4xx, 501
 INITIAL_INTERVAL = 30.0  # seconds, after attempt 1
@@ -77,19 +76,6 @@ def check_bounds(spec: RetrySpec) -> RetrySpec:
     for name, bounds in BOUNDS.items():
         bounds.check(name, getattr(spec, name))
     return spec
-
-
-def settings_spec(settings: Settings) -> RetrySpec:
-    """The server-wide policy from the HOOKLINE_* settings."""
-    return RetrySpec(
-        max_attempts=settings.max_attempts,
-        client_error_max_attempts=settings.client_error_max_attempts,
-        initial_interval=settings.retry_initial_interval.total_seconds(),
-        backoff=settings.retry_backoff,
-        max_interval=settings.retry_max_interval.total_seconds(),
-        retry_after_cap=settings.retry_after_cap.total_seconds(),
-        timeout=settings.delivery_timeout.total_seconds(),
-    )
 
 
 def webhook_spec(base: RetrySpec, override: dict[str, Any] | None) -> RetrySpec:

@@ -15,8 +15,10 @@ in URLs never reach a resolver (aiohttp connects to them as written): `send()` v
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
+import httpx
 from aiohttp import ThreadedResolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -47,3 +49,43 @@ class VettingResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+async def resolve_vetted(url: str, *, allow_private: bool) -> list[str]:
+    """Resolve the URL's host once; return its addresses (resolver order, no duplicates), or
+    raise ``urls.UrlError`` if it does not resolve or, unless ``allow_private``, if ANY of them is
+    forbidden (DNS can change after saving).
+
+    The name resolved is the one httpx would connect to (IDNA 2008, lowercase), so that the
+    addresses vetted here belong to the name sent in ``Host`` and SNI. Connect to these
+    addresses (``hookline.delivery.resolver`` does): resolving again could give another answer.
+    Only the host is looked at: run ``validate_webhook_url`` as well.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise urls.UrlError(f"url is not valid: {exc}") from exc
+    host = parsed.raw_host.decode("ascii")
+    if not host:
+        raise urls.UrlError("url must have a host")
+    port = parsed.port
+    if port is None:
+        port = 80 if parsed.scheme == "http" else 443
+    elif not 1 <= port <= 65535:  # httpx.URL accepts any integer
+        raise urls.UrlError(f"url is not valid: port {port} out of range 1-65535")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+        raise urls.UrlError(f"host {host} does not resolve") from exc
+    addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
+    if not addresses:
+        raise urls.UrlError(f"host {host} does not resolve")
+    if not allow_private:
+        urls.vet_addresses(host, addresses)
+    return addresses
+
+
+async def check_resolved_host(url: str, *, allow_private: bool) -> None:
+    """``resolve_vetted`` without the addresses: refuse the URL's host if it does not resolve
+    or, unless ``allow_private``, if any of its addresses is forbidden."""
+    await resolve_vetted(url, allow_private=allow_private)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,20 +17,11 @@ import orjson
 from yarl import URL
 
 from hookline.core import signing, urls
-from hookline.core.crypto import SecretBox
+from hookline.core.models import SendResult
 from hookline.delivery.transport import DeliveryTransport
+from hookline.infra.crypto import SecretBox
 
 BODY_EXCERPT_BYTES = 4096
-
-
-@dataclass
-class SendResult:
-    status_code: int | None
-    body: str | None
-    error: str | None
-    duration_ms: int
-    retry_after: str | None
-    started_at: datetime
 
 
 def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:

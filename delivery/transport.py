@@ -22,8 +22,8 @@ import ssl
 
 import aiohttp
 
-from hookline.core.config import Settings
 from hookline.delivery.resolver import VettingResolver
+from hookline.infra.config import Settings
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline/hookline)"
 

@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hookline.core.config import get_settings
-from hookline.core.db import create_engine
-from hookline.core.tables import Base
+from hookline.infra.config import get_settings
+from hookline.store.engine import create_engine
+from hookline.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hookline.core.admin import get_or_create_tenant, issue_token
-from hookline.core.config import Settings
-from hookline.core.db import create_engine, session_maker
-from hookline.core.migrate import upgrade
+from hookline.infra.config import Settings
+from hookline.store.admin import get_or_create_tenant, issue_token
+from hookline.store.engine import create_engine, session_maker
+from hookline.store.migrate import upgrade
 from tests.support.receiver import Receiver
 
 _counter = itertools.count()

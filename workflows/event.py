@@ -3,7 +3,7 @@
 1. record_event + 2. match_webhooks + 3. attempt 1    (one local activity: accept_event)
 3. then status-aware retries, one regular activity per delivery
 4. wait for `redeliver` signals until created + retention (one timer)    5. complete: expired
-   (the store's rows go with the sweep by `expires_at`, core/retention.py)
+   (the store's rows go with the sweep by `expires_at`, store/retention.py)
 
 The short steps run as local activities: no server round trip each, and with an eagerly
 started workflow the whole happy path is one workflow task and one local activity. Attempt 1
@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from hookline.activities.events import EventActivities
     from hookline.core import alerts, retry
     from hookline.core import search_attributes as sa
-    from hookline.core.config import MAX_DELIVERY_TIMEOUT
     from hookline.core.models import (
         AcceptInput,
         DeliverInput,
@@ -56,8 +55,8 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 # Record, match and attempt 1: the store steps plus the POSTs, each bounded by the delivery
-# timeout (at most MAX_DELIVERY_TIMEOUT).
-ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + MAX_DELIVERY_TIMEOUT
+# timeout (at most retry.MAX_DELIVERY_TIMEOUT).
+ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + retry.MAX_DELIVERY_TIMEOUT
 # Attempt 1 only fails as a whole when the store does; a few quick tries, then each delivery
 # goes on under its own retry policy.
 FIRST_ATTEMPTS_RETRY = RetryPolicy(
@@ -119,7 +118,7 @@ class EventWorkflow:
         """The redelivery window: one durable timer, started once from the event's
         `expires_at`, so redeliveries never extend it and cost no timer of their own. When it
         closes the run completes: the closed run is the event's "expired" in Temporal, and the
-        store's rows go with the periodic sweep by `expires_at` (core/retention.py; the API
+        store's rows go with the periodic sweep by `expires_at` (store/retention.py; the API
         answers 404 from `expires_at` on, swept or not)."""
         remaining = input.expires_at - workflow.now()
         window = None

@@ -11,7 +11,7 @@ from fastapi import Depends, Form, Request
 
 from hookline.api.auth import Principal
 from hookline.api.deps import SessionDep
-from hookline.core.console import csrf_token, find_session
+from hookline.store.console_sessions import csrf_token, find_session
 
 COOKIE = "hookline_console"
 COOKIE_PATH = "/console"

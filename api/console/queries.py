@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.api.console.sparkline import status_class
 from hookline.api.routes.events import filtered_events
-from hookline.core.tables import Attempt, Delivery, Event, Webhook
+from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

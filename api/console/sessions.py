@@ -14,10 +14,15 @@ from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import SessionDep, SettingsDep, WebhooksWrite
 from hookline.api.schemas.common import ERRORS, Data
 from hookline.api.schemas.console import ConsoleSessionLink, ConsoleSessionRequest
-from hookline.core.admin import SCOPES, ensure_bootstrap
-from hookline.core.config import Settings
-from hookline.core.console import MAX_LOGIN_LIFETIME, consume_login, end_session, issue_login
-from hookline.core.db import create_engine, session_maker
+from hookline.infra.config import Settings
+from hookline.store.admin import SCOPES, ensure_bootstrap
+from hookline.store.console_sessions import (
+    MAX_LOGIN_LIFETIME,
+    consume_login,
+    end_session,
+    issue_login,
+)
+from hookline.store.engine import create_engine, session_maker
 
 api_router = APIRouter(prefix="/console", tags=["console"])
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -23,7 +23,7 @@ from hookline.api.auth import Principal
 from hookline.api.deps import SettingsDep, get_principal
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import ERRORS
-from hookline.core.crypto import EncryptionCodec
+from hookline.infra.crypto import EncryptionCodec
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 

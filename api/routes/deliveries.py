@@ -15,9 +15,9 @@ from hookline.api.routes.webhooks import owned_webhook
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
 from hookline.api.schemas.events import AttemptOut, DeliveryOut, WebhookStats
 from hookline.core.models import DeliveryStatus
-from hookline.core.retention import has_expired, is_live
 from hookline.core.retry import status_family
-from hookline.core.tables import Attempt, Delivery, Event
+from hookline.store.retention import has_expired, is_live
+from hookline.store.tables import Attempt, Delivery, Event
 
 router = APIRouter(tags=["events"])
 

@@ -42,12 +42,12 @@ from hookline.api.schemas.events import (
     RedeliverResponse,
     RedeliverResult,
 )
-from hookline.core import metrics
-from hookline.core.crypto import missing_key_message
-from hookline.core.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.core.models import DeliveryStatus, EventStatus, RedeliverSignal
-from hookline.core.retention import has_expired, is_live
-from hookline.core.tables import Attempt, Delivery, Event
+from hookline.infra import metrics
+from hookline.infra.crypto import missing_key_message
+from hookline.infra.keys_in_use import client_key_ids, missing_workflow_keys
+from hookline.store.retention import has_expired, is_live
+from hookline.store.tables import Attempt, Delivery, Event
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
 

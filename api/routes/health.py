@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hookline.core.db import check
+from hookline.store.engine import check
 
 router = APIRouter(tags=["health"])
 

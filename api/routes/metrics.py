@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, select
 
-from hookline.core import metrics as collectors
-from hookline.core.tables import Event
+from hookline.infra import metrics as collectors
+from hookline.store.tables import Event
 
 router = APIRouter(include_in_schema=False)
 

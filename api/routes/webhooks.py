@@ -31,10 +31,12 @@ from hookline.api.schemas.webhooks import (
 )
 from hookline.core import filters, ids, signing, urls
 from hookline.core.catalog import Catalog
-from hookline.core.config import Settings
-from hookline.core.crypto import SecretBox
-from hookline.core.tables import Webhook
-from hookline.delivery import DeliveryTransport, event_body, send, webhook_secrets
+from hookline.delivery.resolver import check_resolved_host
+from hookline.delivery.send import event_body, send, webhook_secrets
+from hookline.delivery.transport import DeliveryTransport
+from hookline.infra.config import Settings
+from hookline.infra.crypto import SecretBox
+from hookline.store.tables import Webhook
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=LimitedJsonRoute)
 
@@ -80,7 +82,7 @@ async def _check_url(url: str, settings: Settings) -> str:
     try:
         urls.validate_webhook_url(url, allow_private=allow_private)
         if not allow_private:
-            await urls.check_resolved_host(url, allow_private=False)
+            await check_resolved_host(url, allow_private=False)
         return url
     except urls.UrlError as exc:
         raise ApiError(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hookline.core.console import LOGIN_LIFETIME, MAX_LOGIN_LIFETIME, MIN_LOGIN_LIFETIME
+from hookline.store.console_sessions import LOGIN_LIFETIME, MAX_LOGIN_LIFETIME, MIN_LOGIN_LIFETIME
 
 
 class ConsoleSessionRequest(BaseModel):

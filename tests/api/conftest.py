@@ -15,9 +15,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from hookline.api.main import create_app
-from hookline.core.admin import hash_token
-from hookline.core.config import Settings
-from hookline.core.tables import Token
+from hookline.infra.config import Settings
+from hookline.store.admin import hash_token
+from hookline.store.tables import Token
 from tests.conftest import TenantCreds
 from tests.support.dns import StaticDns
 from tests.support.temporal import isolated_settings, start_dev_server

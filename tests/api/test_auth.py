@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hookline.core.admin import revoke_token
+from hookline.store.admin import revoke_token
 from tests.api.conftest import WEBHOOK_URL, assert_error, token_id_of
 from tests.conftest import make_tenant
 

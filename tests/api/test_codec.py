@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from hookline.core.crypto import CODEC_ENCODING, EncryptionCodec, generate_key
+from hookline.infra.crypto import CODEC_ENCODING, EncryptionCodec, generate_key
 from tests.api.conftest import assert_error
 
 UI_ORIGIN = "http://127.0.0.1:8233"

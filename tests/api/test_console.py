@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from hookline.core import ids
-from hookline.core.tables import Attempt, ConsoleSession, Delivery, Event
+from hookline.store.tables import Attempt, ConsoleSession, Delivery, Event
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 
@@ -315,7 +315,7 @@ async def test_the_webhook_forms_edit_disable_rotate_test_and_explain(
 
 async def test_hookline_dev_mints_a_link_for_the_bootstrap_tenant(client, settings):
     from hookline.api.console.sessions import dev_login_url
-    from hookline.core.admin import new_token_value
+    from hookline.store.admin import new_token_value
 
     # Before the API has started: it makes the bootstrap tenant as the API would.
     url = await asyncio.to_thread(dev_login_url, settings, new_token_value(), "http://test")

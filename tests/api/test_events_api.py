@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hookline.core.tables import Delivery, Event
 from hookline.devserver import free_port
+from hookline.store.tables import Delivery, Event
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 

@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus exposition of the counters in hookline.core.metrics."""
+"""GET /metrics: Prometheus exposition of the counters in hookline.infra.metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from hookline.core import metrics
+from hookline.infra import metrics
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ async def test_open_events_are_counted_from_the_store_by_status(client, sessions
     from datetime import UTC, datetime, timedelta
 
     from hookline.api.routes import metrics as metrics_route
-    from hookline.core.tables import Event
+    from hookline.store.tables import Event
 
     now = datetime.now(UTC)
     statuses = ["succeeded"] * 3 + ["failed"] * 2 + ["executing"]

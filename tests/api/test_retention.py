@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hookline.core.retention import ExpirySweep
+from hookline.infra.sweeps import ExpirySweep
 from tests.api.conftest import assert_error
 from tests.support.events import add_event
 from tests.support.store import event_rows

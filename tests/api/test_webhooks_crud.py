@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from hookline.api.schemas.webhooks import MASKED_SECRET
 from hookline.core import ids
-from hookline.core.crypto import SecretBox
-from hookline.core.tables import Delivery, Event, Webhook
+from hookline.infra.crypto import SecretBox
+from hookline.store.tables import Delivery, Event, Webhook
 from tests.api.conftest import WEBHOOK_URL, assert_error
 
 LIST_FIELDS = {

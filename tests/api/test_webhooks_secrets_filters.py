@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from hookline.core.tables import Webhook
+from hookline.store.tables import Webhook
 from tests.api.conftest import assert_error
 
 # --------------------------------------------------------------------------- rotation

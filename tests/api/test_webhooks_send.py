@@ -119,7 +119,7 @@ async def test_timeout_is_reported_not_raised(api, tenant, create_webhook, recei
 async def test_private_target_refused_at_send_time(api, tenant, sessions) -> None:
     """A URL saved while private targets were allowed is refused once they are not."""
     from hookline.core import ids
-    from hookline.core.tables import Webhook
+    from hookline.store.tables import Webhook
 
     webhook_id = ids.webhook_id()
     async with sessions.begin() as session:

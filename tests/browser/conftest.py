@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bench.console import CHROMIUM, CHROMIUM_ARGS
-from hookline.core.config import Settings
+from hookline.infra.config import Settings
 from tests.conftest import TenantCreds, make_tenant
 from tests.support.stack import Stack
 

@@ -10,7 +10,7 @@ import httpx
 from playwright.async_api import expect
 from sqlalchemy import create_engine, update
 
-from hookline.core.tables import ConsoleSession
+from hookline.store.tables import ConsoleSession
 from tests.browser.conftest import login_url
 from tests.support.receiver import Reply
 

@@ -24,8 +24,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
-from hookline.core.crypto import CODEC_ENCODING, CODEC_KEY_ID, generate_key, parse_keys
 from hookline.devserver import free_port, port_open, wait_healthy
+from hookline.infra.crypto import CODEC_ENCODING, CODEC_KEY_ID, generate_key, parse_keys
 from tests.support.receiver import Receiver
 
 MARKER = "dev.history.marker"

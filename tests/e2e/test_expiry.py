@@ -15,7 +15,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from hookline.core.crypto import data_converter
+from hookline.infra.crypto import data_converter
 from tests.support.histories import markers
 from tests.support.stack import Stack
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hookline.core.tracing import ATTEMPT_SPAN
+from hookline.infra.tracing import ATTEMPT_SPAN
 from tests.support.otlp import accept_otlp, assert_no_leak, otlp_spans, traced_by
 from tests.support.receiver import Receiver, Reply
 from tests.support.stack import Stack

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from hookline.core import ids
-from hookline.core.db import SessionMaker
-from hookline.core.tables import Attempt, Delivery, Event
+from hookline.store.engine import SessionMaker
+from hookline.store.tables import Attempt, Delivery, Event
 
 
 async def add_event(

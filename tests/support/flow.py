@@ -8,8 +8,8 @@ import time
 from temporalio.client import Client, WorkflowHandle
 
 from hookline.api.publish import event_workflow_input, start_event
-from hookline.core.config import Settings
 from hookline.core.models import EventProgress, EventStatus
+from hookline.infra.config import Settings
 from hookline.workflows.event import EventWorkflow
 
 SETTLED = {EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.EXPIRED}

@@ -4,7 +4,9 @@ tests; the client is built by `hookline.delivery.delivery_transport`, as in prod
 from __future__ import annotations
 
 from hookline.core import signing
-from hookline.delivery import DeliveryTransport, SendResult, send
+from hookline.core.models import SendResult
+from hookline.delivery.send import send
+from hookline.delivery.transport import DeliveryTransport
 
 SECRET = signing.new_secret()
 

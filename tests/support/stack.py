@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from hookline.core.admin import new_token_value
 from hookline.devserver import dev_server_args, free_port, start_dev_server, stop_process
+from hookline.store.admin import new_token_value
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from hookline.core import ids, signing
-from hookline.core.db import SessionMaker
-from hookline.core.tables import Attempt, Delivery, Event, Webhook
+from hookline.store.engine import SessionMaker
+from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
 
 async def add_webhook(

@@ -15,10 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from hookline.activities.deps import Deps
 from hookline.core import search_attributes as sa
-from hookline.core.config import Settings
-from hookline.core.crypto import data_converter
 from hookline.devserver import TUNING_ARGS
-from hookline.worker import build_worker, worker_deps
+from hookline.infra.config import Settings
+from hookline.infra.crypto import data_converter
+from hookline.process import process_resources
+from hookline.worker import build_worker
 
 BIN = Path(sys.executable).parent
 
@@ -62,6 +63,7 @@ def isolated_settings(settings: Settings, **changes: object) -> Settings:
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Deps]:
-    async with worker_deps(settings) as deps:
+    async with process_resources(settings, runs_workflows=True) as process:
+        deps = process.deps
         async with build_worker(client, deps, settings):
             yield deps

@@ -20,7 +20,7 @@ import yaml
 
 from hookline.api.main import create_app
 from hookline.core import search_attributes as sa
-from hookline.core.config import Settings
+from hookline.infra.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from hookline.api.console import sparkline
 from hookline.api.console.queries import EPOCH, parse_cursor
-from hookline.core.console import (
+from hookline.store.console_sessions import (
     CONSOLE_SCOPES,
     consume_login,
     csrf_token,
@@ -17,7 +17,7 @@ from hookline.core.console import (
     find_session,
     issue_login,
 )
-from hookline.core.tables import ConsoleSession
+from hookline.store.tables import ConsoleSession
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""core/converter.py: one shared pydantic payload converter (payload_converter_class)."""
+"""infra/converter.py: one shared pydantic payload converter (payload_converter_class)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import temporalio.converter
 from pydantic import BaseModel
 from temporalio.converter import WorkflowSerializationContext
 
-from hookline.core.converter import SharedPayloadConverter
-from hookline.core.crypto import data_converter
+from hookline.infra.converter import SharedPayloadConverter
+from hookline.infra.crypto import data_converter
 
 
 class Item(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 
-from hookline.core.crypto import (
+from hookline.infra.crypto import (
     EncryptionCodec,
     SecretBox,
     data_converter,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from hookline.core.config import Settings
-from hookline.delivery import delivery_transport
+from hookline.delivery.transport import delivery_transport
+from hookline.infra.config import Settings
 from tests.support.receiver import Receiver, Reply
 from tests.support.send import post
 
@@ -68,9 +68,11 @@ async def test_a_client_trusting_the_environment_would_use_the_proxy(receiver, p
 
 async def test_the_worker_closes_its_delivery_client(tmp_path):
     """An aiohttp session left open warns "Unclosed client session" at exit."""
-    from hookline.worker import worker_deps
+    from hookline.process import process_resources
 
-    async with worker_deps(Settings(data_dir=tmp_path, allow_private_urls=True)) as deps:
+    settings = Settings(data_dir=tmp_path, allow_private_urls=True)
+    async with process_resources(settings, runs_workflows=True) as process:
+        deps = process.deps
         session = deps.http.session
         assert not session.closed
     assert session.closed

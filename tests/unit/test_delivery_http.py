@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from hookline.core.config import Settings
-from hookline.delivery import DeliveryTransport, SendResult, delivery_transport, send
+from hookline.core.models import SendResult
+from hookline.delivery.send import send
+from hookline.delivery.transport import DeliveryTransport, delivery_transport
+from hookline.infra.config import Settings
 from tests.support.send import post
 
 Serve = Callable[["Scripted"], Awaitable[int]]

@@ -2,10 +2,15 @@
 
 Of our own modules (`hookline.*`), each part may import only:
 
-- core/, migrations/: core/
-- delivery/: core/
-- activities/: core/, delivery/
-- api/: core/, delivery/, workflows/, and of the root modules only worker.py
+- core/: core/ alone, and no library that does I/O (pure logic: the workflow's imports)
+- store/: core/ (the store: engine, tables, transactions, every SQL statement)
+- infra/: core/, store/ (process infrastructure: config, Temporal connection, codec, tracing,
+  metrics, logs, GC, the sweep loops)
+- migrations/: core/, store/, infra/
+- delivery/: core/, infra/
+- activities/: core/, store/, infra/, delivery/
+- api/: core/, store/, infra/, delivery/, workflows/, and of the root modules only worker.py
+  and process.py (the embedded worker and the resources it shares with the API)
 - workflows/: core/ and activities/, and only inside `workflow.unsafe.imports_passed_through()`
   blocks (strict: an import of ours anywhere else in a workflow module, even of core/, would
   be re-imported by the sandbox for every run, or bring I/O code into it)
@@ -23,14 +28,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("api", "workflows", "activities", "delivery", "core", "migrations")
+PARTS = ("api", "workflows", "activities", "delivery", "core", "store", "infra", "migrations")
 ROOT_MODULES = tuple(sorted(path.stem for path in ROOT.glob("*.py")))
 ALLOWED: dict[str, set[str]] = {
     "core": {"core"},
-    "migrations": {"core"},
-    "delivery": {"core"},
-    "activities": {"core", "delivery"},
-    "api": {"core", "delivery", "workflows", "worker"},
+    "store": {"core"},
+    "infra": {"core", "store"},
+    "migrations": {"core", "store", "infra"},
+    "delivery": {"core", "infra"},
+    "activities": {"core", "store", "infra", "delivery"},
+    "api": {"core", "store", "infra", "delivery", "workflows", "worker", "process"},
     "workflows": {"core", "activities"},
 }
 PASSED_THROUGH_ONLY = {"workflows"}
@@ -161,3 +168,132 @@ def test_the_rules_catch_what_they_forbid(part: str, source: str, expected: list
     assert len(found) == len(expected), found
     for message, fragment in zip(found, expected, strict=True):
         assert fragment in message
+
+
+# core/ is pure: the workflow imports it, so it may not reach a library that does I/O.
+IO_LIBRARIES = (
+    "aiohttp",
+    "asyncio",
+    "fastapi",
+    "httpx",
+    "opentelemetry",
+    "os",
+    "pathlib",
+    "prometheus_client",
+    "socket",
+    "sqlalchemy",
+    "subprocess",
+    "temporalio.client",
+    "temporalio.runtime",
+    "temporalio.service",
+    "temporalio.worker",
+)
+
+
+def library_imports(source: str) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def io_imports(source: str) -> list[str]:
+    return [
+        f"line {line}: {name}"
+        for name, line in library_imports(source)
+        if any(name == lib or name.startswith(f"{lib}.") for lib in IO_LIBRARIES)
+    ]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "core").glob("*.py")), ids=lambda path: path.name)
+def test_core_does_no_io(path: Path):
+    assert io_imports(path.read_text()) == []
+
+
+def test_the_io_check_catches_what_it_forbids():
+    assert io_imports("import socket\nfrom sqlalchemy import select") == [
+        "line 1: socket",
+        "line 2: sqlalchemy",
+    ]
+    assert io_imports("from temporalio.common import RetryPolicy\nimport re2") == []
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = [p for p in relative.parts if p != "__init__"]
+    return ".".join(["hookline", *parts])
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports (function-level imports too); `from
+    hookline.x import y` counts as importing `hookline.x.y` when that is a module, and
+    importing a module imports its packages (their `__init__` runs first)."""
+    paths = {module_name(path): path for path in modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        is_package = path.name == "__init__.py"
+        package = name if is_package else name.rsplit(".", 1)[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parent, base] if base else parent)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in paths else base)
+        with_packages = set(targets)
+        for target in targets:
+            parts = target.split(".")
+            with_packages |= {".".join(parts[:n]) for n in range(2, len(parts))}
+        graph[name] = {t for t in with_packages if t in paths and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle():
+    assert cycles(import_graph()) == []
+
+
+def test_the_circle_check_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

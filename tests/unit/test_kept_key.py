@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from hookline.core.crypto import kept_key, parse_keys
+from hookline.infra.crypto import kept_key, parse_keys
 
 
 def test_created_once_owner_only_then_reused(tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from hookline.core.logs import JsonFormatter
+from hookline.infra.logs import JsonFormatter
 
 
 def test_a_log_line_is_json_with_the_ids():

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from hookline.core.migrate import upgrade
-from hookline.core.tables import Base
+from hookline.store.migrate import upgrade
+from hookline.store.tables import Base
 
 
 async def test_migrated_schema_matches_the_tables(tmp_path):

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from hookline.core.quiet_gc import QuietCollector
+from hookline.infra.quiet_gc import QuietCollector
 
 
 class Node:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hookline.core import rate_limit
-from hookline.core.config import Settings
 from hookline.core.rate_limit import TokenBuckets, parse_rate
+from hookline.infra.config import Settings
 
 
 class Clock:

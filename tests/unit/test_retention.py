@@ -1,4 +1,4 @@
-"""The expiry sweep (core/retention.py) on SQLite and PostgreSQL: it deletes the events past
+"""The expiry sweep (store/retention.py) on SQLite and PostgreSQL: it deletes the events past
 their `expires_at` with their deliveries and attempts, nothing else, a bounded batch at a
 time, and sweeping twice (or from two processes at once) is harmless."""
 
@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hookline.core.db import create_engine
-from hookline.core.retention import ExpirySweep
-from hookline.core.store import Store
+from hookline.infra.sweeps import ExpirySweep
+from hookline.store.engine import create_engine
+from hookline.store.transactions import Store
 from tests.support.events import add_event
 from tests.support.store import event_rows
 

@@ -9,12 +9,12 @@ from pydantic import ValidationError
 
 from hookline.api.schemas.webhooks import RetryPolicy as WebhookRetryPolicy
 from hookline.core import retry
-from hookline.core.config import Settings
 from hookline.core.retry import Outcome, RetrySpec, StatusClass, decide
+from hookline.infra.config import Settings
 
 
 def test_the_settings_defaults_are_the_schedules():
-    assert retry.settings_spec(Settings()) == RetrySpec()
+    assert Settings().retry_spec() == RetrySpec()
     assert [retry.backoff_delay(n, RetrySpec()) for n in range(1, 6)] == [
         30,
         150,

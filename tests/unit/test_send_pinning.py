@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hookline.core import signing, urls
-from hookline.core.config import Settings
-from hookline.delivery import DeliveryTransport, SendResult, delivery_transport
+from hookline.core.models import SendResult
+from hookline.delivery.transport import DeliveryTransport, delivery_transport
+from hookline.infra.config import Settings
 from tests.support.receiver import HOST, Receiver, Reply
 from tests.support.send import post
 

@@ -1,5 +1,5 @@
-"""core/store.py on a real SQLite file: transactions inline on the loop, and off it (waiting)
-while another connection holds the write lock."""
+"""store/transactions.py on a real SQLite file: transactions inline on the loop, and off it
+(waiting) while another connection holds the write lock."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 from sqlalchemy import Connection, text
 
-from hookline.core.db import create_engine
-from hookline.core.store import Store
+from hookline.store.engine import create_engine
+from hookline.store.transactions import Store
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from temporalio.service import TLSConfig
 
-from hookline.core.config import Settings
-from hookline.core.temporal_connection import (
+from hookline.infra.config import Settings
+from hookline.infra.temporal import (
     TemporalConfigError,
     connect_failure,
     connect_options,

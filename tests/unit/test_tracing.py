@@ -1,4 +1,4 @@
-"""core/tracing.py: which env turns tracing on, the attempt span, and nothing while off."""
+"""infra/tracing.py: which env turns tracing on, the attempt span, and nothing while off."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from hookline.core import tracing
 from hookline.core.models import DeliverInput, RetrySpec
-from hookline.core.tracing import TracingConfig, TracingError, tracing_config
+from hookline.infra import tracing
+from hookline.infra.tracing import TracingConfig, TracingError, tracing_config
 from tests.support.otlp import assert_no_leak, traced_by
 
 TARGET = DeliverInput(

@@ -10,11 +10,10 @@ import pytest
 from hookline.core.urls import (
     MAX_URL_LENGTH,
     UrlError,
-    check_resolved_host,
     is_forbidden_address,
-    resolve_vetted,
     validate_webhook_url,
 )
+from hookline.delivery.resolver import check_resolved_host, resolve_vetted
 
 # --------------------------------------------------------------------------- addresses
 

@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from hookline.core.crypto import CODEC_ENCODING, generate_key
+from hookline.infra.crypto import CODEC_ENCODING, generate_key
 from tests.support.flow import publish, settled
 from tests.support.store import add_webhook
 from tests.support.temporal import isolated_settings, running_worker, start_dev_server

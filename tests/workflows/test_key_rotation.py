@@ -33,8 +33,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from hookline.core import signing
-from hookline.core.config import Settings
-from hookline.core.crypto import (
+from hookline.core.models import RedeliverSignal
+from hookline.infra.config import Settings
+from hookline.infra.crypto import (
     CODEC_ENCODING,
     CODEC_KEY_ID,
     SecretBox,
@@ -42,7 +43,6 @@ from hookline.core.crypto import (
     generate_key,
     parse_keys,
 )
-from hookline.core.models import RedeliverSignal
 from hookline.workflows.event import EventWorkflow
 from tests.api.conftest import assert_error, running
 from tests.support.flow import publish, settled

@@ -14,9 +14,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from hookline.core import signing
-from hookline.core.config import Settings
-from hookline.core.crypto import SecretBox, data_converter, generate_key, parse_keys
-from hookline.core.keys_in_use import missing_keys_problem
+from hookline.infra.config import Settings
+from hookline.infra.crypto import SecretBox, data_converter, generate_key, parse_keys
+from hookline.infra.keys_in_use import missing_keys_problem
 from tests.api.conftest import assert_error, running
 from tests.support.flow import publish, settled
 from tests.support.receiver import Receiver

@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.routes.events import signal_redeliver
 from hookline.core.models import RedeliverSignal
-from hookline.core.retention import ExpirySweep
+from hookline.infra.sweeps import ExpirySweep
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.receiver import Reply

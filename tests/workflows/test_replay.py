@@ -36,8 +36,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from hookline.core.crypto import data_converter
 from hookline.core.models import EventStatus, EventWorkflowInput, RedeliverSignal
+from hookline.infra.crypto import data_converter
 from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled

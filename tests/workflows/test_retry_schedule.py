@@ -23,10 +23,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import Worker
 
-from hookline.core.config import Settings
 from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus
 from hookline.core.retry import FAILED_ERROR, RETRY_ERROR, Outcome, decide
-from hookline.worker import activities, worker_deps, workflow_runner
+from hookline.infra.config import Settings
+from hookline.process import process_resources
+from hookline.worker import activities, workflow_runner
 from hookline.workflows.event import EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.receiver import Reply
@@ -93,7 +94,8 @@ async def worker_with(
     client: Client, settings: Settings, stand_in: ScriptedReceiver
 ) -> AsyncIterator[None]:
     """The real worker's workflow and activities, but `deliver` is the stand-in."""
-    async with worker_deps(settings) as deps:
+    async with process_resources(settings, runs_workflows=True) as process:
+        deps = process.deps
         real = [fn for fn in activities(deps) if fn.__name__ != "deliver"]
         async with Worker(
             client,

@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from hookline.core import signing
 from hookline.core.models import RedeliverSignal
-from hookline.core.tracing import (
+from hookline.infra.tracing import (
     ATTEMPT_SPAN,
     setup_tracing,
     shutdown_tracing,

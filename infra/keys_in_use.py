@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from hookline.core.config import Settings
-from hookline.core.crypto import (
+from hookline.infra.config import Settings
+from hookline.infra.crypto import (
     SEALED_PREFIX,
     EncryptionCodec,
     configured_key_ids,
@@ -23,8 +23,8 @@ from hookline.core.crypto import (
     payload_key_id,
     sealed_key_id,
 )
-from hookline.core.db import create_engine, session_maker
-from hookline.core.tables import Webhook
+from hookline.store.engine import create_engine, session_maker
+from hookline.store.tables import Webhook
 
 WORKFLOW_TYPE = "EventWorkflow"
 # `enc:v1:` + an 8-character key id + `:`: enough of a sealed value to name its key.

@@ -30,7 +30,6 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 
 
 DEFAULT_DATA_DIR = Path(".hookline")
-MAX_DELIVERY_TIMEOUT = timedelta(minutes=2)
 
 
 class Settings(BaseSettings):
@@ -41,7 +40,7 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "hookline"
-    # Secured connections (a TLS cluster, Temporal Cloud): core/temporal_connection.py.
+    # Secured connections (a TLS cluster, Temporal Cloud): infra/temporal.py.
     # TLS is on when set true, or when any file below or an API key is set; unset by `hookline dev`.
     temporal_tls: bool | None = None
     temporal_tls_ca_cert: Path | None = None  # PEM: the CA that signed the frontend's cert
@@ -51,7 +50,7 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = None  # Temporal Cloud API key (implies TLS)
 
     event_retention: timedelta = timedelta(days=7)
-    # How often each worker process deletes expired events from the store (core/retention.py).
+    # How often each worker process deletes expired events from the store (store/retention.py).
     expiry_sweep_interval: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
     allow_private_urls: bool = False
     bootstrap_token: str | None = None
@@ -59,9 +58,9 @@ class Settings(BaseSettings):
     encryption_key: str | None = None
 
     # Delivery
-    # At most MAX_DELIVERY_TIMEOUT: the workflow bounds its first step by it.
+    # At most retry.MAX_DELIVERY_TIMEOUT: the workflow bounds its first step by it.
     delivery_timeout: timedelta = Field(
-        default=timedelta(seconds=retry.DELIVERY_TIMEOUT), le=MAX_DELIVERY_TIMEOUT
+        default=timedelta(seconds=retry.DELIVERY_TIMEOUT), le=retry.MAX_DELIVERY_TIMEOUT
     )
     # The retry schedule: defaults and bounds are core/retry.py's (checked in _retry_bounds).
     max_attempts: int = retry.MAX_ATTEMPTS
@@ -133,7 +132,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:
-        retry.check_bounds(retry.settings_spec(self))  # fails at start-up, naming the field
+        retry.check_bounds(self.retry_spec())  # fails at start-up, naming the field
         return self
 
     @field_validator(
@@ -155,6 +154,18 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         parse_rate(value)  # fails at start-up, not at the first request
         return value
+
+    def retry_spec(self) -> retry.RetrySpec:
+        """The server-wide retry policy; a webhook's own `retry_policy` goes on top."""
+        return retry.RetrySpec(
+            max_attempts=self.max_attempts,
+            client_error_max_attempts=self.client_error_max_attempts,
+            initial_interval=self.retry_initial_interval.total_seconds(),
+            backoff=self.retry_backoff,
+            max_interval=self.retry_max_interval.total_seconds(),
+            retry_after_cap=self.retry_after_cap.total_seconds(),
+            timeout=self.delivery_timeout.total_seconds(),
+        )
 
     @property
     def resolved_database_url(self) -> str:

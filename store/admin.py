@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -14,9 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
-from hookline.core.config import Settings
-from hookline.core.db import create_engine, session_maker
-from hookline.core.tables import Tenant, Token
+from hookline.store.engine import create_engine, session_maker
+from hookline.store.tables import Tenant, Token
 
 SCOPES = (
     "webhooks:read",
@@ -57,14 +57,17 @@ def _no_store(where: str, why: str) -> StoreMissing:
     )
 
 
-async def run_in_store(settings: Settings, action: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """`action(session, *args)` in one transaction; StoreMissing if there is no store there."""
-    sqlite_file = (settings.data_dir / "hookline.db").resolve()
-    where = "HOOKLINE_DATABASE_URL" if settings.database_url else str(sqlite_file)
-    # Checked first: opening a missing SQLite file would create an empty one.
-    if not settings.database_url and not sqlite_file.exists():
+async def run_in_store(
+    database_url: str, sqlite_file: Path | None, action: Callable[..., Awaitable[T]], *args: Any
+) -> T:
+    """`action(session, *args)` in one transaction on the store at `database_url`;
+    StoreMissing if there is no store there. `sqlite_file`: the default store's file, which
+    must exist (opening a missing SQLite file would create an empty one); None for a URL
+    given by HOOKLINE_DATABASE_URL."""
+    where = str(sqlite_file) if sqlite_file else "HOOKLINE_DATABASE_URL"
+    if sqlite_file is not None and not sqlite_file.exists():  # noqa: ASYNC240 (a CLI, once)
         raise _no_store(where, "no hookline store")
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(database_url)
     try:
         async with session_maker(engine).begin() as session:
             return await action(session, *args)

@@ -12,12 +12,11 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 
-from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import attempt_id
-from hookline.core.models import DeliverInput, DeliveryStatus
+from hookline.core.models import DeliverInput, DeliveryStatus, SendResult
 from hookline.core.retry import Decision, Outcome
-from hookline.core.tables import Attempt, Delivery, UTCDateTime, Webhook
-from hookline.delivery import SendResult
+from hookline.store.engine import insert_ignoring_duplicates
+from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
 
 
 @dataclass

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hookline.core.db import is_sqlite, sqlite_pragmas
+from hookline.store.engine import is_sqlite, sqlite_pragmas
 
 log = logging.getLogger("hookline.store")
 T = TypeVar("T")

@@ -14,8 +14,8 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
-from hookline.core.admin import hash_token
-from hookline.core.tables import ConsoleSession, Tenant
+from hookline.store.admin import hash_token
+from hookline.store.tables import ConsoleSession, Tenant
 
 LOGIN_LIFETIME = timedelta(minutes=15)
 MIN_LOGIN_LIFETIME = timedelta(seconds=30)

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from hookline.core.db import create_engine
+from hookline.store.engine import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

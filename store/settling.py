@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, bindparam, exists, select, update
 
 from hookline.core.models import DeliverOutput, DeliveryStatus, EventStatus
-from hookline.core.tables import Delivery, Event
+from hookline.store.tables import Delivery, Event
 
 _EVENTS, _DELIVERIES = Event.__table__, Delivery.__table__
 # Built once: they run for every event.

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 
-from hookline.core.converter import SharedPayloadConverter
+from hookline.infra.converter import SharedPayloadConverter
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -70,7 +70,7 @@ def parse_keys(keys: list[str]) -> list[tuple[str, bytes]]:
         except (binascii.Error, ValueError) as exc:
             raise ValueError(
                 f"encryption key #{position} is not valid base64 "
-                "(generate one with: python -c 'import hookline.core.crypto as c; "
+                "(generate one with: python -c 'import hookline.infra.crypto as c; "
                 "print(c.generate_key())')"
             ) from exc
         if len(key) != KEY_BYTES:
@@ -217,7 +217,7 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
 
 def data_converter(keys: list[str]) -> temporalio.converter.DataConverter:
     """The converter for clients and workers: pydantic-aware, encrypted when keys are set."""
-    # temporalio.contrib.pydantic's converter, built once (core/converter.py).
+    # temporalio.contrib.pydantic's converter, built once (infra/converter.py).
     plain = temporalio.converter.DataConverter(payload_converter_class=SharedPayloadConverter)
     if not parse_keys(keys):
         return plain

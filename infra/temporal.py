@@ -1,17 +1,27 @@
 """How a client reaches Temporal: plain (dev), TLS or mTLS (a cluster), API key (Temporal Cloud).
 
 `connect_options` turns the settings into `Client.connect` keyword arguments; every client
-(API, worker, CLI) is built by `hookline.worker.connect`, which uses it.
+(API, worker, CLI) is built by `connect` below, which uses it, with the payload codec, the
+tracing interceptor and the SDK's metrics runtime.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from hookline.core.config import Settings
+from hookline.infra.config import Settings
+from hookline.infra.crypto import data_converter
+from hookline.infra.tracing import tracing_interceptors
+
+log = logging.getLogger("hookline.temporal")
 
 
 class TemporalConfigError(ValueError):
@@ -134,3 +144,41 @@ def connect_failure(settings: Settings, exc: BaseException) -> str:
     hint = _hint(settings, reason.lower().replace(" ", ""))
     where = f"cannot connect to Temporal at {describe(settings)}"
     return f"{where}: {hint} ({reason})" if hint else f"{where}: {reason}"
+
+
+@functools.cache
+def sdk_runtime(metrics_address: str | None) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's own metrics (task latencies, slots, polls,
+    schedule-to-start, sticky cache...) for Prometheus at `metrics_address` (host:port).
+    One per process; None (the default runtime) when no address is set or it cannot bind."""
+    if not metrics_address:
+        return None
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address))
+        )
+    except Exception as exc:  # e.g. the port is taken: run on, without SDK metrics
+        log.warning("Temporal SDK metrics not exported on %s: %s", metrics_address, exc)
+        return None
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Every client hookline builds (API, worker, CLI): TLS, mTLS or an API key per settings."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.encryption_keys),
+        lazy=lazy,
+        runtime=sdk_runtime(settings.sdk_metrics_address),
+        **connect_options(settings),
+        interceptors=tracing_interceptors(),
+    )
+
+
+async def connect_when_up(settings: Settings, retry_every: float = 1.0) -> Client:
+    """A connected client, once the server answers; retries until then."""
+    while True:
+        try:
+            return await connect(settings)
+        except Exception:  # unreachable or still starting: the API meanwhile answers 503
+            await asyncio.sleep(retry_every)

@@ -7,11 +7,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select
 
 from hookline.core import filters, retry
-from hookline.core.config import Settings
-from hookline.core.db import insert_ignoring_duplicates
 from hookline.core.ids import delivery_id
 from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook
-from hookline.core.tables import Delivery, Webhook
+from hookline.store.engine import insert_ignoring_duplicates
+from hookline.store.tables import Delivery, Webhook
 
 _WEBHOOKS = Webhook.__table__
 _ACTIVE_WEBHOOKS = (  # built once: this runs for every event
@@ -38,7 +37,7 @@ def active_webhooks(connection: Connection, tenant_id: str) -> list[Row[Any]]:
 def match_webhooks(
     connection: Connection,
     event: AcceptInput,
-    settings: Settings,
+    base: retry.RetrySpec,
     verdicts: dict[str, bool] | None = None,
 ) -> list[tuple[MatchedWebhook, Row[Any]]]:
     """The tenant's active webhooks whose types and filter accept the event, oldest first
@@ -47,7 +46,6 @@ def match_webhooks(
     here."""
     rows = connection.execute(_ACTIVE_WEBHOOKS, {"tenant": event.tenant_id})
     document = event_document(event.type, event.data, event.tenant_id)
-    base = retry.settings_spec(settings)
     known = verdicts or {}
     return [
         (

@@ -95,7 +95,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_tenant_created", "tenant_id", "created", "id"),
         Index("ix_events_status", "status"),  # the open-events gauge
-        Index("ix_events_expires_at", "expires_at"),  # the expiry sweep (core/retention.py)
+        Index("ix_events_expires_at", "expires_at"),  # the expiry sweep (store/retention.py)
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -1,0 +1,58 @@
+"""What one hookline process holds, built once and closed once: the store, the HTTP pool, the
+secret box (the activities' `Deps`), the process's GC policy and, where workflows run, the
+sweep loops. The standalone worker and the API (with its embedded worker) share this builder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hookline.activities.deps import Deps
+from hookline.delivery.transport import delivery_transport
+from hookline.infra.config import Settings
+from hookline.infra.crypto import SecretBox
+from hookline.infra.quiet_gc import QuietCollector
+from hookline.infra.sweeps import ExpirySweep
+from hookline.store.engine import create_engine
+from hookline.store.transactions import Store
+
+
+@dataclass(frozen=True)
+class Resources:
+    engine: AsyncEngine
+    deps: Deps
+
+
+@asynccontextmanager
+async def process_resources(
+    settings: Settings, *, runs_workflows: bool
+) -> AsyncIterator[Resources]:
+    """The process's resources; with `runs_workflows`, the sweeps every worker process runs
+    beside its worker (today the expiry sweep, infra/sweeps.py). The store tells the GC
+    collector when it is busy (no full collection then)."""
+    engine = create_engine(settings.resolved_database_url)
+    collector = QuietCollector()
+    deps = Deps(
+        settings=settings,
+        store=Store(settings.resolved_database_url, engine, on_work=collector.touch),
+        http=delivery_transport(settings),
+        secrets=SecretBox(settings.encryption_keys),
+    )
+    loops = [asyncio.create_task(collector.run(), name="hookline-quiet-gc")]
+    if runs_workflows:
+        sweep = ExpirySweep(deps.store, every=settings.expiry_sweep_interval)
+        loops.append(asyncio.create_task(sweep.run(), name="hookline-expiry-sweep"))
+    try:
+        yield Resources(engine, deps)
+    finally:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await deps.http.aclose()
+        deps.store.close()
+        await engine.dispose()
