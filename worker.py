@@ -23,17 +23,17 @@ from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
 
-# Our modules are deterministic at import and pure where the workflow touches them: passing
-# them through the sandbox (when it is on) saves re-importing them for every workflow run.
+# Passed through the sandbox (imported once, outside it): the pure modules the workflow
+# imports (core/) and the activity classes it references, with the libraries their models
+# use. The workflow modules themselves (workflows/) are not: the sandbox checks them.
 # opentelemetry: as the SDK's own OpenTelemetryPlugin passes it, for the tracing interceptor's
 # workflow side (infra/tracing.py): one copy of its context, never re-imported per run.
 PASSTHROUGH = (
-    "hookline",
+    "hookline.core",
+    "hookline.activities",
     "pydantic",
     "pydantic_core",
     "orjson",
-    "sqlalchemy",
-    "httpx",
     "opentelemetry",
 )
 
@@ -44,7 +44,7 @@ def activities(deps: Deps) -> list:
         events.accept_event,
         events.settle_event,
         # No new run calls it (the sweep deletes expired events): kept for the runs begun
-        # before the patch `one-window-timer`, which still end with it (workflows/event.py).
+        # before the one window timer, which still end with it (workflows/event.py).
         events.expire_event,
         delivery.deliver_first,
         delivery.deliver,

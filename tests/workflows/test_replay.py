@@ -92,8 +92,8 @@ class CancelsInReverse(EventWorkflow):
         return await super().run(input)
 
     @staticmethod
-    async def _cancel_series(series: list[asyncio.Task[None]]) -> None:
-        await EventWorkflow._cancel_series(list(reversed(series)))
+    async def _cancel(running: list[asyncio.Task[None]]) -> None:
+        await EventWorkflow._cancel(list(reversed(running)))
 
 
 @pytest.mark.parametrize("name", [EXPIRY_WHILE_RETRYING, ONE_WINDOW_TIMER])

@@ -116,12 +116,13 @@ async def test_current_details_list_each_delivery_and_summaries_name_webhooks(
         details = await current_details(handle, "retrying")
         history = await handle.fetch_history()
         await handle.terminate("test over")
-    # One line per delivery (markdown list): webhook id, delivery id, status.
+    # The counts by status, then one line per delivery (markdown list): webhook id, delivery
+    # id, status; what needs a look (retrying, failed) first.
     assert details.splitlines() == [
-        "**user.created**: 2 webhooks, event **executing**",
+        "**user.created**: 2 webhooks, event **executing** (1 retrying, 1 succeeded)",
         "",
-        f"- `{ok.id}` · `{delivery_id(handle.id, ok.id)}` · succeeded",
         f"- `{down.id}` · `{delivery_id(handle.id, down.id)}` · retrying",
+        f"- `{ok.id}` · `{delivery_id(handle.id, ok.id)}` · succeeded",
     ]
     assert summaries(history, dev_env.client) == ["record, match, attempt 1 to every match"]
 

@@ -1,0 +1,199 @@
+"""One delivery series of an event: attempt 1 to all its targets at once, then a retry series
+per delivery that asked for one, then the event settled. Series 0 is the scheduled delivery;
+series n the nth redelivery.
+
+Attempt 1 runs as one local activity (inside accept_event for series 0 on the happy path).
+Retries run as a regular activity per delivery under Temporal's RetryPolicy, after a durable
+timer, so long back-offs survive any crash. A cancelled series (the window closed) stops
+where it is: cancellation is never taken for a failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from hookline.workflows import outcomes
+from hookline.workflows.state import EventState
+from hookline.workflows.visibility import Visibility, named, of_series, stage
+
+with workflow.unsafe.imports_passed_through():
+    from hookline.activities.delivery import DeliveryActivities
+    from hookline.activities.events import EventActivities
+    from hookline.core import retry
+    from hookline.core.models import (
+        DeliverInput,
+        DeliverOutput,
+        DeliveryStatus,
+        EventStatus,
+        FirstAttemptsInput,
+        FirstAttemptsOutput,
+        MatchedWebhook,
+        SettleInput,
+        Trigger,
+        WebhookDisabled,
+    )
+
+STORE_STEP = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+# Attempt 1 only fails as a whole when the store does; a few quick tries, then each delivery
+# goes on under its own retry policy.
+FIRST_ATTEMPTS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5), maximum_attempts=3
+)
+
+Alert = Callable[[WebhookDisabled], Awaitable[None]]
+
+
+class Series:
+    """Runs series of one event's deliveries on its state; `alert` tells the tenant of a
+    webhook an attempt disabled."""
+
+    def __init__(self, state: EventState, visibility: Visibility, alert: Alert) -> None:
+        self.state, self.visibility, self.alert = state, visibility, alert
+
+    async def run(
+        self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None = None
+    ) -> None:
+        state = self.state
+        state.in_flight.update(dict.fromkeys(webhook_ids))
+        try:
+            results, status = await self._deliver(webhook_ids, series, first)
+        finally:
+            for webhook_id in webhook_ids:
+                state.in_flight.pop(webhook_id, None)
+                state.retrying.pop(webhook_id, None)
+        for outcome in results:
+            state.outcomes[outcome.webhook_id] = outcome.status
+        if status is None:  # some deliveries needed retries: settle now that all are done
+            settled = await workflow.execute_local_activity_method(
+                EventActivities.settle_event,
+                SettleInput(event_id=state.input.event_id, outcomes=results, stage=stage(series)),
+                start_to_close_timeout=STORE_STEP,
+                retry_policy=STORE_RETRY,
+            )
+            status = settled.status
+        state.status = status
+        self.visibility.show(state)
+
+    async def _deliver(
+        self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None
+    ) -> tuple[list[DeliverOutput], EventStatus | None]:
+        """Attempt 1 to all targets (unless accept_event made it), then retries where asked."""
+        state = self.state
+        targets = [state.matched[wh] for wh in webhook_ids]
+        trigger = Trigger.SCHEDULED if series == 0 else Trigger.MANUAL
+        first_outcomes, status = await self._first_attempts(targets, series, trigger, first)
+        for outcome in first_outcomes:
+            if outcome.status != DeliveryStatus.PENDING:  # shown at once, not at series end
+                state.outcomes[outcome.webhook_id] = outcome.status
+            elif outcome.disabled is None:
+                state.retrying[outcome.webhook_id] = None
+            if outcome.disabled is not None:
+                await self.alert(outcome.disabled)
+        by_webhook = {t.webhook_id: t for t in targets}
+        # A webhook attempt 1 disabled is not retried (its retry would be skipped).
+        pending = [
+            o for o in first_outcomes if o.status == DeliveryStatus.PENDING and o.disabled is None
+        ]
+        retried = await asyncio.gather(
+            *(self._retry(by_webhook[o.webhook_id], series, trigger, o) for o in pending)
+        )
+        final = {o.webhook_id: o for o in retried}
+        for o in first_outcomes:
+            if o.status == DeliveryStatus.PENDING and o.disabled is not None:
+                final[o.webhook_id] = outcomes.failed_for_good(
+                    by_webhook[o.webhook_id], o.disabled.reason, o.attempts
+                )
+        return [final.get(o.webhook_id, o) for o in first_outcomes], status
+
+    async def _first_attempts(
+        self,
+        targets: list[MatchedWebhook],
+        series: int,
+        trigger: Trigger,
+        first: FirstAttemptsOutput | None,
+    ) -> tuple[list[DeliverOutput], EventStatus | None]:
+        if first is not None:
+            return first.outcomes, first.event_status
+        event = self.state.input
+        try:
+            first = await workflow.execute_local_activity_method(
+                DeliveryActivities.deliver_first,
+                FirstAttemptsInput(
+                    event_id=event.event_id,
+                    tenant_id=event.tenant_id,
+                    targets=targets,
+                    series=series,
+                    trigger=trigger,
+                    stage=stage(series),
+                ),
+                start_to_close_timeout=timedelta(
+                    seconds=max(t.retry.timeout for t in targets) + 10
+                ),
+                retry_policy=FIRST_ATTEMPTS_RETRY,
+                summary=f"attempt 1 to {named([t.webhook_id for t in targets])}"
+                + of_series(series),
+            )
+        except (ActivityError, ApplicationError) as error:
+            outcomes.reraise_cancellation(error)
+            # Nothing recorded: every target goes on under its own retry policy.
+            pending = [
+                DeliverOutput(
+                    delivery_id=t.delivery_id,
+                    webhook_id=t.webhook_id,
+                    status=DeliveryStatus.PENDING,
+                    attempts=1,
+                    retry_delay=retry.backoff_delay(1, t.retry),
+                )
+                for t in targets
+            ]
+            return pending, None
+        return first.outcomes, first.event_status
+
+    async def _retry(
+        self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput
+    ) -> DeliverOutput:
+        """Attempts 2.. of one delivery: a durable timer, then a regular activity."""
+        spec = target.retry
+        policy = retry.retries_policy(spec)
+        if policy is None:
+            return outcomes.failed_for_good(
+                target, first.error or "no attempts left", first.attempts
+            )
+        delay = first.retry_delay if first.retry_delay is not None else retry.backoff_delay(1, spec)
+        self.visibility.show(self.state)  # "executing", in the UI and visibility, while it waits
+        await workflow.sleep(timedelta(seconds=delay))
+        event = self.state.input
+        request = DeliverInput.of(
+            target,
+            event.event_id,
+            event.tenant_id,
+            series=series,
+            trigger=trigger,
+            attempt_offset=1,
+        )
+        try:
+            return await workflow.execute_activity_method(
+                DeliveryActivities.deliver,
+                request,
+                start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
+                retry_policy=policy,
+                summary=f"attempts 2-{spec.max_attempts} to {target.webhook_id}"
+                + of_series(series),
+            )
+        except (ActivityError, ApplicationError) as error:
+            outcomes.reraise_cancellation(error)
+            outcome = outcomes.final(target, error) or outcomes.failed_for_good(
+                target, str(outcomes.cause(error)), spec.max_attempts
+            )
+            if outcome.disabled is not None:
+                await self.alert(outcome.disabled)
+            return outcome
