@@ -40,12 +40,15 @@ with workflow.unsafe.imports_passed_through():
         WebhookDisabled,
     )
 
-# The redelivery window is one durable timer, started once from `expires_at`: redeliveries
-# cost no timer, and the run completes when it fires (no expire_event, no upsert). Runs
-# recorded before this patch (no marker) keep the window they began with: a timer re-armed
-# after each request, then expire_event and an `expired` upsert; so do runs recorded by the
-# previous release from a publisher that set `window_timer` (which took the one timer).
-ONE_WINDOW_TIMER = "one-window-timer"
+# The worker's version of the event's flow, decided once at the start of a run (a marker in
+# its history; docs/DESIGN.md, "Upgrading"). Runs that have it: the redelivery window is one
+# durable timer started once from `expires_at` (redeliveries cost no timer; the run completes
+# when it fires, no expire_event, no upsert); a delivery is released the moment its outcome is
+# final, so it can be redelivered while others of its series still retry. Runs without it
+# (begun by an earlier release) keep what they began with: the window `window_timer` chose
+# (one timer, or a timer re-armed per request then expire_event and an `expired` upsert), and
+# deliveries released when their series ends.
+FLOW_V2 = "event-flow-v2"
 # Record, match and attempt 1: the store steps plus the POSTs, each bounded by the delivery
 # timeout (at most retry.MAX_DELIVERY_TIMEOUT).
 ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + retry.MAX_DELIVERY_TIMEOUT
@@ -61,8 +64,9 @@ class EventWorkflow:
 
     @workflow.run
     async def run(self, input: EventWorkflowInput) -> EventStatus:
-        one_window_timer = workflow.patched(ONE_WINDOW_TIMER) or input.window_timer
         state = self._state
+        state.release_at_outcome = workflow.patched(FLOW_V2)
+        one_window_timer = state.release_at_outcome or input.window_timer
         match = await self._accept(input)
         state.matched_all(match.webhooks)
         if not state.matched:
@@ -148,8 +152,8 @@ class EventWorkflow:
     async def _window_rearmed(
         self, input: EventWorkflowInput, running: list[asyncio.Task[None]]
     ) -> None:
-        """The window of runs begun before ONE_WINDOW_TIMER: a wait with a timeout, re-armed
-        (a new timer) after each request."""
+        """The window of runs begun before FLOW_V2 without `window_timer`: a wait with a
+        timeout, re-armed (a new timer) after each request."""
         requests = self._state.requests
         while (remaining := input.expires_at - workflow.now()) > timedelta(0):
             try:

@@ -63,19 +63,20 @@ class Series:
         self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None = None
     ) -> None:
         state = self.state
-        state.in_flight.update(dict.fromkeys(webhook_ids))
+        state.claim(webhook_ids, series)
         try:
             results, status = await self._deliver(webhook_ids, series, first)
-        finally:
+        finally:  # cancelled: released without an outcome
             for webhook_id in webhook_ids:
-                state.in_flight.pop(webhook_id, None)
-                state.retrying.pop(webhook_id, None)
-        for outcome in results:
+                state.release(webhook_id, series, None)
+        for outcome in results:  # older runs: outcomes of retries shown at the series' end
             state.outcomes[outcome.webhook_id] = outcome.status
         if status is None:  # some deliveries needed retries: settle now that all are done
+            # Only outcomes no later series has taken over: the store keeps the newest.
+            current = [o for o in results if state.still_current(o.webhook_id, o.status)]
             settled = await workflow.execute_local_activity_method(
                 EventActivities.settle_event,
-                SettleInput(event_id=state.input.event_id, outcomes=results, stage=stage(series)),
+                SettleInput(event_id=state.input.event_id, outcomes=current, stage=stage(series)),
                 start_to_close_timeout=STORE_STEP,
                 retry_policy=STORE_RETRY,
             )
@@ -91,20 +92,21 @@ class Series:
         targets = [state.matched[wh] for wh in webhook_ids]
         trigger = Trigger.SCHEDULED if series == 0 else Trigger.MANUAL
         first_outcomes, status = await self._first_attempts(targets, series, trigger, first)
+        by_webhook = {t.webhook_id: t for t in targets}
         for outcome in first_outcomes:
-            if outcome.status != DeliveryStatus.PENDING:  # shown at once, not at series end
+            if outcome.status != DeliveryStatus.PENDING:  # final: shown at once
                 state.outcomes[outcome.webhook_id] = outcome.status
+                state.finished(outcome.webhook_id, series, outcome.status)
             elif outcome.disabled is None:
                 state.retrying[outcome.webhook_id] = None
             if outcome.disabled is not None:
                 await self.alert(outcome.disabled)
-        by_webhook = {t.webhook_id: t for t in targets}
         # A webhook attempt 1 disabled is not retried (its retry would be skipped).
         pending = [
             o for o in first_outcomes if o.status == DeliveryStatus.PENDING and o.disabled is None
         ]
         retried = await asyncio.gather(
-            *(self._retry(by_webhook[o.webhook_id], series, trigger, o) for o in pending)
+            *(self._retry_released(by_webhook[o.webhook_id], series, trigger, o) for o in pending)
         )
         final = {o.webhook_id: o for o in retried}
         for o in first_outcomes:
@@ -112,6 +114,8 @@ class Series:
                 final[o.webhook_id] = outcomes.failed_for_good(
                     by_webhook[o.webhook_id], o.disabled.reason, o.attempts
                 )
+        for o in final.values():
+            state.finished(o.webhook_id, series, o.status)
         return [final.get(o.webhook_id, o) for o in first_outcomes], status
 
     async def _first_attempts(
@@ -157,6 +161,13 @@ class Series:
             ]
             return pending, None
         return first.outcomes, first.event_status
+
+    async def _retry_released(
+        self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput
+    ) -> DeliverOutput:
+        outcome = await self._retry(target, series, trigger, first)
+        self.state.finished(target.webhook_id, series, outcome.status)
+        return outcome
 
     async def _retry(
         self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput

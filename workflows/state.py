@@ -26,15 +26,45 @@ class EventState:
     matched: dict[str, MatchedWebhook] = field(default_factory=dict)
     outcomes: dict[str, DeliveryStatus] = field(default_factory=dict)
     requests: list[RedeliverSignal] = field(default_factory=list)
-    in_flight: dict[str, None] = field(default_factory=dict)  # in the order series began
+    # Deliveries not yet final, each with the series that owns it, in the order they began: a
+    # delivery is released the moment its outcome is final, so a redelivery of it may start
+    # while other deliveries of its series still retry.
+    in_flight: dict[str, int] = field(default_factory=dict)
     retrying: dict[str, None] = field(default_factory=dict)  # in flight, past attempt 1
     series: int = 0  # redelivery series started so far
     status: EventStatus = EventStatus.AWAITING
+    # Runs begun before the worker's version patch release a delivery only when its whole
+    # series ends (workflows/event.py): their histories replay the way they were recorded.
+    release_at_outcome: bool = True
 
     def matched_all(self, webhooks: list[MatchedWebhook]) -> None:
         self.matched = {m.webhook_id: m for m in webhooks}
         self.outcomes = {wh: DeliveryStatus.PENDING for wh in self.matched}
         self.status = EventStatus.EXECUTING if self.matched else EventStatus.SUCCEEDED
+
+    def claim(self, webhook_ids: list[str], series: int) -> None:
+        self.in_flight.update(dict.fromkeys(webhook_ids, series))
+
+    def finished(self, webhook_id: str, series: int, status: DeliveryStatus) -> None:
+        """The delivery's outcome in `series` is final while the series may still run."""
+        if self.release_at_outcome:
+            self.release(webhook_id, series, status)
+
+    def release(self, webhook_id: str, series: int, status: DeliveryStatus | None) -> None:
+        """No longer in flight in `series`, with its final outcome (None: cancelled)."""
+        if self.in_flight.get(webhook_id) != series:
+            return  # released already
+        del self.in_flight[webhook_id]
+        self.retrying.pop(webhook_id, None)
+        if status is not None:
+            self.outcomes[webhook_id] = status
+
+    def still_current(self, outcome_webhook_id: str, status: DeliveryStatus) -> bool:
+        """Not redelivered since this outcome: neither in flight again nor ended otherwise."""
+        return (
+            outcome_webhook_id not in self.in_flight
+            and self.outcomes.get(outcome_webhook_id) == status
+        )
 
     def redelivery_targets(self, request: RedeliverSignal) -> list[str]:
         """Named deliveries (or every failed one), but never one already in flight."""
