@@ -27,22 +27,30 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
-from hookline.core.models import EventStatus, EventWorkflowInput, RedeliverSignal
+from hookline.core.models import (
+    DeliveryStatus,
+    EventStatus,
+    EventWorkflowInput,
+    FirstAttemptsOutput,
+    MatchOutput,
+    RedeliverSignal,
+)
 from hookline.infra.crypto import data_converter
 from hookline.worker import PASSTHROUGH
-from hookline.workflows.event import EventWorkflow
+from hookline.workflows.event import FLOW_V2, EventWorkflow
 from tests.support.flow import publish, settled
 from tests.support.histories import markers, upserted
 from tests.support.receiver import Reply
+from tests.support.scripted_activities import Script, matched, outcome
 from tests.support.store import add_webhook
 from tests.support.temporal import isolated_settings, running_worker
 
@@ -192,3 +200,54 @@ def test_each_recorded_history_took_its_own_path(name: str, window_timer: bool):
     assert not any(marker.startswith("core_patch") for marker in recorded)
     assert (f"core_local_activity:{EXPIRY_ACTIVITY}" in recorded) is not window_timer
     assert (b'"expired"' in b"".join(upserted(history))) is not window_timer
+
+
+# A rolling deploy, both ways (docs/DESIGN.md, "Upgrading").
+PREVIOUS_RELEASE_NEW_PUBLISHER = "event_2026-12-02_previous_release_new_publisher"
+NEW_WORKER_PREVIOUS_PUBLISHER = "event_2026-12-02_new_worker_previous_publisher"
+
+
+def test_the_previous_release_took_its_own_path_from_the_new_publishers_input():
+    """Recorded by the previous release's worker (45a5b70), with scripted activities, from
+    the input today's publisher sends (no `window_timer`): one redelivery, run to expiry. It
+    took the re-armed window (expire_event, the `expired` upsert) and has no marker; today's
+    code replays it (test_an_older_history_replays)."""
+    history = WorkflowHistory.from_json("mixed", HISTORIES[PREVIOUS_RELEASE_NEW_PUBLISHER])
+    (payload,) = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    assert b'"window_timer":true' not in payload.data  # the new publisher never sets it
+    recorded = markers(history)
+    assert not any(marker.startswith("core_patch") for marker in recorded)
+    assert f"core_local_activity:{EXPIRY_ACTIVITY}" in recorded
+
+
+async def test_a_new_worker_decides_its_version_whatever_the_publisher_sent(time_env):
+    """Today's worker, given the previous publisher's input (`window_timer` set): the run
+    records the version marker and takes today's path, and its history replays, sandboxed."""
+    created = datetime.now(UTC)
+    event = EventWorkflowInput.publish(
+        "ten_mixed", "user.created", {"id": "usr_1"}, created, timedelta(hours=1)
+    ).model_copy(update={"window_timer": True})
+    targets = matched(event.event_id, "wh_a")
+    first = FirstAttemptsOutput(
+        outcomes=[outcome(targets[0], DeliveryStatus.FAILED)], event_status=EventStatus.FAILED
+    )
+    script = Script(accept=lambda i, n: MatchOutput(webhooks=targets, first=first))
+    async with Worker(
+        time_env.client,
+        task_queue="mixed-deploy",
+        workflows=[EventWorkflow],
+        activities=script.activities(),
+    ):
+        handle = await time_env.client.start_workflow(
+            EventWorkflow.run, event, id=event.event_id, task_queue="mixed-deploy"
+        )
+        await handle.signal(EventWorkflow.redeliver, RedeliverSignal(webhook_ids=["wh_a"]))
+        assert await handle.result() == EventStatus.EXPIRED
+        history = await handle.fetch_history()
+    assert f"core_patch:{FLOW_V2}" in markers(history)
+    assert [c.name for c in script.calls] == ["accept_event", "deliver_first", "settle_event"]
+    replayer = Replayer(workflows=[EventWorkflow], data_converter=data_converter([]))
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+    if os.environ.get("HOOKLINE_RECORD_HISTORIES"):
+        (FOLDER / f"{NEW_WORKER_PREVIOUS_PUBLISHER}.json").write_text(history.to_json())
