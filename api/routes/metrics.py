@@ -14,6 +14,7 @@ from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, select
 
 from hookline.infra import metrics as collectors
+from hookline.store.retention import is_live
 from hookline.store.tables import Event
 
 router = APIRouter(include_in_schema=False)
@@ -23,16 +24,19 @@ OPEN_EVENTS_MAX_AGE = 10.0  # seconds: scrapers every few seconds do not each sc
 
 
 async def count_open_events(request: Request) -> None:
-    """Open events by status, across tenants: a GROUP BY over the status index (the store
-    keeps only events within their retention window). Skipped, not fatal, if the store is
-    down: the scrape still serves the process's counters."""
+    """Live events by status, across tenants: a GROUP BY over the events whose `expires_at`
+    is still ahead (`is_live`, as every read of events: an expired event the sweep has not
+    deleted yet is not counted). Skipped, not fatal, if the store is down: the scrape still
+    serves the process's counters."""
     state = request.app.state
     now = time.monotonic()
     if now - getattr(state, "open_events_counted_at", -OPEN_EVENTS_MAX_AGE) < OPEN_EVENTS_MAX_AGE:
         return
     try:
         async with state.sessions() as session:
-            rows = await session.execute(select(Event.status, func.count()).group_by(Event.status))
+            rows = await session.execute(
+                select(Event.status, func.count()).where(is_live()).group_by(Event.status)
+            )
             collectors.set_open_events({status: n for status, n in rows})
         state.open_events_counted_at = now
     except Exception:
