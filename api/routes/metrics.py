@@ -1,7 +1,9 @@
 """GET /metrics: Prometheus exposition, unauthenticated (scrapers carry no token).
 
 Content negotiation as prometheus_client does it: the classic text format (version 0.0.4)
-by default, OpenMetrics when the scraper asks for it in ``Accept``.
+by default, OpenMetrics when the scraper asks for it in ``Accept``. Under
+``hookline api --processes N`` every process answers with the sum of all of them
+(multiprocess mode, infra/metrics.py).
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, select
 
 from hookline.infra import metrics as collectors
@@ -46,5 +46,5 @@ async def count_open_events(request: Request) -> None:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     await count_open_events(request)
-    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
+    body, content_type = collectors.exposition(request.headers.get("accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
