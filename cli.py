@@ -7,29 +7,63 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from hookline.infra.config import Settings, get_settings
+from hookline.infra.config import Settings, get_settings, split_address
 from hookline.infra.logs import configure as configure_logs
 from hookline.infra.tracing import check_env as check_tracing_env
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
+
+
+@contextlib.contextmanager
+def metrics_dir(processes: int) -> Iterator[Path | None]:
+    """prometheus-client's multiprocess directory, before anything imports it (it reads the
+    variable at import): for several processes, a fresh temporary one removed at the end,
+    unless ``PROMETHEUS_MULTIPROC_DIR`` names one already (created if missing, then kept as
+    its owner left it); for one process, only the latter."""
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    elif processes > 1:
+        path = Path(tempfile.mkdtemp(prefix="hookline-metrics-"))
+        os.environ[MULTIPROC_DIR] = str(path)
+        try:
+            yield path
+        finally:
+            os.environ.pop(MULTIPROC_DIR, None)
+            shutil.rmtree(path, ignore_errors=True)
+    else:
+        yield None
+
 
 def _run_api(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    processes = args.processes or settings.api_processes
+    # Several processes share the port; each runs the app and its embedded worker, and each
+    # answers /metrics with the counts of all of them (prometheus-client's multiprocess mode).
+    with metrics_dir(processes):
+        _serve_api(args, settings, processes)
+
+
+def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> None:
     import uvicorn
 
     from hookline.api.main import create_app
 
-    settings = get_settings()
     configure_logs(settings.log_level)
     check_tracing_env("hookline-api")
     if args.migrate:
         _migrate(settings)
     _preflight(settings, "api")
-    processes = args.processes or settings.api_processes
-    # Several processes share the port; each runs the app and its embedded worker.
     app = create_app(settings) if processes == 1 else "hookline.api.main:app_from_env"
     uvicorn.run(
         app,
@@ -44,7 +78,13 @@ def _run_api(args: argparse.Namespace) -> None:
     )
 
 
-def _run_worker(_: argparse.Namespace) -> None:
+def _run_worker(args: argparse.Namespace) -> None:
+    with metrics_dir(1):
+        _serve_worker(args)
+
+
+def _serve_worker(args: argparse.Namespace) -> None:
+    from hookline.infra.metrics import MetricsServerError
     from hookline.worker import run_worker
 
     async def main() -> None:
@@ -55,6 +95,12 @@ def _run_worker(_: argparse.Namespace) -> None:
         await run_worker(settings, stop)
 
     settings = get_settings()
+    if args.metrics_address:
+        try:
+            split_address(args.metrics_address)
+        except ValueError as exc:
+            raise SystemExit(f"hookline worker: --metrics-address: {exc}") from None
+        settings = settings.model_copy(update={"metrics_address": args.metrics_address})
     configure_logs(settings.log_level)
     check_tracing_env("hookline-worker")
     _preflight(settings, "worker")
@@ -63,7 +109,10 @@ def _run_worker(_: argparse.Namespace) -> None:
         import uvloop
 
         run = uvloop.run
-    run(main())
+    try:
+        run(main())
+    except MetricsServerError as exc:  # raised before anything else started: one line
+        raise SystemExit(f"hookline worker: {exc}") from None
 
 
 def _preflight(settings: Settings, role: str) -> None:
@@ -236,6 +285,12 @@ def parser() -> argparse.ArgumentParser:
         default=9464,
         help="Temporal SDK metrics: the worker on this port, the API on the next",
     )
+    dev.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        default=9466,
+        help="the worker's hookline metrics (the API serves its own on /metrics)",
+    )
     dev.add_argument("--data-dir", default=os.environ.get("HOOKLINE_DATA_DIR", ".hookline"))
     # The admin commands find the store as `hookline dev` does: --data-dir, HOOKLINE_DATA_DIR,
     # else .hookline (HOOKLINE_DATABASE_URL, when set, wins).
@@ -255,6 +310,10 @@ def parser() -> argparse.ArgumentParser:
     api.set_defaults(func=_run_api)
 
     worker = sub.add_parser("worker", help="a Temporal worker (scale out with more of them)")
+    worker.add_argument(
+        "--metrics-address",
+        help="HOST:PORT to serve the hookline metrics on, at /metrics (HOOKLINE_METRICS_ADDRESS)",
+    )
     worker.set_defaults(func=_run_worker)
 
     migrate = sub.add_parser("migrate", help="apply the store's migrations", parents=[store])

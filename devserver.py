@@ -236,6 +236,7 @@ def run_dev(args: argparse.Namespace) -> None:
             "API, --api-port": args.api_port,
             "Temporal, --temporal-port": args.temporal_port,
             "Temporal UI, --ui-port": args.ui_port,
+            "worker metrics, --worker-metrics-port": args.worker_metrics_port,
         }
     )
     if taken:
@@ -292,11 +293,19 @@ def run_dev(args: argparse.Namespace) -> None:
     # Each process with a worker exports the Temporal SDK's metrics on its own port.
     port = args.sdk_metrics_port
     sdk_metrics = {"worker": f"127.0.0.1:{port}", "api": f"127.0.0.1:{port + 1}"}
+    # The hookline metrics: the API's on its own port (/metrics), the worker's on this one.
+    worker_metrics = f"127.0.0.1:{args.worker_metrics_port}"
+    role_env = {
+        "worker": {
+            "HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["worker"],
+            "HOOKLINE_METRICS_ADDRESS": worker_metrics,
+        },
+        "api": {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics["api"]},
+    }
 
     def hookline(*command: str, role: str):
         return lambda: subprocess.Popen(
-            [python, "-m", "hookline.cli", *command],
-            env=env | {"HOOKLINE_SDK_METRICS_ADDRESS": sdk_metrics[role]},
+            [python, "-m", "hookline.cli", *command], env=env | role_env[role]
         )
 
     children = [
@@ -323,9 +332,10 @@ def run_dev(args: argparse.Namespace) -> None:
             f"  Console      {console}   (sign-in link: single use, 24 h)\n"
             f"  Temporal UI  http://127.0.0.1:{args.ui_port}\n"
             f"  Temporal     127.0.0.1:{args.temporal_port} (gRPC)\n"
-            f"  metrics      http://127.0.0.1:{args.api_port}/metrics (hookline), "
-            f"http://{sdk_metrics['worker']}/metrics and http://{sdk_metrics['api']}/metrics "
-            "(Temporal SDK: worker, API)\n"
+            f"  metrics      http://127.0.0.1:{args.api_port}/metrics and "
+            f"http://{worker_metrics}/metrics (hookline: API, worker)\n"
+            f"               http://{sdk_metrics['api']}/metrics and "
+            f"http://{sdk_metrics['worker']}/metrics (Temporal SDK: API, worker)\n"
             f"  data         {data_dir}\n"
             f"  API token    {token}\n"
             f"  history      encrypted (key: {key_source or key_file}), "

@@ -124,14 +124,23 @@ class EmbeddedWorker:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Polls until `stop` is set (or forever), then shuts down cleanly."""
-    tracer_provider = setup_tracing("hookline-worker")
+    """Polls until `stop` is set (or forever), then shuts down cleanly. With
+    `metrics_address`, serves the hookline metrics there from the start (a port that cannot
+    be bound raises MetricsServerError before anything else starts)."""
+    from hookline.infra.metrics import MetricsServer
+
+    metrics_server = MetricsServer(settings.metrics_address) if settings.metrics_address else None
     try:
-        client = await connect(settings)
-        async with process_resources(settings, runs_workflows=True) as resources:
-            worker = build_worker(client, resources.deps, settings)
-            tune_gc()
-            async with worker:
-                await (stop or asyncio.Event()).wait()
+        tracer_provider = setup_tracing("hookline-worker")
+        try:
+            client = await connect(settings)
+            async with process_resources(settings, runs_workflows=True) as resources:
+                worker = build_worker(client, resources.deps, settings)
+                tune_gc()
+                async with worker:
+                    await (stop or asyncio.Event()).wait()
+        finally:
+            await shutdown_tracing(tracer_provider)
     finally:
-        await shutdown_tracing(tracer_provider)
+        if metrics_server is not None:
+            metrics_server.close()

@@ -29,6 +29,15 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9466`` for IPv6) -> (host, port)."""
+    host, sep, port = address.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"not a host:port address: {address!r} (e.g. 127.0.0.1:9466)")
+    return host, int(port)
+
+
 DEFAULT_DATA_DIR = Path(".hookline")
 
 
@@ -90,6 +99,9 @@ class Settings(BaseSettings):
     # host:port where a process running a worker exports the Temporal SDK's Prometheus
     # metrics (its own HTTP server; `hookline dev` sets one for the worker and one for the API).
     sdk_metrics_address: str | None = None
+    # host:port where `hookline worker` serves the hookline metrics (infra/metrics.py) at
+    # /metrics; the API serves them on its own port and ignores this.
+    metrics_address: str | None = None
     # API processes sharing the port (`hookline api`): one Python process uses one core.
     api_processes: int = Field(default=1, ge=1, le=64)
 
@@ -148,6 +160,15 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # Compose passes `${VAR:-}` through as "": the same as not setting it.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_address", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # Compose's `${VAR:-}`: unset
+            split_address(value)  # fails at start-up, not when the worker binds
+        return value
 
     @field_validator("rate_limit")
     @classmethod

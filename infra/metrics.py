@@ -1,14 +1,30 @@
 """Prometheus metrics: what was published, how deliveries went, how long attempts took.
 
-Module-level collectors on the default registry (served by ``GET /metrics``); the helpers
-below are the only thing the rest of the code calls, one line each.
+Module-level collectors on the default registry; the helpers below are the only thing the
+rest of the code calls, one line each. Every process that delivers exports them: the API on
+``GET /metrics``, a standalone worker on its own port (``HOOKLINE_METRICS_ADDRESS``,
+`MetricsServer`). With ``PROMETHEUS_MULTIPROC_DIR`` set (``hookline api --processes N`` sets one),
+prometheus-client's multiprocess mode keeps the values in files there and every scrape of
+any of those processes reads the sum of all of them (`registry`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from hookline.core.retry import status_family
+from hookline.infra.config import split_address
+
+log = logging.getLogger("hookline.metrics")
+
+# prometheus-client's own switch, read when it is imported: cli.py sets it before any import
+# (`metrics_dir`).
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 EVENTS_PUBLISHED = Counter(
     "hookline_events_published_total", "Events accepted for delivery.", ["type"]
@@ -36,6 +52,8 @@ OPEN_EVENTS = Gauge(
     "Events within their retention window (workflow open, redeliverable), by status; read "
     "from the store at scrape time.",
     ["status"],
+    # Several API processes: the latest count any of them made (each counts the one store).
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -69,3 +87,52 @@ def set_open_events(by_status: dict[str, int]) -> None:
     for status in EventStatus:
         if status is not EventStatus.EXPIRED:  # expired events are deleted from the store
             OPEN_EVENTS.labels(status=str(status)).set(by_status.get(str(status), 0))
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_DIR))
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape of this process serves: its default registry or, in multiprocess mode,
+    the values every process wrote to the directory, summed (counters, histograms) or the
+    latest (`hookline_open_events`). A fresh registry reads the files anew at each collect."""
+    if not multiprocess():
+        return REGISTRY
+    collected = CollectorRegistry()
+    MultiProcessCollector(collected)
+    return collected
+
+
+def exposition(accept: str) -> tuple[bytes, str]:
+    """The body and content type for a scrape: OpenMetrics when ``accept`` asks for it."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry()), content_type
+
+
+class MetricsServerError(RuntimeError):
+    """The metrics port could not be bound: one line naming the address and why."""
+
+
+class MetricsServer:
+    """``http://host:port/metrics`` (any path, in fact) on a daemon thread, prometheus-client's
+    own server, for a process with no HTTP server of its own (`hookline worker`)."""
+
+    def __init__(self, address: str) -> None:
+        host, port = split_address(address)
+        try:
+            self._server, self._thread = start_http_server(port, host, registry=registry())
+        except OSError as exc:
+            raise MetricsServerError(f"cannot serve metrics on {address}: {exc}") from None
+        self.host, self.port = host, self._server.server_port
+        log.info("hookline metrics on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -126,3 +126,32 @@ async def test_open_events_are_counted_from_the_store_by_status(client, sessions
     client.app.state.open_events_counted_at -= metrics_route.OPEN_EVENTS_MAX_AGE
     fresh = scraped((await client.get("/metrics")).text)
     assert fresh[("hookline_open_events", (("status", "succeeded"),))] == 2
+
+
+async def test_expired_events_are_not_counted_open(client, sessions, tenant):
+    """An event past its `expires_at` answers 404 whether or not the sweep has deleted its
+    row yet: the gauge counts only live events, as every read of events does."""
+    from datetime import UTC, datetime, timedelta
+
+    from hookline.store.tables import Event
+
+    now = datetime.now(UTC)
+    ends = {"evt_live": now + timedelta(days=7), "evt_gone": now - timedelta(seconds=1)}
+    async with sessions.begin() as session:
+        for event_id, expires_at in ends.items():
+            session.add(
+                Event(
+                    id=event_id,
+                    tenant_id=tenant.tenant_id,
+                    type="user.created",
+                    data={},
+                    created=expires_at - timedelta(days=7),
+                    expires_at=expires_at,
+                    status="failed",
+                    stages=[],
+                )
+            )
+    assert (await client.get("/api/v1/events/evt_gone", headers=tenant.headers)).status_code == 404
+    client.app.state.open_events_counted_at = -1e9  # this app's first scrape counts anew
+    counted = scraped((await client.get("/metrics")).text)
+    assert counted[("hookline_open_events", (("status", "failed"),))] == 1

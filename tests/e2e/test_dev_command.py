@@ -28,6 +28,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     sdk_metrics_port = free_port()  # the worker's; the API's is the next one
+    worker_metrics_port = free_port()  # the worker's hookline metrics
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
     process = subprocess.Popen(
         [
@@ -45,6 +46,8 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
             str(tmp_path / "data"),
             "--sdk-metrics-port",
             str(sdk_metrics_port),
+            "--worker-metrics-port",
+            str(worker_metrics_port),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -102,10 +105,14 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
             polled = metric(api_sdk, "temporal_workflow_task_queue_poll_succeed")
             assert executed - polled >= 1, (executed, polled)
             assert metric(api_sdk, "temporal_local_activity_execution_latency_count") >= 1
+            # The standalone worker serves the hookline metrics too, on its own port.
+            worker = await api.get(f"http://127.0.0.1:{worker_metrics_port}/metrics")
+            assert "# TYPE hookline_deliveries_total counter" in worker.text, worker.text[:500]
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "API token" in output and "hookline stopped" in output
+    assert f"http://127.0.0.1:{worker_metrics_port}/metrics (hookline: API, worker)" in output
     for port in (api_port, temporal_port, ui_port):
         assert not port_open(port), f"port {port} still open after Ctrl-C"

@@ -36,7 +36,7 @@ class Dev:
 
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
-        self.sdk_metrics_port = free_port()
+        self.sdk_metrics_port, self.worker_metrics_port = free_port(), free_port()
         self.data_dir = data_dir
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
         ports = {
@@ -44,6 +44,7 @@ class Dev:
             "--temporal-port": self.temporal_port,
             "--ui-port": self.ui_port,
             "--sdk-metrics-port": self.sdk_metrics_port,
+            "--worker-metrics-port": self.worker_metrics_port,
         }
         flags = [str(part) for pair in ports.items() for part in pair]
         self.process = subprocess.Popen(
@@ -202,6 +203,9 @@ async def test_dev_restarts_a_killed_worker_keeps_delivering_and_encrypts_histor
                     pass
                 await asyncio.sleep(0.1)
             assert "temporal_worker_task_slots_available" in scraped.text
+            # and its hookline metrics, on the port the killed one held
+            scraped = await api.get(f"http://127.0.0.1:{dev.worker_metrics_port}/metrics")
+            assert "# TYPE hookline_deliveries_total counter" in scraped.text
             assert dev.process.poll() is None
             assert sum("hookline dev: the" in line for line in dev.lines) == 1, dev.lines
     finally:
@@ -229,7 +233,9 @@ async def test_dev_restarts_a_killed_worker_keeps_delivering_and_encrypts_histor
     assert "hookline dev: worker exited with 1 during start-up" in other.lines
 
 
-@pytest.mark.parametrize("which", ["--api-port", "--temporal-port", "--ui-port"])
+@pytest.mark.parametrize(
+    "which", ["--api-port", "--temporal-port", "--ui-port", "--worker-metrics-port"]
+)
 def test_a_taken_port_fails_before_the_banner_in_one_line(tmp_path, which):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))

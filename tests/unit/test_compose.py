@@ -314,3 +314,16 @@ def test_dockerfile_installs_without_dev_extra_and_runs_unprivileged() -> None:
     modules = {path.name for path in ROOT.glob("*.py")}
     missing = sorted(part for part in folders | modules if part not in copied)
     assert not missing, missing
+
+
+def test_every_worker_replica_serves_its_metrics(services: dict[str, Any]) -> None:
+    """Each scaled worker serves the hookline metrics inside the network, on a port it
+    declares and never publishes (replicas would fight over a host port)."""
+    from hookline.infra.config import split_address
+
+    worker = services["worker"]
+    host, port = split_address(_settings(worker).metrics_address or "")
+    assert host == "0.0.0.0"
+    assert port in _listens_on(worker)
+    assert port not in _published(worker).values()
+    assert _settings(services["api"]).metrics_address is None  # the API has /metrics
