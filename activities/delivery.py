@@ -245,7 +245,6 @@ class DeliveryActivities:
                     target.retry,
                     retry_after=parse_retry_after(result.retry_after),
                 )
-            span.end(result.status_code, decision.outcome, result.error)
         except Exception as exc:
             log.exception(
                 "delivery attempt broke; recorded as its error",
@@ -258,9 +257,9 @@ class DeliveryActivities:
             else:  # the receiver's answer is kept; what broke after it is the error
                 result = dataclasses.replace(result, error=error)
             decision = decide(None, number, target.retry)
-            if span is not None:
-                with contextlib.suppress(Exception):
-                    span.end(result.status_code, decision.outcome, error)
+        if span is not None:
+            with contextlib.suppress(Exception):  # a span never decides an attempt
+                span.end(result.status_code, decision.outcome, result.error)
         return AttemptRecord(target, webhook.url, number, result, decision, webhook.failing_since)
 
     def _disable_cutoff(self, now: datetime) -> datetime:
