@@ -11,7 +11,10 @@ data, not a bug, so `deliver` raises BENIGN ApplicationErrors that Temporal retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +42,7 @@ from hookline.core.retry import (
     decide,
     parse_retry_after,
 )
-from hookline.delivery.send import event_body, send, webhook_secrets
+from hookline.delivery.send import error_text, event_body, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.store.settling import settle
@@ -213,30 +216,50 @@ class DeliveryActivities:
     async def _attempt(
         self, target: DeliverInput, event: EventFacts, body: bytes, webhook: Row[Any], number: int
     ) -> AttemptRecord:
-        """Sign, POST, decide: nothing is written yet."""
-        span = tracing.attempt_span(target, event.type, number, webhook.url)
-        result = await send(
-            self.deps.http,
-            webhook.url,
-            body,
-            secrets=webhook_secrets(webhook, self.deps.secrets, datetime.now(UTC)),
-            event_id=event.id,
-            event_type=event.type,
-            delivery_id=target.delivery_id,
-            attempt=number,
-            timeout=target.retry.timeout,
-            extra_headers=span.headers,
-        )
-        if result.error and result.error.startswith("refused:"):
-            decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)
-        else:
-            decision = decide(
-                result.status_code,
-                number,
-                target.retry,
-                retry_after=parse_retry_after(result.retry_after),
+        """Sign, POST, decide: nothing is written yet. Raises nothing but cancellation: an
+        unexpected error of this one target becomes its attempt's error, retried as a network
+        error is, so it never fails the step it shares with its neighbours (whose POSTs the
+        step's retry would make again)."""
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        span = result = None
+        try:
+            span = tracing.attempt_span(target, event.type, number, webhook.url)
+            result = await send(
+                self.deps.http,
+                webhook.url,
+                body,
+                secrets=webhook_secrets(webhook, self.deps.secrets, datetime.now(UTC)),
+                event_id=event.id,
+                event_type=event.type,
+                delivery_id=target.delivery_id,
+                attempt=number,
+                timeout=target.retry.timeout,
+                extra_headers=span.headers,
             )
-        span.end(result.status_code, decision.outcome, result.error)
+            if result.error and result.error.startswith("refused:"):
+                decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)
+            else:
+                decision = decide(
+                    result.status_code,
+                    number,
+                    target.retry,
+                    retry_after=parse_retry_after(result.retry_after),
+                )
+        except Exception as exc:
+            log.exception(
+                "delivery attempt broke; recorded as its error",
+                extra={"delivery_id": target.delivery_id, "attempt": number},
+            )
+            error = error_text(exc, "internal error: ")
+            if result is None:
+                duration_ms = int((time.perf_counter() - started) * 1000)
+                result = SendResult(None, None, error, duration_ms, None, started_at)
+            else:  # the receiver's answer is kept; what broke after it is the error
+                result = dataclasses.replace(result, error=error)
+            decision = decide(None, number, target.retry)
+        if span is not None:
+            with contextlib.suppress(Exception):  # a span never decides an attempt
+                span.end(result.status_code, decision.outcome, result.error)
         return AttemptRecord(target, webhook.url, number, result, decision, webhook.failing_since)
 
     def _disable_cutoff(self, now: datetime) -> datetime:
@@ -257,27 +280,31 @@ class DeliveryActivities:
 
     @staticmethod
     def _observe(record: AttemptRecord, event_type: str) -> None:
-        """Metrics and one JSON log line per attempt."""
+        """Metrics and one JSON log line per attempt. Never raises: it runs after the
+        attempts are recorded, where an exception would make the step's retry POST again."""
         result, decision, target = record.result, record.decision, record.target
-        metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
-        log.info(
-            "delivery attempt %s",
-            decision.outcome,
-            extra={
-                "event_id": target.event_id,
-                "delivery_id": target.delivery_id,
-                "webhook_id": target.webhook_id,
-                "tenant_id": target.tenant_id,
-                "event_type": event_type,
-                "attempt": record.number,
-                "series": target.series,
-                "trigger": target.trigger,
-                "status_code": result.status_code,
-                "outcome": decision.outcome,
-                "duration_ms": result.duration_ms,
-                "error": result.error,
-            },
-        )
+        try:
+            metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
+            log.info(
+                "delivery attempt %s",
+                decision.outcome,
+                extra={
+                    "event_id": target.event_id,
+                    "delivery_id": target.delivery_id,
+                    "webhook_id": target.webhook_id,
+                    "tenant_id": target.tenant_id,
+                    "event_type": event_type,
+                    "attempt": record.number,
+                    "series": target.series,
+                    "trigger": target.trigger,
+                    "status_code": result.status_code,
+                    "outcome": decision.outcome,
+                    "duration_ms": result.duration_ms,
+                    "error": result.error,
+                },
+            )
+        except Exception:
+            log.exception("delivery attempt %s not observed", target.delivery_id)
 
     def _disabled(self, record: AttemptRecord) -> WebhookDisabled:
         assert record.failing_since is not None  # auto-disabled: failing since then

@@ -12,6 +12,7 @@ the defaults the gaps between the 6 attempts are 30 s, 2.5 min, 12.5 min, ~1 h, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -30,6 +31,10 @@ INITIAL_INTERVAL = 30.0  # seconds, after attempt 1
 BACKOFF = 5.0
 MAX_INTERVAL = 12 * 3600.0
 RETRY_AFTER_CAP = 3600.0
+# A receiver's Retry-After is held within these (seconds) whatever it says: `0` or a past date
+# waits the floor, not a tight loop; the webhook's `retry_after_cap` then applies (and wins).
+RETRY_AFTER_FLOOR = 1.0
+RETRY_AFTER_CEILING = 366 * 86400.0
 DELIVERY_TIMEOUT = 15.0
 
 
@@ -140,19 +145,45 @@ def status_family(status_code: int | None) -> str:
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date; None if absent or odd."""
-    if not value:
+    """Seconds from a `Retry-After` header: delta-seconds (ASCII digits only) or an HTTP date,
+    within [RETRY_AFTER_FLOOR, RETRY_AFTER_CEILING]; None if absent or anything else.
+
+    Total: the receiver writes this text, so no text makes it raise. `0` or a date already
+    past is the floor (never a tight loop); a number too long to be meant is the ceiling
+    (`decide` then caps it by the policy's `retry_after_cap`); `-1`, `1.5`, `1e999`, `NaN`,
+    `²` and other Unicode digits, dates out of range: None (the back-off schedule applies)."""
+    if not isinstance(value, str):
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    value = value.strip(" \t")
+    if _ascii_digits(value):
+        digits = value.lstrip("0")  # 10,000 digits: no int() of them (Python refuses > 4,300)
+        seconds = RETRY_AFTER_CEILING if len(digits) > 12 else float(int(digits or "0"))
+    elif value and len(value) <= _DATE_TEXT:
+        seconds = _seconds_until(value, now)
+    else:
+        return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, RETRY_AFTER_FLOOR), RETRY_AFTER_CEILING)
+
+
+# An HTTP date is 29 characters (its obsolete forms a few more); 64 bounds the work on junk.
+_DATE_TEXT = 64
+
+
+def _ascii_digits(value: str) -> bool:
+    """`str.isdigit()` is true for `²` or `٣` too, which `int()`/`float()` may refuse."""
+    return bool(value) and value.isascii() and value.isdigit()
+
+
+def _seconds_until(value: str, now: datetime | None) -> float | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return (when - (now or datetime.now(UTC))).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError, UnicodeError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def backoff_delay(attempt: int, spec: RetrySpec) -> float:
@@ -191,7 +222,11 @@ def decide(
         limit = min(limit, spec.client_error_max_attempts)
     if attempt >= limit:
         return Decision(Outcome.FAIL, status_class, reason=f"gave up after {attempt} attempts")
-    if retry_after is not None and status_class is StatusClass.RETRYABLE:
-        delay = min(max(retry_after, 0.0), spec.retry_after_cap)
+    if (
+        retry_after is not None
+        and math.isfinite(retry_after)
+        and status_class is StatusClass.RETRYABLE
+    ):
+        delay = min(max(retry_after, RETRY_AFTER_FLOOR), spec.retry_after_cap)
         return Decision(Outcome.RETRY, status_class, delay=delay, honours_retry_after=True)
     return Decision(Outcome.RETRY, status_class, delay=backoff_delay(attempt, spec))

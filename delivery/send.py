@@ -3,11 +3,17 @@
 `send()` never raises for what the receiver, the network or DNS does: every outcome is a
 `SendResult` (a status code, or an error text). An error starting with "refused:" means the
 URL's host is not one hookline may reach (core/urls.py); the caller does not retry it.
+
+Everything in a `SendResult` that the receiver wrote is bounded, and the texts that are
+stored and travel in workflow payloads (`body`, `error`) are valid UTF-8 without NUL: any
+store (PostgreSQL's text holds no NUL), JSON and protobuf take them as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +28,20 @@ from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.crypto import SecretBox
 
 BODY_EXCERPT_BYTES = 4096
+ERROR_TEXT_CHARS = 1024  # an error text may quote what the receiver sent
+HEADER_TEXT_CHARS = 256  # of a header value kept (Retry-After): more is never meant
+
+log = logging.getLogger("hookline.delivery")
+
+# What no store or payload takes: NUL (PostgreSQL text), lone surrogates (not UTF-8; aiohttp
+# keeps a header's undecodable bytes as surrogates, "surrogateescape").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, each NUL and lone surrogate made U+FFFD."""
+    text = text[:limit]
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:
@@ -80,12 +100,15 @@ async def send(
                 target, data=body, headers=headers, allow_redirects=False
             ) as reply:
                 status_code = reply.status  # a 3xx is an answer: never followed
-                retry_after = reply.headers.get("Retry-After")
+                retry_after = _header(reply, "Retry-After")
                 excerpt = await _excerpt(reply)
     except TimeoutError:  # ours, or aiohttp's own connect/read timeouts
         error = f"timeout after {timeout:g}s"
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # UrlError is a ValueError
-        error = _describe(exc)
+        error = error_text(exc)
+    except Exception as exc:  # not ours to raise: the attempt's error, retried
+        log.warning("unexpected error in a delivery attempt", exc_info=True)
+        error = error_text(exc, "unexpected error: ")
     return SendResult(
         status_code=status_code,
         body=excerpt,
@@ -116,9 +139,27 @@ def _vet_target(target: URL) -> None:
         raise urls.UrlError(f"host {host} is not a valid IP address") from exc
 
 
+def _header(reply: aiohttp.ClientResponse, name: str) -> str | None:
+    """A header's first value, bounded; None when absent or unreadable."""
+    try:
+        value = reply.headers.get(name)
+    except Exception:  # a header multidict aiohttp could not give: no value
+        return None
+    return value[:HEADER_TEXT_CHARS] if isinstance(value, str) else None
+
+
+def error_text(exc: BaseException, prefix: str = "") -> str:
+    """The attempt's error for `exc`: described, bounded, storable; never raises."""
+    try:
+        text = prefix + _describe(exc)
+    except Exception:  # an exception whose str() raises
+        text = f"{prefix}{type(exc).__name__}"
+    return storable_text(text, ERROR_TEXT_CHARS)
+
+
 async def _excerpt(reply: aiohttp.ClientResponse) -> str:
     """The first BODY_EXCERPT_BYTES of the answer, whatever its size: the rest is never read
-    (the connection is then closed rather than drained)."""
+    (the connection is then closed rather than drained). Invalid UTF-8 and NUL are U+FFFD."""
     chunks, size = [], 0
     while size < BODY_EXCERPT_BYTES:
         chunk = await reply.content.read(BODY_EXCERPT_BYTES - size)
@@ -126,7 +167,8 @@ async def _excerpt(reply: aiohttp.ClientResponse) -> str:
             break
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return storable_text(text, BODY_EXCERPT_BYTES)
 
 
 def _describe(exc: BaseException) -> str:

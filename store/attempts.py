@@ -3,11 +3,18 @@
 The first attempts of a fan-out (10 webhooks) are written together: one INSERT of the
 Attempts, one executemany UPDATE of the Deliveries and one of the Webhooks, instead of three
 transactions per attempt.
+
+What a receiver wrote (the body excerpt, an error text quoting it) is kept only as text every
+store and every workflow payload takes: `send()` makes it so, and an `AttemptRecord` makes it
+so again, whoever built its result, because one value PostgreSQL refuses (a NUL) fails the
+whole batch (every target's attempt unrecorded, and the step's retry POSTs them all again),
+and one a payload cannot encode (a lone surrogate) fails the step after its POSTs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, update
@@ -18,6 +25,29 @@ from hookline.core.retry import Decision, Outcome
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
 
+# The most kept of a response body and of an error text (send() keeps as much or less).
+RESPONSE_BODY_CHARS = 4096
+ERROR_CHARS = 1024
+# NUL: PostgreSQL's text cannot hold it; lone surrogates: not UTF-8, no driver encodes them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str | None, limit: int) -> str | None:
+    """`text` bounded, each NUL and lone surrogate made U+FFFD (delivery/send.py does the same
+    where the text is made: the store imports no delivery code)."""
+    if text is None:
+        return None
+    return _UNSTORABLE.sub("\ufffd", str(text)[:limit])
+
+
+def storable_result(result: SendResult) -> SendResult:
+    """`result` with its body excerpt and error text storable (itself when they are)."""
+    body = storable_text(result.body, RESPONSE_BODY_CHARS)
+    error = storable_text(result.error, ERROR_CHARS)
+    if body == result.body and error == result.error:
+        return result
+    return replace(result, body=body, error=error)
+
 
 @dataclass
 class AttemptRecord:
@@ -27,6 +57,10 @@ class AttemptRecord:
     result: SendResult
     decision: Decision
     failing_since: datetime | None  # the webhook's, as loaded before the attempt
+
+    def __post_init__(self) -> None:
+        # Stored, and in the activity's output and errors: storable, whoever built the result.
+        self.result = storable_result(self.result)
 
     @property
     def delivery_status(self) -> DeliveryStatus:

@@ -34,19 +34,47 @@ _MAX_HEADER_BYTES = 64 * 1024
 @dataclass
 class Reply:
     """One scripted answer. ``delay`` sleeps before answering; ``close`` drops the connection
-    without any answer (the client sees "server disconnected without sending a response")."""
+    without any answer (the client sees "server disconnected without sending a response").
+
+    ``raw`` replaces the HTTP reply with these bytes, written as they are (any status line,
+    header bytes h11 would refuse: NUL, invalid UTF-8, 8 KiB values; a body cut short); the
+    connection then stays open ``stall`` seconds (a reply that stalls) and is closed."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | str = b"ok"
     delay: float = 0.0
     close: bool = False
+    raw: bytes | None = None
+    stall: float = 0.0
 
     def __post_init__(self) -> None:
         if not 200 <= self.status <= 999:
             raise ValueError(f"Reply status must be a final status (200-999), not {self.status}")
-        if self.delay < 0:
-            raise ValueError("Reply delay must be >= 0")
+        if self.delay < 0 or self.stall < 0:
+            raise ValueError("Reply delay and stall must be >= 0")
+        if self.stall and self.raw is None:
+            raise ValueError("Reply stall is for raw replies")
+
+    @classmethod
+    def raw_reply(
+        cls,
+        status_line: bytes = b"HTTP/1.1 200 OK",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes = b"ok",
+        *,
+        length: int | None = None,
+        stall: float = 0.0,
+        delay: float = 0.0,
+    ) -> Reply:
+        """A raw reply from parts, with ``Connection: close`` (the receiver closes it: a client
+        must not take it for a kept-alive one) and ``Content-Length`` ``length`` (default: the
+        body's; a larger one with ``stall`` is a body that stops coming)."""
+        head = [status_line]
+        head += [name + b": " + value for name, value in headers or []]
+        head.append(b"Connection: close")
+        head.append(b"Content-Length: %d" % (len(body) if length is None else length))
+        return cls(raw=b"\r\n".join(head) + b"\r\n\r\n" + body, stall=stall, delay=delay)
 
     @property
     def body_bytes(self) -> bytes:
@@ -249,6 +277,11 @@ class Receiver:
                     await asyncio.sleep(reply.delay)
                 if reply.close:
                     return  # finally closes the socket: no answer at all
+                if reply.raw is not None:
+                    writer.write(reply.raw)
+                    await writer.drain()
+                    await asyncio.sleep(reply.stall)
+                    return  # its framing is not ours to know: the connection ends with it
                 await _send_reply(conn, writer, event.method, reply)
                 if h11.MUST_CLOSE in (conn.our_state, conn.their_state):
                     return
