@@ -3,7 +3,8 @@ can be added without breaking running workflows. Nothing secret ever goes in her
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,30 @@ class SendResult:
     duration_ms: int
     retry_after: str | None
     started_at: datetime
+
+
+# The most kept of a response body and of an error text (send() keeps as much or less).
+RESPONSE_BODY_CHARS = 4096
+ERROR_CHARS = 1024
+# NUL: PostgreSQL's text cannot hold it; lone surrogates: not UTF-8, no driver encodes them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str | None, limit: int) -> str | None:
+    """`text` bounded, each NUL and lone surrogate made U+FFFD: what a receiver sent, made
+    storable (in SQLite and PostgreSQL text, and in workflow payloads)."""
+    if text is None:
+        return None
+    return _UNSTORABLE.sub("\ufffd", str(text)[:limit])
+
+
+def storable_result(result: SendResult) -> SendResult:
+    """`result` with its body excerpt and error text storable (itself when they are)."""
+    body = storable_text(result.body, RESPONSE_BODY_CHARS)
+    error = storable_text(result.error, ERROR_CHARS)
+    if body == result.body and error == result.error:
+        return result
+    return replace(result, body=body, error=error)
 
 
 class EventStatus(StrEnum):

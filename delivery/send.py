@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ import orjson
 from yarl import URL
 
 from hookline.core import signing, urls
-from hookline.core.models import SendResult
+from hookline.core.models import SendResult, storable_text
 from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.crypto import SecretBox
 
@@ -32,16 +31,6 @@ ERROR_TEXT_CHARS = 1024  # an error text may quote what the receiver sent
 HEADER_TEXT_CHARS = 256  # of a header value kept (Retry-After): more is never meant
 
 log = logging.getLogger("hookline.delivery")
-
-# What no store or payload takes: NUL (PostgreSQL text), lone surrogates (not UTF-8; aiohttp
-# keeps a header's undecodable bytes as surrogates, "surrogateescape").
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable_text(text: str, limit: int) -> str:
-    """At most `limit` characters of `text`, each NUL and lone surrogate made U+FFFD."""
-    text = text[:limit]
-    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:

@@ -13,40 +13,16 @@ and one a payload cannot encode (a lone surrogate) fails the step after its POST
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 
 from hookline.core.ids import attempt_id
-from hookline.core.models import DeliverInput, DeliveryStatus, SendResult
+from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
 from hookline.core.retry import Decision, Outcome
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
-
-# The most kept of a response body and of an error text (send() keeps as much or less).
-RESPONSE_BODY_CHARS = 4096
-ERROR_CHARS = 1024
-# NUL: PostgreSQL's text cannot hold it; lone surrogates: not UTF-8, no driver encodes them.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable_text(text: str | None, limit: int) -> str | None:
-    """`text` bounded, each NUL and lone surrogate made U+FFFD (delivery/send.py does the same
-    where the text is made: the store imports no delivery code)."""
-    if text is None:
-        return None
-    return _UNSTORABLE.sub("\ufffd", str(text)[:limit])
-
-
-def storable_result(result: SendResult) -> SendResult:
-    """`result` with its body excerpt and error text storable (itself when they are)."""
-    body = storable_text(result.body, RESPONSE_BODY_CHARS)
-    error = storable_text(result.error, ERROR_CHARS)
-    if body == result.body and error == result.error:
-        return result
-    return replace(result, body=body, error=error)
 
 
 @dataclass

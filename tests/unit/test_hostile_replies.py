@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hookline.core.models import DeliverInput, SendResult
+from hookline.core.models import DeliverInput, SendResult, storable_text
 from hookline.core.retry import Decision, Outcome, RetrySpec, StatusClass, parse_retry_after
-from hookline.delivery.send import BODY_EXCERPT_BYTES, ERROR_TEXT_CHARS, storable_text
+from hookline.delivery.send import BODY_EXCERPT_BYTES, ERROR_TEXT_CHARS
 from hookline.delivery.transport import DeliveryTransport, delivery_transport
 from hookline.infra.config import Settings
 from hookline.store.attempts import AttemptRecord
