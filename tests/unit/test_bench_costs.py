@@ -18,8 +18,8 @@ import standardwebhooks
 from bench import actions
 from bench.peer import compare
 from bench.peer_sender import retry_countdown, should_retry, signed_headers
-from bench.run import open_event_footprint
 from bench.scale import exactly_once
+from bench.stats import open_event_footprint
 from bench.tables import markdown
 from hookline.core import signing
 
