@@ -124,7 +124,12 @@ def checkout_venv(root: Path, cache: Path = CACHE) -> Path:
 
 
 def _measure(events: int) -> dict:
-    from bench.run import DEFAULT, FANOUT, Bench, Stack, start_stack, stop_stack
+    try:  # this layout of bench/
+        from bench.config import DEFAULT, FANOUT
+        from bench.scenarios import Bench
+        from bench.stack import Stack, start_stack, stop_stack
+    except ImportError:  # an older checkout (a side of the comparison): all in bench/run.py
+        from bench.run import DEFAULT, FANOUT, Bench, Stack, start_stack, stop_stack
     from hookline.devserver import free_port
 
     def cpu_ms(result: dict) -> dict:

@@ -70,7 +70,7 @@ async def measure(
     bench, sent: dict[str, list[str]], fanout: int, price_per_million: float
 ) -> dict[str, Any]:
     """Actions, history size and cost for B, C, a redelivery and the expiry step (`bench`: a
-    bench.run.Bench, for its stack and receiver)."""
+    bench.scenarios.Bench, for its stack and receiver)."""
     from hookline.api.publish import event_workflow_input, start_event
     from hookline.infra.config import Settings
     from hookline.infra.crypto import data_converter

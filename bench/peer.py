@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import _wait_line
+from bench.config import HOST, ROOT, Sizes
+from bench.procs import cpu_seconds
+from bench.scenarios import Bench
+from bench.stack import wait_line
+from bench.stats import ratio, summarize
 
-HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parent.parent
 THREADS = 16
 
 
@@ -71,7 +73,7 @@ class Peer:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        _wait_line(self.redis, "Ready to accept connections", 30)
+        wait_line(self.redis, "Ready to accept connections", 30)
         log = open(self.tmp / "celery.log", "ab")  # closed below: the child keeps it
         self.worker = subprocess.Popen(
             [
@@ -144,9 +146,8 @@ class PeerSender:
         return dict(self.send(i) for i in range(n))
 
 
-async def run(bench, peer: Peer, sizes, say) -> dict[str, Any]:
+async def run(bench: Bench, peer: Peer, sizes: Sizes, say) -> dict[str, Any]:
     """The peer's burst and open-loop latency, measured against bench's receiver."""
-    from bench.run import cpu_seconds, summarize
     from hookline.core import signing
 
     sender = PeerSender(peer, signing.new_secret())
@@ -166,7 +167,7 @@ async def run(bench, peer: Peer, sizes, say) -> dict[str, Any]:
     base = await bench.count()
     before = cpu()
     sent = await asyncio.to_thread(sender.burst, n)
-    records, done = await bench.wait(base, n, bench._timeout(n))
+    records, done = await bench.wait(base, n, bench.timeout_for(n))
     after = cpu()
     results["burst"] = summarize(
         "Celery+Redis burst",
@@ -188,7 +189,7 @@ async def run(bench, peer: Peer, sizes, say) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
         event_id, at = sender.send(i)
         sent[event_id] = at
-    records, done = await bench.wait(base, count, bench._timeout(count))
+    records, done = await bench.wait(base, count, bench.timeout_for(count))
     after = cpu()
     results["latency"] = summarize(
         f"Celery+Redis {rate:g}/s open loop",
@@ -203,8 +204,6 @@ async def run(bench, peer: Peer, sizes, say) -> dict[str, Any]:
 
 def compare(scenarios: dict[str, dict], peer: dict[str, Any]) -> dict[str, float | None]:
     """C ÷ peer (deliveries/s) and D's latencies beside the peer's."""
-    from bench.run import ratio
-
     c, d = scenarios.get("C", {}), scenarios.get("D", {})
     burst, latency = peer.get("burst", {}), peer.get("latency", {})
     return {

@@ -30,7 +30,7 @@ import httpx
 import uvloop
 from httpx_aiohttp import AiohttpTransport
 
-from bench.run import ROOT
+from bench.config import ROOT
 from hookline.delivery.transport import DeliveryTransport, delivery_transport
 from hookline.devserver import free_port, stop_process
 from hookline.infra.config import Settings

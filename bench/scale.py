@@ -25,22 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.config import DEFAULT, FANOUT, HOST, QUICK, ROOT
+from bench.procs import cpu_seconds, machine, peak_rss_mb
 from bench.publisher import Connection
-from bench.run import (
-    DEFAULT,
-    FANOUT,
-    HOST,
-    QUICK,
-    ROOT,
-    Bench,
-    Stack,
-    _wait_line,
-    adopt,
-    cpu_seconds,
-    machine,
-    peak_rss_mb,
-    prepare_store,
-)
+from bench.scenarios import Bench
+from bench.seed import prepare_store
+from bench.stack import Stack, adopt, wait_line
 
 STEPS = ((1, 1), (1, 2), (2, 3))  # (API processes, worker processes)
 
@@ -102,7 +92,7 @@ class Cluster(Stack):
             text=True,
         )
         self.procs["receiver"] = rx
-        _wait_line(rx, "listening", 30)
+        wait_line(rx, "listening", 30)
         say("migrating the PostgreSQL store; tenant, token, webhooks")
         adopt(self, asyncio.run(prepare_store(self.store_url, self.rx_port)))
 

@@ -8,7 +8,7 @@ Table = tuple[str, list[str], list[list[str]]]
 PEER_KEYS = ("C/peer", "D p50 ms", "peer p50 ms", "D p99 ms", "peer p99 ms")
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
+def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
@@ -33,9 +33,9 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                 [
                     [
                         key,
-                        _fmt(costs[key]["history_events"]),
-                        _fmt(costs[key]["history_bytes"], 0),
-                        _fmt(costs[key]["actions_per_delivery"], 2),
+                        fmt(costs[key]["history_events"]),
+                        fmt(costs[key]["history_bytes"], 0),
+                        fmt(costs[key]["actions_per_delivery"], 2),
                     ]
                     for key in ("B", "C")
                     if key in costs
@@ -50,10 +50,10 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                 ["SQLite MB", "SQLite kB / open event", "RSS MB", "RSS kB / open event"],
                 [
                     [
-                        _fmt(footprint["sqlite_mb"]),
-                        _fmt(footprint["sqlite_kb_per_open_event"], 2),
-                        _fmt(footprint["rss_mb"]),
-                        _fmt(footprint["rss_kb_per_open_event"], 2),
+                        fmt(footprint["sqlite_mb"]),
+                        fmt(footprint["sqlite_kb_per_open_event"], 2),
+                        fmt(footprint["rss_mb"]),
+                        fmt(footprint["rss_kb_per_open_event"], 2),
                     ]
                 ],
             )
@@ -69,11 +69,11 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                     [
                         s["name"] + ("" if s["complete"] else " (INCOMPLETE)"),
                         str(s["deliveries"]),
-                        _fmt(s["seconds"], 2),
-                        _fmt(s["deliveries_per_s"]),
-                        _fmt(s["p50_ms"]),
-                        _fmt(s["p99_ms"]),
-                        _fmt(1000 * sum(s["cpu_s"].values()) / max(s["deliveries"], 1), 2),
+                        fmt(s["seconds"], 2),
+                        fmt(s["deliveries_per_s"]),
+                        fmt(s["p50_ms"]),
+                        fmt(s["p99_ms"]),
+                        fmt(1000 * sum(s["cpu_s"].values()) / max(s["deliveries"], 1), 2),
                     ]
                 )
         headers = ["run", "deliveries", "s", "deliveries/s", "p50 ms", "p99 ms"]
@@ -82,7 +82,7 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
             (
                 "hookline against the peer",
                 ["C/peer", "D p50 ms", "peer p50 ms", "D p99 ms", "peer p99 ms"],
-                [[_fmt(ratios.get(k), 2) for k in PEER_KEYS]],
+                [[fmt(ratios.get(k), 2) for k in PEER_KEYS]],
             )
         )
     return tables

@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from bench.run import FANOUT, QUICK
+from bench.config import FANOUT, QUICK
 from bench.scale import Cluster, ClusterBench, kill_mid_stream
 from hookline.devserver import free_port
 

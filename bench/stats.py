@@ -1,0 +1,153 @@
+"""A run's figures from what was measured: percentiles, one scenario's summary, passes pooled,
+the ratios between scenarios and the targets they are held to (docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Targets (docs/PERFORMANCE.md, "Targets").
+TARGETS = {
+    "B/A": 2.0,  # hookline events/s over the naive baseline
+    "C/B": 6.0,  # fan-out deliveries/s over B's
+    "D p50 ms": 35.0,
+    "D p99 ms": 80.0,
+    "E/B": 0.8,
+    "worker RSS MB": 250.0,
+    "api RSS MB": 250.0,
+}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError("q must be within [0, 100]")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def summarize(
+    name: str,
+    sent: dict[str, float],
+    records: list[list],
+    cpu: dict[str, float],
+    *,
+    complete: bool,
+    expected: int,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """One scenario's figures from publish times (event id -> wall time) and receiver records
+    ([wall time, event id, delivery id, path]); over `seconds` if given, else from the first
+    publish to the last arrival."""
+    events = len(sent)
+    first: dict[str, float] = {}
+    for at, event_id, _dlv, _path in records:
+        if event_id in sent:
+            first[event_id] = min(at, first.get(event_id, at))
+    latencies = [1000 * (first[e] - sent[e]) for e in first]
+    if seconds is None:
+        start = min(sent.values()) if sent else 0.0
+        end = max((r[0] for r in records), default=start)
+        seconds = max(end - start, 1e-9)
+    return {
+        "name": name,
+        "events": events,
+        "deliveries": len(records),
+        "expected_deliveries": expected,
+        "complete": complete,
+        "seconds": round(seconds, 3),
+        "events_per_s": events / seconds if records else None,
+        "deliveries_per_s": len(records) / seconds if records else None,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_s_per_event": {k: (v / events if events else None) for k, v in cpu.items()},
+    }
+
+
+def pool(name: str, passes: list[dict]) -> dict[str, Any]:
+    """Passes of one scenario measured apart (A, B and C run in turn), as one: their events,
+    time and CPU added up, their latencies pooled. Each pass keeps its rate under "passes"."""
+    sent: dict[str, float] = {}
+    records: list[list] = []
+    cpu: dict[str, float] = {}
+    for one in passes:
+        raw = one["_raw"]
+        sent |= raw["sent"]
+        records += raw["records"]
+        for process, seconds in raw["cpu"].items():
+            cpu[process] = cpu.get(process, 0.0) + seconds
+    pooled = summarize(
+        name,
+        sent,
+        records,
+        cpu,
+        complete=all(one["complete"] for one in passes),
+        expected=sum(one["expected_deliveries"] for one in passes),
+        seconds=sum(one["seconds"] for one in passes),
+    )
+    pooled["passes"] = [
+        {"events_per_s": one["events_per_s"], "seconds": one["seconds"]} for one in passes
+    ]
+    return pooled
+
+
+def compute_ratios(scenarios: dict[str, dict]) -> dict[str, float | None]:
+    def get(key: str, field_: str) -> float | None:
+        return scenarios.get(key, {}).get(field_)
+
+    return {
+        "B/A": ratio(get("B", "events_per_s"), get("A", "events_per_s")),
+        "C/B": ratio(get("C", "deliveries_per_s"), get("B", "deliveries_per_s")),
+        "E/B": ratio(get("E", "events_per_s"), get("B", "events_per_s")),
+    }
+
+
+def check_targets(
+    scenarios: dict[str, dict], ratios: dict, rss: dict[str, float | None]
+) -> list[dict]:
+    d = scenarios.get("D", {})
+    rows = [
+        ("B/A", ratios.get("B/A"), ">="),
+        ("C/B", ratios.get("C/B"), ">="),
+        ("D p50 ms", d.get("p50_ms"), "<="),
+        ("D p99 ms", d.get("p99_ms"), "<="),
+        ("E/B", ratios.get("E/B"), ">="),
+        ("worker RSS MB", rss.get("worker"), "<"),
+        ("api RSS MB", rss.get("api"), "<"),
+    ]
+    out = []
+    for name, value, op in rows:
+        target = TARGETS[name]
+        if value is None:
+            met = None
+        elif op == ">=":
+            met = value >= target
+        elif op == "<=":
+            met = value <= target
+        else:
+            met = value < target
+        out.append({"target": name, "op": op, "goal": target, "value": value, "met": met})
+    return out
+
+
+def open_event_footprint(before: dict, after: dict, events: int) -> dict[str, float | None]:
+    """The dev server's SQLite and RSS growth per event left open (in kB)."""
+    out: dict[str, float | None] = {"events": events}
+    for key in ("sqlite_mb", "rss_mb"):
+        grown = None if before[key] is None or after[key] is None else after[key] - before[key]
+        out[key] = after[key]
+        out[key.replace("_mb", "_kb_per_open_event")] = (
+            None if grown is None or not events else 1024 * grown / events
+        )
+    return out
