@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from hookline.api.auth import Principal, authenticate, require_scope
+from hookline.api.services import webhooks
 from hookline.core.catalog import Catalog
+from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.config import Settings
+from hookline.infra.crypto import SecretBox
 from hookline.store.engine import SessionMaker
+from hookline.store.tables import Webhook
 from hookline.store.transactions import Store
 
 
@@ -45,12 +49,24 @@ async def get_store(request: Request) -> Store:
     return request.app.state.deps.store
 
 
+async def get_secrets(request: Request) -> SecretBox:
+    """Seals and opens webhook secrets."""
+    return request.app.state.deps.secrets
+
+
+async def get_http(request: Request) -> DeliveryTransport:
+    """The app's shared delivery client (closed by the app on shutdown): the test send's."""
+    return request.app.state.deps.http
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SessionsDep = Annotated[SessionMaker, Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 StoreDep = Annotated[Store, Depends(get_store)]
+SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
+HttpDep = Annotated[DeliveryTransport, Depends(get_http)]
 
 
 async def get_principal(
@@ -81,3 +97,21 @@ WebhooksWrite = Annotated[Principal, Depends(scope("webhooks:write"))]
 EventsPublish = Annotated[Principal, Depends(scope("events:publish"))]
 EventsRead = Annotated[Principal, Depends(scope("events:read"))]
 EventsRedeliver = Annotated[Principal, Depends(scope("events:redeliver"))]
+
+
+def webhook_of(owner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Webhook]]:
+    """A dependency: the path's `{webhook_id}` as a webhook of the tenant that `owner` (a
+    dependency answering something with a `tenant_id`: the token's principal, the console's
+    user) resolves to; 404 whether it is missing or someone else's. Declared after the scoped
+    principal, a missing scope answers 403 first."""
+
+    async def owned_webhook(
+        webhook_id: str, session: SessionDep, who: Any = Depends(owner)
+    ) -> Webhook:
+        return await webhooks.owned(session, who.tenant_id, webhook_id)
+
+    return owned_webhook
+
+
+owned_webhook = webhook_of(get_principal)
+OwnedWebhook = Annotated[Webhook, Depends(owned_webhook)]

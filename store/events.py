@@ -66,7 +66,7 @@ def forget_unstarted(connection: Connection, event_id: str) -> None:
 
 def stored_input(row: Row[Any]) -> EventWorkflowInput:
     """The workflow input of a recorded event row."""
-    return EventWorkflowInput.of(
+    return EventWorkflowInput(
         event_id=row.id,
         tenant_id=row.tenant_id,
         type=row.type,

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from hookline.api.auth import Principal
-from hookline.api.deps import SessionDep
+from hookline.api.deps import SessionDep, webhook_of
 from hookline.store.console_sessions import csrf_token, find_session
+from hookline.store.tables import Webhook
 
 COOKIE = "hookline_console"
 COOKIE_PATH = "/console"
@@ -34,13 +34,6 @@ class ConsoleUser:
     tenant_name: str
     scopes: frozenset[str]
     csrf: str
-
-    @property
-    def principal(self) -> Principal:
-        """What the API's route functions take: the console calls them as they are."""
-        return Principal(
-            tenant_id=self.tenant_id, token_id=f"console:{self.session_id}", scopes=self.scopes
-        )
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
@@ -97,3 +90,5 @@ async def form_user(
 
 UserDep = Annotated[ConsoleUser, Depends(console_user)]
 FormUserDep = Annotated[ConsoleUser, Depends(form_user)]
+# The path's webhook of the session's tenant, or the 404 page: the API's OwnedWebhook, by user.
+UserWebhook = Annotated[Webhook, Depends(webhook_of(console_user))]

@@ -14,7 +14,7 @@ from hookline.api.console import queries
 from hookline.api.console.auth import FormUserDep, UserDep
 from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
-from hookline.api.routes import events as events_api
+from hookline.api.services import deliveries, events
 from hookline.core.models import DeliveryStatus, EventStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -87,7 +87,7 @@ async def event_page(
     event_id: str, request: Request, user: UserDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
     user.require("events:read")
-    event = (await events_api.get_event(event_id, user.principal, session)).data
+    event = await events.get_event(session, user.tenant_id, event_id)
     webhooks = await queries.webhook_names(session, user.tenant_id)
     failed = sum(1 for d in event.deliveries if d.status == DeliveryStatus.FAILED)
     settling = event.status not in SETTLED or any(
@@ -132,7 +132,7 @@ async def redeliver(
 ) -> Response:
     """The API's redelivery, as it is: a `redeliver` signal to the event's workflow."""
     user.require("events:redeliver")
-    result = await events_api.redeliver(
+    result = await deliveries.redeliver(
         session, temporal, user.tenant_id, event_id, [webhook_id] if webhook_id else None
     )
     if result.data.expired:

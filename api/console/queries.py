@@ -1,5 +1,5 @@
 """What only the console asks the store: a keyset page of events, per-event delivery tallies,
-attempts per hour for the sparklines. Filters come from the API's own `filtered_events`."""
+attempts per hour for the sparklines. Filters come from the events service's `filtered_events`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Integer, and_, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.api.console.sparkline import status_class
-from hookline.api.routes.events import filtered_events
+from hookline.api.services.events import filtered_events
 from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

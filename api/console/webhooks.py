@@ -1,5 +1,5 @@
 """Console pages of webhooks: the list with their last 24 hours, one webhook, and its forms.
-Every read and change goes through the API's own route functions (api/routes/)."""
+Every read and change goes through the services the API's routes call (api/services/)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from hookline.api.console import forms, queries, sparkline
-from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
+from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep, UserWebhook
 from hookline.api.console.render import SECURITY_HEADERS, page
-from hookline.api.deps import CatalogDep, SessionDep, SettingsDep
+from hookline.api.deps import CatalogDep, HttpDep, SecretsDep, SessionDep, SettingsDep
 from hookline.api.errors import ApiError
-from hookline.api.routes import deliveries as deliveries_api
-from hookline.api.routes import webhooks as webhooks_api
 from hookline.api.schemas.common import Pagination
 from hookline.api.schemas.webhooks import (
     FilterTestRequest,
@@ -26,6 +24,7 @@ from hookline.api.schemas.webhooks import (
     WebhookTestRequest,
     WebhookUpdate,
 )
+from hookline.api.services import deliveries, webhooks
 from hookline.core.models import DeliveryStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -73,14 +72,14 @@ async def _list_page(
     **context: Any,
 ) -> Response:
     user.require("webhooks:read")
-    webhooks = list((await queries.webhook_names(session, user.tenant_id)).values())[:MAX_LISTED]
-    rows = [{"webhook": w, "stats": None, "spark": None} for w in webhooks]
+    listed = list((await queries.webhook_names(session, user.tenant_id)).values())[:MAX_LISTED]
+    rows = [{"webhook": w, "stats": None, "spark": None} for w in listed]
     if user.can("events:read") and rows:
         now = datetime.now(UTC)
-        ids = [w.id for w in webhooks]
+        ids = [w.id for w in listed]
         hourly = await queries.attempts_per_hour(session, ids, now)
         counts = await queries.delivery_counts(session, ids, now - STATS_WINDOW)
-        for row, webhook in zip(rows, webhooks, strict=True):
+        for row, webhook in zip(rows, listed, strict=True):
             tally = counts[webhook.id]
             row["stats"] = Health(
                 succeeded=tally.get(DeliveryStatus.SUCCEEDED, 0),
@@ -103,18 +102,16 @@ async def _detail_page(
     **context: Any,
 ) -> Response:
     user.require("webhooks:read")
-    webhook = (await webhooks_api.get_webhook(webhook_id, user.principal, session)).data
-    stats = spark = deliveries = None
+    # Read again: no SQL when the session has the row, a SELECT when a rollback expired it or
+    # the test send's closed session let it go.
+    row = await webhooks.owned(session, user.tenant_id, webhook_id)
+    webhook = webhooks.detail(row)
+    stats = spark = recent = None
     if user.can("events:read"):
-        stats = (
-            await deliveries_api.webhook_stats(webhook_id, user.principal, session, "24h")
-        ).data
+        stats = await deliveries.webhook_stats(session, row, STATS_WINDOW)
         hourly = await queries.attempts_per_hour(session, [webhook_id], datetime.now(UTC))
         spark = sparkline.build(hourly[webhook_id])
-        recent = await deliveries_api.list_deliveries(
-            webhook_id, user.principal, session, Pagination(page=1, limit=20)
-        )
-        deliveries = recent.data
+        recent = (await deliveries.list_deliveries(session, row, Pagination(page=1, limit=20))).data
     context.setdefault("form", forms.form_of(webhook))
     context.setdefault("trial", {})
     notice = NOTICES.get(request.query_params.get("notice", ""))
@@ -127,7 +124,7 @@ async def _detail_page(
             "webhook": webhook,
             "stats": stats,
             "spark": spark,
-            "deliveries": deliveries,
+            "deliveries": recent,
             "event_types": catalog.names(),
             "webhook_first_type": first,
             "notice": notice,
@@ -146,9 +143,9 @@ async def webhooks_page(
 
 @router.get("/webhooks/{webhook_id}")
 async def webhook_page(
-    webhook_id: str, request: Request, user: UserDep, session: SessionDep, catalog: CatalogDep
+    request: Request, user: UserDep, webhook: UserWebhook, session: SessionDep, catalog: CatalogDep
 ) -> Response:
-    return await _detail_page(request, user, session, catalog, webhook_id)
+    return await _detail_page(request, user, session, catalog, webhook.id)
 
 
 # --------------------------------------------------------------------------- forms
@@ -169,6 +166,7 @@ async def create_webhook(
     request: Request,
     user: FormUserDep,
     session: SessionDep,
+    secrets: SecretsDep,
     settings: SettingsDep,
     catalog: CatalogDep,
     url: Text = "",
@@ -180,8 +178,8 @@ async def create_webhook(
     form = {"url": url, "events": events, "description": description, "filter": filter}
     try:
         body = WebhookCreate(**_webhook_fields(url, events, description, filter))
-        created = await webhooks_api.create_webhook(
-            body, request, user.principal, session, settings, catalog
+        created = await webhooks.create_webhook(
+            session, secrets, settings, catalog, user.tenant_id, body
         )
     except (ValidationError, ApiError, forms.FormError) as exc:
         await session.rollback()
@@ -199,18 +197,18 @@ async def create_webhook(
         user,
         session,
         catalog,
-        created.data.id,
+        created.id,
         status_code=201,
-        secret=created.data.secret,
+        secret=created.secret,
         notice="Webhook created.",
     )
 
 
 @router.post("/webhooks/{webhook_id}/edit")
 async def edit_webhook(
-    webhook_id: str,
     request: Request,
     user: FormUserDep,
+    webhook: UserWebhook,
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -220,15 +218,12 @@ async def edit_webhook(
     filter: Text = "",
 ) -> Response:
     user.require("webhooks:write")
+    webhook_id = webhook.id  # the rollback below expires the row
     form = {"url": url, "events": events, "description": description, "filter": filter}
     try:
         body = WebhookUpdate(**_webhook_fields(url, events, description, filter))
-        await webhooks_api.update_webhook(
-            webhook_id, body, user.principal, session, settings, catalog
-        )
+        await webhooks.update_webhook(session, settings, catalog, webhook, body)
     except (ValidationError, ApiError, forms.FormError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise  # the same 404 page as an unknown id
         await session.rollback()
         return await _detail_page(
             request,
@@ -245,8 +240,8 @@ async def edit_webhook(
 
 @router.post("/webhooks/{webhook_id}/status")
 async def set_status(
-    webhook_id: str,
     user: FormUserDep,
+    webhook: UserWebhook,
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -256,66 +251,60 @@ async def set_status(
     if status not in ("active", "inactive"):
         raise ApiError(400, "status must be active or inactive")
     body = WebhookUpdate(status=status)
-    await webhooks_api.update_webhook(webhook_id, body, user.principal, session, settings, catalog)
+    await webhooks.update_webhook(session, settings, catalog, webhook, body)
     notice = "enabled" if status == "active" else "disabled"
-    return _redirect(f"/console/webhooks/{webhook_id}?notice={notice}")
+    return _redirect(f"/console/webhooks/{webhook.id}?notice={notice}")
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret")
 async def rotate_secret(
-    webhook_id: str,
     request: Request,
     user: FormUserDep,
+    webhook: UserWebhook,
     session: SessionDep,
+    secrets: SecretsDep,
     settings: SettingsDep,
     catalog: CatalogDep,
 ) -> Response:
     user.require("webhooks:write")
-    rotated = await webhooks_api.rotate_secret(
-        webhook_id, request, user.principal, session, settings
-    )
+    rotated = await webhooks.rotate_secret(session, secrets, settings, webhook)
     return await _detail_page(
         request,
         user,
         session,
         catalog,
-        webhook_id,
-        secret=rotated.data.secret,
-        previous_until=rotated.data.previous_secret_expires_at,
+        webhook.id,
+        secret=rotated.secret,
+        previous_until=rotated.previous_secret_expires_at,
         notice="Secret rotated.",
     )
 
 
 @router.post("/webhooks/{webhook_id}/test")
 async def send_test(
-    webhook_id: str,
     request: Request,
     user: FormUserDep,
+    webhook: UserWebhook,
     session: SessionDep,
+    http: HttpDep,
+    secrets: SecretsDep,
     settings: SettingsDep,
     catalog: CatalogDep,
     event: Annotated[str, Form(max_length=200)] = "webhook.test",
 ) -> Response:
     user.require("webhooks:write")
-    result = await webhooks_api.test_webhook(
-        webhook_id,
-        request,
-        user.principal,
-        session,
-        settings,
-        catalog,
-        WebhookTestRequest(event=event or "webhook.test"),
-    )
+    body = WebhookTestRequest(event=event or "webhook.test")
+    result = await webhooks.send_test(session, http, secrets, settings, catalog, webhook, body)
     return await _detail_page(
-        request, user, session, catalog, webhook_id, test=result, test_event=event
+        request, user, session, catalog, webhook.id, test=result, test_event=event
     )
 
 
 @router.post("/webhooks/{webhook_id}/filter-test")
 async def filter_test(
-    webhook_id: str,
     request: Request,
     user: FormUserDep,
+    webhook: UserWebhook,
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
@@ -333,22 +322,18 @@ async def filter_test(
             if candidate is not None
             else FilterTestRequest(event=sample)
         )
-        verdict = await webhooks_api.filter_test(
-            webhook_id, body, user.principal, session, settings, catalog
-        )
+        verdict = await webhooks.filter_test(settings, catalog, webhook, body)
     except (ValidationError, ApiError, forms.FormError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise  # the same 404 page as an unknown id
         return await _detail_page(
             request,
             user,
             session,
             catalog,
-            webhook_id,
+            webhook.id,
             status_code=422,
             trial=trial,
             trial_error=forms.message(exc),
         )
     return await _detail_page(
-        request, user, session, catalog, webhook_id, trial=trial, verdict=verdict.data
+        request, user, session, catalog, webhook.id, trial=trial, verdict=verdict
     )

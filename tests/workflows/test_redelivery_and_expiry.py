@@ -9,7 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
-from hookline.api.routes.events import signal_redeliver
+from hookline.api.services.deliveries import signal_redeliver
 from hookline.core.models import RedeliverSignal
 from hookline.infra.sweeps import ExpirySweep
 from hookline.workflows.event import EventWorkflow

@@ -1,0 +1,268 @@
+"""Deliveries: a webhook's deliveries, a delivery's attempts, a webhook's stats, and
+redelivery (of one event's deliveries, or of every failed one matching some filters)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from hookline.api.errors import ApiError
+from hookline.api.publish import UNAVAILABLE, temporal_unavailable
+from hookline.api.schemas.common import Page, Pagination
+from hookline.api.schemas.events import (
+    AttemptOut,
+    BulkRedeliverRequest,
+    DeliveryOut,
+    RedeliverResponse,
+    RedeliverResult,
+    WebhookStats,
+)
+from hookline.api.services.events import owned_event
+from hookline.core.models import DeliveryStatus, RedeliverSignal
+from hookline.core.retry import status_family
+from hookline.infra import metrics
+from hookline.infra.crypto import missing_key_message
+from hookline.infra.keys_in_use import client_key_ids, missing_workflow_keys
+from hookline.store.retention import has_expired, is_live
+from hookline.store.tables import Attempt, Delivery, Event, Webhook
+
+BULK_REDELIVER_MAX = 10_000
+MAX_STATS_WINDOW = timedelta(days=7)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+# --------------------------------------------------------------------------- read
+
+
+async def list_deliveries(
+    session: AsyncSession, webhook: Webhook, pages: Pagination, status: str | None = None
+) -> Page[DeliveryOut]:
+    """The webhook's deliveries of live events, newest first."""
+    query = (
+        select(Delivery)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(
+            Delivery.webhook_id == webhook.id,
+            Delivery.tenant_id == webhook.tenant_id,
+            is_live(),  # an expired event's deliveries are gone with it, swept or not
+        )
+    )
+    if status:
+        query = query.where(Delivery.status == status)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .offset(pages.offset)
+        .limit(pages.limit)
+    )
+    return Page(
+        data=[DeliveryOut.model_validate(r, from_attributes=True) for r in rows],
+        meta=pages.meta(total or 0),
+    )
+
+
+async def list_attempts(
+    session: AsyncSession, tenant_id: str, delivery_id: str, pages: Pagination
+) -> Page[AttemptOut]:
+    """Every attempt of the tenant's delivery, in order; 404 once its event has expired."""
+    delivery = await session.get(Delivery, delivery_id)
+    event = await session.get(Event, delivery.event_id) if delivery is not None else None
+    if (
+        delivery is None
+        or event is None
+        or delivery.tenant_id != tenant_id
+        or has_expired(event.expires_at)
+    ):
+        raise ApiError(404, f"delivery {delivery_id} does not exist or has expired")
+    query = select(Attempt).where(Attempt.delivery_id == delivery_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Attempt.started_at, Attempt.series, Attempt.number)
+        .offset(pages.offset)
+        .limit(pages.limit)
+    )
+    return Page(
+        data=[AttemptOut.model_validate(r, from_attributes=True) for r in rows],
+        meta=pages.meta(total or 0),
+    )
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def stats_window(window: str) -> timedelta:
+    """The window, capped before it becomes a timedelta: `99999999999999999999d` is 7 days,
+    not an OverflowError."""
+    match = re.fullmatch(r"(\d+)(ms|s|m|h|d|w)?", window)
+    if match is None:  # the query's pattern already refused it
+        raise ApiError(400, f"invalid window {window!r} (use e.g. 1h, 24h, 7d)")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return min(timedelta(seconds=min(seconds, MAX_STATS_WINDOW.total_seconds())), MAX_STATS_WINDOW)
+
+
+def percentile(sorted_values: list[int], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, round(fraction * len(sorted_values) + 0.5 - 1e-9))
+    return float(sorted_values[min(rank, len(sorted_values)) - 1])
+
+
+async def webhook_stats(session: AsyncSession, webhook: Webhook, span: timedelta) -> WebhookStats:
+    """Success rate, failures by status class and latency over the last `span`."""
+    since = datetime.now(UTC) - span
+    statuses = (
+        await session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.webhook_id == webhook.id, Delivery.created_at >= since)
+            .group_by(Delivery.status)
+        )
+    ).all()
+    counts = {status: n for status, n in statuses}
+    attempts = (
+        await session.execute(
+            select(Attempt.status_code, Attempt.duration_ms).where(
+                Attempt.webhook_id == webhook.id, Attempt.started_at >= since
+            )
+        )
+    ).all()
+    by_class: dict[str, int] = {}
+    for code, _ in attempts:
+        family = status_family(code)
+        by_class[family] = by_class.get(family, 0) + 1
+    latencies = sorted(ms for code, ms in attempts if code is not None)
+    succeeded = counts.get(DeliveryStatus.SUCCEEDED, 0)
+    failed = counts.get(DeliveryStatus.FAILED, 0)
+    finished = succeeded + failed
+    return WebhookStats(
+        webhook_id=webhook.id,
+        window_seconds=int(span.total_seconds()),
+        since=since,
+        deliveries=sum(counts.values()),
+        succeeded=succeeded,
+        failed=failed,
+        pending=counts.get(DeliveryStatus.PENDING, 0),
+        success_rate=round(succeeded / finished, 4) if finished else None,
+        attempts=len(attempts),
+        attempts_by_class=by_class,
+        latency_ms_p50=percentile(latencies, 0.50),
+        latency_ms_p95=percentile(latencies, 0.95),
+        failing_since=webhook.failing_since,
+        status=webhook.status,
+    )
+
+
+# --------------------------------------------------------------------------- redelivery
+
+
+async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[str]) -> bool:
+    """False when the workflow has closed: the event's retention is over. 409 when the event's
+    history was sealed with a key no longer configured (its worker could not replay it)."""
+    try:
+        missing = await missing_workflow_keys(temporal, event_id)
+        if missing:
+            raise ApiError(
+                409,
+                missing_key_message(f"event {event_id} is", missing, client_key_ids(temporal)),
+                details={"missing_key_ids": sorted(missing)},
+            )
+        await temporal.get_workflow_handle(event_id).signal(
+            "redeliver", RedeliverSignal(webhook_ids=webhook_ids)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    return True
+
+
+async def redeliver(
+    session: AsyncSession,
+    temporal: Client,
+    tenant_id: str,
+    event_id: str,
+    webhook_ids: list[str] | None = None,
+) -> RedeliverResponse:
+    """An event's failed deliveries, or those to the named webhooks, start a new manual series:
+    one `redeliver` signal to its workflow."""
+    event = await owned_event(session, tenant_id, event_id)
+    deliveries = (
+        await session.scalars(select(Delivery).where(Delivery.event_id == event.id))
+    ).all()
+    if webhook_ids:
+        known = {d.webhook_id: d for d in deliveries}
+        unknown = [wh for wh in webhook_ids if wh not in known]
+        if unknown:
+            raise ApiError(
+                404,
+                "this event has no delivery to some of the named webhooks",
+                details={"webhook_ids": unknown},
+            )
+        targets = [known[wh] for wh in dict.fromkeys(webhook_ids)]
+    else:
+        targets = [d for d in deliveries if d.status == DeliveryStatus.FAILED]
+    expired: list[str] = []
+    if targets and not await signal_redeliver(temporal, event.id, [d.webhook_id for d in targets]):
+        expired, targets = [event.id], []
+    metrics.redelivery_requested(len(targets))
+    result = RedeliverResult(
+        scheduled=len(targets),
+        events=1 if targets else 0,
+        delivery_ids=[d.id for d in targets],
+        expired=expired,
+    )
+    message = (
+        f"event {event.id} expired; nothing can be redelivered"
+        if expired
+        else f"{len(targets)} deliveries scheduled for redelivery"
+    )
+    return RedeliverResponse(success=not expired, message=message, data=result)
+
+
+async def redeliver_failed(
+    session: AsyncSession, temporal: Client, tenant_id: str, body: BulkRedeliverRequest
+) -> RedeliverResponse:
+    """Every failed delivery of the tenant matching the filters (at most BULK_REDELIVER_MAX),
+    one `redeliver` signal per event."""
+    query = select(Delivery).where(
+        Delivery.tenant_id == tenant_id, Delivery.status == DeliveryStatus.FAILED
+    )
+    if body.webhook_id:
+        query = query.where(Delivery.webhook_id == body.webhook_id)
+    if body.type:
+        query = query.where(Delivery.event_type == body.type)
+    if body.since or body.until:
+        created = select(Event.id).where(Event.tenant_id == tenant_id)
+        if body.since:
+            created = created.where(Event.created >= body.since)
+        if body.until:
+            created = created.where(Event.created < body.until)
+        query = query.where(Delivery.event_id.in_(created))
+    rows = (await session.scalars(query.limit(BULK_REDELIVER_MAX))).all()
+    by_event: dict[str, list[Delivery]] = {}
+    for row in rows:
+        by_event.setdefault(row.event_id, []).append(row)
+    scheduled: list[str] = []
+    expired: list[str] = []
+    for event_id, deliveries in by_event.items():
+        if await signal_redeliver(temporal, event_id, [d.webhook_id for d in deliveries]):
+            scheduled += [d.id for d in deliveries]
+        else:
+            expired.append(event_id)
+    metrics.redelivery_requested(len(scheduled))
+    result = RedeliverResult(
+        scheduled=len(scheduled),
+        events=len(by_event) - len(expired),
+        delivery_ids=scheduled,
+        expired=expired,
+    )
+    return RedeliverResponse(
+        message=f"{len(scheduled)} failed deliveries scheduled for redelivery", data=result
+    )
