@@ -89,7 +89,7 @@ def install(app: FastAPI) -> None:
         details = _validation_details(exc)
         if any(d["type"] == "json_invalid" for d in details):
             return error_response(400, "malformed JSON body", details)
-        # Query, path and header parameters: 400 as the seed's "Invalid parameters".
+        # Query, path and header parameters: 400, "Invalid parameters" (the public contract).
         if all(d["loc"] and d["loc"][0] in ("query", "path", "header") for d in details):
             return error_response(400, "invalid parameters", details)
         return error_response(422, "request body failed validation", details)

@@ -48,7 +48,7 @@ _BUILTIN: list[tuple[str, str]] = [
     ("oauth.client_registered", "An OAuth client was registered"),
     ("oauth.token_issued", "An OAuth token was issued"),
     ("oauth.token_revoked", "An OAuth token was revoked"),
-    # Seeds 000-003: Webhooks v3 entity events.
+    # Webhooks v3 entity events.
     ("entity.created", "An entity (user profile) was created"),
     ("entity.updated", "An entity (user profile) was modified"),
     ("entity.deleted", "An entity (user profile) was deleted"),

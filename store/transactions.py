@@ -3,8 +3,8 @@ token up), each written as plain synchronous SQLAlchemy Core over a Connection.
 
 PostgreSQL: on the async engine, through `run_sync`.
 
-SQLite, with the synchronous driver (measured: ~8x less CPU than aiosqlite for a
-5-statement transaction, which hops to its thread for every cursor call):
+SQLite, with the synchronous driver (much less CPU than aiosqlite, which hops to its thread
+for every cursor call; docs/PERFORMANCE.md has the figures):
 - inline, on the event loop: a local transaction takes well under a millisecond, so it runs
   there, with no thread hop and no wait for the GIL. It begins IMMEDIATE with no busy wait:
   if another process holds the write lock, it is rolled back at once and goes to

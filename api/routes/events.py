@@ -148,5 +148,5 @@ async def bulk_redeliver(
     session: SessionDep,
     temporal: TemporalDep,
 ) -> RedeliverResponse:
-    """The seed's "see if you have any failed events and schedule them for redelivery"."""
+    """Every failed event of the tenant in a window, scheduled for redelivery."""
     return await deliveries.redeliver_failed(session, temporal, principal.tenant_id, body)

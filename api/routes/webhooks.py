@@ -1,4 +1,4 @@
-"""Webhooks: the seed's CRUD and test, plus secret rotation and filter testing."""
+"""Webhooks: CRUD and test send, plus secret rotation and filter testing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Envelopes of the seed contract: {"data": …}, {"data": [...], "meta": …}, {"success": …}."""
+"""Envelopes of the public contract: {"data": …}, {"data": [...], "meta": …}, {"success": …}."""
 
 from __future__ import annotations
 

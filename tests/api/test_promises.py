@@ -1,4 +1,4 @@
-"""The promises of issue 14, one test per finding: a 202 is a promise, no input is a 5xx,
+"""The promises, one test per finding: a 202 is a promise, no input is a 5xx,
 no tenant stalls another, idempotency is exact, an accepted event can be read at once.
 
 The tests that deliver run the API as deployed (its embedded worker, eager start) against the

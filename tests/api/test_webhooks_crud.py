@@ -1,4 +1,4 @@
-"""Webhooks CRUD, as the seed shows it: envelopes, fields, the masked secret, pagination."""
+"""Webhooks CRUD, as the public contract has it: envelopes, fields, masked secret, pagination."""
 
 from __future__ import annotations
 

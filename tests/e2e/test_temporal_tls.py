@@ -1,4 +1,4 @@
-"""Secured connections to Temporal (issue 16.1), for real: `hookline worker` and `hookline api`
+"""Secured connections to Temporal, for real: `hookline worker` and `hookline api`
 reach the dev server only through a TLS-terminating proxy that requires a client certificate
 (tests/support/tls_proxy.py); an event is published and delivered through it. A wrong CA or a
 missing client certificate stops a process at start with one line."""

@@ -1,4 +1,4 @@
-"""`hookline dev`'s supervision (issue 14.7): back-off, one line per crash, taken ports."""
+"""`hookline dev`'s supervision: back-off, one line per crash, taken ports."""
 
 from __future__ import annotations
 

@@ -297,3 +297,13 @@ def test_no_import_circle():
 
 def test_the_circle_check_finds_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_sandbox_checks_the_workflow_modules():
+    """Only core/ and the activity classes pass through the worker's sandbox: a pass-through
+    entry covering workflows/ would exempt the workflow code from every sandbox check."""
+    from hookline.worker import PASSTHROUGH
+
+    ours = [name for name in PASSTHROUGH if name.split(".")[0] == "hookline"]
+    assert ours == ["hookline.core", "hookline.activities"]
+    assert not any("hookline.workflows.event".startswith(name) for name in PASSTHROUGH)

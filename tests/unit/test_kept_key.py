@@ -1,4 +1,4 @@
-"""The key `hookline dev` keeps in its data dir (issue 14.8): created once, 0600, reused."""
+"""The key `hookline dev` keeps in its data dir: created once, 0600, reused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""connect_options: how the settings become Client.connect's `tls` and `api_key` (issue 16.1)."""
+"""connect_options: how the settings become Client.connect's `tls` and `api_key`."""
 
 from __future__ import annotations
 

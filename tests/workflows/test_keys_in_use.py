@@ -1,4 +1,4 @@
-"""Keys are never silently lost (issue 14.8): start-up and redelivery look for data sealed by
+"""Keys are never silently lost: start-up and redelivery look for data sealed by
 a key that is no longer configured, and refuse in one line naming its id (never the key)."""
 
 from __future__ import annotations
