@@ -19,6 +19,7 @@ from hookline.infra.quiet_gc import tune_gc
 from hookline.infra.temporal import connect, connect_when_up
 from hookline.infra.tracing import setup_tracing, shutdown_tracing
 from hookline.process import process_resources
+from hookline.workflows.chunk import DeliveryChunkWorkflow
 from hookline.workflows.event import EventWorkflow
 
 log = logging.getLogger("hookline.worker")
@@ -43,6 +44,7 @@ def activities(deps: Deps) -> list:
     return [
         events.accept_event,
         events.settle_event,
+        events.load_chunk,
         # No new run calls it (the sweep deletes expired events): kept for the runs begun
         # before the one window timer, which still end with it (workflows/event.py).
         events.expire_event,
@@ -63,7 +65,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EventWorkflow],
+        workflows=[EventWorkflow, DeliveryChunkWorkflow],
         activities=activities(deps),
         workflow_runner=workflow_runner(settings),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on

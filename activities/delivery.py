@@ -107,7 +107,7 @@ class DeliveryActivities:
         event: EventFacts | None,
         targets: list[DeliverInput],
         webhooks: dict[str, Row[Any]],
-        stage: str,
+        stage: str | None,
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel, then their Attempts in one transaction, with the event
         settled in it when no target needs a retry."""
@@ -128,7 +128,12 @@ class DeliveryActivities:
             if t.delivery_id in skipped
         ]
         now = datetime.now(UTC)
-        settles = event is not None and all(o.status != DeliveryStatus.PENDING for o in outcomes)
+        # A chunk of a large event (no stage) leaves settling to the event's workflow.
+        settles = (
+            stage is not None
+            and event is not None
+            and all(o.status != DeliveryStatus.PENDING for o in outcomes)
+        )
 
         def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None]:
             disabled = record_attempts(connection, records, now, self._disable_cutoff(now))

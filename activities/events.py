@@ -11,14 +11,21 @@ from hookline.activities.delivery import DeliveryActivities, EventFacts
 from hookline.activities.deps import Deps
 from hookline.core.models import (
     AcceptInput,
+    ChunkInput,
     DeliverInput,
     ExpireInput,
+    MatchedWebhook,
     MatchOutput,
     SettleInput,
     SettleOutput,
 )
 from hookline.store.events import delete_event, record_and_match, settle_deliveries
-from hookline.store.matching import active_webhooks, event_document, filter_verdicts
+from hookline.store.matching import (
+    active_webhooks,
+    chunk_targets,
+    event_document,
+    filter_verdicts,
+)
 from hookline.store.settling import event_status
 
 # Events whose data is larger than this have their filters evaluated off the event loop.
@@ -40,6 +47,9 @@ class EventActivities:
             record_and_match, input, self.deps.settings.retry_spec(), verdicts
         )
         matched = [m for m, _ in found]
+        if input.chunk_size is not None and len(matched) > input.chunk_size:
+            # A large event: its deliveries are open; chunk workflows load and deliver them.
+            return MatchOutput(chunked_total=len(matched))
         if not (input.attempt_first and matched):
             return MatchOutput(webhooks=matched)
         event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
@@ -59,6 +69,13 @@ class EventActivities:
             return None
         document = event_document(input.type, input.data, input.tenant_id)
         return await asyncio.to_thread(filter_verdicts, rows, document)
+
+    @activity.defn(name="load_chunk")
+    async def load_chunk(self, input: ChunkInput) -> list[MatchedWebhook]:
+        """The deliveries of one chunk of a large event (store/matching.py chunk_targets)."""
+        return await self.deps.store.transaction(
+            chunk_targets, input, self.deps.settings.retry_spec()
+        )
 
     @activity.defn(name="settle_event")
     async def settle_event(self, input: SettleInput) -> SettleOutput:

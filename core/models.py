@@ -90,6 +90,8 @@ class EventWorkflowInput(BaseModel):
     # window. Versions are now decided by the worker (workflows/event.py, `workflow.patched`);
     # a run recorded with it set keeps the path it took.
     window_timer: bool = False
+    # Set by the run that continued as new: accepted already, resume the window with it.
+    carried: CarriedState | None = None
 
     @classmethod
     def publish(
@@ -120,6 +122,9 @@ class AcceptInput(EventWorkflowInput):
 
     # Also make attempt 1 to every match, in the same local activity (the happy path).
     attempt_first: bool = False
+    # More matches than this: the event is large; the result names how many, not which, and
+    # chunk workflows load and deliver them (None: no bound, the runs before chunking).
+    chunk_size: int | None = None
 
 
 class MatchedWebhook(BaseModel):
@@ -208,7 +213,9 @@ class FirstAttemptsInput(BaseModel):
     targets: list[MatchedWebhook]
     series: int = 0
     trigger: Trigger = Trigger.SCHEDULED
-    stage: str = "delivered"  # the event's stage if every target is settled by this attempt
+    # The event's stage if every target is settled by this attempt; None: a chunk of a large
+    # event, which its workflow settles once every chunk is done.
+    stage: str | None = "delivered"
 
 
 class FirstAttemptsOutput(BaseModel):
@@ -219,12 +226,38 @@ class FirstAttemptsOutput(BaseModel):
 class MatchOutput(BaseModel):
     webhooks: list[MatchedWebhook] = Field(default_factory=list)
     first: FirstAttemptsOutput | None = None  # attempt 1 when `attempt_first` was asked
+    # A large event: how many webhooks matched (`webhooks` is then empty).
+    chunked_total: int | None = None
+
+
+class ChunkInput(BaseModel):
+    """One chunk of a large event's deliveries, in one series: the deliveries of the event
+    ordered by webhook id, `offset` to `offset + limit`; of those, only the failed ones
+    (`only_failed`) or the named ones (`webhook_ids`), never one in flight, when redelivering."""
+
+    event_id: str
+    tenant_id: str
+    type: str
+    created: datetime
+    expires_at: datetime
+    series: int = 0
+    offset: int = 0
+    limit: int = 0
+    only_failed: bool = False
+    webhook_ids: list[str] | None = None
+
+
+class ChunkOutput(BaseModel):
+    """How a chunk's deliveries ended: counts by status."""
+
+    counts: dict[str, int] = Field(default_factory=dict)
 
 
 class SettleInput(BaseModel):
     event_id: str
     outcomes: list[DeliverOutput]
     stage: str = "delivered"
+    detail: str | None = None  # the stage's detail, when not counted from `outcomes`
 
 
 class SettleOutput(BaseModel):
@@ -233,6 +266,19 @@ class SettleOutput(BaseModel):
 
 class ExpireInput(BaseModel):
     event_id: str
+
+
+class CarriedState(BaseModel):
+    """What a run hands to the next when its history grows long (continue-as-new): no
+    delivery is in flight then, so the outcomes and the requests not yet served are all."""
+
+    matched: list[MatchedWebhook] = Field(default_factory=list)
+    outcomes: dict[str, DeliveryStatus] = Field(default_factory=dict)
+    requests: list[RedeliverSignal] = Field(default_factory=list)
+    series: int = 0
+    status: EventStatus = EventStatus.EXECUTING
+    chunked_total: int | None = None
+    runs: int = 1  # runs of this event so far, this one included
 
 
 class RedeliverSignal(BaseModel):
@@ -246,6 +292,13 @@ class EventProgress(BaseModel):
     """What the `progress` query answers (for operators and tests)."""
 
     status: EventStatus
-    deliveries: dict[str, DeliveryStatus]
+    deliveries: dict[str, DeliveryStatus]  # empty for a large event (its chunks know them)
     series: int
     in_flight: list[str]
+    chunked_total: int | None = None  # a large event: how many webhooks matched
+    runs: int = 1  # runs of the event's workflow so far (continue-as-new)
+
+
+# Models above that name models defined after them.
+for _model in (EventWorkflowInput, AcceptInput, CarriedState):
+    _model.model_rebuild()

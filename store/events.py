@@ -120,7 +120,7 @@ def settle_deliveries(connection: Connection, input: SettleInput) -> EventStatus
                 .where(table.c.id == row.id)
                 .values(status=outcome.status, last_error=row.last_error or outcome.error)
             )
-    return settle(connection, input.event_id, input.outcomes, input.stage)
+    return settle(connection, input.event_id, input.outcomes, input.stage, input.detail)
 
 
 def delete_event(connection: Connection, event_id: str) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Row, bindparam, select
 
 from hookline.core import filters, retry
 from hookline.core.ids import delivery_id
-from hookline.core.models import AcceptInput, DeliveryStatus, MatchedWebhook
+from hookline.core.models import AcceptInput, ChunkInput, DeliveryStatus, MatchedWebhook
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Delivery, Webhook
 
@@ -82,3 +82,36 @@ def open_deliveries(
             for m in matched
         ],
     )
+
+
+def chunk_targets(
+    connection: Connection, chunk: ChunkInput, base: retry.RetrySpec
+) -> list[MatchedWebhook]:
+    """The deliveries of one chunk of a large event (ordered by webhook id, a stable slice:
+    deliveries are opened once, at match). A redelivery takes of them the failed or named
+    ones, never one in flight (pending)."""
+    deliveries, hooks = Delivery.__table__, _WEBHOOKS
+    query = (
+        select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.status, hooks.c.retry_policy)
+        .select_from(deliveries.outerjoin(hooks, hooks.c.id == deliveries.c.webhook_id))
+        .where(deliveries.c.event_id == chunk.event_id)
+        .order_by(deliveries.c.webhook_id)
+        .offset(chunk.offset)
+        .limit(chunk.limit)
+    )
+    rows = connection.execute(query).all()
+    if chunk.series:
+        rows = [r for r in rows if r.status != DeliveryStatus.PENDING]
+        if chunk.webhook_ids is not None:
+            named = set(chunk.webhook_ids)
+            rows = [r for r in rows if r.webhook_id in named]
+        elif chunk.only_failed:
+            rows = [r for r in rows if r.status == DeliveryStatus.FAILED]
+    return [
+        MatchedWebhook(
+            webhook_id=r.webhook_id,
+            delivery_id=r.id,
+            retry=retry.webhook_spec(base, r.retry_policy),
+        )
+        for r in rows
+    ]

@@ -39,7 +39,11 @@ def event_status(outcomes: list[DeliveryStatus]) -> EventStatus:
 
 
 def settle(
-    connection: Connection, event_id: str, outcomes: list[DeliverOutput], stage_name: str
+    connection: Connection,
+    event_id: str,
+    outcomes: list[DeliverOutput],
+    stage_name: str,
+    detail: str | None = None,
 ) -> EventStatus | None:
     """Within the caller's transaction: the event's status from all its deliveries (a
     redelivery series may cover only some), plus a stage. None if the event has expired."""
@@ -48,8 +52,9 @@ def settle(
         return None
     stages = row.stages
     status = EventStatus.FAILED if row.any_failed else EventStatus.SUCCEEDED
-    succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
-    detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
+    if detail is None:
+        succeeded = sum(o.status == DeliveryStatus.SUCCEEDED for o in outcomes)
+        detail = f"{succeeded}/{len(outcomes)} deliveries succeeded"
     connection.execute(
         _SETTLE,
         {

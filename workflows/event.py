@@ -16,18 +16,18 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from hookline.workflows import outcomes
+from hookline.workflows.alerting import alert_disabled
+from hookline.workflows.fanout import fan_out
 from hookline.workflows.series import FIRST_ATTEMPTS_RETRY, STORE_RETRY, STORE_STEP, Series
 from hookline.workflows.state import EventState
 from hookline.workflows.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.events import EventActivities
-    from hookline.core import alerts, retry
+    from hookline.core import retry
     from hookline.core import search_attributes as sa
     from hookline.core.models import (
         AcceptInput,
@@ -49,6 +49,12 @@ with workflow.unsafe.imports_passed_through():
 # (one timer, or a timer re-armed per request then expire_event and an `expired` upsert), and
 # deliveries released when their series ends.
 FLOW_V2 = "event-flow-v2"
+# An event matched by more webhooks than this is large: chunk workflows of this many deliver
+# it, so no payload, history or pending-activity count grows with the event (docs/DESIGN.md).
+CHUNK_SIZE = 500
+# Continue-as-new past this many history events (or when the server suggests it), far below
+# the 51,200 limit, once no series runs: the run's state goes on in the next run.
+HISTORY_BUDGET = 10_000
 # Record, match and attempt 1: the store steps plus the POSTs, each bounded by the delivery
 # timeout (at most retry.MAX_DELIVERY_TIMEOUT).
 ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + retry.MAX_DELIVERY_TIMEOUT
@@ -67,17 +73,24 @@ class EventWorkflow:
         state = self._state
         state.release_at_outcome = workflow.patched(FLOW_V2)
         one_window_timer = state.release_at_outcome or input.window_timer
-        match = await self._accept(input)
-        state.matched_all(match.webhooks)
-        if not state.matched:
-            self._visibility.show(state)
-        # Otherwise shown once the first attempts are in: one visibility update per event on
-        # the happy path (server work), or before the first retry's wait.
         running: list[asyncio.Task[None]] = []  # series, in start order
-        if state.matched:
-            running.append(
-                asyncio.create_task(self._series.run(list(state.matched), 0, match.first))
-            )
+        if input.carried is not None:  # accepted by an earlier run: resume its window
+            state.resume(input.carried)
+            self._visibility.show(state)
+        else:
+            match = await self._accept(input, chunked=state.release_at_outcome)
+            if match.chunked_total is not None:
+                state.chunked_total, state.status = match.chunked_total, EventStatus.EXECUTING
+                running.append(asyncio.create_task(self._fan_out(0)))
+            else:
+                state.matched_all(match.webhooks)
+                if state.matched:
+                    first = self._series.run(list(state.matched), 0, match.first)
+                    running.append(asyncio.create_task(first))
+            # Shown once the first attempts are in: one visibility update per event on the
+            # happy path (server work), or before the first retry's wait.
+            if not running:
+                self._visibility.show(state)
         if one_window_timer:
             await self._window(input, running)
             state.status = EventStatus.EXPIRED
@@ -105,9 +118,11 @@ class EventWorkflow:
             deliveries=state.outcomes,
             series=state.series,
             in_flight=sorted(state.in_flight),
+            chunked_total=state.chunked_total,
+            runs=state.runs,
         )
 
-    async def _accept(self, input: EventWorkflowInput) -> MatchOutput:
+    async def _accept(self, input: EventWorkflowInput, *, chunked: bool) -> MatchOutput:
         """Record, match and attempt 1 in one local activity. If that keeps failing, record
         and match alone, retried until the store answers; attempt 1 then runs as a series.
         (A history without `first` in its result, from an older version, goes the second way
@@ -115,7 +130,11 @@ class EventWorkflow:
         try:
             return await workflow.execute_local_activity_method(
                 EventActivities.accept_event,
-                AcceptInput(**input.model_dump(), attempt_first=True),
+                AcceptInput(
+                    **input.model_dump(),
+                    attempt_first=True,
+                    chunk_size=CHUNK_SIZE if chunked else None,
+                ),
                 start_to_close_timeout=ACCEPT_WITH_ATTEMPTS,
                 retry_policy=FIRST_ATTEMPTS_RETRY,
                 summary="record, match, attempt 1 to every match",
@@ -124,7 +143,7 @@ class EventWorkflow:
             outcomes.reraise_cancellation(error)
             return await workflow.execute_local_activity_method(
                 EventActivities.accept_event,
-                AcceptInput(**input.model_dump()),
+                AcceptInput(**input.model_dump(), chunk_size=CHUNK_SIZE if chunked else None),
                 start_to_close_timeout=STORE_STEP,
                 retry_policy=STORE_RETRY,
                 summary="record, match",
@@ -138,10 +157,21 @@ class EventWorkflow:
         window = None
         if remaining > timedelta(0):
             window = asyncio.create_task(workflow.sleep(remaining, summary="redelivery window"))
+
+        def next_step() -> bool:  # with a long history: no new series; the next run serves
+            if self._history_full():
+                return all(task.done() for task in running)
+            return bool(requests)
+
         while window is not None:
-            await workflow.wait_condition(lambda: bool(requests) or window.done())
+            await workflow.wait_condition(lambda: window.done() or next_step())
             if window.done() or workflow.now() >= input.expires_at:
                 break
+            if self._history_full():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    input.model_copy(update={"carried": self._state.carried()})
+                )
             running = self._redeliver(requests.pop(0), running)
         await self._cancel(running)
         if window is not None and not window.done():
@@ -164,16 +194,32 @@ class EventWorkflow:
         await self._cancel(running)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
+    @staticmethod
+    def _history_full() -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > HISTORY_BUDGET
+        )
+
     def _redeliver(
         self, request: RedeliverSignal, running: list[asyncio.Task[None]]
     ) -> list[asyncio.Task[None]]:
         """A new series for the request's targets; the series still running, in start order."""
         state = self._state
+        if state.chunked_total is not None:  # a large event: chunks find their targets
+            state.series += 1
+            running.append(asyncio.create_task(self._fan_out(state.series, request)))
+            return [task for task in running if not task.done()]
         targets = state.redelivery_targets(request)
         if targets:
             state.series += 1
             running.append(asyncio.create_task(self._series.run(targets, state.series)))
         return [task for task in running if not task.done()]
+
+    async def _fan_out(self, series: int, request: RedeliverSignal | None = None) -> None:
+        await fan_out(self._state, series, CHUNK_SIZE, request)
+        self._visibility.show(self._state)
 
     @staticmethod
     async def _cancel(running: list[asyncio.Task[None]]) -> None:
@@ -184,23 +230,4 @@ class EventWorkflow:
         await asyncio.gather(*running, return_exceptions=True)
 
     async def _alert_disabled(self, disabled: WebhookDisabled) -> None:
-        """Tell the tenant: a system.alert event, delivered like any other, as its own
-        EventWorkflow (core/alerts.py), abandoned by this one: it lives its own window."""
-        event = self._state.input
-        alert = alerts.webhook_disabled(
-            disabled, event.tenant_id, workflow.now(), retention=event.expires_at - event.created
-        )
-        try:
-            await workflow.start_child_workflow(
-                EventWorkflow.run,
-                alert,
-                id=alert.event_id,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=sa.at_start(
-                    alert.tenant_id, alert.type, str(EventStatus.AWAITING)
-                ),
-                static_summary=f"{alert.type} event: {disabled.webhook_id} disabled",
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # the same alert, already started: done
+        await alert_disabled(self._state.input, disabled)

@@ -56,8 +56,12 @@ class Series:
     """Runs series of one event's deliveries on its state; `alert` tells the tenant of a
     webhook an attempt disabled."""
 
-    def __init__(self, state: EventState, visibility: Visibility, alert: Alert) -> None:
+    def __init__(
+        self, state: EventState, visibility: Visibility, alert: Alert, *, settles: bool = True
+    ) -> None:
         self.state, self.visibility, self.alert = state, visibility, alert
+        # A chunk of a large event leaves settling to the event's workflow.
+        self.settles = settles
 
     async def run(
         self, webhook_ids: list[str], series: int, first: FirstAttemptsOutput | None = None
@@ -71,7 +75,7 @@ class Series:
                 state.release(webhook_id, series, None)
         for outcome in results:  # older runs: outcomes of retries shown at the series' end
             state.outcomes[outcome.webhook_id] = outcome.status
-        if status is None:  # some deliveries needed retries: settle now that all are done
+        if status is None and self.settles:  # some needed retries: settle now all are done
             # Only outcomes no later series has taken over: the store keeps the newest.
             current = [o for o in results if state.still_current(o.webhook_id, o.status)]
             settled = await workflow.execute_local_activity_method(
@@ -81,7 +85,8 @@ class Series:
                 retry_policy=STORE_RETRY,
             )
             status = settled.status
-        state.status = status
+        if status is not None:
+            state.status = status
         self.visibility.show(state)
 
     async def _deliver(
@@ -137,7 +142,7 @@ class Series:
                     targets=targets,
                     series=series,
                     trigger=trigger,
-                    stage=stage(series),
+                    stage=stage(series) if self.settles else None,
                 ),
                 start_to_close_timeout=timedelta(
                     seconds=max(t.retry.timeout for t in targets) + 10

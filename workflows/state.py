@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from hookline.core.models import (
+        CarriedState,
         DeliveryStatus,
         EventStatus,
         EventWorkflowInput,
@@ -36,11 +37,32 @@ class EventState:
     # Runs begun before the worker's version patch release a delivery only when its whole
     # series ends (workflows/event.py): their histories replay the way they were recorded.
     release_at_outcome: bool = True
+    chunked_total: int | None = None  # a large event: how many webhooks (`matched` is empty)
+    runs: int = 1  # runs of this event so far (continue-as-new), this one included
 
     def matched_all(self, webhooks: list[MatchedWebhook]) -> None:
         self.matched = {m.webhook_id: m for m in webhooks}
         self.outcomes = {wh: DeliveryStatus.PENDING for wh in self.matched}
         self.status = EventStatus.EXECUTING if self.matched else EventStatus.SUCCEEDED
+
+    def carried(self) -> CarriedState:
+        """For the next run, once no series runs."""
+        return CarriedState(
+            matched=list(self.matched.values()),
+            outcomes=self.outcomes,
+            requests=self.requests,
+            series=self.series,
+            status=self.status,
+            chunked_total=self.chunked_total,
+            runs=self.runs + 1,
+        )
+
+    def resume(self, carried: CarriedState) -> None:
+        self.matched = {m.webhook_id: m for m in carried.matched}
+        self.outcomes = dict(carried.outcomes)
+        self.requests = list(carried.requests) + self.requests  # signals already here: after
+        self.series, self.status = carried.series, carried.status
+        self.chunked_total, self.runs = carried.chunked_total, carried.runs
 
     def claim(self, webhook_ids: list[str], series: int) -> None:
         self.in_flight.update(dict.fromkeys(webhook_ids, series))

@@ -57,6 +57,12 @@ def details(state: EventState) -> str:
         shown = state.shown_status(wh)
         counts[shown] = counts.get(shown, 0) + 1
     summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+    if state.chunked_total is not None:  # a large event: its chunks show their deliveries
+        return (
+            f"**{state.input.type}**: {state.chunked_total} webhooks, event **{state.status}**;"
+            f" delivered by chunk workflows `{state.input.event_id}-s<series>-c<chunk>`,"
+            " each listing its own failing webhooks"
+        )
     lines = [
         f"**{state.input.type}**: {len(state.matched)} webhooks, event **{state.status}**"
         + (f" ({summary})" if len(state.matched) > 1 else ""),
