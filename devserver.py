@@ -43,6 +43,10 @@ TUNING_ARGS = [
     "system.enableEagerWorkflowStart=true",
     "--dynamic-config-value",
     "system.forceSearchAttributesCacheRefreshOnRead=false",
+    # Task-queue fairness by key (the tenant: api/publish.py), so one tenant's burst does
+    # not queue the others' tasks behind it.
+    "--dynamic-config-value",
+    "matching.enableFairness=true",
 ]
 
 

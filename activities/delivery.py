@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,8 +200,10 @@ class DeliveryActivities:
             message,
             details,
             type=RETRY_ERROR,
+            # Always ours: the schedule's delay (jittered) or the receiver's Retry-After; the
+            # policy still bounds the attempts.
             next_retry_delay=timedelta(seconds=decision.delay)
-            if decision.honours_retry_after and decision.delay is not None
+            if decision.delay is not None
             else None,
             category=ApplicationErrorCategory.BENIGN,
         )
@@ -249,6 +252,7 @@ class DeliveryActivities:
                     number,
                     target.retry,
                     retry_after=parse_retry_after(result.retry_after),
+                    jitter=random.random(),  # not a secret: spreads retries apart
                 )
         except Exception as exc:
             log.exception(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
+    Priority,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -73,6 +74,9 @@ async def start_event(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=sa.at_start(event.tenant_id, event.type, str(EventStatus.AWAITING)),
             static_summary=f"{event.type} event",
+            # Task-queue fairness: a tenant's burst does not queue other tenants' tasks behind
+            # it (the server dispatches by key); inherited by its activities and children.
+            priority=Priority(fairness_key=event.tenant_id),
             # Granted only when this process runs a worker (the API's embedded one).
             request_eager_start=True,
         )

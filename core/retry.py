@@ -109,6 +109,12 @@ def retries_policy(spec: RetrySpec) -> RetryPolicy | None:
 
 
 RETRYABLE_CODES = frozenset({408, 425, 429})
+# Every retry delay is stretched by up to this fraction, drawn per attempt, so deliveries that
+# failed together (an endpoint down for thousands of them) do not retry in lockstep. Only
+# upward: never earlier than the schedule or the receiver's Retry-After asked.
+JITTER = 0.2
+# A 429 (Too Many Requests) waits at least this long, whatever its Retry-After says.
+RATE_LIMITED_MIN_WAIT = 5.0
 
 
 class StatusClass(StrEnum):
@@ -208,8 +214,10 @@ def decide(
     spec: RetrySpec,
     *,
     retry_after: float | None = None,
+    jitter: float = 0.0,
 ) -> Decision:
-    """What follows an attempt: `attempt` is its 1-based number within its series."""
+    """What follows an attempt: `attempt` is its 1-based number within its series. `jitter`,
+    a draw in [0, 1) the caller makes, stretches the delay by up to JITTER of it."""
     status_class = classify(status_code)
     if status_class is StatusClass.SUCCESS:
         return Decision(Outcome.SUCCESS, status_class)
@@ -228,5 +236,20 @@ def decide(
         and status_class is StatusClass.RETRYABLE
     ):
         delay = min(max(retry_after, RETRY_AFTER_FLOOR), spec.retry_after_cap)
-        return Decision(Outcome.RETRY, status_class, delay=delay, honours_retry_after=True)
-    return Decision(Outcome.RETRY, status_class, delay=backoff_delay(attempt, spec))
+        return Decision(
+            Outcome.RETRY,
+            status_class,
+            delay=jittered(at_least_for(status_code, delay), jitter),
+            honours_retry_after=True,
+        )
+    delay = at_least_for(status_code, backoff_delay(attempt, spec))
+    return Decision(Outcome.RETRY, status_class, delay=jittered(delay, jitter))
+
+
+def at_least_for(status_code: int | None, delay: float) -> float:
+    return max(delay, RATE_LIMITED_MIN_WAIT) if status_code == 429 else delay
+
+
+def jittered(delay: float, draw: float) -> float:
+    """`delay` stretched by `draw` (in [0, 1)) times JITTER of it."""
+    return delay * (1 + JITTER * min(max(draw, 0.0), 1.0))

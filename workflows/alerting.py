@@ -4,7 +4,7 @@ any other, as its own EventWorkflow (core/alerts.py), abandoned by the run that 
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -27,6 +27,7 @@ async def alert_disabled(event: EventWorkflowInput, disabled: WebhookDisabled) -
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=sa.at_start(alert.tenant_id, alert.type, str(EventStatus.AWAITING)),
             static_summary=f"{alert.type} event: {disabled.webhook_id} disabled",
+            priority=Priority(fairness_key=alert.tenant_id),
         )
     except WorkflowAlreadyStartedError:
         pass  # the same alert, already started: done

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hookline.api.schemas.webhooks import RetryPolicy as WebhookRetryPolicy
@@ -85,3 +87,33 @@ def test_gone_deactivates_and_retry_after_is_capped():
     capped = decide(429, 1, RetrySpec(), retry_after=10 * 3600)
     assert capped.status_class is StatusClass.RETRYABLE
     assert capped.honours_retry_after and capped.delay == RetrySpec().retry_after_cap
+
+
+@given(draw=st.floats(min_value=0.0, max_value=0.999999), attempt=st.integers(1, 5))
+def test_jitter_stretches_a_retry_by_at_most_its_fraction_never_less(draw: float, attempt: int):
+    spec = RetrySpec()
+    base = retry.backoff_delay(attempt, spec)
+    delay = retry.decide(503, attempt, spec, jitter=draw).delay
+    assert delay is not None and base <= delay <= base * (1 + retry.JITTER)
+
+
+def test_retries_that_failed_together_spread_apart():
+    spec = RetrySpec()
+    delays = {retry.decide(503, 1, spec, jitter=n / 1000).delay for n in range(1000)}
+    assert len(delays) == 1000
+    assert max(delays) - min(delays) > 0.19 * retry.backoff_delay(1, spec)
+
+
+def test_a_retry_after_is_never_shortened_by_jitter():
+    spec = RetrySpec()
+    decision = retry.decide(503, 1, spec, retry_after=120.0, jitter=0.5)
+    assert decision.honours_retry_after and 120.0 <= decision.delay <= 120.0 * 1.2
+
+
+def test_429_waits_at_least_its_minimum_even_when_told_zero():
+    spec = RetrySpec(initial_interval=1.0)
+    told_zero = retry.decide(429, 1, spec, retry_after=retry.parse_retry_after("0"))
+    assert told_zero.delay >= retry.RATE_LIMITED_MIN_WAIT
+    on_schedule = retry.decide(429, 1, spec)
+    assert on_schedule.delay >= retry.RATE_LIMITED_MIN_WAIT
+    assert retry.decide(503, 1, spec).delay == 1.0  # other statuses keep their schedule

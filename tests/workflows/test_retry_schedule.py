@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import Worker
 
 from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus
-from hookline.core.retry import FAILED_ERROR, RETRY_ERROR, Outcome, decide
+from hookline.core.retry import FAILED_ERROR, JITTER, RETRY_ERROR, Outcome, decide
 from hookline.infra.config import Settings
 from hookline.process import process_resources
 from hookline.worker import activities, workflow_runner
@@ -132,8 +132,9 @@ def gaps(first: datetime, started: dict[int, datetime]) -> list[float]:
 
 
 def near(measured: list[float], expected: list[float]) -> bool:
+    """Each gap at least the schedule's, at most JITTER of it more (retries spread apart)."""
     return len(measured) == len(expected) and all(
-        e <= m <= e + SLACK for m, e in zip(measured, expected, strict=True)
+        e <= m <= e * (1 + JITTER) + SLACK for m, e in zip(measured, expected, strict=True)
     )
 
 

@@ -153,3 +153,19 @@ async def test_the_readmes_saved_views_find_what_they_say(
         [wf async for wf in dev_env.client.list_workflows(query)]
     for query in (failed_of_tenant, failed_of_webhook.replace("wh_x", webhook.id)):
         await visible(dev_env.client, f"WorkflowId = '{handle.id}' AND {query}")
+
+
+async def test_each_event_runs_under_its_tenants_fairness_key(
+    dev_env, settings, sessions, tenant, receiver
+):
+    """The server dispatches task-queue work fairly across tenants (matching.enableFairness,
+    set by `hookline dev` and compose): each event's workflow carries its tenant as key."""
+    settings = isolated_settings(settings)
+    await add_webhook(sessions, tenant.tenant_id, receiver.url("/ok"))
+    async with running_worker(dev_env.client, settings):
+        handle = await publish(dev_env.client, settings, tenant.tenant_id)
+        described = await handle.describe()
+        await handle.terminate("test over")
+    assert described.raw_description.workflow_execution_info.priority.fairness_key == (
+        tenant.tenant_id
+    )
