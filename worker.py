@@ -136,7 +136,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         tracer_provider = setup_tracing("hookline-worker")
         try:
             client = await connect(settings)
-            async with process_resources(settings, runs_workflows=True) as resources:
+            async with process_resources(
+                settings, runs_workflows=True, temporal=lambda: client
+            ) as resources:
                 worker = build_worker(client, resources.deps, settings)
                 tune_gc()
                 async with worker:

@@ -19,7 +19,12 @@ from hookline.core.models import (
     SettleInput,
     SettleOutput,
 )
-from hookline.store.events import delete_event, record_and_match, settle_deliveries
+from hookline.store.events import (
+    accept_repair,
+    delete_event,
+    record_and_match,
+    settle_deliveries,
+)
 from hookline.store.matching import (
     active_webhooks,
     chunk_targets,
@@ -41,7 +46,15 @@ class EventActivities:
     async def accept_event(self, input: AcceptInput) -> MatchOutput:
         """record_event and match_webhooks in one store transaction; then, if asked,
         attempt 1 to every match (as `deliver_first` does, with the webhook rows just read).
-        Idempotent: a second run keeps the rows of the first."""
+        Idempotent: a second run keeps the rows of the first.
+
+        A run the reconciler started for an event whose run closed without finishing it
+        (`repair_reason`): the event recorded failed, its deliveries read as they are, all
+        final; nothing matched again, nothing POSTed (store/events.py, `accept_repair`)."""
+        if input.repair_reason is not None:
+            return await self.deps.store.transaction(
+                accept_repair, input, self.deps.settings.retry_spec()
+            )
         verdicts = await self._filters_off_the_loop(input)
         found = await self.deps.store.transaction(
             record_and_match, input, self.deps.settings.retry_spec(), verdicts

@@ -46,7 +46,11 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             # One HTTP pool and one secret box for the API's sends (/test) and its worker; the
             # sweeps where the embedded worker runs, as in every worker process.
             async with process_resources(
-                settings, runs_workflows=settings.embedded_worker
+                settings,
+                runs_workflows=settings.embedded_worker,
+                # The reconciler's client: the one publishing (set below, replaced by the
+                # embedded worker's once connected).
+                temporal=lambda: getattr(app.state, "temporal", None),
             ) as process:
                 app.state.engine = process.engine
                 app.state.sessions = session_maker(process.engine)

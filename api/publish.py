@@ -7,20 +7,15 @@ from datetime import UTC, datetime
 
 import orjson
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    Priority,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
-from hookline.core import search_attributes as sa
 from hookline.core.catalog import Catalog
 from hookline.core.models import EventStatus, EventWorkflowInput
 from hookline.infra import metrics
 from hookline.infra.config import Settings
+from hookline.infra.starts import start_options
 from hookline.store.events import forget_unstarted, record_accepted, stored_input
 from hookline.store.transactions import Store
 from hookline.workflows.event import EventWorkflow
@@ -68,15 +63,7 @@ async def start_event(
         handle = await client.start_workflow(
             EventWorkflow.run,
             event,
-            id=event.event_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=sa.at_start(event.tenant_id, event.type, str(EventStatus.AWAITING)),
-            static_summary=f"{event.type} event",
-            # Task-queue fairness: a tenant's burst does not queue other tenants' tasks behind
-            # it (the server dispatches by key); inherited by its activities and children.
-            priority=Priority(fairness_key=event.tenant_id),
+            **start_options(settings, event),  # the reconciler's too (infra/starts.py)
             # Granted only when this process runs a worker (the API's embedded one).
             request_eager_start=True,
         )

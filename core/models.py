@@ -92,6 +92,12 @@ class EventWorkflowInput(BaseModel):
     window_timer: bool = False
     # Set by the run that continued as new: accepted already, resume the window with it.
     carried: CarriedState | None = None
+    # Set only by the reconciler (infra/reconcile.py) when it starts a fresh run for an event
+    # whose run closed without finishing it: why. That run's accept_event records the event
+    # failed and reads its deliveries instead of matching and POSTing (attempt 1 is not made
+    # again), and the run waits for redeliveries; the reason is in its start (input and
+    # static summary/details).
+    repair_reason: str | None = None
 
     @classmethod
     def publish(

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     event_retention: timedelta = timedelta(days=7)
     # How often each worker process deletes expired events from the store (store/retention.py).
     expiry_sweep_interval: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
+    # How often each worker process looks for unfinished events whose workflow is missing or
+    # closed without finishing them, and repairs them (infra/reconcile.py).
+    reconcile_interval: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
     allow_private_urls: bool = False
     bootstrap_token: str | None = None
     # Comma-separated base64 keys (32 bytes each); the first encrypts, all decrypt.
@@ -129,6 +132,7 @@ class Settings(BaseSettings):
     @field_validator(
         "event_retention",
         "expiry_sweep_interval",
+        "reconcile_interval",
         "delivery_timeout",
         "retry_initial_interval",
         "retry_max_interval",

@@ -81,7 +81,10 @@ class EventWorkflow:
             match = await self._accept(input, chunked=state.release_at_outcome)
             if match.chunked_total is not None:
                 state.chunked_total, state.status = match.chunked_total, EventStatus.EXECUTING
-                running.append(asyncio.create_task(self._fan_out(0)))
+                if match.first is None:
+                    running.append(asyncio.create_task(self._fan_out(0)))
+                else:  # attempt 1 made by an earlier run (a repair): redeliveries only
+                    state.status = match.first.event_status or EventStatus.FAILED
             else:
                 state.matched_all(match.webhooks)
                 if state.matched:
