@@ -44,6 +44,7 @@ from hookline.core.models import (
     MatchOutput,
     RedeliverSignal,
 )
+from hookline.core.retry import JITTER
 from hookline.infra.crypto import data_converter
 from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import FLOW_V2, EventWorkflow
@@ -118,13 +119,16 @@ async def test_another_cancellation_order_does_not_replay(name: str):
 
 
 def timer_started(history: WorkflowHistory, lasting: timedelta) -> int | None:
-    """The event id of the first timer of that duration (a retry's wait), if started."""
+    """The event id of the first timer of that duration (a retry's wait, stretched by at
+    most JITTER of it), if started."""
     return next(
         (
             e.event_id
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-            and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == lasting
+            and lasting
+            <= e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            <= lasting * (1 + JITTER)
         ),
         None,
     )
