@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hookline.core.models import DeliverInput, SendResult
+from hookline.core.retry import RetrySpec, decide
 from hookline.devserver import free_port
+from hookline.store.attempts import AttemptRecord, record_attempts
+from hookline.store.engine import create_engine
 from hookline.store.tables import Delivery, Event
+from hookline.store.transactions import Store
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
+from tests.support.events import add_event
 
 
 async def test_unknown_type_is_400_with_the_allowed_list(client, tenant):
@@ -135,3 +141,47 @@ async def test_deeply_nested_and_non_utf8_bodies_are_400(client, tenant):
     for path in ("/api/v1/events", "/api/v1/webhooks"):
         for body in bodies:
             assert_error(await client.post(path, content=body, headers=headers), 400)
+
+
+async def test_a_pending_delivery_shows_when_its_next_attempt_is_due(
+    client, tenant, settings, sessions, create_webhook
+):
+    webhook = await create_webhook()
+    far = datetime.now(UTC) + timedelta(days=7)
+    event_id, delivery_id = await add_event(sessions, tenant.tenant_id, webhook["id"], far)
+    target = DeliverInput(
+        event_id=event_id,
+        tenant_id=tenant.tenant_id,
+        webhook_id=webhook["id"],
+        delivery_id=delivery_id,
+        retry=RetrySpec(),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    answer = SendResult(503, "busy", None, 9, None, now)
+    record = AttemptRecord(target, webhook["url"], 1, answer, decide(503, 1, RetrySpec()), None)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        await store.transaction(record_attempts, [record], now, now - timedelta(days=3))
+    finally:
+        store.close()
+        await engine.dispose()
+    due = (now + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+
+    detail = (await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
+    (delivery,) = detail["data"]["deliveries"]
+    assert delivery["status"] == "pending"
+    assert delivery["next_attempt_at"].replace("+00:00", "Z") == due
+    listed = await client.get(
+        f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=tenant.headers
+    )
+    (row,) = listed.json()["data"]
+    assert row["next_attempt_at"].replace("+00:00", "Z") == due
+
+
+async def test_next_attempt_at_is_null_when_no_retry_is_coming(client, tenant, sessions):
+    far = datetime.now(UTC) + timedelta(days=7)
+    event_id, _ = await add_event(sessions, tenant.tenant_id, "wh_gone", far)  # failed
+    detail = (await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
+    (delivery,) = detail["data"]["deliveries"]
+    assert "next_attempt_at" in delivery and delivery["next_attempt_at"] is None
