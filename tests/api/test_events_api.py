@@ -19,12 +19,21 @@ from tests.conftest import make_tenant
 from tests.support.events import add_event
 
 
-async def test_unknown_type_is_400_with_the_allowed_list(client, tenant):
+async def test_unknown_type_is_400_with_the_closest_names(client, tenant):
     answer = await client.post(
-        "/api/v1/events", headers=tenant.headers, json={"type": "user.exploded", "data": {}}
+        "/api/v1/events", headers=tenant.headers, json={"type": "user.craeted", "data": {}}
     )
     error = assert_error(answer, 400, "unknown_event_type")
-    assert "user.created" in error["details"]["allowed"]
+    suggested = error["details"]["did_you_mean"]
+    assert suggested[0] == "user.created" and len(suggested) <= 3  # not the whole catalog
+    assert set(error["details"]) == {"did_you_mean"}
+    assert "did you mean 'user.created'" in error["message"]
+    nothing_close = await client.post(
+        "/api/v1/events", headers=tenant.headers, json={"type": "zzz.qqq", "data": {}}
+    )
+    error = assert_error(nothing_close, 400, "unknown_event_type")
+    assert error["details"] == {"did_you_mean": []}
+    assert "did you mean" not in error["message"]
 
 
 async def test_payload_over_256_kib_is_413(client, tenant):
