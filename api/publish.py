@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,10 +35,13 @@ def temporal_unavailable(exc: Exception) -> ApiError:
 
 def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) -> None:
     if type_ not in catalog:
+        # The closest names, not the whole catalog (GET /api/v1/event-types lists it).
+        did_you_mean = difflib.get_close_matches(type_, catalog.names(), n=3)
+        hint = f"; did you mean {', '.join(map(repr, did_you_mean))}?" if did_you_mean else ""
         raise ApiError(
             400,
-            f"unknown event type {type_!r}",
-            details={"allowed": catalog.names()},
+            f"unknown event type {type_!r}{hint}",
+            details={"did_you_mean": did_you_mean},
             code="unknown_event_type",
         )
     size = len(orjson.dumps(data))

@@ -14,7 +14,7 @@ and one a payload cannot encode (a lone surrogate) fails the step after its POST
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 
@@ -46,6 +46,17 @@ class AttemptRecord:
             return DeliveryStatus.FAILED
         return DeliveryStatus.PENDING
 
+    def next_attempt_at(self, now: datetime) -> datetime | None:
+        """When the retry this attempt asked for is due, or None when it asked for none.
+
+        The decision's delay is the one the workflow waits: its timer after attempt 1
+        (`retry_delay`), the `next_retry_delay` of a Retry-After, or Temporal's RetryPolicy for
+        later attempts, whose schedule is core/retry.py's `backoff_delay` (`retries_policy`).
+        Counted from `now`, the recording; the workflow starts waiting a moment later."""
+        if self.decision.outcome is not Outcome.RETRY or self.decision.delay is None:
+            return None
+        return now + timedelta(seconds=self.decision.delay)
+
 
 def failing_too_long(record: AttemptRecord, cutoff: datetime) -> bool:
     """A failed attempt of a webhook that has failed every attempt since before `cutoff`."""
@@ -66,6 +77,7 @@ _DELIVERY_UPDATE = (
         delivered_at=func.coalesce(
             bindparam("b_delivered", type_=UTCDateTime()), Delivery.__table__.c.delivered_at
         ),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
     )
 )
 
@@ -122,6 +134,7 @@ def record_attempts(
                 "b_error": r.result.error,
                 "b_now": now,
                 "b_delivered": now if r.decision.outcome is Outcome.SUCCESS else None,
+                "b_next": r.next_attempt_at(now),
             }
             for r in records
         ],
@@ -163,6 +176,12 @@ def record_attempts(
             )
             if answer.rowcount == 1:
                 disabled.append(r)
+                # Not retried: the workflow settles it failed.
+                connection.execute(
+                    update(Delivery.__table__)
+                    .where(Delivery.id == r.target.delivery_id)
+                    .values(next_attempt_at=None)
+                )
     return disabled
 
 
@@ -172,5 +191,10 @@ def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime)
         connection.execute(
             update(Delivery.__table__)
             .where(Delivery.id == delivery)
-            .values(status=DeliveryStatus.SKIPPED, last_error=reason, updated_at=now)
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                last_error=reason,
+                updated_at=now,
+                next_attempt_at=None,
+            )
         )

@@ -127,7 +127,11 @@ def settle_deliveries(connection: Connection, input: SettleInput) -> EventStatus
             connection.execute(
                 update(table)
                 .where(table.c.id == row.id)
-                .values(status=outcome.status, last_error=row.last_error or outcome.error)
+                .values(
+                    status=outcome.status,
+                    last_error=row.last_error or outcome.error,
+                    next_attempt_at=None,  # settled: no retry is coming
+                )
             )
     return settle(connection, input.event_id, input.outcomes, input.stage, input.detail)
 

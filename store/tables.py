@@ -131,6 +131,9 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the retry an attempt asked for is due (now + the decision's delay, the one the
+    # workflow's timer or Temporal's RetryPolicy waits); None once the delivery has ended.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Attempt(Base):

@@ -82,6 +82,19 @@ async def events_page(
     )
 
 
+REFRESH, REFRESH_WAITING = 2, 60  # seconds
+
+
+def refresh_seconds(deliveries: list, now: datetime) -> int:
+    """How soon the page of an unsettled event reloads: every 2 s, unless every pending
+    delivery waits for a retry due later (then when the soonest is due, at most a minute)."""
+    pending = [d for d in deliveries if d.status == DeliveryStatus.PENDING]
+    if not pending or any(d.next_attempt_at is None for d in pending):
+        return REFRESH
+    soonest = min(d.next_attempt_at for d in pending)
+    return int(min(max((soonest - now).total_seconds() + 1, REFRESH), REFRESH_WAITING))
+
+
 @router.get("/events/{event_id}")
 async def event_page(
     event_id: str, request: Request, user: UserDep, session: SessionDep, settings: SettingsDep
@@ -93,6 +106,7 @@ async def event_page(
     settling = event.status not in SETTLED or any(
         d.status == DeliveryStatus.PENDING for d in event.deliveries
     )
+    refresh = refresh_seconds(event.deliveries, datetime.now(UTC))
     temporal_url = (
         f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{quote(settings.temporal_namespace, safe='')}/workflows/{quote(event.id, safe='')}"
@@ -114,6 +128,7 @@ async def event_page(
             "webhooks": webhooks,
             "failed": failed,
             "settling": settling,
+            "refresh": refresh,
             "page_url": f"/console/events/{event.id}",
             "temporal_url": temporal_url,
             "can_redeliver": user.can("events:redeliver"),

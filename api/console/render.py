@@ -57,6 +57,16 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def due(value: datetime | None, now: datetime | None = None) -> str:
+    """When a retry is due: "in 4 min", or "now" once its time has come (the workflow's timer
+    fires and the attempt starts a moment later)."""
+    if value is None:
+        return "—"
+    if value <= (now or datetime.now(UTC)):
+        return "now"
+    return ago(value, now)
+
+
 def percent(value: float | None) -> str:
     if value is None:
         return "—"
@@ -68,7 +78,7 @@ def pretty_json(value: Any) -> str:
 
 
 templates.env.filters.update(
-    when=when, clock=clock, ago=ago, percent=percent, pretty_json=pretty_json
+    when=when, clock=clock, ago=ago, due=due, percent=percent, pretty_json=pretty_json
 )
 
 

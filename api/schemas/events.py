@@ -80,6 +80,10 @@ class DeliveryOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     delivered_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        default=None,
+        description="When the retry this pending delivery waits for is due; null when none.",
+    )
 
 
 class DeliveryDetail(DeliveryOut):

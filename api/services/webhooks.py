@@ -4,6 +4,7 @@ send a test event, try a filter."""
 from __future__ import annotations
 
 import asyncio
+import difflib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,10 +56,23 @@ async def owned(session: AsyncSession, tenant_id: str, webhook_id: str) -> Webho
 def check_events(catalog: Catalog, patterns: list[str]) -> None:
     unknown = catalog.unknown(patterns)
     if unknown:
+        # The closest names (or `category.*` for a wildcard), not the whole catalog.
+        names = catalog.names()
+        wildcards = sorted({name.split(".", 1)[0] + ".*" for name in names})
+        did_you_mean = list(
+            dict.fromkeys(
+                match
+                for pattern in unknown
+                for match in difflib.get_close_matches(
+                    pattern, wildcards if pattern.endswith(".*") else names, n=3
+                )
+            )
+        )
+        hint = f"; did you mean {', '.join(did_you_mean)}?" if did_you_mean else ""
         raise ApiError(
             400,
-            f"unknown event type(s): {', '.join(unknown)}",
-            details={"unknown": unknown, "allowed": catalog.names()},
+            f"unknown event type(s): {', '.join(unknown)}{hint}",
+            details={"unknown": unknown, "did_you_mean": did_you_mean},
             code="unknown_event_type",
         )
 

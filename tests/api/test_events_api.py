@@ -7,18 +7,33 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hookline.core.models import DeliverInput, SendResult
+from hookline.core.retry import RetrySpec, decide
 from hookline.devserver import free_port
+from hookline.store.attempts import AttemptRecord, record_attempts
+from hookline.store.engine import create_engine
 from hookline.store.tables import Delivery, Event
+from hookline.store.transactions import Store
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
+from tests.support.events import add_event
 
 
-async def test_unknown_type_is_400_with_the_allowed_list(client, tenant):
+async def test_unknown_type_is_400_with_the_closest_names(client, tenant):
     answer = await client.post(
-        "/api/v1/events", headers=tenant.headers, json={"type": "user.exploded", "data": {}}
+        "/api/v1/events", headers=tenant.headers, json={"type": "user.craeted", "data": {}}
     )
     error = assert_error(answer, 400, "unknown_event_type")
-    assert "user.created" in error["details"]["allowed"]
+    suggested = error["details"]["did_you_mean"]
+    assert suggested[0] == "user.created" and len(suggested) <= 3  # not the whole catalog
+    assert set(error["details"]) == {"did_you_mean"}
+    assert "did you mean 'user.created'" in error["message"]
+    nothing_close = await client.post(
+        "/api/v1/events", headers=tenant.headers, json={"type": "zzz.qqq", "data": {}}
+    )
+    error = assert_error(nothing_close, 400, "unknown_event_type")
+    assert error["details"] == {"did_you_mean": []}
+    assert "did you mean" not in error["message"]
 
 
 async def test_payload_over_256_kib_is_413(client, tenant):
@@ -135,3 +150,47 @@ async def test_deeply_nested_and_non_utf8_bodies_are_400(client, tenant):
     for path in ("/api/v1/events", "/api/v1/webhooks"):
         for body in bodies:
             assert_error(await client.post(path, content=body, headers=headers), 400)
+
+
+async def test_a_pending_delivery_shows_when_its_next_attempt_is_due(
+    client, tenant, settings, sessions, create_webhook
+):
+    webhook = await create_webhook()
+    far = datetime.now(UTC) + timedelta(days=7)
+    event_id, delivery_id = await add_event(sessions, tenant.tenant_id, webhook["id"], far)
+    target = DeliverInput(
+        event_id=event_id,
+        tenant_id=tenant.tenant_id,
+        webhook_id=webhook["id"],
+        delivery_id=delivery_id,
+        retry=RetrySpec(),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    answer = SendResult(503, "busy", None, 9, None, now)
+    record = AttemptRecord(target, webhook["url"], 1, answer, decide(503, 1, RetrySpec()), None)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        await store.transaction(record_attempts, [record], now, now - timedelta(days=3))
+    finally:
+        store.close()
+        await engine.dispose()
+    due = (now + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+
+    detail = (await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
+    (delivery,) = detail["data"]["deliveries"]
+    assert delivery["status"] == "pending"
+    assert delivery["next_attempt_at"].replace("+00:00", "Z") == due
+    listed = await client.get(
+        f"/api/v1/webhooks/{webhook['id']}/deliveries", headers=tenant.headers
+    )
+    (row,) = listed.json()["data"]
+    assert row["next_attempt_at"].replace("+00:00", "Z") == due
+
+
+async def test_next_attempt_at_is_null_when_no_retry_is_coming(client, tenant, sessions):
+    far = datetime.now(UTC) + timedelta(days=7)
+    event_id, _ = await add_event(sessions, tenant.tenant_id, "wh_gone", far)  # failed
+    detail = (await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
+    (delivery,) = detail["data"]["deliveries"]
+    assert "next_attempt_at" in delivery and delivery["next_attempt_at"] is None

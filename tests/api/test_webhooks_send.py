@@ -159,7 +159,7 @@ async def test_unknown_test_event_is_400(client, tenant, create_webhook, receive
         f"/api/v1/webhooks/{created['id']}/test", json={"event": event}, headers=tenant.headers
     )
     error = assert_error(response, 400, "unknown_event_type")
-    assert "user.created" in error["details"]["allowed"]
+    assert "allowed" not in error["details"] and len(error["details"]["did_you_mean"]) <= 3
     assert receiver.requests == []
 
 

@@ -9,16 +9,18 @@ from tests.api.conftest import WEBHOOK_URL, assert_error
 # --------------------------------------------------------------------------- 400
 
 
-async def test_unknown_event_type_is_400_with_the_allowed_list(client, tenant) -> None:
+async def test_unknown_event_type_is_400_with_the_closest_names(client, tenant) -> None:
     response = await client.post(
         "/api/v1/webhooks",
-        json={"url": WEBHOOK_URL, "events": ["user.created", "user.exploded", "nope.*"]},
+        json={"url": WEBHOOK_URL, "events": ["user.created", "user.loggedin", "nope.*", "usr.*"]},
         headers=tenant.headers,
     )
     error = assert_error(response, 400, "unknown_event_type")
-    assert error["details"]["unknown"] == ["user.exploded", "nope.*"]
-    assert "user.created" in error["details"]["allowed"]
-    assert "system.alert" in error["details"]["allowed"]
+    assert error["details"]["unknown"] == ["user.loggedin", "nope.*", "usr.*"]
+    suggested = error["details"]["did_you_mean"]
+    assert "user.login" in suggested and "user.*" in suggested  # a wildcard gets a category
+    assert "system.alert" not in suggested and len(suggested) <= 6  # not the whole catalog
+    assert "did you mean" in error["message"] and "user.login" in error["message"]
 
 
 async def test_unknown_event_type_on_update_is_400(client, tenant, create_webhook) -> None:
