@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -75,6 +76,12 @@ def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> 
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
+        # Bounded connections (README, "Connections"). h11, not httptools: httptools puts no
+        # bound on a request's head (16 MB of headers were read into memory), h11 does.
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=math.ceil(settings.keep_alive_timeout.total_seconds()),
+        limit_concurrency=settings.max_connections,
     )
 
 
