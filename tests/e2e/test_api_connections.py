@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,8 +27,8 @@ KEEP_ALIVE, BODY_TIMEOUT, MAX_CONNECTIONS = 1, 2, 8
 
 
 class Api:
-    def __init__(self, port: int, token: str, process: subprocess.Popen) -> None:
-        self.port, self.token, self.process = port, token, process
+    def __init__(self, port: int, token: str, process: subprocess.Popen, log: Path) -> None:
+        self.port, self.token, self.process, self.log = port, token, process, log
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -46,7 +47,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         "HOOKLINE_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     }
     data.mkdir(parents=True)
-    log = open(data / "api.log", "ab")  # noqa: SIM115 (closed with the process)
+    log = open(data / "api.log", "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "hookline.cli", "api", "--migrate", "--port", str(port)],
         env=env,
@@ -63,7 +64,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "the API did not answer"
                 time.sleep(0.2)
-        yield Api(port, token, process)
+        yield Api(port, token, process, data / "api.log")
     finally:
         stop_process(process)
         log.close()
@@ -172,3 +173,11 @@ def test_connections_beyond_the_limit_get_503_at_once(api: Api) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
+
+def test_temporal_down_is_said_in_one_line_while_the_api_runs(api: Api) -> None:
+    lines = [line for line in api.log.read_text().splitlines() if "Temporal" in line]
+    [line] = lines
+    assert "cannot connect to Temporal at 127.0.0.1:" in line and "keeps retrying" in line
+    assert api.process.poll() is None
+    answer = httpx.get(f"http://127.0.0.1:{api.port}/healthz", timeout=5)
+    assert answer.status_code == 503
