@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -61,6 +62,7 @@ def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> 
 
     configure_logs(settings.log_level)
     check_tracing_env("hookline-api")
+    _default_store(settings, "api", migrate=args.migrate)
     if args.migrate:
         _migrate(settings)
     _preflight(settings, "api")
@@ -75,6 +77,12 @@ def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> 
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
+        # Bounded connections (README, "Connections"). h11, not httptools: httptools puts no
+        # bound on a request's head (16 MB of headers were read into memory), h11 does.
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=math.ceil(settings.keep_alive_timeout.total_seconds()),
+        limit_concurrency=settings.max_connections,
     )
 
 
@@ -103,6 +111,7 @@ def _serve_worker(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"metrics_address": args.metrics_address})
     configure_logs(settings.log_level)
     check_tracing_env("hookline-worker")
+    _default_store(settings, "worker", migrate=False)
     _preflight(settings, "worker")
     run = asyncio.run
     with contextlib.suppress(ImportError):  # uvloop: with uvicorn[standard], as in the API
@@ -142,6 +151,10 @@ def _preflight(settings: Settings, role: str) -> None:
             # Down or still starting: the API comes up anyway and answers 503 until it is up.
             if role != "api" or not unreachable(exc):
                 return connect_failure(settings, exc)
+            logging.getLogger("hookline.cli").warning(
+                "%s; the API starts anyway, answers 503 and keeps retrying",
+                connect_failure(settings, exc),
+            )
         problem = await store_keys_problem(settings)
         if problem is None and client is not None:
             try:
@@ -165,6 +178,35 @@ def _preflight(settings: Settings, role: str) -> None:
         os._exit(1)
 
 
+def _default_store(settings: Settings, role: str, *, migrate: bool) -> None:
+    """The SQLite store under the data dir, before serving: its directory made (0700) or one
+    line saying why not; and with neither HOOKLINE_DATA_DIR nor HOOKLINE_DATABASE_URL set, no
+    new store in the working directory unless asked (`--migrate`): one line instead."""
+
+    if settings.database_url:
+        return
+    store = (settings.data_dir / "hookline.db").absolute()
+    if not migrate and "HOOKLINE_DATA_DIR" not in os.environ and not store.exists():
+        raise SystemExit(
+            f"hookline {role}: no store at {store} (HOOKLINE_DATA_DIR is not set: the default "
+            "is .hookline in the working directory): set HOOKLINE_DATA_DIR or "
+            "HOOKLINE_DATABASE_URL, or create it there with `hookline migrate`"
+        )
+    _data_dir(settings.data_dir, role)
+
+
+def _data_dir(path: Path, role: str) -> Path:
+    """The data dir, created 0700; one line and exit 1 when it cannot be."""
+    from hookline.store.engine import private_dir
+
+    try:
+        return private_dir(path)
+    except OSError as exc:
+        raise SystemExit(
+            f"hookline {role}: cannot create the data dir {path}: {exc.strerror or exc}"
+        ) from None
+
+
 def _migrate(settings: Settings) -> None:
     from hookline.store.migrate import upgrade
 
@@ -182,7 +224,7 @@ def _use_data_dir(args: argparse.Namespace) -> Settings:
 def _cmd_migrate(args: argparse.Namespace) -> None:
     settings = _use_data_dir(args)
     if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _data_dir(settings.data_dir, "migrate")
     _migrate(settings)
     print(f"store migrated: {settings.resolved_database_url.split('@')[-1]}")
 

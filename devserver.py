@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -131,8 +132,16 @@ def start_dev_server(args: list[str], *, port: int, log: Path | None = None, tim
 
 
 def spawn_dev_server(args: list[str], log: Path | None = None) -> subprocess.Popen:
-    out = open(log, "ab") if log else subprocess.DEVNULL  # the child keeps it open
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    # The child keeps the log open. Owner-only: the log, and the files the server creates
+    # (its SQLite file and its -wal/-shm: histories, payloads).
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy(), umask=0o077
+        )
+    finally:
+        if log:
+            os.close(out)
 
 
 def stop_process(process: subprocess.Popen, *, timeout: float = 15) -> None:
@@ -232,6 +241,7 @@ def run_dev(args: argparse.Namespace) -> None:
     from hookline.api.console.sessions import dev_login_url
     from hookline.infra.crypto import kept_key
     from hookline.store.admin import new_token_value
+    from hookline.store.engine import private_dir
     from hookline.store.migrate import upgrade
 
     # Before anything starts (and long before the banner): one line, a non-zero exit.
@@ -243,19 +253,33 @@ def run_dev(args: argparse.Namespace) -> None:
             "worker metrics, --worker-metrics-port": args.worker_metrics_port,
         }
     )
+    taken += taken_ports(
+        {
+            "Temporal SDK metrics of the worker, --sdk-metrics-port": args.sdk_metrics_port,
+            "Temporal SDK metrics of the API, --sdk-metrics-port + 1": args.sdk_metrics_port + 1,
+        }
+    )
     if taken:
         raise SystemExit(
             f"hookline dev: {' and '.join(taken)} already in use: "
             "stop what listens there or choose another port"
         )
     data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        private_dir(data_dir)  # 0700: the stores, the token and the key
+    except OSError as exc:
+        raise SystemExit(
+            f"hookline dev: cannot create the data dir {data_dir}: {exc.strerror or exc}"
+        ) from None
+    for kept in data_dir.glob("temporal.db*"):  # the dev server's store, made by earlier runs
+        with contextlib.suppress(OSError):
+            kept.chmod(0o600)
     token_file = data_dir / "dev-token"
     token = os.environ.get("HOOKLINE_BOOTSTRAP_TOKEN")
     if not token:
         if not token_file.exists():
-            token_file.write_text(new_token_value())
-            token_file.chmod(0o600)
+            with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as out:
+                out.write(new_token_value())
         token = token_file.read_text().strip()
     key_file = data_dir / "encryption-key"
     key_source = "HOOKLINE_ENCRYPTION_KEY" if os.environ.get("HOOKLINE_ENCRYPTION_KEY") else None

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.console.app import install as install_console
-from hookline.api.limits import BodySizeLimit
+from hookline.api.limits import BodyReadTimeout, BodySizeLimit
 from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
 from hookline.api.routes import metrics as metrics_routes
 from hookline.core.catalog import Catalog
@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         allow_methods=["*"],
         allow_headers=["*"],
     )
+    # Outermost: its 408 replaces whatever the app answered to a body cut off by the timeout.
+    app.add_middleware(BodyReadTimeout, timeout=settings.request_body_timeout.total_seconds())
     app.include_router(health.router)
     app.include_router(webhooks.router, prefix="/api/v1")
     app.include_router(events.router, prefix="/api/v1")

@@ -113,6 +113,17 @@ class Settings(BaseSettings):
     # API
     max_payload_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
+    # The API's connections (uvicorn's own settings, and api/limits.py for bodies). A kept-alive
+    # connection idle this long after a response is closed (uvicorn's timeout_keep_alive).
+    keep_alive_timeout: timedelta = Field(default=timedelta(seconds=5), ge=timedelta(seconds=1))
+    # A request's body must have arrived whole within this of the app's first read of it; else
+    # 408 and the connection is closed.
+    request_body_timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    # Connections (and requests in flight) per API process; beyond it new requests get 503
+    # (uvicorn's limit_concurrency).
+    max_connections: int = Field(default=1000, ge=1)
+    # A request's line and headers together (h11's max_incomplete_event_size); beyond: 400.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     rate_limit: str = "6000/minute"
     cors_origins: str = "http://127.0.0.1:8233,http://localhost:8233"
     # Dev only (`hookline dev` sets it): the local Temporal UI has no login, so it cannot send
@@ -140,6 +151,8 @@ class Settings(BaseSettings):
         "secret_rotation_grace",
         "auto_disable_after",
         "console_session_lifetime",
+        "keep_alive_timeout",
+        "request_body_timeout",
         mode="before",
     )
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from pathlib import Path
 
 from sqlalchemy import Connection, event
@@ -25,11 +27,39 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def private_dir(path: Path) -> Path:
+    """Creates the directory (and its parents) if missing; the directory itself is made 0700
+    (it holds payloads, secrets and tokens). Raises OSError when it cannot be created."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(path, 0o700)
+    return path
+
+
+def private_file(database: Path) -> None:
+    """A SQLite store readable by its owner only: its directory 0700, the file created 0600
+    before SQLite opens it (SQLite gives its -wal and -shm files the file's mode), and an
+    existing store, with its -wal and -shm, tightened to 0600 (an existing directory is left
+    as it is: it may be the user's own, e.g. their home)."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        _tighten(path, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod to `mode` when the path is ours and looser; anything else is left as it is."""
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
 
 
 def sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - driver hook

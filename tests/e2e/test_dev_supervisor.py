@@ -234,7 +234,8 @@ async def test_dev_restarts_a_killed_worker_keeps_delivering_and_encrypts_histor
 
 
 @pytest.mark.parametrize(
-    "which", ["--api-port", "--temporal-port", "--ui-port", "--worker-metrics-port"]
+    "which",
+    ["--api-port", "--temporal-port", "--ui-port", "--worker-metrics-port", "--sdk-metrics-port"],
 )
 def test_a_taken_port_fails_before_the_banner_in_one_line(tmp_path, which):
     with socket.socket() as held:

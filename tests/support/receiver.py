@@ -8,7 +8,10 @@ Pure asyncio (``asyncio.start_server``) plus ``h11``; keep-alive, pipelining-saf
         first, second, third = await rx.wait_for(3, path="/hook")
 
 Standalone, for out-of-process use (benchmarks, e2e):
-``python -m tests.support.receiver --port 9000`` prints ``listening on 9000`` and answers 200.
+``python -m tests.support.receiver --port 9000`` prints ``listening on 9000`` and answers 200;
+with ``--verbose`` it prints each request's headers and body, and with ``--secret whsec_…`` (or
+``WEBHOOK_SECRET``) whether each signature (``X-Webhook-Signature`` and Standard Webhooks'
+``webhook-signature``) verifies.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json as jsonlib
+import os
 import signal
 import socket
 import sys
@@ -357,7 +361,46 @@ async def refused_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _serve_forever(port: int, status: int, verbose: bool) -> None:
+def signature_report(request: Received, secret: str | None) -> list[str]:
+    """One line per signature scheme: whether the request's signature verifies with ``secret``
+    (hookline's hex ``X-Webhook-Signature``, Standard Webhooks' ``webhook-signature``)."""
+    from hookline.core import signing
+
+    if not secret:
+        return ["signatures: not checked (pass --secret whsec_… or set WEBHOOK_SECRET)"]
+    lines = []
+    for name in (signing.HEADER_SIGNATURE, signing.HEADER_SIGNATURE_PREVIOUS):
+        given = request.headers.get(name.lower())
+        if given is not None:
+            ok = signing.verify_hex(secret, request.body, given)
+            lines.append(f"{name}: {'valid' if ok else 'INVALID'}")
+    given = request.headers.get(signing.HEADER_STANDARD_SIGNATURE)
+    msg_id = request.headers.get(signing.HEADER_ID, "")
+    timestamp = request.headers.get(signing.HEADER_TIMESTAMP, "")
+    if given is not None:
+        try:
+            expected = signing.sign_standard(secret, msg_id, int(timestamp), request.body)
+        except ValueError as exc:  # no timestamp, or a secret that is not whsec_ + base64
+            lines.append(f"{signing.HEADER_STANDARD_SIGNATURE}: not checked ({exc})")
+        else:
+            ok = expected in given.split()
+            lines.append(f"{signing.HEADER_STANDARD_SIGNATURE}: {'valid' if ok else 'INVALID'}")
+    if not lines:
+        lines.append("signatures: none in the request")
+    return lines
+
+
+def _print_request(request: Received, status: int, secret: str | None) -> None:
+    print(f"{request.method} {request.path} {len(request.body)}B -> {status}")
+    for name, value in request.headers.items():
+        print(f"  {name}: {value}")
+    print(f"  body: {request.text}")
+    for line in signature_report(request, secret):
+        print(f"  {line}")
+    print(flush=True)
+
+
+async def _serve_forever(port: int, status: int, verbose: bool, secret: str | None = None) -> None:
     receiver = Receiver(record=verbose)
     receiver.default(Reply(status))
     await receiver.start(port)
@@ -371,7 +414,7 @@ async def _serve_forever(port: int, status: int, verbose: bool) -> None:
             async with asyncio.timeout(0.2):
                 await stop.wait()
         for r in receiver.requests:
-            print(f"{r.method} {r.path} {len(r.body)}B -> {status}", flush=True)
+            _print_request(r, status, secret)
         receiver.requests.clear()
     await receiver.stop()
     print(f"stopped after {receiver.total} request(s)", file=sys.stderr, flush=True)
@@ -384,9 +427,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--port", type=int, default=0, help="port (0: pick a free one)")
     parser.add_argument("--status", type=int, default=200, help="status to answer (200)")
-    parser.add_argument("--verbose", action="store_true", help="print each request")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print each request: headers, body, signatures"
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("WEBHOOK_SECRET"),
+        help="the webhook's secret (whsec_…; default: WEBHOOK_SECRET): check the signatures",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve_forever(args.port, args.status, args.verbose))
+    asyncio.run(_serve_forever(args.port, args.status, args.verbose, args.secret))
 
 
 if __name__ == "__main__":

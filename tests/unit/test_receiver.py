@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 import time
@@ -243,3 +244,45 @@ async def test_runs_standalone_as_a_module(client: httpx.AsyncClient) -> None:
         _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     assert proc.returncode == 0, err.decode()
     assert "stopped after 3 request(s)" in err.decode()
+
+
+async def test_verbose_prints_headers_body_and_whether_each_signature_verifies(
+    client: httpx.AsyncClient,
+) -> None:
+    from hookline.core.signing import new_secret, signature_headers
+
+    secret = new_secret()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.support.receiver",
+        "--port",
+        "0",
+        "--verbose",
+        cwd=ROOT,
+        env={**os.environ, "WEBHOOK_SECRET": secret},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=20)).decode()
+        port = int(line.split()[-1])
+        body = b'{"id": "evt_1", "type": "user.created"}'
+        signed = signature_headers([secret], msg_id="dlv_1", timestamp=1700000000, body=body)
+        url = f"http://127.0.0.1:{port}/hook"
+        assert (await client.post(url, content=body, headers=signed)).status_code == 200
+        forged = signature_headers([new_secret()], msg_id="dlv_2", timestamp=1, body=body)
+        assert (await client.post(url, content=body, headers=forged)).status_code == 200
+        await asyncio.sleep(0.6)
+    finally:
+        proc.terminate()
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=10)
+    good, bad, *_ = out.decode().split("\n\n")
+    for shown in (good, bad):
+        assert f"POST /hook {len(body)}B -> 200" in shown
+        assert '  body: {"id": "evt_1", "type": "user.created"}' in shown
+        assert "  x-webhook-signature: " in shown and "  webhook-id: dlv_" in shown
+    assert "  X-Webhook-Signature: valid" in good and "  webhook-signature: valid" in good
+    assert "  X-Webhook-Signature: INVALID" in bad and "  webhook-signature: INVALID" in bad
+    assert proc.returncode == 0, err.decode()
