@@ -42,13 +42,8 @@ from hookline.core.retry import (
     decide,
     parse_retry_after,
 )
-from hookline.delivery.send import (
-    error_text,
-    event_body,
-    send,
-    webhook_headers,
-    webhook_secrets,
-)
+from hookline.delivery import send as sending
+from hookline.delivery.send import error_text, event_body, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.store.settling import settle
@@ -87,7 +82,7 @@ def load(
 
 def _headers(webhook: Row[Any], secrets: Any, trace: dict[str, str]) -> dict[str, str]:
     """The webhook's custom headers, then the attempt's trace context (never overridden)."""
-    return {**webhook_headers(webhook, secrets), **trace}
+    return {**sending.webhook_headers(webhook, secrets), **trace}
 
 
 def summary(url: str, result: SendResult) -> str:
