@@ -43,6 +43,7 @@ from hookline.core.retry import (
     decide,
     parse_retry_after,
 )
+from hookline.delivery import send as sending
 from hookline.delivery.send import error_text, event_body, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
@@ -78,6 +79,11 @@ def load(
     ).first()
     rows = connection.execute(select(hooks).where(hooks.c.id.in_(webhook_ids)))
     return (EventFacts(*row) if row else None), {webhook.id: webhook for webhook in rows}
+
+
+def _headers(webhook: Row[Any], secrets: Any, trace: dict[str, str]) -> dict[str, str]:
+    """The webhook's custom headers, then the attempt's trace context (never overridden)."""
+    return {**sending.webhook_headers(webhook, secrets), **trace}
 
 
 def summary(url: str, result: SendResult) -> str:
@@ -242,7 +248,7 @@ class DeliveryActivities:
                 delivery_id=target.delivery_id,
                 attempt=number,
                 timeout=target.retry.timeout,
-                extra_headers=span.headers,
+                extra_headers=_headers(webhook, self.deps.secrets, span.headers),
             )
             if result.error and result.error.startswith("refused:"):
                 decision = Decision(Outcome.FAIL, decide(None, 1, target.retry).status_class)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,7 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
-from hookline.core.catalog import Catalog
+from hookline.core.catalog import Catalog, closest
 from hookline.core.models import EventStatus, EventWorkflowInput
 from hookline.infra import metrics
 from hookline.infra.config import Settings
@@ -36,7 +35,7 @@ def temporal_unavailable(exc: Exception) -> ApiError:
 def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) -> None:
     if type_ not in catalog:
         # The closest names, not the whole catalog (GET /api/v1/event-types lists it).
-        did_you_mean = difflib.get_close_matches(type_, catalog.names(), n=3)
+        did_you_mean = closest([type_], catalog.names())
         hint = f"; did you mean {', '.join(map(repr, did_you_mean))}?" if did_you_mean else ""
         raise ApiError(
             400,

@@ -1,8 +1,17 @@
-"""The event type catalog: the reference API's types, extended by HOOKLINE_EVENT_TYPES."""
+"""The built-in event type catalog: the reference API's types, extended process-wide by the
+operator's HOOKLINE_EVENT_TYPES. Each tenant adds its own types beside it (the store's
+`event_types`, api/services/event_types.py); `unknown` takes those names as `also`."""
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+# A type name: dot-separated words of letters, digits, `_` and `-` (no wildcard).
+NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # fullmatch
+NAME_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -10,6 +19,11 @@ class EventType:
     name: str
     description: str
     category: str
+    source: str = "builtin"  # builtin | operator (HOOKLINE_EVENT_TYPES)
+
+
+def category_of(name: str) -> str:
+    return name.split(".", 1)[0]
 
 
 _BUILTIN: list[tuple[str, str]] = [
@@ -52,21 +66,35 @@ _BUILTIN: list[tuple[str, str]] = [
     ("entity.created", "An entity (user profile) was created"),
     ("entity.updated", "An entity (user profile) was modified"),
     ("entity.deleted", "An entity (user profile) was deleted"),
+    # The same three under their Webhooks v3 wire names: types in their own right, delivered
+    # with the name they were published as (category `entity`, but `entity.*` does not match
+    # them: subscribe to them by name).
+    ("entityCreated", "An entity (user profile) was created (the v3 name of entity.created)"),
+    ("entityUpdated", "An entity (user profile) was modified (the v3 name of entity.updated)"),
+    ("entityDeleted", "An entity (user profile) was deleted (the v3 name of entity.deleted)"),
     # hookline's own.
     ("webhook.test", "A test event sent by POST /api/v1/webhooks/{id}/test"),
 ]
 
 
+_CATEGORIES = {"entityCreated": "entity", "entityUpdated": "entity", "entityDeleted": "entity"}
+
+
 class Catalog:
+    """The built-in types and the operator's (`extra`: "name=description,name,...")."""
+
     def __init__(self, extra: str = "") -> None:
-        entries = list(_BUILTIN)
+        self._types = {
+            name: EventType(name, description, _CATEGORIES.get(name, category_of(name)))
+            for name, description in _BUILTIN
+        }
         for item in filter(None, (part.strip() for part in extra.split(","))):
             name, _, description = item.partition("=")
-            entries.append((name.strip(), description.strip() or name.strip()))
-        self._types = {
-            name: EventType(name, description, name.split(".", 1)[0])
-            for name, description in entries
-        }
+            name = name.strip()
+            if name not in self._types:
+                self._types[name] = EventType(
+                    name, description.strip() or name, category_of(name), "operator"
+                )
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -77,15 +105,35 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self._types)
 
-    def unknown(self, patterns: list[str]) -> list[str]:
-        """Patterns that match no known type: exact names, `category.*` or `*`."""
+    def get(self, name: str) -> EventType | None:
+        return self._types.get(name)
+
+    def unknown(self, patterns: list[str], also: Iterable[str] = ()) -> list[str]:
+        """Patterns that match no known type (the catalog's, or `also`: a tenant's): exact
+        names, `prefix.*` or `*`. A wildcard must match at least one type that exists now."""
+        extra = set(also)
         bad = []
         for pattern in patterns:
-            if pattern == "*" or pattern in self._types:
+            if pattern == "*" or pattern in self._types or pattern in extra:
                 continue
             if pattern.endswith(".*") and any(
-                name.startswith(pattern[:-1]) for name in self._types
+                name.startswith(pattern[:-1]) for name in (*self._types, *extra)
             ):
                 continue
             bad.append(pattern)
         return bad
+
+
+def closest(unknown: list[str], names: list[str], n: int = 3) -> list[str]:
+    """The known names closest to each unknown one (for a `prefix.*` pattern, the closest
+    prefixes), at most `n` each, in order: what "did you mean" suggests."""
+    wildcards = sorted({name.split(".", 1)[0] + ".*" for name in names})
+    return list(
+        dict.fromkeys(
+            match
+            for pattern in unknown
+            for match in difflib.get_close_matches(
+                pattern, wildcards if pattern.endswith(".*") else names, n=n
+            )
+        )
+    )

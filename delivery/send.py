@@ -22,6 +22,7 @@ import orjson
 from yarl import URL
 
 from hookline.core import signing, urls
+from hookline.core.headers import deliverable
 from hookline.core.models import SendResult, storable_text
 from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.crypto import SecretBox
@@ -50,6 +51,13 @@ def webhook_secrets(webhook: Any, box: SecretBox, now: datetime) -> list[str]:
     return current
 
 
+def webhook_headers(webhook: Any, box: SecretBox) -> dict[str, str]:
+    """The webhook's custom headers, opened (`webhook.headers`: {name: sealed value}); a name
+    reserved for hookline's own headers is never sent, whatever the store holds."""
+    stored = webhook.headers or {}
+    return deliverable({name: box.open(value) for name, value in stored.items()})
+
+
 async def send(
     http: DeliveryTransport,
     url: str,
@@ -65,7 +73,7 @@ async def send(
 ) -> SendResult:
     """Sign and POST one payload within `timeout` seconds (waiting for a connection slot,
     connecting, writing and reading the excerpt, all together). `extra_headers` (the
-    attempt's `traceparent`) go with the request."""
+    webhook's custom headers, the attempt's `traceparent`) go with the request."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     timestamp = int(started_at.timestamp())

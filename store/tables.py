@@ -1,5 +1,5 @@
-"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt, and
-the console's sessions."""
+"""The store: SQLAlchemy 2 tables for Tenant, Token, Webhook, Event, Delivery, Attempt, the
+tenants' event types, and the console's sessions."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,6 +89,32 @@ class Webhook(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_triggered: Mapped[datetime | None] = mapped_column(default=None)
     failing_since: Mapped[datetime | None] = mapped_column(default=None)
+    # Custom headers sent with every delivery: {name: value}, each value sealed as the secret
+    # is (values may be credentials; names are not secret). None: no headers.
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The tenant's own labels {key: value} (`metadata` is SQLAlchemy's name for the schema).
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+
+
+class EventType(Base):
+    """A tenant's own event type, beside the built-in catalog (core/catalog.py). Archived
+    types stay (events keep their history) but take no new subscription nor publish."""
+
+    __tablename__ = "event_types"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_event_types_tenant_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # JSON Schema draft 2020-12 of the events' `data`; None: any object.
+    json_schema: Mapped[dict[str, Any] | None] = mapped_column("schema", JSON, default=None)
+    example: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Bumped by every change: compiled validators are cached per (tenant, name, version).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

@@ -1,20 +1,25 @@
 """Console pages of events: the filtered, keyset-paginated list, one event with its stages,
-deliveries and attempts, and its "Redeliver" buttons; the event type catalog."""
+deliveries and attempts, and its "Redeliver" buttons; the event types (the built-in catalog and
+the tenant's own, with the form that adds one)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
-from hookline.api.console import queries
-from hookline.api.console.auth import FormUserDep, UserDep
+from hookline.api.console import forms, queries
+from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
 from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
-from hookline.api.services import deliveries, events
+from hookline.api.errors import ApiError
+from hookline.api.schemas.common import Pagination
+from hookline.api.schemas.event_types import EventTypeCreate
+from hookline.api.services import deliveries, event_types, events
 from hookline.core.models import DeliveryStatus, EventStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -159,13 +164,74 @@ async def redeliver(
     return response
 
 
-@router.get("/event-types")
-async def event_types_page(request: Request, user: UserDep, catalog: CatalogDep) -> Response:
+async def _event_types_page(
+    request: Request,
+    user: ConsoleUser,
+    session: SessionDep,
+    catalog: CatalogDep,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """The built-in catalog and the tenant's own types, each with its schema and example; the
+    form that adds one."""
+    listed = await event_types.list_types(
+        session, catalog, user.tenant_id, Pagination(page=1, limit=100_000)
+    )
     categories: dict[str, list] = {}
-    for event_type in catalog.all():
+    for event_type in listed.data:
         categories.setdefault(event_type.category, []).append(event_type)
+    context.setdefault("form", {})
     return page(
         request,
         "event_types.html",
-        {"nav": "event-types", "categories": sorted(categories.items())},
+        {"nav": "event-types", "categories": sorted(categories.items()), **context},
+        status_code,
     )
+
+
+@router.get("/event-types")
+async def event_types_page(
+    request: Request, user: UserDep, session: SessionDep, catalog: CatalogDep
+) -> Response:
+    notice = "Event type added." if request.query_params.get("notice") == "added" else None
+    return await _event_types_page(request, user, session, catalog, notice=notice)
+
+
+@router.post("/event-types")
+async def add_event_type(
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    catalog: CatalogDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=1000)] = "",
+    json_schema: Annotated[str, Form(max_length=70_000, alias="schema")] = "",
+    example: Annotated[str, Form(max_length=70_000)] = "",
+) -> Response:
+    """The API's `POST /event-types`, from the form."""
+    user.require("webhooks:write")
+    form = {"name": name, "description": description, "schema": json_schema, "example": example}
+    try:
+        body = EventTypeCreate(
+            name=name.strip(),
+            description=description.strip(),
+            schema=forms.json_object(json_schema, "schema"),
+            example=forms.json_object(example, "example"),
+        )
+        await event_types.create_type(session, catalog, user.tenant_id, body)
+    except (ValidationError, ApiError, forms.FormError) as exc:
+        await session.rollback()
+        return await _event_types_page(
+            request,
+            user,
+            session,
+            catalog,
+            status_code=422,
+            form=form,
+            form_error_message=forms.message(exc),
+        )
+    target = f"/console/event-types?notice=added#type-{quote(body.name)}"
+    response = RedirectResponse(target, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response

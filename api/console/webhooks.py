@@ -322,7 +322,7 @@ async def filter_test(
             if candidate is not None
             else FilterTestRequest(event=sample)
         )
-        verdict = await webhooks.filter_test(settings, catalog, webhook, body)
+        verdict = await webhooks.filter_test(session, settings, catalog, webhook, body)
     except (ValidationError, ApiError, forms.FormError) as exc:
         return await _detail_page(
             request,

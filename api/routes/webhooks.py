@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from hookline.api.deps import (
     CatalogDep,
@@ -39,8 +39,31 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=LimitedJso
 # --------------------------------------------------------------------------- CRUD
 
 
-@router.get("", response_model=Page[WebhookOut], responses=ERRORS, summary="Get all webhooks")
+METADATA_QUERY = {
+    "parameters": [
+        {
+            "name": "metadata",
+            "in": "query",
+            "style": "deepObject",
+            "explode": True,
+            "required": False,
+            "description": "`metadata[key]=value`: only webhooks whose metadata has every one "
+            "of these pairs (e.g. `?metadata[team]=billing&metadata[env]=prod`).",
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        }
+    ]
+}
+
+
+@router.get(
+    "",
+    response_model=Page[WebhookOut],
+    responses=ERRORS,
+    summary="Get all webhooks",
+    openapi_extra=METADATA_QUERY,
+)
 async def list_webhooks(
+    request: Request,
     principal: WebhooksRead,
     session: SessionDep,
     catalog: CatalogDep,
@@ -53,8 +76,9 @@ async def list_webhooks(
         Query(min_length=1, max_length=200, description="Webhooks receiving this event type"),
     ] = None,
 ) -> Page[WebhookOut]:
+    metadata = webhooks.metadata_query(request.query_params.multi_items())
     return await webhooks.list_webhooks(
-        session, catalog, principal.tenant_id, pagination, status, event
+        session, catalog, principal.tenant_id, pagination, status, event, metadata
     )
 
 
@@ -95,8 +119,10 @@ async def create_webhook(
     response_model=Data[WebhookOut],
     responses=ERRORS,
     summary="Update webhook",
-    description="Only the fields given change. `null` clears description, filter, retry_policy. "
-    "Setting `status` back to `active` clears `status_reason`.",
+    description="Only the fields given change. `null` clears description, filter, retry_policy, "
+    "headers, metadata; `headers` and `metadata` replace the whole map (a header value given as "
+    "the mask `••••••••` keeps its current value). Setting `status` back to `active` clears "
+    "`status_reason`.",
 )
 async def update_webhook(
     body: WebhookUpdate,
@@ -105,8 +131,11 @@ async def update_webhook(
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
+    secrets: SecretsDep,
 ) -> Data[WebhookOut]:
-    return Data(data=await webhooks.update_webhook(session, settings, catalog, webhook, body))
+    return Data(
+        data=await webhooks.update_webhook(session, settings, catalog, webhook, body, secrets)
+    )
 
 
 @router.delete(
@@ -180,7 +209,8 @@ async def filter_test(
     body: FilterTestRequest,
     principal: WebhooksRead,
     webhook: OwnedWebhook,
+    session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
 ) -> Data[FilterTestResult]:
-    return Data(data=await webhooks.filter_test(settings, catalog, webhook, body))
+    return Data(data=await webhooks.filter_test(session, settings, catalog, webhook, body))

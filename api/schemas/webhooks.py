@@ -1,4 +1,4 @@
-"""Schemas of webhooks (seed 002) and the event type catalog."""
+"""Schemas of webhooks (seed 002), and the sample data of test events."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from hookline.core import retry
 
 MASKED_SECRET = "whsec_" + "•" * 30
+MASKED_HEADER = "•" * 8  # a header value as reads show it; in a PUT: keep the value it has
 MAX_EVENTS = 100
+MAX_METADATA_KEYS = 20
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 EventPattern = Annotated[
@@ -18,6 +22,32 @@ EventPattern = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
 ]
 WebhookStatus = Literal["active", "inactive"]
+MetadataKey = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_METADATA_KEY, pattern=r"^[A-Za-z0-9_.:-]+$"),
+]
+MetadataValue = Annotated[
+    str, StringConstraints(max_length=MAX_METADATA_VALUE, pattern=r"^[^\x00-\x1f\x7f]*$")
+]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(
+        max_length=MAX_METADATA_KEYS,
+        description=f"Your own labels: at most {MAX_METADATA_KEYS} keys of 1-{MAX_METADATA_KEY} "
+        f"letters, digits, `_.:-`, values of at most {MAX_METADATA_VALUE} characters. "
+        "Filter the list with `?metadata[key]=value`.",
+        examples=[{"team": "billing", "env": "prod"}],
+    ),
+]
+Headers = Annotated[
+    dict[str, str],
+    Field(
+        description="Sent with every delivery and test send. Reserved names (signatures, "
+        "Standard Webhooks, `X-Webhook-*`, `Content-*`, `Host`, `User-Agent`, trace context, "
+        "hop-by-hop) and values with control characters are a 422. Values are masked on read.",
+        examples=[{"Authorization": "Bearer s3cr3t", "X-Tenant": "acme"}],
+    ),
+]
 
 
 def _dedupe(events: list[str] | None) -> list[str] | None:
@@ -110,6 +140,8 @@ class WebhookCreate(BaseModel):
         examples=[{"data.changed": {"$in": ["email", "password"]}}],
     )
     retry_policy: RetryPolicy | None = None
+    headers: Headers | None = None
+    metadata: Metadata | None = None
 
     @model_validator(mode="after")
     def _dedupe_events(self) -> WebhookCreate:
@@ -118,8 +150,9 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    """Partial update: only the given fields change; `null` clears description, filter and
-    retry_policy."""
+    """Partial update: only the given fields change; `null` clears description, filter,
+    retry_policy, headers and metadata. `headers` and `metadata` replace the whole map; a
+    header value given as the mask (`••••••••`, as reads show it) keeps its current value."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -140,6 +173,8 @@ class WebhookUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
     filter: dict[str, Any] | None = None
     retry_policy: RetryPolicy | None = None
+    headers: Headers | None = None
+    metadata: Metadata | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> WebhookUpdate:
@@ -163,6 +198,12 @@ class WebhookOut(BaseModel):
     )
     filter: dict[str, Any] | None = None
     retry_policy: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Custom headers, values masked.",
+        examples=[{"Authorization": MASKED_HEADER}],
+    )
+    metadata: dict[str, str] = Field(default_factory=dict, examples=[{"team": "billing"}])
     created_at: datetime
     updated_at: datetime
     last_triggered: datetime | None = None
@@ -186,7 +227,9 @@ class WebhookTestRequest(BaseModel):
 
     event: str = Field(default="webhook.test", min_length=1, max_length=200)
     data: dict[str, Any] | None = Field(
-        default=None, description="The event's data; by default a sample for its category."
+        default=None,
+        description="The event's data; by default the type's example (a tenant type's), else "
+        "a sample for its category. A tenant type's schema applies.",
     )
 
 
@@ -271,12 +314,6 @@ class FilterTestResult(BaseModel):
     reasons: list[str] = Field(
         examples=[["type user.updated matches 'user.updated'", "filter matched"]]
     )
-
-
-class EventTypeOut(BaseModel):
-    name: str = Field(examples=["user.created"])
-    description: str = Field(examples=["A new user has been created"])
-    category: str = Field(examples=["user"])
 
 
 # Sample data of test events (POST /webhooks/{id}/test), by category.

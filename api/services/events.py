@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from hookline.api.errors import ApiError
-from hookline.api.publish import check_event, event_workflow_input, publish
+from hookline.api.publish import event_workflow_input, publish
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.events import (
     AttemptOut,
@@ -20,6 +20,7 @@ from hookline.api.schemas.events import (
     EventOut,
     PublishEvent,
 )
+from hookline.api.services.event_types import check_published
 from hookline.core.catalog import Catalog
 from hookline.infra.config import Settings
 from hookline.store.retention import has_expired, is_live
@@ -50,7 +51,7 @@ async def publish_event(
     key: str | None,
 ) -> tuple[EventOut, bool]:
     """The event as accepted, and whether it was a replay (the same id or key before)."""
-    check_event(catalog, settings, body.type, body.data)
+    await check_published(store, catalog, settings, tenant_id, body.type, body.data)
     event = event_workflow_input(settings, tenant_id, body.type, body.data, key)
     published = await publish(store, temporal, settings, event)
     out = EventOut(
@@ -74,7 +75,7 @@ async def publish_batch(
     """All-or-nothing validation first; then every event starts (each idempotent by its id)."""
     for index, item in enumerate(events):
         try:
-            check_event(catalog, settings, item.type, item.data)
+            await check_published(store, catalog, settings, tenant_id, item.type, item.data)
         except ApiError as exc:
             exc.details = {"index": index, **(exc.details or {})}
             raise

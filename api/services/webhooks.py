@@ -1,10 +1,11 @@
 """Webhooks: the tenant's webhook or 404, list, create, update, delete, rotate the secret,
-send a test event, try a filter."""
+send a test event, try a filter. Custom headers are sealed per value and masked on read;
+metadata is the tenant's own labels, filterable in the list."""
 
 from __future__ import annotations
 
 import asyncio
-import difflib
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.api.errors import ApiError, not_found
-from hookline.api.publish import check_event
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.webhooks import (
+    MASKED_HEADER,
+    MAX_METADATA_KEY,
+    MAX_METADATA_KEYS,
     FilterTestRequest,
     FilterTestResult,
     RotatedSecret,
@@ -27,18 +30,20 @@ from hookline.api.schemas.webhooks import (
     WebhookTestRequest,
     WebhookTestResult,
     WebhookUpdate,
-    sample_data,
 )
+from hookline.api.services import event_types
 from hookline.core import filters, ids, signing, urls
 from hookline.core.catalog import Catalog
+from hookline.core.headers import HeaderRefused, check_headers
 from hookline.delivery.resolver import check_resolved_host
-from hookline.delivery.send import event_body, send, webhook_secrets
+from hookline.delivery.send import event_body, send, webhook_headers, webhook_secrets
 from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.config import Settings
 from hookline.infra.crypto import SecretBox
 from hookline.store.tables import Webhook
 
 NEWEST_FIRST = (Webhook.created_at.desc(), Webhook.id.desc())
+METADATA_KEY = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_METADATA_KEY}}}")
 
 
 async def owned(session: AsyncSession, tenant_id: str, webhook_id: str) -> Webhook:
@@ -51,30 +56,6 @@ async def owned(session: AsyncSession, tenant_id: str, webhook_id: str) -> Webho
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def check_events(catalog: Catalog, patterns: list[str]) -> None:
-    unknown = catalog.unknown(patterns)
-    if unknown:
-        # The closest names (or `category.*` for a wildcard), not the whole catalog.
-        names = catalog.names()
-        wildcards = sorted({name.split(".", 1)[0] + ".*" for name in names})
-        did_you_mean = list(
-            dict.fromkeys(
-                match
-                for pattern in unknown
-                for match in difflib.get_close_matches(
-                    pattern, wildcards if pattern.endswith(".*") else names, n=3
-                )
-            )
-        )
-        hint = f"; did you mean {', '.join(did_you_mean)}?" if did_you_mean else ""
-        raise ApiError(
-            400,
-            f"unknown event type(s): {', '.join(unknown)}{hint}",
-            details={"unknown": unknown, "did_you_mean": did_you_mean},
-            code="unknown_event_type",
-        )
 
 
 async def check_url(url: str, settings: Settings) -> str:
@@ -111,12 +92,45 @@ def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     return spec
 
 
+def sealed_headers(
+    secrets: SecretBox, given: dict[str, str] | None, current: dict[str, str] | None = None
+) -> dict[str, str] | None:
+    """The headers to store, each value sealed, or a 422 naming the header refused. A value
+    given as the mask keeps the value `current` (stored, sealed) has for that name."""
+    if not given:
+        return None
+    kept = {name.lower(): value for name, value in (current or {}).items()}
+    try:
+        check_headers({n: ("x" if v == MASKED_HEADER else v) for n, v in given.items()})
+        for name, value in given.items():
+            if value == MASKED_HEADER and name.lower() not in kept:
+                raise HeaderRefused(name, "the mask keeps a value, and this header has none")
+    except HeaderRefused as exc:
+        raise ApiError(
+            422,
+            f"invalid headers: {exc}",
+            details={"field": "headers", "name": exc.name, "reason": exc.reason},
+            code="invalid_headers",
+        ) from None
+    return {
+        name: kept[name.lower()] if value == MASKED_HEADER else secrets.seal(value)
+        for name, value in given.items()
+    }
+
+
 # --------------------------------------------------------------------------- reads
+
+_COMPUTED = ("headers", "metadata")
 
 
 def fields(webhook: Webhook) -> dict[str, Any]:
-    """The row's fields that `WebhookOut` (and its subclasses) show."""
-    return {name: getattr(webhook, name) for name in WebhookOut.model_fields}
+    """The row's fields that `WebhookOut` (and its subclasses) show, header values masked."""
+    values = {
+        name: getattr(webhook, name) for name in WebhookOut.model_fields if name not in _COMPUTED
+    }
+    values["headers"] = {name: MASKED_HEADER for name in webhook.headers or {}}
+    values["metadata"] = dict(webhook.metadata_ or {})
+    return values
 
 
 def out(webhook: Webhook) -> WebhookOut:
@@ -128,6 +142,25 @@ def detail(webhook: Webhook) -> WebhookDetail:
     return WebhookDetail(**fields(webhook))
 
 
+def metadata_query(params: list[tuple[str, str]]) -> dict[str, str]:
+    """`metadata[key]=value` query parameters as {key: value}; a malformed one is a 400."""
+    found: dict[str, str] = {}
+    for name, value in params:
+        if not name.startswith("metadata"):
+            continue
+        key = name[len("metadata[") : -1] if name.startswith("metadata[") else ""
+        if not name.endswith("]") or not METADATA_KEY.fullmatch(key) or key in found:
+            raise ApiError(
+                400,
+                "invalid parameters: filter metadata as ?metadata[key]=value, each key once",
+                details={"parameter": name[:100]},
+            )
+        found[key] = value
+    if len(found) > MAX_METADATA_KEYS:
+        raise ApiError(400, f"at most {MAX_METADATA_KEYS} metadata filters")
+    return found
+
+
 async def list_webhooks(
     session: AsyncSession,
     catalog: Catalog,
@@ -135,11 +168,15 @@ async def list_webhooks(
     pagination: Pagination,
     status: str | None = None,
     event: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Page[WebhookOut]:
-    """Newest first; `event`: only those subscribed to that event type (wildcards match)."""
+    """Newest first; `event`: only those subscribed to that event type (wildcards match);
+    `metadata`: only those with every one of these key-value pairs."""
     where = [Webhook.tenant_id == tenant_id]
     if status is not None:
         where.append(Webhook.status == status)
+    for key, value in (metadata or {}).items():
+        where.append(Webhook.metadata_[key].as_string() == value)
     if event is None:
         total = await session.scalar(select(func.count()).select_from(Webhook).where(*where))
         rows = await session.scalars(
@@ -150,7 +187,7 @@ async def list_webhooks(
             .limit(pagination.limit)
         )
         return Page(data=[fields(w) for w in rows], meta=pagination.meta(total or 0))
-    check_events(catalog, [event])
+    await event_types.check_patterns(session, catalog, tenant_id, [event])
     # Subscriptions are JSON lists with wildcards: match them here, over ids and patterns only.
     candidates = await session.execute(
         select(Webhook.id, Webhook.events).where(*where).order_by(*NEWEST_FIRST)
@@ -175,9 +212,10 @@ async def create_webhook(
     body: WebhookCreate,
 ) -> WebhookCreated:
     """A new active webhook; the answer carries its signing secret in full, this once."""
-    check_events(catalog, body.events)
+    await event_types.check_patterns(session, catalog, tenant_id, body.events)
     url = await check_url(body.url, settings)
     spec = check_filter(body.filter)
+    headers = sealed_headers(secrets, body.headers)
     secret = signing.new_secret()
     now = datetime.now(UTC)
     webhook = Webhook(
@@ -190,6 +228,8 @@ async def create_webhook(
         retry_policy=body.retry_policy.stored() if body.retry_policy else None,
         status="active",
         secret=secrets.seal(secret),
+        headers=headers,
+        metadata_=body.metadata or None,
         created_at=now,
         updated_at=now,
     )
@@ -204,13 +244,23 @@ async def update_webhook(
     catalog: Catalog,
     webhook: Webhook,
     body: WebhookUpdate,
+    secrets: SecretBox | None = None,
 ) -> WebhookOut:
-    """Only the fields given change; everything is checked before anything changes."""
+    """Only the fields given change; everything is checked before anything changes. Patterns
+    the webhook already has are kept as they are (a type archived since does not block an
+    edit). `secrets` seals new header values (needed when `headers` is given)."""
     given = body.model_fields_set
     if body.events is not None:
-        check_events(catalog, body.events)
+        await event_types.check_patterns(
+            session, catalog, webhook.tenant_id, body.events, kept=webhook.events
+        )
     url = await check_url(body.url, settings) if body.url is not None else None
     spec = check_filter(body.filter)
+    headers = webhook.headers
+    if "headers" in given:
+        if body.headers and secrets is None:
+            raise ValueError("sealing headers needs the secret box")
+        headers = sealed_headers(secrets, body.headers, webhook.headers)  # type: ignore[arg-type]
     if url is not None:
         webhook.url = url
     if body.events is not None:
@@ -221,6 +271,10 @@ async def update_webhook(
         webhook.filter = spec
     if "retry_policy" in given:
         webhook.retry_policy = body.retry_policy.stored() if body.retry_policy else None
+    if "headers" in given:
+        webhook.headers = headers
+    if "metadata" in given:
+        webhook.metadata_ = body.metadata or None
     if body.status is not None and body.status != webhook.status:
         webhook.status = body.status
         if body.status == "active":
@@ -292,9 +346,11 @@ async def send_test(
     """Signs and sends a sample event right away (inactive webhooks too) and reports the
     answer; a failed delivery is a result with `success: false`, never an error."""
     now = datetime.now(UTC)
-    data = body.data if body.data is not None else sample_data(body.event, now)
-    check_event(catalog, settings, body.event, data)
+    data = await event_types.test_data(
+        session, catalog, settings, webhook.tenant_id, body.event, body.data, now
+    )
     signing_secrets = webhook_secrets(webhook, secrets, now)
+    custom_headers = webhook_headers(webhook, secrets)
     await session.close()  # no connection held while waiting for the receiver
     event_id = ids.event_id()
     result = await send(
@@ -307,6 +363,7 @@ async def send_test(
         delivery_id=ids.delivery_id(event_id, webhook.id),
         attempt=1,
         timeout=settings.delivery_timeout.total_seconds(),
+        extra_headers=custom_headers,
     )
     success, message = _test_message(result.status_code, result.error)
     return WebhookTestResult(
@@ -325,12 +382,18 @@ async def send_test(
 
 
 async def filter_test(
-    settings: Settings, catalog: Catalog, webhook: Webhook, body: FilterTestRequest
+    session: AsyncSession,
+    settings: Settings,
+    catalog: Catalog,
+    webhook: Webhook,
+    body: FilterTestRequest,
 ) -> FilterTestResult:
     """Whether the webhook (or its candidate `filter`) would receive the sample event, and
     why."""
     assert body.event is not None  # the schema fills it in
-    check_event(catalog, settings, body.event.type, body.event.data)
+    await event_types.check_known(
+        session, catalog, settings, webhook.tenant_id, body.event.type, body.event.data
+    )
     spec = check_filter(body.filter) if "filter" in body.model_fields_set else webhook.filter
     document = {"type": body.event.type, "data": body.event.data, "tenant": webhook.tenant_id}
     # In a thread: linear, but over up to 256 KiB of data it can take tens of milliseconds.

@@ -1,4 +1,5 @@
-"""GET /event-types: the catalog, paginated like every list."""
+"""GET /event-types: the built-in catalog, paginated like every list (a tenant's own types:
+tests/api/test_tenant_event_types.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ async def test_lists_the_seed_types(client, tenant) -> None:
             "name": name,
             "description": description,
             "category": name.split(".")[0],
+            "source": "builtin",
+            "schema": None,
+            "example": by_name[name]["example"],  # the sample a test event sends
+            "version": None,
+            "archived": False,
+            "created_at": None,
+            "updated_at": None,
         }
     assert "webhook.test" in by_name
     names = [t["name"] for t in body["data"]]
@@ -45,6 +53,26 @@ async def test_is_paginated(client, tenant) -> None:
     assert first["meta"] == {"total": total, "page": 1, "limit": 5, "pages": -(-total // 5)}
 
 
+async def test_the_v3_entity_names_are_built_in(client, tenant) -> None:
+    body = (await client.get("/api/v1/event-types?category=entity", headers=tenant.headers)).json()
+    assert [t["name"] for t in body["data"]] == [
+        "entity.created",
+        "entity.deleted",
+        "entity.updated",
+        "entityCreated",
+        "entityDeleted",
+        "entityUpdated",
+    ]
+    one = await client.get("/api/v1/event-types/entityCreated", headers=tenant.headers)
+    assert one.json()["data"]["source"] == "builtin"
+    created = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://example.com/h", "events": ["entityCreated", "entityDeleted"]},
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+
+
 async def test_filters_by_category(client, tenant) -> None:
     body = (await client.get("/api/v1/event-types?category=data", headers=tenant.headers)).json()
     assert [t["name"] for t in body["data"]] == ["data.created", "data.deleted", "data.updated"]
@@ -56,9 +84,11 @@ async def test_extra_types_from_settings(api, tenant) -> None:
         body = (
             await client.get("/api/v1/event-types?category=invoice", headers=tenant.headers)
         ).json()
-        assert body["data"] == [
-            {"name": "invoice.paid", "description": "An invoice was paid", "category": "invoice"},
-            {"name": "invoice.voided", "description": "invoice.voided", "category": "invoice"},
+        assert [
+            (t["name"], t["description"], t["category"], t["source"]) for t in body["data"]
+        ] == [
+            ("invoice.paid", "An invoice was paid", "invoice", "operator"),
+            ("invoice.voided", "invoice.voided", "invoice", "operator"),
         ]
         created = await client.post(
             "/api/v1/webhooks",

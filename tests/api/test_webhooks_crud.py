@@ -22,6 +22,8 @@ LIST_FIELDS = {
     "description",
     "filter",
     "retry_policy",
+    "headers",  # custom headers, values masked (tests/api/test_webhook_headers_metadata.py)
+    "metadata",
     "created_at",
     "updated_at",
     "last_triggered",

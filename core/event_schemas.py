@@ -1,0 +1,256 @@
+"""Event type schemas: JSON Schema draft 2020-12, checked when a tenant saves a type and applied
+to the `data` of every event published as that type.
+
+What a schema may do, beyond the draft's own rules:
+- References are local only (`#...`): nothing is ever fetched (the validators get an empty
+  `referencing` registry, so not even jsonschema's deprecated remote retrieval can run).
+- Regular expressions (`pattern`, `patternProperties`, and `additionalProperties` beside them)
+  run on RE2, as filters' `$regex` do: linear time, so no schema can stall a publish. A pattern
+  RE2 does not accept (backreferences, lookaround) is refused at save, and so is
+  `unevaluatedProperties` in a schema with `patternProperties` (its matching would not run on
+  RE2).
+- `format` is an annotation, as the draft has it by default: not asserted.
+- `$schema`, when given, is draft 2020-12's.
+
+Compiled validators are kept per (tenant, type, version): `ValidatorCache`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+
+from hookline.core.filters import compile_regex
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+MAX_ERRORS = 50  # listed in one answer; `truncated` says when there were more
+MAX_PATTERN_LENGTH = 512
+
+
+class SchemaRefused(ValueError):
+    """The schema cannot be used: `pointer` is where in the schema, `message` why."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(f"{pointer or '/'}: {message}")
+        self.pointer = pointer
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DataError:
+    pointer: str  # JSON pointer into the validated document
+    message: str
+    keyword: str  # the schema keyword that failed, e.g. "required"
+    schema_pointer: str  # where that keyword is in the schema
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "pointer": self.pointer,
+            "message": self.message,
+            "keyword": self.keyword,
+            "schema_pointer": self.schema_pointer,
+        }
+
+
+def pointer(parts: Any) -> str:
+    """RFC 6901: "" for the whole document, "/a/0/b~1c" for a path."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+# --------------------------------------------------------------------------- RE2 keywords
+
+
+def _search(pattern: str, text: str) -> bool:
+    return compile_regex(pattern).search(text) is not None
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _search(patrn, instance):
+        yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for patrn, subschema in patterns.items():
+        for key, value in instance.items():
+            if _search(patrn, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+
+def _additional_properties(
+    validator: Any, additional: Any, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    named = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [
+        key
+        for key in instance
+        if key not in named and not any(_search(patrn, key) for patrn in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], additional, path=key)
+    elif additional is False and extras:
+        listed = ", ".join(repr(key) for key in sorted(extras)[:10])
+        yield ValidationError(f"additional properties are not allowed ({listed} unexpected)")
+
+
+Validator = validators.extend(
+    Draft202012Validator,
+    {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    },
+)
+
+
+# --------------------------------------------------------------------------- checks at save
+
+
+def _walk(node: Any, path: tuple) -> Iterator[tuple[tuple, dict]]:
+    """Every object in the schema, with its path (keyword values included: a stray check of a
+    non-schema object is harmless, a missed subschema is not)."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*path, index))
+
+
+def _check_regex(patrn: Any, where: tuple) -> None:
+    if not isinstance(patrn, str):
+        return  # the metaschema says what it must be
+    if len(patrn) > MAX_PATTERN_LENGTH:
+        raise SchemaRefused(pointer(where), f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        compile_regex(patrn)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise SchemaRefused(
+            pointer(where), f"{patrn!r} is not a valid RE2 pattern ({reason})"
+        ) from None
+
+
+def compile_schema(schema: dict[str, Any]) -> Any:
+    """A validator for `schema`, or SchemaRefused saying where and why it cannot be one."""
+    if not isinstance(schema, dict):
+        raise SchemaRefused("", "a schema must be a JSON object")
+    dialect = schema.get("$schema")
+    if dialect is not None and str(dialect).rstrip("#") != DIALECT:
+        raise SchemaRefused("/$schema", f"only draft 2020-12 is supported ({DIALECT})")
+    try:
+        Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise SchemaRefused(pointer(exc.path), exc.message) from None
+    has_pattern_properties = has_unevaluated = False
+    refs: list[tuple[tuple, str]] = []
+    for path, node in _walk(schema, ()):
+        if isinstance(node.get("pattern"), str):
+            _check_regex(node["pattern"], (*path, "pattern"))
+        if isinstance(node.get("patternProperties"), dict):
+            has_pattern_properties = True
+            for patrn in node["patternProperties"]:
+                _check_regex(patrn, (*path, "patternProperties", patrn))
+        if "unevaluatedProperties" in node:
+            has_unevaluated = True
+        for keyword in ("$ref", "$dynamicRef"):
+            if isinstance(node.get(keyword), str):
+                refs.append(((*path, keyword), node[keyword]))
+    if has_pattern_properties and has_unevaluated:
+        raise SchemaRefused("", "unevaluatedProperties beside patternProperties is not supported")
+    validator = Validator(schema, registry=Registry())
+    for where, ref in refs:
+        if not ref.startswith("#"):
+            raise SchemaRefused(pointer(where), f"only local references (#...) are allowed: {ref}")
+        try:
+            _lookup(schema, ref)
+        except (Unresolvable, KeyError, IndexError, ValueError):
+            raise SchemaRefused(pointer(where), f"reference {ref} does not resolve") from None
+    return validator
+
+
+def _lookup(schema: dict[str, Any], ref: str) -> None:
+    """A local reference resolves: a JSON pointer fragment, or an `$anchor` of the schema."""
+    fragment = ref[1:]
+    if not fragment or fragment.startswith("/"):
+        node: Any = schema
+        for part in fragment.split("/")[1:] if fragment else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return
+    anchors = {
+        node.get("$anchor") for _, node in _walk(schema, ()) if isinstance(node.get("$anchor"), str)
+    } | {
+        node.get("$dynamicAnchor")
+        for _, node in _walk(schema, ())
+        if isinstance(node.get("$dynamicAnchor"), str)
+    }
+    if fragment not in anchors:
+        raise KeyError(fragment)
+
+
+# --------------------------------------------------------------------------- checks at publish
+
+
+def errors(validator: Any, document: Any, prefix: tuple = ()) -> tuple[list[DataError], bool]:
+    """Every way `document` breaks the schema (at most MAX_ERRORS, in document order), and
+    whether there were more. Pointers are prefixed by `prefix` (e.g. ("data",))."""
+    found: list[DataError] = []
+    truncated = False
+    try:
+        for error in validator.iter_errors(document):
+            if len(found) == MAX_ERRORS:
+                truncated = True
+                break
+            found.append(
+                DataError(
+                    pointer=pointer((*prefix, *error.absolute_path)),
+                    message=error.message[:500],
+                    keyword=str(error.validator),
+                    schema_pointer=pointer(error.absolute_schema_path),
+                )
+            )
+    except Unresolvable as exc:  # checked at save; kept from a 500 all the same
+        found.append(DataError(pointer(prefix), f"the schema does not resolve: {exc}", "$ref", ""))
+    found.sort(key=lambda e: e.pointer)
+    return found, truncated
+
+
+class ValidatorCache:
+    """Compiled validators by (tenant, type, version): a type's version changes with its
+    schema, so an entry is never stale; least recently used ones go first."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
+
+    def get(self, key: tuple[str, str, int]) -> Any | None:
+        validator = self._entries.get(key)
+        if validator is not None:
+            self._entries.move_to_end(key)
+        return validator
+
+    def put(self, key: tuple[str, str, int], validator: Any) -> None:
+        self._entries[key] = validator
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
