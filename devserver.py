@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -290,6 +291,7 @@ def run_dev(args: argparse.Namespace) -> None:
     # The local dev server speaks plain gRPC: a shell's cluster credentials do not apply.
     for name in [k for k in os.environ if k.startswith(CLUSTER_CREDENTIALS)]:
         del os.environ[name]
+    codec_secret = secrets.token_urlsafe(32)
     env = os.environ | {
         "HOOKLINE_DATA_DIR": str(data_dir),
         "HOOKLINE_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
@@ -297,20 +299,24 @@ def run_dev(args: argparse.Namespace) -> None:
         "HOOKLINE_BOOTSTRAP_TOKEN": token,
         "HOOKLINE_ENCRYPTION_KEY": key,
         "HOOKLINE_CORS_ORIGINS": f"http://127.0.0.1:{args.ui_port},http://localhost:{args.ui_port}",
-        "HOOKLINE_CODEC_TRUST_UI_ORIGIN": "true",  # the local UI has no token to send
+        # The local UI has no token to send: its codec endpoint carries this run's secret.
+        "HOOKLINE_CODEC_UI_SECRET": codec_secret,
+        "HOOKLINE_PUBLIC_URL": os.environ.get(
+            "HOOKLINE_PUBLIC_URL", f"http://127.0.0.1:{args.api_port}"
+        ),  # the console's sign-in links
         "HOOKLINE_TEMPORAL_UI_URL": f"http://127.0.0.1:{args.ui_port}",  # the console's links
     }
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
     asyncio.run(upgrade(settings.resolved_database_url))
-    console = dev_login_url(settings, token, f"http://127.0.0.1:{args.api_port}")
+    console = dev_login_url(settings, token)
     temporal_args = dev_server_args(
         port=args.temporal_port,
         ui_port=args.ui_port,
         db_file=data_dir / "temporal.db",
         namespace=settings.temporal_namespace,
-        codec_endpoint=f"http://127.0.0.1:{args.api_port}/codec",
+        codec_endpoint=f"http://127.0.0.1:{args.api_port}/codec/ui/{codec_secret}",
     )
     temporal_log = data_dir / "temporal.log"
     try:

@@ -6,10 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 
+from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookline.api.errors import error_body
+from hookline.api.errors import ApiError, error_body
+
+
+async def no_nul_in_address(request: Request) -> None:
+    """An app-wide dependency: a path or query parameter with NUL (%00) is a 400. Ids and
+    filters are looked up in the store, and PostgreSQL's text cannot hold NUL."""
+    if "\x00" in request.url.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
+    ):
+        raise ApiError(400, "the address must not contain the NUL character (%00)")
 
 
 class BodySizeLimit:
@@ -22,7 +32,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if (
+            declared is not None
+            and declared.isdigit()
+            and (len(declared) > 18 or int(declared) > self.max_bytes)
+        ):
             await self._reject(send)
             return
         seen = 0

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.console.app import install as install_console
-from hookline.api.limits import BodyReadTimeout, BodySizeLimit
+from hookline.api.limits import BodyReadTimeout, BodySizeLimit, no_nul_in_address
 from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
 from hookline.api.routes import metrics as metrics_routes
 from hookline.core.catalog import Catalog
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(no_nul_in_address)],
         openapi_tags=[
             {"name": "webhooks", "description": "Subscriptions: url, secret, types, filter."},
             {"name": "events", "description": "Publish, inspect and redeliver events."},
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(deliveries.router, prefix="/api/v1")
     app.include_router(event_types.router, prefix="/api/v1")
     app.include_router(codec.router)
+    app.include_router(codec.ui_router)
     app.include_router(metrics_routes.router)
     install_console(app)
     return app

@@ -126,14 +126,18 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     rate_limit: str = "6000/minute"
     cors_origins: str = "http://127.0.0.1:8233,http://localhost:8233"
-    # Dev only (`hookline dev` sets it): the local Temporal UI has no login, so it cannot send
-    # a bearer token to the codec endpoints; trust codec calls from a CORS origin instead.
-    # Never in production: any local process can claim an Origin.
-    codec_trust_ui_origin: bool = False
+    # Dev only (`hookline dev` sets a random one per run): the local Temporal UI has no login,
+    # so it cannot send a bearer token; its codec endpoint is /codec/ui/<this secret>, which
+    # decodes every tenant's payloads (the UI shows every workflow anyway). Unset: no such
+    # endpoint. An Origin header is no proof of anything: any client sets it.
+    codec_ui_secret: SecretStr | None = None
     event_types: str = ""  # extra "type=description" entries, comma separated
     # The console (api/console/): where its "open in Temporal UI" links point; how long a
     # signed-in session lasts.
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Where people reach this API: console sign-in links are built on it, never on the
+    # request's Host header (a client sets that). `hookline dev` sets its own address.
+    public_url: str = "http://127.0.0.1:8000"
     console_session_lifetime: timedelta = timedelta(hours=8)
 
     @property
@@ -186,6 +190,18 @@ class Settings(BaseSettings):
                 return None  # Compose's `${VAR:-}`: unset
             split_address(value)  # fails at start-up, not when the worker binds
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value.strip()):
+            raise ValueError(f"not an http(s) base URL: {value!r} (e.g. https://hooks.example.com)")
+        return value.strip().rstrip("/")
+
+    @field_validator("codec_ui_secret", mode="before")
+    @classmethod
+    def _blank_secret(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rate_limit")
     @classmethod

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
 from hookline.store.engine import create_engine, session_maker
-from hookline.store.tables import Tenant, Token
+from hookline.store.tables import ConsoleSession, Tenant, Token
 
 SCOPES = (
     "webhooks:read",
@@ -24,6 +24,10 @@ SCOPES = (
     "events:publish",
     "events:read",
     "events:redeliver",
+    # The Temporal codec server (api/routes/codec.py): decode the tenant's own payloads
+    # from workflow history; encrypt payloads.
+    "codec:decode",
+    "codec:encode",
 )
 TOKEN_PREFIX = "hl_"
 T = TypeVar("T")
@@ -130,9 +134,17 @@ async def list_tokens(session: AsyncSession, tenant: Tenant) -> list[Token]:
 
 
 async def revoke_token(session: AsyncSession, token_id: str) -> Token | None:
+    """Revokes the token, and in the same transaction ends the console sign-in links and
+    sessions it asked for (the console also refuses any whose token is revoked)."""
     token = await session.get(Token, token_id)
     if token is not None and token.revoked_at is None:
-        token.revoked_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        token.revoked_at = now
+        await session.execute(
+            update(ConsoleSession)
+            .where(ConsoleSession.token_id == token.id, ConsoleSession.ended_at.is_(None))
+            .values(ended_at=now)
+        )
     return token
 
 

@@ -1,6 +1,7 @@
 """Console sessions in the store (the app-portal model): a token with `webhooks:write` asks
 for a single-use sign-in link; opening it trades the link for a session cookie. Both are
-256-bit random strings kept only as SHA-256 hashes (`admin.hash_token`)."""
+256-bit random strings kept only as SHA-256 hashes (`admin.hash_token`). A link and its
+session live only as long as the token that asked for it: revoked, neither is accepted."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
 from hookline.store.admin import hash_token
-from hookline.store.tables import ConsoleSession, Tenant
+from hookline.store.tables import ConsoleSession, Tenant, Token
 
 LOGIN_LIFETIME = timedelta(minutes=15)
 MIN_LOGIN_LIFETIME = timedelta(seconds=30)
@@ -55,6 +56,20 @@ class SignedIn:
 
 
 @dataclass(frozen=True)
+class LoginOffer:
+    """What a usable sign-in link would open (the confirmation page names it)."""
+
+    tenant_id: str
+    tenant_name: str
+
+
+def _token_alive():
+    """The row's token is not revoked (rows without one, from before tokens were noted, are
+    not accepted)."""
+    return ConsoleSession.token_id.in_(select(Token.id).where(Token.revoked_at.is_(None)))
+
+
+@dataclass(frozen=True)
 class ActiveSession:
     session_id: str
     tenant_id: str
@@ -69,8 +84,11 @@ async def issue_login(
     token_scopes: frozenset[str] | list[str],
     lifetime: timedelta,
     now: datetime,
+    *,
+    token_id: str,
 ) -> IssuedLogin:
-    """A sign-in link for the tenant; also forgets sessions that can no longer be used."""
+    """A sign-in link for the tenant, asked for by the token `token_id`; also forgets
+    sessions that can no longer be used."""
     await session.execute(
         delete(ConsoleSession).where(
             or_(
@@ -84,6 +102,7 @@ async def issue_login(
     row = ConsoleSession(
         id=ids.new_id("cns"),
         tenant_id=tenant_id,
+        token_id=token_id,
         scopes=[s for s in CONSOLE_SCOPES if s in token_scopes],
         login_hash=hash_token(token),
         login_expires_at=now + lifetime,
@@ -92,6 +111,25 @@ async def issue_login(
     session.add(row)
     await session.flush()
     return IssuedLogin(session_id=row.id, token=token, expires_at=row.login_expires_at)
+
+
+async def peek_login(session: AsyncSession, login_token: str, now: datetime) -> LoginOffer | None:
+    """The tenant an unused, unexpired link of a live token signs in to; None otherwise.
+    Uses nothing up: `consume_login` does, after the person confirmed."""
+    row = (
+        await session.execute(
+            select(ConsoleSession.tenant_id, Tenant.name)
+            .join(Tenant, Tenant.id == ConsoleSession.tenant_id)
+            .where(
+                ConsoleSession.login_hash == hash_token(login_token),
+                ConsoleSession.used_at.is_(None),
+                ConsoleSession.ended_at.is_(None),
+                ConsoleSession.login_expires_at > now,
+                _token_alive(),
+            )
+        )
+    ).first()
+    return None if row is None else LoginOffer(tenant_id=row.tenant_id, tenant_name=row.name)
 
 
 async def consume_login(
@@ -107,7 +145,9 @@ async def consume_login(
         .where(
             ConsoleSession.login_hash == digest,
             ConsoleSession.used_at.is_(None),
+            ConsoleSession.ended_at.is_(None),
             ConsoleSession.login_expires_at > now,
+            _token_alive(),
         )
         .values(used_at=now, session_hash=hash_token(session_token), expires_at=expires_at)
     )
@@ -128,7 +168,8 @@ async def consume_login(
 async def find_session(
     session: AsyncSession, session_token: str, now: datetime
 ) -> ActiveSession | None:
-    """The signed-in session of this cookie value, unless it expired or was ended."""
+    """The signed-in session of this cookie value, unless it expired, was ended or its token
+    was revoked."""
     digest = hash_token(session_token)
     row = (
         await session.execute(
@@ -145,6 +186,7 @@ async def find_session(
                 ConsoleSession.session_hash == digest,
                 ConsoleSession.ended_at.is_(None),
                 ConsoleSession.expires_at > now,
+                _token_alive(),
             )
         )
     ).first()

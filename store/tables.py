@@ -202,6 +202,10 @@ class ConsoleSession(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # The token that asked for it: revoked, the link no longer signs in and the session ends.
+    token_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tokens.id", ondelete="CASCADE"), index=True, default=None
+    )
     # The scopes of the token that asked for it: a session never grants more.
     scopes: Mapped[list[str]] = mapped_column(default=list)
     login_hash: Mapped[str] = mapped_column(String(64), unique=True)

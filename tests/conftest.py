@@ -68,6 +68,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit="100000/minute",
         workflow_sandbox=True,  # catches non-determinism; production runs without it
         embedded_worker=False,  # API tests bring their own worker when they need one
+        public_url="http://test",  # the in-process API's base URL: sign-in links point there
     )
 
 

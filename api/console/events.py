@@ -17,7 +17,7 @@ from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
 from hookline.api.console.render import SECURITY_HEADERS, page
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
-from hookline.api.schemas.common import Pagination
+from hookline.api.schemas.common import Pagination, utc_instant
 from hookline.api.schemas.event_types import EventTypeCreate
 from hookline.api.services import deliveries, event_types, events
 from hookline.core.models import DeliveryStatus, EventStatus
@@ -30,9 +30,9 @@ FILTERS = ("status", "type", "webhook_id", "since", "until")
 
 
 def _instant(value: str) -> datetime:
-    """A `datetime-local` value (or ISO 8601); without a zone it is UTC."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    """A `datetime-local` value (or ISO 8601); without a zone it is UTC (ValueError if it is
+    none, or lies outside what the store keeps)."""
+    return utc_instant(datetime.fromisoformat(value))
 
 
 @router.get("/events")
@@ -118,8 +118,7 @@ async def event_page(
     )
     notice = None
     if request.query_params.get("notice") == "redelivered":
-        count = request.query_params.get("count", "0")
-        count = int(count) if count.isdigit() else 0
+        count = queries.count_param(request.query_params.get("count", "0"))
         notice = f"{count} {'delivery' if count == 1 else 'deliveries'} scheduled for redelivery."
         settling = True  # the signal is on its way: watch the new attempts arrive
     elif request.query_params.get("notice") == "expired":

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hookline.api.errors import ApiError
+from hookline.core import jsonlimits
 
 
 class FormError(ValueError):
@@ -22,10 +23,11 @@ def event_list(text: str) -> list[str]:
 def json_object(text: str, field: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormError(f"{field} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    try:  # the API's one parser and its limits (core/jsonlimits.py), as for a JSON body
+        value = jsonlimits.parse(text)
+    except jsonlimits.JsonLimitError as exc:
+        problem = "is not valid JSON" if exc.limit == jsonlimits.SYNTAX else "is not accepted"
+        raise FormError(f"{field} {problem}: {exc.message}") from None
     if not isinstance(value, dict):
         raise FormError(f"{field} must be a JSON object")
     return value

@@ -22,11 +22,28 @@ def cursor_of(event: Event) -> str:
     return f"{(event.created - EPOCH) // MICROSECOND}.{event.id}"
 
 
+MAX_CURSOR_DIGITS = 18  # past 9999-12-31 already: longer is no position of ours
+
+
 def parse_cursor(value: str) -> tuple[datetime, str] | None:
+    """The position `cursor_of` wrote, or None: ASCII digits only (`str.isdigit` also takes
+    "²³", which `int` refuses), and an instant the datetime range holds."""
     micros, _, event_id = value.partition(".")
-    if not micros.isdigit() or not event_id or len(value) > 100:
+    if not event_id or len(value) > 100 or not _is_number(micros, MAX_CURSOR_DIGITS):
         return None
-    return EPOCH + int(micros) * MICROSECOND, event_id
+    try:
+        return EPOCH + int(micros) * MICROSECOND, event_id
+    except OverflowError:  # beyond the year 9999
+        return None
+
+
+def _is_number(text: str, max_digits: int) -> bool:
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def count_param(value: str, default: int = 0) -> int:
+    """A small count from a query string (a notice's number); the default when it is not one."""
+    return int(value) if _is_number(value, 9) else default
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -18,7 +17,7 @@ from hookline.api.deps import (
     TemporalDep,
 )
 from hookline.api.json_body import LimitedJsonRoute
-from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
+from hookline.api.schemas.common import ERRORS, Data, Instant, Page, PaginationDep
 from hookline.api.schemas.events import (
     BulkRedeliverRequest,
     EventDetail,
@@ -101,8 +100,8 @@ async def list_events(
     status: Annotated[EventStatus | None, Query()] = None,
     type: Annotated[str | None, Query(max_length=200)] = None,
     webhook_id: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    until: Annotated[Instant | None, Query()] = None,
 ) -> Page[EventOut]:
     return await events.list_events(
         session, principal.tenant_id, pages, status, type, webhook_id, since, until

@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 T = TypeVar("T")
 
 MAX_LIMIT = 100
+
+
+def utc_instant(value: datetime) -> datetime:
+    """An instant the store can keep, in UTC; without a zone it is UTC. ValueError when it
+    lies outside the years 1 to 9999 once in UTC (0001-01-01T00:00:00+14:00, say)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant lies outside the years 1 to 9999 in UTC") from None
+
+
+def no_nul(value: str) -> str:
+    """Text the store keeps or looks up: PostgreSQL's text cannot hold NUL (U+0000)."""
+    if "\x00" in value:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return value
+
+
+# A string of a body that goes into a text column or a WHERE clause.
+StoreText = Annotated[str, AfterValidator(no_nul)]
+
+# A date and time a client sends (query parameters, bodies): refused with a 400/422, not a 500.
+Instant = Annotated[datetime, AfterValidator(utc_instant)]
 
 
 class Meta(BaseModel):

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hookline.api.schemas.common import Instant, StoreText
+
 
 class PublishEvent(BaseModel):
     model_config = ConfigDict(
@@ -101,7 +103,7 @@ class EventDetail(EventOut):
 class RedeliverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    webhook_ids: list[str] | None = Field(
+    webhook_ids: list[StoreText] | None = Field(
         default=None, description="Only these webhooks' deliveries; default: every failed one."
     )
 
@@ -109,10 +111,10 @@ class RedeliverRequest(BaseModel):
 class BulkRedeliverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    webhook_id: str | None = None
-    type: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    webhook_id: StoreText | None = None
+    type: StoreText | None = None
+    since: Instant | None = None
+    until: Instant | None = None
 
 
 class RedeliverResult(BaseModel):

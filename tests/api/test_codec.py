@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from google.protobuf import json_format
+from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload, Payloads
 
 from hookline.infra.crypto import CODEC_ENCODING, EncryptionCodec, generate_key
@@ -23,13 +24,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def plain_payloads() -> dict:
+def plain_payloads(tenant_id: str = "ten_x") -> dict:
+    """A workflow input of the tenant (inputs name their tenant), and a null."""
+    data = f'{{"tenant_id":"{tenant_id}","email":"jane.secret@example.com"}}'.encode()
     return {
         "payloads": [
-            {
-                "metadata": {"encoding": b64(b"json/plain")},
-                "data": b64(b'{"email":"jane.secret@example.com"}'),
-            },
+            {"metadata": {"encoding": b64(b"json/plain")}, "data": b64(data)},
             {"metadata": {"encoding": b64(b"binary/null")}},
         ]
     }
@@ -45,7 +45,9 @@ def headers(tenant) -> dict[str, str]:
 
 async def test_encode_then_decode_roundtrips(api, tenant):
     async with api(encryption_key=generate_key()) as client:
-        encoded = await client.post("/codec/encode", json=plain_payloads(), headers=headers(tenant))
+        encoded = await client.post(
+            "/codec/encode", json=plain_payloads(tenant.tenant_id), headers=headers(tenant)
+        )
         assert encoded.status_code == 200, encoded.text
         body = encoded.json()
         assert len(body["payloads"]) == 2
@@ -54,19 +56,20 @@ async def test_encode_then_decode_roundtrips(api, tenant):
             assert b"jane.secret" not in base64.b64decode(payload["data"])
         decoded = await client.post("/codec/decode", json=body, headers=headers(tenant))
         assert decoded.status_code == 200, decoded.text
-    assert as_proto(decoded.json()) == as_proto(plain_payloads())
+    assert as_proto(decoded.json()) == as_proto(plain_payloads(tenant.tenant_id))
 
 
 async def test_decodes_what_the_workers_codec_encrypted(api, tenant):
     key = generate_key()
-    original = Payload(metadata={"encoding": b"json/plain"}, data=b'{"a":"plaintext marker"}')
+    data = f'{{"tenant_id":"{tenant.tenant_id}","a":"plaintext marker"}}'.encode()
+    original = Payload(metadata={"encoding": b"json/plain"}, data=data)
     [sealed] = await EncryptionCodec([key]).encode([original])
     wire = json_format.MessageToDict(Payloads(payloads=[sealed]))
     async with api(encryption_key=key) as client:
         response = await client.post("/codec/decode", json=wire, headers=headers(tenant))
     assert response.status_code == 200, response.text
     [payload] = response.json()["payloads"]
-    assert base64.b64decode(payload["data"]) == b'{"a":"plaintext marker"}'
+    assert base64.b64decode(payload["data"]) == data
     assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
 
 
@@ -127,30 +130,36 @@ async def test_preflight_from_an_unknown_origin_is_refused(client):
     assert "access-control-allow-origin" not in response.headers
 
 
-async def test_dev_trusts_the_ui_origin_without_a_token(api):
-    """`hookline dev` sets HOOKLINE_CODEC_TRUST_UI_ORIGIN: the local UI has no token."""
-    async with api(codec_trust_ui_origin=True, cors_origins=UI_ORIGIN) as client:
+async def test_dev_ui_decodes_through_its_secret_path_and_an_origin_proves_nothing(api):
+    """`hookline dev` gives the UI /codec/ui/<secret> (HOOKLINE_CODEC_UI_SECRET): the local UI
+    has no token. A forged Origin header, which any client can send, opens nothing."""
+    secret = "dev-ui-secret-0123456789"
+    key = generate_key()
+    [sealed] = await EncryptionCodec([key]).encode(
+        [Payload(metadata={"encoding": b"json/plain"}, data=b'{"tenant_id":"ten_any"}')]
+    )
+    wire = json_format.MessageToDict(Payloads(payloads=[sealed]))
+    dev = {"codec_ui_secret": SecretStr(secret), "cors_origins": UI_ORIGIN, "encryption_key": key}
+    async with api(**dev) as client:
         from_ui = await client.post(
-            "/codec/decode",
-            json=plain_payloads(),
+            f"/codec/ui/{secret}/decode",
+            json=wire,
             headers={"Origin": UI_ORIGIN, "X-Namespace": "default"},
         )
         assert from_ui.status_code == 200, from_ui.text
         assert from_ui.headers["access-control-allow-origin"] == UI_ORIGIN
-        # Any other origin, or none, still needs a token.
-        for origin in ("http://evil.example", None):
-            extra = {"Origin": origin} if origin else {}
-            other = await client.post(
-                "/codec/decode", json=plain_payloads(), headers={"X-Namespace": "default", **extra}
-            )
-            assert_error(other, 401, "unauthorized")
-        # A token that is sent is checked, even from the UI's origin.
+        [payload] = from_ui.json()["payloads"]
+        assert base64.b64decode(payload["data"]) == b'{"tenant_id":"ten_any"}'
+        # The UI's origin without a token, or a wrong secret: nothing.
         forged = await client.post(
-            "/codec/encode",
-            json=plain_payloads(),
-            headers={"Origin": UI_ORIGIN, "Authorization": "Bearer hl_not_a_token"},
+            "/codec/decode", json=wire, headers={"Origin": UI_ORIGIN, "X-Namespace": "default"}
         )
         assert_error(forged, 401, "unauthorized")
+        guessed = await client.post("/codec/ui/not-the-secret/decode", json=wire)
+        assert_error(guessed, 404, "not_found")
+    async with api(cors_origins=UI_ORIGIN) as client:  # no secret set: no such path
+        assert_error(await client.post("/codec/ui//decode", json=wire), 404)
+        assert_error(await client.post("/codec/ui/None/decode", json=wire), 404)
 
 
 async def test_production_default_needs_a_token_even_from_the_ui_origin(client):

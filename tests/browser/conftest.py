@@ -65,6 +65,12 @@ async def login_url(stack: Stack, headers: dict[str, str], **body: object) -> st
     return answer.json()["data"]["url"]
 
 
+async def sign_in(page, url: str) -> None:
+    """Opens a sign-in link and confirms it (the link alone signs nobody in)."""
+    await page.goto(url)
+    await page.get_by_role("button", name=re.compile(r"^Sign in to ")).click()
+
+
 class Shots:
     """`await shots(page, "created")` saves artifacts/<test>-01-created.png."""
 

@@ -11,7 +11,7 @@ from playwright.async_api import expect
 from sqlalchemy import create_engine, update
 
 from hookline.store.tables import ConsoleSession
-from tests.browser.conftest import login_url
+from tests.browser.conftest import login_url, sign_in
 from tests.support.receiver import Reply
 
 WEBHOOK_ID = re.compile(r"wh_[0-9a-z]{24}")
@@ -32,7 +32,7 @@ async def test_create_a_webhook_watch_an_event_succeed_and_redeliver_a_failed_on
 ):
     stack = console_stack
     page = await context.new_page()
-    await page.goto(await login_url(stack, stack.headers))
+    await sign_in(page, await login_url(stack, stack.headers))
     assert page.url == f"{stack.base_url}/console"  # no token left in the address bar
     await expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
     await page.keyboard.press("Tab")  # the keyboard starts at "Skip to content"
@@ -110,11 +110,11 @@ async def test_a_second_tenant_sees_nothing_of_the_first(
     second = await browser.new_context()
     try:
         mine = await first.new_page()
-        await mine.goto(await login_url(stack, stack.headers))
+        await sign_in(mine, await login_url(stack, stack.headers))
         await expect(mine.get_by_role("link", name=webhook["url"])).to_be_visible()
 
         theirs = await second.new_page()
-        await theirs.goto(await login_url(stack, second_tenant.headers))
+        await sign_in(theirs, await login_url(stack, second_tenant.headers))
         await expect(theirs.locator(".who")).to_contain_text("globex")
         await expect(theirs.locator(".empty")).to_contain_text("No webhooks yet")
         await theirs.goto(f"{stack.base_url}/console/events")
@@ -136,7 +136,7 @@ async def test_forms_need_the_sessions_csrf_token_and_same_site(
 ):
     stack = console_stack
     page = await context.new_page()
-    await page.goto(await login_url(stack, stack.headers))
+    await sign_in(page, await login_url(stack, stack.headers))
     token = await page.locator('input[name="csrf"]').first.input_value()
 
     # The session's cookie, a wrong token: refused.
@@ -171,7 +171,7 @@ async def test_a_used_or_expired_link_does_not_sign_in(console_stack, browser, c
     stack = console_stack
     url = await login_url(stack, stack.headers)
     page = await context.new_page()
-    await page.goto(url)
+    await sign_in(page, url)
     await expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
 
     other = await browser.new_context()

@@ -164,13 +164,13 @@ async def test_dev_restarts_a_killed_worker_keeps_delivering_and_encrypts_histor
             assert started.metadata["encoding"] == CODEC_ENCODING
             assert started.metadata[CODEC_KEY_ID].decode() == key_id
             ui_settings = (await api.get(f"http://127.0.0.1:{dev.ui_port}/api/v1/settings")).json()
-            assert ui_settings["Codec"]["Endpoint"] == f"{dev.base}/codec", ui_settings
+            endpoint = ui_settings["Codec"]["Endpoint"]
+            assert endpoint.startswith(f"{dev.base}/codec/ui/"), ui_settings  # its secret
             ui_origin = f"http://127.0.0.1:{dev.ui_port}"
-            decoded = await api.post(
-                "/codec/decode",
-                headers={"Origin": ui_origin},
-                json=json_format.MessageToDict(Payloads(payloads=[started])),
-            )
+            wire = json_format.MessageToDict(Payloads(payloads=[started]))
+            forged = await api.post("/codec/decode", headers={"Origin": ui_origin}, json=wire)
+            assert forged.status_code == 401, forged.text  # an Origin header proves nothing
+            decoded = await api.post(f"{endpoint}/decode", headers={"Origin": ui_origin}, json=wire)
             assert decoded.status_code == 200, decoded.text
             [payload] = decoded.json()["payloads"]
             assert json.loads(base64.b64decode(payload["data"]))["data"]["note"] == MARKER

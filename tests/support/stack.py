@@ -37,6 +37,7 @@ class Stack:
             "HOOKLINE_RATE_LIMIT": "1000000/minute",
             "HOOKLINE_RETRY_INITIAL_INTERVAL": "1s",
             "HOOKLINE_RETRY_BACKOFF": "1.5",
+            "HOOKLINE_PUBLIC_URL": self.base_url,  # the console's sign-in links
             **self.extra_env,
         }
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from hookline.api.console import sparkline
 from hookline.api.console.queries import EPOCH, parse_cursor
+from hookline.store.admin import hash_token
 from hookline.store.console_sessions import (
     CONSOLE_SCOPES,
     consume_login,
@@ -17,7 +18,7 @@ from hookline.store.console_sessions import (
     find_session,
     issue_login,
 )
-from hookline.store.tables import ConsoleSession
+from hookline.store.tables import ConsoleSession, Token
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -53,7 +54,16 @@ def test_status_classes():
 def test_cursors_are_checked():
     micros = (NOW - EPOCH) // timedelta(microseconds=1)
     assert parse_cursor(f"{micros}.evt_abc") == (NOW, "evt_abc")
-    for bad in ("", "x.evt", "123", "12.", "-5.evt_a", "1" * 120 + ".e"):
+    for bad in (
+        "",
+        "x.evt",
+        "123",
+        "12.",
+        "-5.evt_a",
+        "1" * 120 + ".e",
+        "²³.evt_x",
+        "9" * 26 + ".e",
+    ):
         assert parse_cursor(bad) is None
 
 
@@ -61,9 +71,19 @@ def test_csrf_tokens_differ_per_session():
     assert csrf_token("a") != csrf_token("b") and csrf_token("a") == csrf_token("a")
 
 
+async def token_of(sessions, tenant) -> str:
+    async with sessions() as session:
+        return await session.scalar(
+            select(Token.id).where(Token.token_hash == hash_token(tenant.token))
+        )
+
+
 async def test_a_login_opens_one_session_until_it_expires_or_ends(sessions, tenant):
+    token_id = await token_of(sessions, tenant)
     async with sessions.begin() as session:
-        issued = await issue_login(session, tenant.tenant_id, ["events:read", "x"], HOUR, NOW)
+        issued = await issue_login(
+            session, tenant.tenant_id, ["events:read", "x"], HOUR, NOW, token_id=token_id
+        )
     assert issued.expires_at == NOW + HOUR
     async with sessions.begin() as session:
         assert await consume_login(session, issued.token, HOUR, NOW + 2 * HOUR) is None  # late
@@ -83,8 +103,13 @@ async def test_a_login_opens_one_session_until_it_expires_or_ends(sessions, tena
 
 
 async def test_issuing_forgets_unusable_sessions(sessions, tenant):
+    token_id = await token_of(sessions, tenant)
     async with sessions.begin() as session:
-        stale = await issue_login(session, tenant.tenant_id, CONSOLE_SCOPES, HOUR, NOW)
-        fresh = await issue_login(session, tenant.tenant_id, CONSOLE_SCOPES, HOUR, NOW + 2 * HOUR)
+        stale = await issue_login(
+            session, tenant.tenant_id, CONSOLE_SCOPES, HOUR, NOW, token_id=token_id
+        )
+        fresh = await issue_login(
+            session, tenant.tenant_id, CONSOLE_SCOPES, HOUR, NOW + 2 * HOUR, token_id=token_id
+        )
         kept = await session.scalars(select(ConsoleSession.id))
         assert set(kept) == {fresh.session_id} != {stale.session_id}
