@@ -2,8 +2,8 @@
 ends its links and sessions at once. Rows from before have none and no longer sign in (a
 console session lasts hours: they sign in again with a new link).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
