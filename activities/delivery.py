@@ -25,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.deps import Deps
+from hookline.core import retry
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -46,7 +47,8 @@ from hookline.core.retry import (
 from hookline.delivery import send as sending
 from hookline.delivery.send import error_text, event_body, send, webhook_secrets
 from hookline.infra import metrics, tracing
-from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.store.admission import Candidate, admit
+from hookline.store.attempts import AttemptRecord, mark_skipped, mark_throttled, record_attempts
 from hookline.store.settling import settle
 from hookline.store.tables import Event, Webhook
 
@@ -81,6 +83,44 @@ def load(
     return (EventFacts(*row) if row else None), {webhook.id: webhook for webhook in rows}
 
 
+def load_and_admit(
+    connection: Connection,
+    event_id: str,
+    targets: list[DeliverInput],
+    default_cap: int,
+    now: datetime,
+) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, str]]:
+    """`load`, then leases for the targets that will POST (store/admission.py): those refused
+    (their webhook has its `max_in_flight` POSTing) come back with why, marked throttled."""
+    event, webhooks = load(connection, event_id, [t.webhook_id for t in targets])
+    candidates = [
+        Candidate(
+            t.delivery_id,
+            t.webhook_id,
+            webhooks[t.webhook_id].max_in_flight or default_cap,
+            t.retry.timeout,
+        )
+        for t in targets
+        if DeliveryActivities.skip_reason(t, event, webhooks) is None
+    ]
+    refused = admit(connection, candidates, now)
+    mark_throttled(connection, refused, now, now + timedelta(seconds=retry.THROTTLE_WAIT))
+    return event, webhooks, refused
+
+
+def throttled(target: DeliverInput, reason: str, made: int) -> DeliverOutput:
+    """No attempt: ask again later (the wait grows with the refusals in a row)."""
+    return DeliverOutput(
+        delivery_id=target.delivery_id,
+        webhook_id=target.webhook_id,
+        status=DeliveryStatus.PENDING,
+        attempts=made,
+        error=reason,
+        retry_delay=retry.throttle_wait(target.refusals + 1, random.random()),
+        throttled=True,
+    )
+
+
 def _headers(webhook: Row[Any], secrets: Any, trace: dict[str, str]) -> dict[str, str]:
     """The webhook's custom headers, then the attempt's trace context (never overridden)."""
     return {**sending.webhook_headers(webhook, secrets), **trace}
@@ -104,10 +144,14 @@ class DeliveryActivities:
             )
             for t in input.targets
         ]
-        event, webhooks = await self.deps.store.transaction(
-            load, input.event_id, [t.webhook_id for t in targets]
+        event, webhooks, refused = await self.deps.store.transaction(
+            load_and_admit,
+            input.event_id,
+            targets,
+            self.deps.settings.max_in_flight_per_webhook,
+            datetime.now(UTC),
         )
-        return await self.first_attempts(event, targets, webhooks, input.stage)
+        return await self.first_attempts(event, targets, webhooks, input.stage, refused)
 
     async def first_attempts(
         self,
@@ -115,12 +159,13 @@ class DeliveryActivities:
         targets: list[DeliverInput],
         webhooks: dict[str, Row[Any]],
         stage: str | None,
+        refused: dict[str, str],
     ) -> FirstAttemptsOutput:
-        """The POSTs in parallel, then their Attempts in one transaction, with the event
-        settled in it when no target needs a retry."""
-        skipped = {t.delivery_id: self._skip_reason(t, event, webhooks) for t in targets}
+        """The POSTs in parallel (of the targets admitted), then their Attempts in one
+        transaction, with the event settled in it when no target needs a retry."""
+        skipped = {t.delivery_id: self.skip_reason(t, event, webhooks) for t in targets}
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
-        live = [t for t in targets if t.delivery_id not in skipped]
+        live = [t for t in targets if t.delivery_id not in skipped | refused.keys()]
         records: list[AttemptRecord] = []
         if event is not None and live:
             body = event.body()
@@ -129,11 +174,15 @@ class DeliveryActivities:
                     *(self._attempt(t, event, body, webhooks[t.webhook_id], 1) for t in live)
                 )
             )
-        outcomes = [self._output(r) for r in records] + [
-            DeliverOutput.ended(t, DeliveryStatus.SKIPPED, skipped[t.delivery_id], 0)
-            for t in targets
-            if t.delivery_id in skipped
-        ]
+        outcomes = (
+            [self._output(r) for r in records]
+            + [
+                DeliverOutput.ended(t, DeliveryStatus.SKIPPED, skipped[t.delivery_id], 0)
+                for t in targets
+                if t.delivery_id in skipped
+            ]
+            + [throttled(t, refused[t.delivery_id], 0) for t in targets if t.delivery_id in refused]
+        )
         now = datetime.now(UTC)
         # A chunk of a large event (no stage) leaves settling to the event's workflow.
         settles = (
@@ -165,10 +214,16 @@ class DeliveryActivities:
     async def deliver(self, input: DeliverInput) -> DeliverOutput:
         """One later attempt of one delivery; raises to let Temporal's RetryPolicy retry."""
         attempt = input.attempt_offset + activity.info().attempt
-        event, webhooks = await self.deps.store.transaction(
-            load, input.event_id, [input.webhook_id]
+        event, webhooks, refused = await self.deps.store.transaction(
+            load_and_admit,
+            input.event_id,
+            [input],
+            self.deps.settings.max_in_flight_per_webhook,
+            datetime.now(UTC),
         )
-        skip = self._skip_reason(input, event, webhooks)
+        if input.delivery_id in refused:  # not a failed attempt: no retry used up
+            return throttled(input, refused[input.delivery_id], attempt - 1)
+        skip = self.skip_reason(input, event, webhooks)
         if skip:
             await self.deps.store.transaction(
                 mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
@@ -215,7 +270,7 @@ class DeliveryActivities:
         )
 
     @staticmethod
-    def _skip_reason(
+    def skip_reason(
         target: DeliverInput, event: EventFacts | None, webhooks: dict[str, Row[Any]]
     ) -> str | None:
         webhook = webhooks.get(target.webhook_id)

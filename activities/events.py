@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
+from sqlalchemy import Connection, Row
 from temporalio import activity
 
 from hookline.activities.delivery import DeliveryActivities, EventFacts
@@ -19,6 +22,9 @@ from hookline.core.models import (
     SettleInput,
     SettleOutput,
 )
+from hookline.core.retry import THROTTLE_WAIT, RetrySpec
+from hookline.store.admission import Candidate, admit
+from hookline.store.attempts import mark_throttled
 from hookline.store.events import (
     accept_repair,
     delete_event,
@@ -35,6 +41,29 @@ from hookline.store.settling import event_status
 
 # Events whose data is larger than this have their filters evaluated off the event loop.
 LARGE_EVENT_BYTES = 16 * 1024
+
+
+def match_and_admit(
+    connection: Connection,
+    input: AcceptInput,
+    base: RetrySpec,
+    verdicts: dict[str, bool] | None,
+    default_cap: int,
+    now: datetime,
+) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], dict[str, str]]:
+    """record_and_match, then, when attempt 1 follows, admission for every match in the same
+    transaction (store/admission.py): the refused ones, with why, marked throttled."""
+    found = record_and_match(connection, input, base, verdicts)
+    large = input.chunk_size is not None and len(found) > input.chunk_size
+    if not (input.attempt_first and found) or large:
+        return found, {}
+    candidates = [
+        Candidate(m.delivery_id, m.webhook_id, row.max_in_flight or default_cap, m.retry.timeout)
+        for m, row in found
+    ]
+    refused = admit(connection, candidates, now)
+    mark_throttled(connection, refused, now, now + timedelta(seconds=THROTTLE_WAIT))
+    return found, refused
 
 
 class EventActivities:
@@ -56,8 +85,13 @@ class EventActivities:
                 accept_repair, input, self.deps.settings.retry_spec()
             )
         verdicts = await self._filters_off_the_loop(input)
-        found = await self.deps.store.transaction(
-            record_and_match, input, self.deps.settings.retry_spec(), verdicts
+        found, refused = await self.deps.store.transaction(
+            match_and_admit,
+            input,
+            self.deps.settings.retry_spec(),
+            verdicts,
+            self.deps.settings.max_in_flight_per_webhook,
+            datetime.now(UTC),
         )
         matched = [m for m, _ in found]
         if input.chunk_size is not None and len(matched) > input.chunk_size:
@@ -68,7 +102,7 @@ class EventActivities:
         event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
         targets = [DeliverInput.of(m, input.event_id, input.tenant_id) for m in matched]
         webhooks = {row.id: row for _, row in found}
-        first = await self.delivery.first_attempts(event, targets, webhooks, "delivered")
+        first = await self.delivery.first_attempts(event, targets, webhooks, "delivered", refused)
         return MatchOutput(webhooks=matched, first=first)
 
     async def _filters_off_the_loop(self, input: AcceptInput) -> dict[str, bool] | None:

@@ -148,6 +148,7 @@ class DeliverInput(BaseModel):
     series: int = 0  # 0: the scheduled series; n: the nth redelivery
     trigger: Trigger = Trigger.SCHEDULED
     attempt_offset: int = 0  # attempts of this series already made before this activity
+    refusals: int = 0  # times in a row this delivery was throttled (its next wait grows)
 
     @classmethod
     def of(
@@ -159,6 +160,7 @@ class DeliverInput(BaseModel):
         series: int = 0,
         trigger: Trigger = Trigger.SCHEDULED,
         attempt_offset: int = 0,
+        refusals: int = 0,
     ) -> DeliverInput:
         """The delivery of one matched webhook, in a series."""
         return cls(
@@ -170,6 +172,7 @@ class DeliverInput(BaseModel):
             series=series,
             trigger=trigger,
             attempt_offset=attempt_offset,
+            refusals=refusals,
         )
 
 
@@ -192,6 +195,9 @@ class DeliverOutput(BaseModel):
     error: str | None = None
     retry_delay: float | None = None
     disabled: WebhookDisabled | None = None  # set when this attempt disabled the webhook
+    # Not admitted (its webhook has `max_in_flight` deliveries POSTing): no attempt made;
+    # ask again after `retry_delay` (PENDING, `attempts` those made before).
+    throttled: bool = False
 
     @classmethod
     def ended(

@@ -91,19 +91,19 @@ def webhook_spec(base: RetrySpec, override: dict[str, Any] | None) -> RetrySpec:
     return base.model_copy(update=given) if given else base
 
 
-def retries_policy(spec: RetrySpec) -> RetryPolicy | None:
-    """Temporal's policy for attempts 2.. of one delivery (attempt 1 is made apart, and the
-    workflow waits `backoff_delay(1)`, or the receiver's Retry-After, before attempt 2).
-    None when the spec allows no retry at all."""
-    if spec.max_attempts <= 1:
+def retries_policy(spec: RetrySpec, made: int = 1) -> RetryPolicy | None:
+    """Temporal's policy for the attempts of one delivery after the `made` ones (attempt 1
+    is made apart, and the workflow waits `backoff_delay(1)`, or the receiver's Retry-After,
+    before attempt 2; a throttled delivery has made fewer). None when none is left."""
+    if spec.max_attempts - made < 1:
         return None
-    first = backoff_delay(2, spec)
+    first = backoff_delay(max(made, 1) + 1, spec)
     return RetryPolicy(
         initial_interval=timedelta(seconds=first),
         backoff_coefficient=spec.backoff,
         # Temporal refuses a maximum below the initial interval.
         maximum_interval=timedelta(seconds=max(spec.max_interval, first)),
-        maximum_attempts=spec.max_attempts - 1,
+        maximum_attempts=spec.max_attempts - made,
         non_retryable_error_types=[FAILED_ERROR],
     )
 
@@ -244,6 +244,17 @@ def decide(
         )
     delay = at_least_for(status_code, backoff_delay(attempt, spec))
     return Decision(Outcome.RETRY, status_class, delay=jittered(delay, jitter))
+
+
+# A throttled delivery asks again after this (jittered), doubling each time it is refused in
+# a row, up to THROTTLE_WAIT_MAX: a few timers while an endpoint's slots are taken.
+THROTTLE_WAIT = 1.0
+THROTTLE_WAIT_MAX = 60.0
+
+
+def throttle_wait(refusals: int, draw: float) -> float:
+    """Seconds before a delivery refused `refusals` times in a row asks again."""
+    return jittered(min(THROTTLE_WAIT * 2 ** max(refusals - 1, 0), THROTTLE_WAIT_MAX), draw)
 
 
 def at_least_for(status_code: int | None, delay: float) -> float:

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     max_concurrent_deliveries: int = Field(default=100, ge=1)
     # Requests in flight from one process to one origin (scheme, host, port); more wait.
     max_requests_per_endpoint: int = Field(default=16, ge=1)
+    # Deliveries in flight to one webhook at once, across every process (a webhook's own
+    # `max_in_flight` overrides it); more wait durably, throttled, holding no worker slot.
+    max_in_flight_per_webhook: int = Field(default=10, ge=1)
     # Settled events wait out their 7-day window; an evicted one is replayed from history if
     # a redelivery arrives, so the cache can stay small (memory).
     max_cached_workflows: int = Field(default=250, ge=0)

@@ -21,6 +21,7 @@ from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
 from hookline.core.retry import Decision, Outcome
+from hookline.store.admission import release
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
 
@@ -98,9 +99,11 @@ _WEBHOOK_UPDATE = (
 def record_attempts(
     connection: Connection, records: list[AttemptRecord], now: datetime, disable_cutoff: datetime
 ) -> list[AttemptRecord]:
-    """Writes the attempts and their effects; returns those whose webhook it auto-disabled."""
+    """Writes the attempts and their effects (their admission leases released); returns
+    those whose webhook it auto-disabled."""
     if not records:
         return []
+    release(connection, [r.target.delivery_id for r in records])
     connection.execute(
         insert_ignoring_duplicates(connection, Attempt.__table__),
         [
@@ -183,6 +186,18 @@ def record_attempts(
                     .values(next_attempt_at=None)
                 )
     return disabled
+
+
+def mark_throttled(
+    connection: Connection, throttled: dict[str, str], now: datetime, next_at: datetime
+) -> None:
+    """Deliveries (by id) not admitted: no attempt made, why, and when they ask again."""
+    for delivery, reason in throttled.items():
+        connection.execute(
+            update(Delivery.__table__)
+            .where(Delivery.id == delivery)
+            .values(last_error=reason, updated_at=now, next_attempt_at=next_at)
+        )
 
 
 def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime) -> None:

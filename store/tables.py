@@ -94,6 +94,21 @@ class Webhook(Base):
     headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # The tenant's own labels {key: value} (`metadata` is SQLAlchemy's name for the schema).
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    # Deliveries in flight to this webhook at once, across every process; None: the setting
+    # HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK. More wait durably (store/admission.py).
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class DeliveryLease(Base):
+    """A delivery POSTing now (store/admission.py): held from admission to the recording of
+    its attempt, or until `expires_at` (its process died mid-POST)."""
+
+    __tablename__ = "delivery_leases"
+    __table_args__ = (Index("ix_delivery_leases_webhook", "webhook_id", "expires_at"),)
+
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class EventType(Base):

@@ -104,6 +104,8 @@ class Series:
                 state.finished(outcome.webhook_id, series, outcome.status)
             elif outcome.disabled is None:
                 state.retrying[outcome.webhook_id] = None
+                if outcome.throttled:
+                    state.throttled[outcome.webhook_id] = None
             if outcome.disabled is not None:
                 await self.alert(outcome.disabled)
         # A webhook attempt 1 disabled is not retried (its retry would be skipped).
@@ -177,39 +179,49 @@ class Series:
     async def _retry(
         self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput
     ) -> DeliverOutput:
-        """Attempts 2.. of one delivery: a durable timer, then a regular activity."""
-        spec = target.retry
-        policy = retry.retries_policy(spec)
-        if policy is None:
-            return outcomes.failed_for_good(
-                target, first.error or "no attempts left", first.attempts
-            )
+        """The attempts of one delivery after its first step: a durable timer, then a regular
+        activity under the RetryPolicy; again after each time it was throttled (not admitted:
+        no attempt made, none used up), waiting longer each time."""
+        spec, state = target.retry, self.state
+        made = first.attempts if first.throttled else 1
+        refusals = 1 if first.throttled else 0
         delay = first.retry_delay if first.retry_delay is not None else retry.backoff_delay(1, spec)
-        self.visibility.show(self.state)  # "executing", in the UI and visibility, while it waits
-        await workflow.sleep(timedelta(seconds=delay))
-        event = self.state.input
-        request = DeliverInput.of(
-            target,
-            event.event_id,
-            event.tenant_id,
-            series=series,
-            trigger=trigger,
-            attempt_offset=1,
-        )
-        try:
-            return await workflow.execute_activity_method(
-                DeliveryActivities.deliver,
-                request,
-                start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
-                retry_policy=policy,
-                summary=f"attempts 2-{spec.max_attempts} to {target.webhook_id}"
-                + of_series(series),
+        while True:
+            policy = retry.retries_policy(spec, made)
+            if policy is None:
+                return outcomes.failed_for_good(target, first.error or "no attempts left", made)
+            self.visibility.show(state)  # "executing", in the UI and visibility, while it waits
+            await workflow.sleep(timedelta(seconds=delay))
+            event = state.input
+            request = DeliverInput.of(
+                target,
+                event.event_id,
+                event.tenant_id,
+                series=series,
+                trigger=trigger,
+                attempt_offset=made,
+                refusals=refusals,
             )
-        except (ActivityError, ApplicationError) as error:
-            outcomes.reraise_cancellation(error)
-            outcome = outcomes.final(target, error) or outcomes.failed_for_good(
-                target, str(outcomes.cause(error)), spec.max_attempts
-            )
-            if outcome.disabled is not None:
-                await self.alert(outcome.disabled)
-            return outcome
+            try:
+                outcome = await workflow.execute_activity_method(
+                    DeliveryActivities.deliver,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
+                    retry_policy=policy,
+                    summary=f"attempts {made + 1}-{spec.max_attempts} to {target.webhook_id}"
+                    + of_series(series),
+                )
+            except (ActivityError, ApplicationError) as error:
+                outcomes.reraise_cancellation(error)
+                outcome = outcomes.final(target, error) or outcomes.failed_for_good(
+                    target, str(outcomes.cause(error)), spec.max_attempts
+                )
+                if outcome.disabled is not None:
+                    await self.alert(outcome.disabled)
+                return outcome
+            if not outcome.throttled:
+                state.throttled.pop(target.webhook_id, None)
+                return outcome
+            state.throttled[target.webhook_id] = None
+            first, made, refusals = outcome, outcome.attempts, refusals + 1
+            delay = outcome.retry_delay or retry.THROTTLE_WAIT

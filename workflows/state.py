@@ -32,6 +32,7 @@ class EventState:
     # while other deliveries of its series still retry.
     in_flight: dict[str, int] = field(default_factory=dict)
     retrying: dict[str, None] = field(default_factory=dict)  # in flight, past attempt 1
+    throttled: dict[str, None] = field(default_factory=dict)  # waiting for admission
     series: int = 0  # redelivery series started so far
     status: EventStatus = EventStatus.AWAITING
     # Runs begun before the worker's version patch release a delivery only when its whole
@@ -78,6 +79,7 @@ class EventState:
             return  # released already
         del self.in_flight[webhook_id]
         self.retrying.pop(webhook_id, None)
+        self.throttled.pop(webhook_id, None)
         if status is not None:
             self.outcomes[webhook_id] = status
 
@@ -97,6 +99,8 @@ class EventState:
         return [wh for wh in wanted if wh not in self.in_flight]
 
     def shown_status(self, webhook_id: str) -> str:
+        if webhook_id in self.throttled:
+            return "throttled"
         if webhook_id in self.retrying:
             return "retrying"
         return str(self.outcomes.get(webhook_id, DeliveryStatus.PENDING))

@@ -143,6 +143,14 @@ class WebhookCreate(BaseModel):
     retry_policy: RetryPolicy | None = None
     headers: Headers | None = None
     metadata: Metadata | None = None
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Deliveries POSTing to this webhook at once, across every worker; more "
+        "wait, throttled, without using up retries. null: the server's default "
+        "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
+    )
 
     @model_validator(mode="after")
     def _dedupe_events(self) -> WebhookCreate:
@@ -176,6 +184,14 @@ class WebhookUpdate(BaseModel):
     retry_policy: RetryPolicy | None = None
     headers: Headers | None = None
     metadata: Metadata | None = None
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Deliveries POSTing to this webhook at once, across every worker; more "
+        "wait, throttled, without using up retries. null: the server's default "
+        "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
+    )
 
     @model_validator(mode="after")
     def _not_null(self) -> WebhookUpdate:
@@ -205,6 +221,9 @@ class WebhookOut(BaseModel):
         examples=[{"Authorization": MASKED_HEADER}],
     )
     metadata: dict[str, str] = Field(default_factory=dict, examples=[{"team": "billing"}])
+    max_in_flight: int | None = Field(
+        default=None, description="Deliveries in flight at once; null: the server's default."
+    )
     created_at: datetime
     updated_at: datetime
     last_triggered: datetime | None = None

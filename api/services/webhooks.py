@@ -230,6 +230,7 @@ async def create_webhook(
         secret=secrets.seal(secret),
         headers=headers,
         metadata_=body.metadata or None,
+        max_in_flight=body.max_in_flight,
         created_at=now,
         updated_at=now,
     )
@@ -275,6 +276,8 @@ async def update_webhook(
         webhook.headers = headers
     if "metadata" in given:
         webhook.metadata_ = body.metadata or None
+    if "max_in_flight" in given:
+        webhook.max_in_flight = body.max_in_flight
     if body.status is not None and body.status != webhook.status:
         webhook.status = body.status
         if body.status == "active":

@@ -1,0 +1,99 @@
+"""No tenant waits for another: a webhook's deliveries beyond its `max_in_flight` wait
+durably (throttled, holding no worker slot, using up no retry), so one tenant's hanging
+receiver never delays another tenant's deliveries. The real dev server, a real receiver on
+127.0.0.1, the real store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import func, select, update
+
+from hookline.store.tables import Attempt, Delivery, Webhook
+from tests.conftest import make_tenant
+from tests.support.flow import publish
+from tests.support.receiver import Reply
+from tests.support.store import add_webhook
+from tests.support.temporal import isolated_settings, running_worker
+
+
+def most_at_once(arrivals: list[float], lasting: float) -> int:
+    """The most requests in flight at once, each taking `lasting` s from its arrival."""
+    edges = sorted([(t, 1) for t in arrivals] + [(t + lasting, -1) for t in arrivals])
+    current = peak = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+async def test_a_webhooks_deliveries_beyond_its_cap_wait_throttled_without_using_retries(
+    dev_env, settings, sessions, tenant, receiver
+):
+    settings = isolated_settings(settings)
+    receiver.script("/slow", Reply(200, delay=1.0))
+    webhook = await add_webhook(sessions, tenant.tenant_id, receiver.url("/slow"))
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == webhook.id).values(max_in_flight=2)
+        )
+    async with running_worker(dev_env.client, settings):
+        handles = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(6)]
+        await asyncio.sleep(0.5)
+        async with sessions() as session:
+            waiting = (
+                await session.scalars(
+                    select(Delivery.last_error).where(Delivery.webhook_id == webhook.id)
+                )
+            ).all()
+        received = await receiver.wait_for(6, path="/slow", timeout=60)
+
+        async def recorded() -> int:
+            async with sessions() as session:
+                return await session.scalar(
+                    select(func.count())
+                    .select_from(Attempt)
+                    .where(Attempt.event_id.in_([h.id for h in handles]))
+                )
+
+        for _ in range(100):  # the last answers take their second, then are written
+            if (attempts := await recorded()) >= 6:
+                break
+            await asyncio.sleep(0.1)
+        for handle in handles:
+            await handle.terminate("test over")
+    assert sum("throttled" in (error or "") for error in waiting) >= 3  # shown while waiting
+    assert most_at_once([r.at for r in received], lasting=1.0) <= 2
+    assert sorted({r.json()["id"] for r in received}) == sorted(h.id for h in handles)
+    assert {r.headers["x-webhook-attempt"] for r in received} == {"1"}  # no retry used up
+    assert attempts == 6
+
+
+async def test_a_hanging_receiver_of_one_tenant_never_delays_another_tenants_deliveries(
+    dev_env, settings, sessions, tenant, receiver
+):
+    """Tenant A's receiver hangs past the delivery timeout and A bursts 150 events; then
+    tenant B publishes 20 events to a receiver that answers at once: each of B's arrives
+    within 2 s of its publish."""
+    settings = isolated_settings(settings, delivery_timeout=3)
+    other = await make_tenant(settings, "globex")
+    receiver.script("/hangs", Reply(200, delay=30))
+    await add_webhook(sessions, tenant.tenant_id, receiver.url("/hangs"))
+    await add_webhook(sessions, other.tenant_id, receiver.url("/fast"))
+    async with running_worker(dev_env.client, settings):
+        bursts = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(150)]
+        await asyncio.sleep(1.0)  # A's first attempts are hanging now
+        published: dict[str, float] = {}
+        handles = []
+        for _ in range(20):
+            handle = await publish(dev_env.client, settings, other.tenant_id)
+            published[handle.id] = time.time()
+            handles.append(handle)
+            await asyncio.sleep(0.05)
+        received = await receiver.wait_for(20, path="/fast", timeout=60)
+        for handle in [*bursts, *handles]:
+            await handle.terminate("test over")
+    waits = [r.wall - published[r.json()["id"]] for r in received]
+    assert len(waits) == 20
+    assert max(waits) < 2.0, sorted(waits)
