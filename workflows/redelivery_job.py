@@ -80,7 +80,9 @@ class RedeliveryJobWorkflow:
             if page.last:
                 progress.state = JobState.COMPLETED
                 break
-            if batches >= input.batches_per_run and self._cancel is None:
+            if self._cancel is None and (
+                batches >= input.batches_per_run or workflow.info().is_continue_as_new_suggested()
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 progress.runs += 1
                 workflow.continue_as_new(input.model_copy(update={"progress": progress}))
