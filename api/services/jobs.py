@@ -111,6 +111,10 @@ async def start(temporal: Client, settings: Settings, query: JobQuery, key: str 
         if exc.status in UNAVAILABLE:
             raise temporal_unavailable(exc) from exc
         raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
     view = JobView(job_id=job, query=query, rate=input.rate, progress=JobProgress())
     return _out(job, query.kind, JobState.RUNNING.value, view)
 
@@ -178,6 +182,10 @@ async def get_job(temporal: Client, tenant_id: str, job: str) -> JobOut:
         if exc.status in UNAVAILABLE:
             raise temporal_unavailable(exc) from exc
         raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
     view: JobView | None
     try:
         view = await handle.query(RedeliveryJobWorkflow.progress)
@@ -200,4 +208,8 @@ async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | N
             raise temporal_unavailable(exc) from exc
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
     return await get_job(temporal, tenant_id, job)
