@@ -116,9 +116,10 @@ async def test_a_bulk_redelivery_is_a_job_that_redelivers_each_failed_event_once
         job = answer.json()["data"]
         assert answer.headers["location"] == f"/api/v1/jobs/{job['id']}"
         assert job["status"] == "running" and job["kind"] == "redeliver"
-        # At once: before the job has gone through the events (300 at 150/s take 2 s).
-        assert answered < 1.5, answered
-        assert len(receiver.requests) == events
+        # At once: before the job has gone through the events (300 at 150/s take 2 s; the
+        # request used to make them all before answering).
+        assert len(receiver.requests) < 2 * events
+        assert answered < 3, answered
 
         # Another tenant neither sees nor cancels it.
         for call in (
