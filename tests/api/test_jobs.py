@@ -104,7 +104,9 @@ async def test_a_bulk_redelivery_is_a_job_that_redelivers_each_failed_event_once
         webhook = await failing_webhook(api, tenant.headers, receiver)
         ids = await publish(api, tenant.headers, events)
         await all_failed(api, tenant.headers, events)
-        assert hits(receiver) == Counter(dict.fromkeys(ids, 1))
+        assert set(hits(receiver)) == set(ids)
+        # An attempt may be made twice under load (at least once): the job is measured from here.
+        baseline, sent = hits(receiver), len(receiver.requests)
 
         receiver.script("/hook", [Reply(200)])
         started = time.monotonic()
@@ -118,7 +120,7 @@ async def test_a_bulk_redelivery_is_a_job_that_redelivers_each_failed_event_once
         assert job["status"] == "running" and job["kind"] == "redeliver"
         # At once: before the job has gone through the events (300 at 150/s take 2 s; the
         # request used to make them all before answering).
-        assert len(receiver.requests) < 2 * events
+        assert len(receiver.requests) < sent + events
         assert answered < 3, answered
 
         # Another tenant neither sees nor cancels it.
@@ -136,11 +138,11 @@ async def test_a_bulk_redelivery_is_a_job_that_redelivers_each_failed_event_once
         assert ended["skipped"] == {} and ended["failed"] == 0
         assert ended["request"]["webhook_id"] == webhook
 
-        await until(lambda: _at_least(receiver, 2 * events))
-        first_redelivery = receiver.requests[events].at
+        await until(lambda: _at_least(receiver, sent + events))
+        first_redelivery = receiver.requests[sent].at
         last_redelivery = receiver.requests[-1].at
         await asyncio.sleep(1)
-        assert hits(receiver) == Counter(dict.fromkeys(ids, 2))  # exactly once more each
+        assert hits(receiver) - baseline == Counter(ids)  # exactly once more each
         # At the job's rate, not at once: 300 events at 150/s take 2 s at least.
         assert last_redelivery - first_redelivery >= (events - 1) / rate * 0.9
 
@@ -158,6 +160,7 @@ async def test_two_concurrent_identical_requests_make_one_job(
         webhook = await failing_webhook(api, tenant.headers, receiver)
         ids = await publish(api, tenant.headers, events)
         await all_failed(api, tenant.headers, events)
+        baseline, sent = hits(receiver), len(receiver.requests)
         receiver.script("/hook", [Reply(200)])
 
         headers = {**tenant.headers, "Idempotency-Key": "recover-2025-01-01"}
@@ -186,9 +189,9 @@ async def test_two_concurrent_identical_requests_make_one_job(
         ended = await job_ended(api, other_tenant.headers, theirs.json()["data"]["id"])
         assert (ended["total"], ended["scheduled"]) == (0, 0)
 
-        await until(lambda: _at_least(receiver, 2 * events))
+        await until(lambda: _at_least(receiver, sent + events))
         await asyncio.sleep(1)
-        assert hits(receiver) == Counter(dict.fromkeys(ids, 2))
+        assert hits(receiver) - baseline == Counter(ids)
 
 
 async def test_cancel_stops_the_job(live_settings, temporal_env, tenant, receiver):
@@ -197,11 +200,12 @@ async def test_cancel_stops_the_job(live_settings, temporal_env, tenant, receive
         await failing_webhook(api, tenant.headers, receiver)
         await publish(api, tenant.headers, events)
         await all_failed(api, tenant.headers, events)
+        sent = len(receiver.requests)
         receiver.script("/hook", [Reply(200)])
 
         answer = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
         job_id = answer.json()["data"]["id"]
-        await until(lambda: _at_least(receiver, events + 10))  # it is under way
+        await until(lambda: _at_least(receiver, sent + 10))  # it is under way
         cancel = await api.post(
             f"/api/v1/jobs/{job_id}/cancel", headers=tenant.headers, json={"reason": "enough"}
         )
@@ -211,11 +215,11 @@ async def test_cancel_stops_the_job(live_settings, temporal_env, tenant, receive
         assert 10 <= ended["scheduled"] < events, ended
 
         # Counts stop growing, and so do the redeliveries (after the last signalled ones land).
-        await until(lambda: _at_least(receiver, events + ended["scheduled"]))
+        await until(lambda: _at_least(receiver, sent + ended["scheduled"]))
         await asyncio.sleep(2)
         after = (await api.get(f"/api/v1/jobs/{job_id}", headers=tenant.headers)).json()["data"]
         assert after["scheduled"] == ended["scheduled"]
-        assert len(receiver.requests) == events + ended["scheduled"]
+        assert len(receiver.requests) == sent + ended["scheduled"]
         # Cancelling an ended job answers it as it is.
         again = await api.post(f"/api/v1/jobs/{job_id}/cancel", headers=tenant.headers)
         assert again.json()["data"]["status"] == "cancelled"
@@ -291,6 +295,7 @@ async def test_a_job_continues_as_new_carrying_its_cursor(
         await failing_webhook(api, tenant.headers, receiver)
         ids = await publish(api, tenant.headers, events)
         await all_failed(api, tenant.headers, events)
+        baseline, sent = hits(receiver), len(receiver.requests)
         receiver.script("/hook", [Reply(200)])
 
         answer = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
@@ -300,9 +305,9 @@ async def test_a_job_continues_as_new_carrying_its_cursor(
         assert ended["scheduled"] == events and ended["total"] == events
         assert ended["runs"] == 4  # batches of 3: 7 batches, 2 a run
 
-        await until(lambda: _at_least(receiver, 2 * events))
+        await until(lambda: _at_least(receiver, sent + events))
         await asyncio.sleep(1)
-        assert hits(receiver) == Counter(dict.fromkeys(ids, 2))
+        assert hits(receiver) - baseline == Counter(ids)
 
         client = temporal_env.client
         runs = [r async for r in client.list_workflows(f'WorkflowId = "{job_id}"')]
