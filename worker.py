@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from hookline.activities.delivery import DeliveryActivities
 from hookline.activities.deps import Deps
 from hookline.activities.events import EventActivities
+from hookline.activities.jobs import JobActivities
 from hookline.infra.config import Settings
 from hookline.infra.quiet_gc import tune_gc
 from hookline.infra.temporal import connect, connect_when_up
@@ -21,6 +22,7 @@ from hookline.infra.tracing import setup_tracing, shutdown_tracing
 from hookline.process import process_resources
 from hookline.workflows.chunk import DeliveryChunkWorkflow
 from hookline.workflows.event import EventWorkflow
+from hookline.workflows.redelivery_job import RedeliveryJobWorkflow
 
 log = logging.getLogger("hookline.worker")
 
@@ -41,6 +43,7 @@ PASSTHROUGH = (
 
 def activities(deps: Deps) -> list:
     events, delivery = EventActivities(deps), DeliveryActivities(deps)
+    jobs = JobActivities(deps)
     return [
         events.accept_event,
         events.settle_event,
@@ -50,6 +53,10 @@ def activities(deps: Deps) -> list:
         events.expire_event,
         delivery.deliver_first,
         delivery.deliver,
+        # Redelivery jobs (workflows/redelivery_job.py).
+        jobs.count_job_events,
+        jobs.job_page,
+        jobs.signal_batch,
     ]
 
 
@@ -65,7 +72,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EventWorkflow, DeliveryChunkWorkflow],
+        workflows=[EventWorkflow, DeliveryChunkWorkflow, RedeliveryJobWorkflow],
         activities=activities(deps),
         workflow_runner=workflow_runner(settings),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on
@@ -80,6 +87,9 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         # On SIGTERM, attempts in flight finish (and get recorded) instead of being cut off
         # mid-POST and made again elsewhere; within a container's usual 10 s stop grace.
         graceful_shutdown_timeout=timedelta(seconds=8),
+        # Only a redelivery job's batch heartbeats: its progress is recorded, and a cancel
+        # request reaches it, within a second (not 80 % of its heartbeat timeout).
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
     )
 
 

@@ -13,7 +13,7 @@ from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.console.app import install as install_console
 from hookline.api.limits import BodyReadTimeout, BodySizeLimit, no_nul_in_address
-from hookline.api.routes import codec, deliveries, event_types, events, health, webhooks
+from hookline.api.routes import codec, deliveries, event_types, events, health, jobs, webhooks
 from hookline.api.routes import metrics as metrics_routes
 from hookline.core.catalog import Catalog
 from hookline.infra.config import Settings, get_settings
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(events.router, prefix="/api/v1")
     app.include_router(deliveries.router, prefix="/api/v1")
     app.include_router(event_types.router, prefix="/api/v1")
+    app.include_router(jobs.router, prefix="/api/v1")
     app.include_router(codec.router)
     app.include_router(codec.ui_router)
     app.include_router(metrics_routes.router)

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     # API processes sharing the port (`hookline api`): one Python process uses one core.
     api_processes: int = Field(default=1, ge=1, le=64)
 
+    # Redelivery jobs (bulk redelivery, a webhook's replay; workflows/redelivery_job.py): the
+    # events each job signals per second at most (so live traffic is not starved), the events
+    # per batch, the batches per run before it continues as new (its history stays bounded).
+    redelivery_job_rate: float = Field(default=50.0, gt=0, le=10_000)
+    redelivery_job_page_size: int = Field(default=100, ge=1, le=500)
+    redelivery_job_batches_per_run: int = Field(default=50, ge=1, le=100)
+
     log_level: str = "INFO"
 
     # API

@@ -1,4 +1,5 @@
-"""Events: publish (one or a batch), read the event history, redeliver."""
+"""Events: publish (one or a batch), read the event history, redeliver (one event at once, in
+bulk as a job: api/services/jobs.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from hookline.api.schemas.events import (
     RedeliverRequest,
     RedeliverResponse,
 )
-from hookline.api.services import deliveries, events
+from hookline.api.schemas.jobs import JobOut
+from hookline.api.services import deliveries, events, jobs
 from hookline.core.models import EventStatus
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -137,15 +139,25 @@ async def redeliver_event(
 
 @router.post(
     "/events/redeliver",
-    response_model=RedeliverResponse,
+    status_code=202,
+    response_model=Data[JobOut],
     responses=ERRORS,
-    summary="Redeliver every failed delivery matching the filters",
+    summary="Redeliver every failed delivery matching the filters, as a job",
 )
 async def bulk_redeliver(
     body: BulkRedeliverRequest,
+    response: Response,
     principal: EventsRedeliver,
-    session: SessionDep,
+    settings: SettingsDep,
     temporal: TemporalDep,
-) -> RedeliverResponse:
-    """Every failed event of the tenant in a window, scheduled for redelivery."""
-    return await deliveries.redeliver_failed(session, temporal, principal.tenant_id, body)
+    idempotency_key: IdempotencyKey = None,
+) -> Data[JobOut]:
+    """Every failed delivery of the tenant's live events in the window (created before now
+    when `until` is not given), redelivered by a job at most HOOKLINE_REDELIVERY_JOB_RATE
+    events a second. Answers at once with the job (`GET /jobs/{id}` for its progress); the
+    same `Idempotency-Key` again answers the same job, never a second one."""
+    job = await jobs.start_redelivery(
+        temporal, settings, principal.tenant_id, body, idempotency_key
+    )
+    response.headers["Location"] = job.links.self
+    return Data(data=job)

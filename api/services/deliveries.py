@@ -1,5 +1,5 @@
 """Deliveries: a webhook's deliveries, a delivery's attempts, a webhook's stats, and
-redelivery (of one event's deliveries, or of every failed one matching some filters)."""
+redelivery of one event's deliveries (in bulk, a job does it: api/services/jobs.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from hookline.api.publish import UNAVAILABLE, temporal_unavailable
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.events import (
     AttemptOut,
-    BulkRedeliverRequest,
     DeliveryOut,
     RedeliverResponse,
     RedeliverResult,
@@ -31,7 +30,6 @@ from hookline.infra.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.store.retention import has_expired, is_live
 from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
-BULK_REDELIVER_MAX = 10_000
 MAX_STATS_WINDOW = timedelta(days=7)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -224,45 +222,3 @@ async def redeliver(
         else f"{len(targets)} deliveries scheduled for redelivery"
     )
     return RedeliverResponse(success=not expired, message=message, data=result)
-
-
-async def redeliver_failed(
-    session: AsyncSession, temporal: Client, tenant_id: str, body: BulkRedeliverRequest
-) -> RedeliverResponse:
-    """Every failed delivery of the tenant matching the filters (at most BULK_REDELIVER_MAX),
-    one `redeliver` signal per event."""
-    query = select(Delivery).where(
-        Delivery.tenant_id == tenant_id, Delivery.status == DeliveryStatus.FAILED
-    )
-    if body.webhook_id:
-        query = query.where(Delivery.webhook_id == body.webhook_id)
-    if body.type:
-        query = query.where(Delivery.event_type == body.type)
-    if body.since or body.until:
-        created = select(Event.id).where(Event.tenant_id == tenant_id)
-        if body.since:
-            created = created.where(Event.created >= body.since)
-        if body.until:
-            created = created.where(Event.created < body.until)
-        query = query.where(Delivery.event_id.in_(created))
-    rows = (await session.scalars(query.limit(BULK_REDELIVER_MAX))).all()
-    by_event: dict[str, list[Delivery]] = {}
-    for row in rows:
-        by_event.setdefault(row.event_id, []).append(row)
-    scheduled: list[str] = []
-    expired: list[str] = []
-    for event_id, deliveries in by_event.items():
-        if await signal_redeliver(temporal, event_id, [d.webhook_id for d in deliveries]):
-            scheduled += [d.id for d in deliveries]
-        else:
-            expired.append(event_id)
-    metrics.redelivery_requested(len(scheduled))
-    result = RedeliverResult(
-        scheduled=len(scheduled),
-        events=len(by_event) - len(expired),
-        delivery_ids=scheduled,
-        expired=expired,
-    )
-    return RedeliverResponse(
-        message=f"{len(scheduled)} failed deliveries scheduled for redelivery", data=result
-    )

@@ -21,9 +21,7 @@ def upgrade() -> None:
         sa.Column("webhook_id", sa.String(length=40), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index(
-        "ix_delivery_leases_webhook", "delivery_leases", ["webhook_id", "expires_at"]
-    )
+    op.create_index("ix_delivery_leases_webhook", "delivery_leases", ["webhook_id", "expires_at"])
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("max_in_flight", sa.Integer(), nullable=True))
 

@@ -1,0 +1,215 @@
+"""Redelivery jobs: start one (bulk redelivery of failed deliveries, or a webhook's replay
+since a time), read its progress, cancel it. A job is a RedeliveryJobWorkflow whose id
+carries the tenant (core/jobs.py): another tenant's job answers 404 before anything is read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from hookline.api.errors import ApiError
+from hookline.api.publish import UNAVAILABLE, temporal_unavailable
+from hookline.api.schemas.events import BulkRedeliverRequest
+from hookline.api.schemas.jobs import JobLinks, JobOut, JobRequestOut, ReplayRequest
+from hookline.core import search_attributes as sa
+from hookline.core.jobs import (
+    CancelJobSignal,
+    JobKind,
+    JobProgress,
+    JobQuery,
+    JobState,
+    JobView,
+    RedeliveryJobInput,
+    job_id,
+    owned_by,
+)
+from hookline.infra.config import Settings
+from hookline.store.tables import Webhook
+from hookline.workflows.redelivery_job import RedeliveryJobWorkflow
+
+_CLOSED = {
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CANCELED: JobState.CANCELLED.value,
+}
+
+
+def links(job: str) -> JobLinks:
+    return JobLinks(self=f"/api/v1/jobs/{job}", cancel=f"/api/v1/jobs/{job}/cancel")
+
+
+def _out(job: str, kind: JobKind, status: str, view: JobView | None) -> JobOut:
+    if view is None:
+        return JobOut(id=job, kind=kind, status=status, links=links(job))
+    p, q = view.progress, view.query
+    return JobOut(
+        id=job,
+        kind=q.kind,
+        status=status,
+        request=JobRequestOut(webhook_id=q.webhook_id, type=q.type, since=q.since, until=q.until),
+        total=p.total,
+        processed=p.processed,
+        scheduled=p.scheduled,
+        deliveries=p.deliveries,
+        skipped=p.skipped,
+        failed=p.failed,
+        errors=p.errors,
+        rate=view.rate,
+        runs=p.runs,
+        started_at=p.started_at,
+        finished_at=p.finished_at,
+        cancel_reason=p.cancel_reason,
+        links=links(job),
+    )
+
+
+def _kind_of(job: str, tenant_id: str) -> JobKind:
+    rest = job.removeprefix(f"job_{tenant_id}_")
+    return JobKind.REPLAY if rest.startswith(JobKind.REPLAY.value) else JobKind.REDELIVER
+
+
+async def start(temporal: Client, settings: Settings, query: JobQuery, key: str | None) -> JobOut:
+    """Starts the job, or finds the one this request already started (same tenant, kind and
+    idempotency key): answered at once, before any event is read."""
+    job = job_id(query.tenant_id, query.kind, key)
+    input = RedeliveryJobInput(
+        job_id=job,
+        query=query,
+        rate=settings.redelivery_job_rate,
+        page_size=settings.redelivery_job_page_size,
+        batches_per_run=settings.redelivery_job_batches_per_run,
+    )
+    try:
+        await temporal.start_workflow(
+            RedeliveryJobWorkflow.run,
+            input,
+            id=job,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.TENANT, query.tenant_id),
+                    SearchAttributePair(sa.STATUS, JobState.RUNNING.value),
+                ]
+            ),
+            static_summary=f"{query.kind.value} job",
+        )
+    except WorkflowAlreadyStartedError:
+        return await get_job(temporal, query.tenant_id, job)  # that key's job has ended
+    except RPCError as exc:
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
+    view = JobView(job_id=job, query=query, rate=input.rate, progress=JobProgress())
+    return _out(job, query.kind, JobState.RUNNING.value, view)
+
+
+def _until(until: datetime | None) -> datetime:
+    """The job's end: the request's `until`, never later than now (a job never chases live
+    traffic: events published after it started are delivered as they come)."""
+    now = datetime.now(UTC)
+    if until is None:
+        return now
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    return min(until, now)
+
+
+async def start_redelivery(
+    temporal: Client,
+    settings: Settings,
+    tenant_id: str,
+    body: BulkRedeliverRequest,
+    key: str | None,
+) -> JobOut:
+    """Every failed delivery of the tenant matching the filters, as a job."""
+    query = JobQuery(
+        tenant_id=tenant_id,
+        kind=JobKind.REDELIVER,
+        webhook_id=body.webhook_id,
+        type=body.type,
+        since=body.since,
+        until=_until(body.until),
+    )
+    return await start(temporal, settings, query, key)
+
+
+async def start_replay(
+    temporal: Client, settings: Settings, webhook: Webhook, body: ReplayRequest, key: str | None
+) -> JobOut:
+    """Every event of the webhook since `since`, failed or not, delivered to it again."""
+    query = JobQuery(
+        tenant_id=webhook.tenant_id,
+        kind=JobKind.REPLAY,
+        webhook_id=webhook.id,
+        since=body.since,
+        until=_until(body.until),
+    )
+    if query.since is not None and query.since >= query.until:
+        raise ApiError(422, "since must be before until (and before now)")
+    return await start(temporal, settings, query, key)
+
+
+async def _handle(temporal: Client, tenant_id: str, job: str) -> WorkflowHandle:
+    if not owned_by(job, tenant_id):
+        raise ApiError(404, f"job {job} does not exist")
+    return temporal.get_workflow_handle(job)
+
+
+async def get_job(temporal: Client, tenant_id: str, job: str) -> JobOut:
+    """The job's status and counts: its `progress` query (the latest run's, which carries the
+    counts of the runs before it)."""
+    handle = await _handle(temporal, tenant_id, job)
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, f"job {job} does not exist") from exc
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
+    view: JobView | None
+    try:
+        view = await handle.query(RedeliveryJobWorkflow.progress)
+    except Exception:  # not answered yet (no first task), or no worker to replay it
+        view = None
+    status = _CLOSED.get(described.status) if described.status else None
+    if status is None:
+        status = view.progress.state.value if view else JobState.RUNNING.value
+    return _out(job, _kind_of(job, tenant_id), status, view)
+
+
+async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | None) -> JobOut:
+    """Asks the job to stop: its batch in flight stops at its next event. A job that has
+    ended is answered as it is."""
+    handle = await _handle(temporal, tenant_id, job)
+    try:
+        await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
+    except RPCError as exc:
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
+    return await get_job(temporal, tenant_id, job)

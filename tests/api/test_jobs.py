@@ -1,0 +1,325 @@
+"""Bulk redelivery and a webhook's replay as durable jobs (workflows/redelivery_job.py), on the
+real Temporal dev server with the API's embedded worker and a real receiver: the POST answers
+at once, each event is redelivered once per job, the counts add up, the same idempotency key
+makes one job, cancel stops it, replay since T re-POSTs only what came after T, and a job
+continues as new carrying its cursor, its history bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+
+from hookline.infra.config import Settings
+from tests.api.conftest import assert_error, running
+from tests.support.receiver import Receiver, Reply
+
+
+@asynccontextmanager
+async def live_api(
+    live_settings: Settings, temporal_env: WorkflowEnvironment, **changes: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(live_settings.model_copy(update=changes), temporal_env.client) as c:
+        yield c
+
+
+async def failing_webhook(api: httpx.AsyncClient, headers: dict, receiver: Receiver) -> str:
+    """A webhook whose receiver answers 503 (one attempt each: failed at once)."""
+    receiver.script("/hook", [Reply(503)])
+    answer = await api.post(
+        "/api/v1/webhooks",
+        headers=headers,
+        json={
+            "url": receiver.url("/hook"),
+            "events": ["user.*"],
+            "retry_policy": {"max_attempts": 1},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["data"]["id"]
+
+
+async def publish(api: httpx.AsyncClient, headers: dict, n: int, tag: str = "") -> list[str]:
+    ids: list[str] = []
+    for start in range(0, n, 100):
+        batch = [
+            {"type": "user.created", "data": {"i": i, "tag": tag}}
+            for i in range(start, min(n, start + 100))
+        ]
+        answer = await api.post("/api/v1/events/batch", headers=headers, json={"events": batch})
+        assert answer.status_code == 202, answer.text
+        ids += [e["id"] for e in answer.json()["data"]]
+    return ids
+
+
+async def until(check, timeout: float = 90, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(every)
+
+
+async def all_failed(api: httpx.AsyncClient, headers: dict, n: int) -> None:
+    async def check() -> bool:
+        page = await api.get(
+            "/api/v1/events", headers=headers, params={"status": "failed", "limit": 1}
+        )
+        return page.json()["meta"]["total"] == n
+
+    await until(check)
+
+
+async def job_ended(api: httpx.AsyncClient, headers: dict, job_id: str) -> dict:
+    async def check() -> dict | None:
+        answer = await api.get(f"/api/v1/jobs/{job_id}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        job = answer.json()["data"]
+        return job if job["status"] != "running" else None
+
+    return await until(check)
+
+
+def hits(receiver: Receiver) -> Counter[str]:
+    """Requests per event id."""
+    return Counter(r.headers.get("webhook-id") for r in receiver.requests)
+
+
+async def test_a_bulk_redelivery_is_a_job_that_redelivers_each_failed_event_once(
+    live_settings, temporal_env, tenant, other_tenant, receiver
+):
+    events, rate = 300, 150.0
+    async with live_api(live_settings, temporal_env, redelivery_job_rate=rate) as api:
+        webhook = await failing_webhook(api, tenant.headers, receiver)
+        ids = await publish(api, tenant.headers, events)
+        await all_failed(api, tenant.headers, events)
+        assert set(hits(receiver)) == set(ids)
+        # An attempt may be made twice under load (at least once): the job is measured from here.
+        baseline, sent = hits(receiver), len(receiver.requests)
+
+        receiver.script("/hook", [Reply(200)])
+        started = time.monotonic()
+        answer = await api.post(
+            "/api/v1/events/redeliver", headers=tenant.headers, json={"webhook_id": webhook}
+        )
+        answered = time.monotonic() - started
+        assert answer.status_code == 202, answer.text
+        job = answer.json()["data"]
+        assert answer.headers["location"] == f"/api/v1/jobs/{job['id']}"
+        assert job["status"] == "running" and job["kind"] == "redeliver"
+        # At once: before the job has gone through the events (300 at 150/s take 2 s; the
+        # request used to make them all before answering).
+        assert len(receiver.requests) < sent + events
+        assert answered < 3, answered
+
+        # Another tenant neither sees nor cancels it.
+        for call in (
+            api.get(f"/api/v1/jobs/{job['id']}", headers=other_tenant.headers),
+            api.post(f"/api/v1/jobs/{job['id']}/cancel", headers=other_tenant.headers),
+        ):
+            assert_error(await call, 404, "not_found")
+
+        ended = await job_ended(api, tenant.headers, job["id"])
+        assert ended["status"] == "completed", ended
+        assert ended["total"] == events
+        assert ended["processed"] == events
+        assert ended["scheduled"] == events and ended["deliveries"] == events
+        assert ended["skipped"] == {} and ended["failed"] == 0
+        assert ended["request"]["webhook_id"] == webhook
+
+        await until(lambda: _at_least(receiver, sent + events))
+        first_redelivery = receiver.requests[sent].at
+        last_redelivery = receiver.requests[-1].at
+        await asyncio.sleep(1)
+        assert hits(receiver) - baseline == Counter(ids)  # exactly once more each
+        # At the job's rate, not at once: 300 events at 150/s take 2 s at least.
+        assert last_redelivery - first_redelivery >= (events - 1) / rate * 0.9
+
+        # Nothing failed is left: another job goes through nothing.
+        again = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
+        ended = await job_ended(api, tenant.headers, again.json()["data"]["id"])
+        assert (ended["status"], ended["total"], ended["scheduled"]) == ("completed", 0, 0)
+
+
+async def test_two_concurrent_identical_requests_make_one_job(
+    live_settings, temporal_env, tenant, other_tenant, receiver
+):
+    events = 60
+    async with live_api(live_settings, temporal_env) as api:
+        webhook = await failing_webhook(api, tenant.headers, receiver)
+        ids = await publish(api, tenant.headers, events)
+        await all_failed(api, tenant.headers, events)
+        baseline, sent = hits(receiver), len(receiver.requests)
+        receiver.script("/hook", [Reply(200)])
+
+        headers = {**tenant.headers, "Idempotency-Key": "recover-2025-01-01"}
+        body = {"webhook_id": webhook}
+        answers = await asyncio.gather(
+            *(api.post("/api/v1/events/redeliver", headers=headers, json=body) for _ in range(2))
+        )
+        assert [a.status_code for a in answers] == [202, 202]
+        first, second = (a.json()["data"]["id"] for a in answers)
+        assert first == second
+        ended = await job_ended(api, tenant.headers, first)
+        assert ended["scheduled"] == events
+
+        # The same key once the job has ended: the same job, not a second redelivery.
+        later = await api.post("/api/v1/events/redeliver", headers=headers, json=body)
+        assert later.status_code == 202
+        assert later.json()["data"]["id"] == first
+        assert later.json()["data"]["status"] == "completed"
+        # Another tenant with the same key: its own job, which sees none of these events.
+        theirs = await api.post(
+            "/api/v1/events/redeliver",
+            headers={**other_tenant.headers, "Idempotency-Key": "recover-2025-01-01"},
+            json={},
+        )
+        assert theirs.json()["data"]["id"] != first
+        ended = await job_ended(api, other_tenant.headers, theirs.json()["data"]["id"])
+        assert (ended["total"], ended["scheduled"]) == (0, 0)
+
+        await until(lambda: _at_least(receiver, sent + events))
+        await asyncio.sleep(1)
+        assert hits(receiver) - baseline == Counter(ids)
+
+
+async def test_cancel_stops_the_job(live_settings, temporal_env, tenant, receiver):
+    events = 150
+    async with live_api(live_settings, temporal_env, redelivery_job_rate=20.0) as api:
+        await failing_webhook(api, tenant.headers, receiver)
+        await publish(api, tenant.headers, events)
+        await all_failed(api, tenant.headers, events)
+        sent = len(receiver.requests)
+        receiver.script("/hook", [Reply(200)])
+
+        answer = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
+        job_id = answer.json()["data"]["id"]
+        await until(lambda: _at_least(receiver, sent + 10))  # it is under way
+        cancel = await api.post(
+            f"/api/v1/jobs/{job_id}/cancel", headers=tenant.headers, json={"reason": "enough"}
+        )
+        assert cancel.status_code == 202, cancel.text
+        ended = await job_ended(api, tenant.headers, job_id)
+        assert ended["status"] == "cancelled" and ended["cancel_reason"] == "enough"
+        assert 10 <= ended["scheduled"] < events, ended
+
+        # Counts stop growing, and so do the redeliveries (after the last signalled ones land).
+        await until(lambda: _at_least(receiver, sent + ended["scheduled"]))
+        await asyncio.sleep(2)
+        after = (await api.get(f"/api/v1/jobs/{job_id}", headers=tenant.headers)).json()["data"]
+        assert after["scheduled"] == ended["scheduled"]
+        assert len(receiver.requests) == sent + ended["scheduled"]
+        # Cancelling an ended job answers it as it is.
+        again = await api.post(f"/api/v1/jobs/{job_id}/cancel", headers=tenant.headers)
+        assert again.json()["data"]["status"] == "cancelled"
+
+
+async def test_replay_since_t_reposts_every_event_since_t_and_none_before(
+    live_settings, temporal_env, tenant, create_webhook, receiver
+):
+    async with live_api(live_settings, temporal_env) as api:
+        replayed = await create_webhook(
+            client=api, url=receiver.url("/hook"), retry_policy={"max_attempts": 1}
+        )
+        other = await create_webhook(client=api, url=receiver.url("/other"))
+        receiver.script("/hook", [Reply(200)])
+        before = await publish(api, tenant.headers, 5, "before")
+        await until(lambda: _at_least(receiver, 10))
+        await asyncio.sleep(0.05)
+        since = datetime.now(UTC)
+        await asyncio.sleep(0.05)
+        receiver.script("/hook", [Reply(200), Reply(400)])  # one succeeds, the rest fail
+        after = await publish(api, tenant.headers, 8, "after")
+        await until(lambda: _at_least(receiver, 26))
+        receiver.script("/hook", [Reply(200)])
+
+        answer = await api.post(
+            f"/api/v1/webhooks/{replayed['id']}/replay",
+            headers=tenant.headers,
+            json={"since": since.isoformat()},
+        )
+        assert answer.status_code == 202, answer.text
+        job = answer.json()["data"]
+        assert job["kind"] == "replay"
+        ended = await job_ended(api, tenant.headers, job["id"])
+        assert ended["status"] == "completed"
+        assert (ended["total"], ended["scheduled"]) == (8, 8)
+        assert ended["request"]["since"] is not None
+
+        await until(lambda: _at_least(receiver, 26 + 8))
+        await asyncio.sleep(1)
+        to_hook = Counter(r.headers.get("webhook-id") for r in receiver.for_path("/hook"))
+        to_other = Counter(r.headers.get("webhook-id") for r in receiver.for_path("/other"))
+        assert {e: to_hook[e] for e in before} == dict.fromkeys(before, 1)
+        assert {e: to_hook[e] for e in after} == dict.fromkeys(after, 2)  # failed or not
+        assert to_other == Counter(dict.fromkeys(before + after, 1))  # the other one: never
+
+        # Someone else's webhook, or a `since` in the future: refused.
+        missing = await api.post(
+            "/api/v1/webhooks/wh_nope/replay", headers=tenant.headers, json={"since": "2025-01-01"}
+        )
+        assert_error(missing, 404, "not_found")
+        future = await api.post(
+            f"/api/v1/webhooks/{replayed['id']}/replay",
+            headers=tenant.headers,
+            json={"since": "2999-01-01T00:00:00Z"},
+        )
+        assert_error(future, 422)
+        assert other["id"] != replayed["id"]
+
+
+async def test_a_job_continues_as_new_carrying_its_cursor(
+    live_settings, temporal_env, tenant, receiver
+):
+    """3 events a batch, 2 batches a run: 20 events take 4 runs, each event signalled once;
+    each run's history stays small."""
+    events = 20
+    async with live_api(
+        live_settings,
+        temporal_env,
+        redelivery_job_page_size=3,
+        redelivery_job_batches_per_run=2,
+        redelivery_job_rate=1000.0,
+    ) as api:
+        await failing_webhook(api, tenant.headers, receiver)
+        ids = await publish(api, tenant.headers, events)
+        await all_failed(api, tenant.headers, events)
+        baseline, sent = hits(receiver), len(receiver.requests)
+        receiver.script("/hook", [Reply(200)])
+
+        answer = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
+        job_id = answer.json()["data"]["id"]
+        ended = await job_ended(api, tenant.headers, job_id)
+        assert ended["status"] == "completed"
+        assert ended["scheduled"] == events and ended["total"] == events
+        assert ended["runs"] == 4  # batches of 3: 7 batches, 2 a run
+
+        await until(lambda: _at_least(receiver, sent + events))
+        await asyncio.sleep(1)
+        assert hits(receiver) - baseline == Counter(ids)
+
+        client = temporal_env.client
+        runs = [r async for r in client.list_workflows(f'WorkflowId = "{job_id}"')]
+        assert len(runs) == 4
+        for run in runs:
+            handle = client.get_workflow_handle(job_id, run_id=run.run_id)
+            history = [e async for e in handle.fetch_history_events()]
+            # 2 batches: two activities each, about 12 events a batch, plus start and end.
+            assert len(history) <= 40, len(history)
+            kinds = {e.event_type for e in history}
+            assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in kinds
+
+
+async def _at_least(receiver: Receiver, n: int) -> bool:
+    return len(receiver.requests) >= n
