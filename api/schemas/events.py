@@ -122,6 +122,11 @@ class RedeliverResult(BaseModel):
     events: int = Field(description="Events concerned")
     delivery_ids: list[str] = Field(default_factory=list)
     expired: list[str] = Field(default_factory=list)
+    not_scheduled: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named deliveries not redelivered, by id, with why (still in flight: its "
+        "current series goes on; ask again once it has ended).",
+    )
 
 
 class RedeliverResponse(BaseModel):

@@ -203,9 +203,18 @@ async def redeliver(
                 "this event has no delivery to some of the named webhooks",
                 details={"webhook_ids": unknown},
             )
-        targets = [known[wh] for wh in dict.fromkeys(webhook_ids)]
+        named = [known[wh] for wh in dict.fromkeys(webhook_ids)]
+        # A delivery still in flight (pending) is not redelivered: the workflow leaves it to
+        # its series; said here, not answered as scheduled.
+        targets = [d for d in named if d.status != DeliveryStatus.PENDING]
+        not_scheduled = {
+            d.id: "in flight: its current series goes on"
+            for d in named
+            if d.status == DeliveryStatus.PENDING
+        }
     else:
         targets = [d for d in deliveries if d.status == DeliveryStatus.FAILED]
+        not_scheduled = {}
     expired: list[str] = []
     if targets and not await signal_redeliver(temporal, event.id, [d.webhook_id for d in targets]):
         expired, targets = [event.id], []
@@ -215,10 +224,12 @@ async def redeliver(
         events=1 if targets else 0,
         delivery_ids=[d.id for d in targets],
         expired=expired,
+        not_scheduled=not_scheduled,
     )
     message = (
         f"event {event.id} expired; nothing can be redelivered"
         if expired
         else f"{len(targets)} deliveries scheduled for redelivery"
+        + (f"; {len(not_scheduled)} still in flight, not redelivered" if not_scheduled else "")
     )
     return RedeliverResponse(success=not expired, message=message, data=result)

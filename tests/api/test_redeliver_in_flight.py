@@ -1,0 +1,50 @@
+"""A redelivery that says "scheduled" delivers: redelivering a webhook whose delivery ended
+while another delivery of the same event still retries sends it at once; asking for the one
+still in flight says so instead of claiming it was scheduled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.support.receiver import Reply
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_redelivering_beside_a_retrying_delivery_delivers_and_says_what_it_did(
+    live, tenant, create_webhook, receiver
+):
+    done = await create_webhook(client=live, url=receiver.url("/done"))
+    receiver.script("/retrying", [Reply(503)])  # retried much later: in flight meanwhile
+    retrying = await create_webhook(client=live, url=receiver.url("/retrying"))
+    published = await live.post(
+        "/api/v1/events", json={"type": "user.created", "data": {}}, headers=tenant.headers
+    )
+    event_id = published.json()["data"]["id"]
+    await receiver.wait_for(1, path="/done")
+    await receiver.wait_for(1, path="/retrying")
+    deadline = time.monotonic() + 30
+    while True:  # attempt 1 of both recorded: one succeeded, one waits for its retry
+        event = (await live.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
+        statuses = {d["webhook_id"]: d["status"] for d in event["data"]["deliveries"]}
+        if statuses == {done["id"]: "succeeded", retrying["id"]: "pending"}:
+            break
+        assert time.monotonic() < deadline, statuses
+        await asyncio.sleep(0.05)
+
+    answer = await live.post(
+        f"/api/v1/events/{event_id}/redeliver",
+        json={"webhook_ids": [done["id"], retrying["id"]]},
+        headers=tenant.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["data"]
+    assert result["scheduled"] == 1
+    (in_flight,) = result["not_scheduled"].values()
+    assert "in flight" in in_flight
+    assert "1 still in flight" in answer.json()["message"]
+    got = await receiver.wait_for(2, path="/done", timeout=30)  # the scheduled one is sent
+    assert got[-1].headers["x-webhook-attempt"] == "1"  # a new, manual series
+    await asyncio.sleep(0.5)
+    assert len(receiver.for_path("/retrying")) == 1  # its series goes on as it was
