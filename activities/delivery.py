@@ -47,7 +47,7 @@ from hookline.core.retry import (
 from hookline.delivery import send as sending
 from hookline.delivery.send import error_text, event_body, send, webhook_secrets
 from hookline.infra import metrics, tracing
-from hookline.store.admission import Candidate, admit
+from hookline.store.admission import Candidate, Refusal, admit
 from hookline.store.attempts import AttemptRecord, mark_skipped, mark_throttled, record_attempts
 from hookline.store.settling import settle
 from hookline.store.tables import Event, Webhook
@@ -89,7 +89,7 @@ def load_and_admit(
     targets: list[DeliverInput],
     default_cap: int,
     now: datetime,
-) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, str]]:
+) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, Refusal]]:
     """`load`, then leases for the targets that will POST (store/admission.py): those refused
     (their webhook has its `max_in_flight` POSTing) come back with why, marked throttled."""
     event, webhooks = load(connection, event_id, [t.webhook_id for t in targets])
@@ -104,19 +104,26 @@ def load_and_admit(
         if DeliveryActivities.skip_reason(t, event, webhooks) is None
     ]
     refused = admit(connection, candidates, now)
-    mark_throttled(connection, refused, now, now + timedelta(seconds=retry.THROTTLE_WAIT))
+    mark_throttled(connection, refused, now)
     return event, webhooks, refused
 
 
-def throttled(target: DeliverInput, reason: str, made: int) -> DeliverOutput:
-    """No attempt: ask again later (the wait grows with the refusals in a row)."""
+def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutput:
+    """No attempt: ask again when admission says (an open circuit's next probe, the rate
+    limit's next slot), or after a wait that grows with the refusals in a row."""
+    draw = random.random()
+    wait = (
+        retry.jittered(refusal.wait, draw)
+        if refusal.wait is not None
+        else retry.throttle_wait(target.refusals + 1, draw)
+    )
     return DeliverOutput(
         delivery_id=target.delivery_id,
         webhook_id=target.webhook_id,
         status=DeliveryStatus.PENDING,
         attempts=made,
-        error=reason,
-        retry_delay=retry.throttle_wait(target.refusals + 1, random.random()),
+        error=refusal.reason,
+        retry_delay=wait,
         throttled=True,
     )
 
@@ -133,6 +140,7 @@ def summary(url: str, result: SendResult) -> str:
 class DeliveryActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self._breaker = deps.settings.breaker_policy()
 
     @activity.defn(name="deliver_first")
     async def deliver_first(self, input: FirstAttemptsInput) -> FirstAttemptsOutput:
@@ -159,7 +167,7 @@ class DeliveryActivities:
         targets: list[DeliverInput],
         webhooks: dict[str, Row[Any]],
         stage: str | None,
-        refused: dict[str, str],
+        refused: dict[str, Refusal],
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel (of the targets admitted), then their Attempts in one
         transaction, with the event settled in it when no target needs a retry."""
@@ -192,7 +200,9 @@ class DeliveryActivities:
         )
 
         def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None]:
-            disabled = record_attempts(connection, records, now, self._disable_cutoff(now))
+            disabled = record_attempts(
+                connection, records, now, self._disable_cutoff(now), self._breaker
+            )
             mark_skipped(connection, skipped, now)
             status = settle(connection, event.id, outcomes, stage) if settles and event else None
             return disabled, status
@@ -235,7 +245,7 @@ class DeliveryActivities:
         )
         now = datetime.now(UTC)
         disabled = await self.deps.store.transaction(
-            record_attempts, [record], now, self._disable_cutoff(now)
+            record_attempts, [record], now, self._disable_cutoff(now), self._breaker
         )
         self._observe(record, event.type)
         output = self._output(record)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,8 +22,8 @@ from hookline.core.models import (
     SettleInput,
     SettleOutput,
 )
-from hookline.core.retry import THROTTLE_WAIT, RetrySpec
-from hookline.store.admission import Candidate, admit
+from hookline.core.retry import RetrySpec
+from hookline.store.admission import Candidate, Refusal, admit
 from hookline.store.attempts import mark_throttled
 from hookline.store.events import (
     accept_repair,
@@ -50,7 +50,7 @@ def match_and_admit(
     verdicts: dict[str, bool] | None,
     default_cap: int,
     now: datetime,
-) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], dict[str, str]]:
+) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], dict[str, Refusal]]:
     """record_and_match, then, when attempt 1 follows, admission for every match in the same
     transaction (store/admission.py): the refused ones, with why, marked throttled."""
     found = record_and_match(connection, input, base, verdicts)
@@ -62,7 +62,7 @@ def match_and_admit(
         for m, row in found
     ]
     refused = admit(connection, candidates, now)
-    mark_throttled(connection, refused, now, now + timedelta(seconds=THROTTLE_WAIT))
+    mark_throttled(connection, refused, now)
     return found, refused
 
 

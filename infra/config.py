@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hookline.core import retry
 from hookline.core.rate_limit import parse_rate
+from hookline.store.admission import BreakerPolicy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     # Deliveries in flight to one webhook at once, across every process (a webhook's own
     # `max_in_flight` overrides it); more wait durably, throttled, holding no worker slot.
     max_in_flight_per_webhook: int = Field(default=10, ge=1)
+    # The circuit breaker (store/admission.py): an endpoint whose attempts in the window
+    # number at least `min_attempts` and fail at `failure_ratio` or more is opened; after
+    # `open_for` (doubling per failed probe) one probe decides.
+    breaker_min_attempts: int = Field(default=10, ge=1)
+    breaker_failure_ratio: float = Field(default=0.7, gt=0, le=1)
+    breaker_window: timedelta = timedelta(minutes=5)
+    breaker_open_for: timedelta = timedelta(seconds=30)
     # Settled events wait out their 7-day window; an evicted one is replayed from history if
     # a redelivery arrives, so the cache can stay small (memory).
     max_cached_workflows: int = Field(default=250, ge=0)
@@ -167,6 +175,8 @@ class Settings(BaseSettings):
         "console_session_lifetime",
         "keep_alive_timeout",
         "request_body_timeout",
+        "breaker_window",
+        "breaker_open_for",
         mode="before",
     )
     @classmethod
@@ -218,6 +228,14 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         parse_rate(value)  # fails at start-up, not at the first request
         return value
+
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            min_attempts=self.breaker_min_attempts,
+            failure_ratio=self.breaker_failure_ratio,
+            window=self.breaker_window,
+            open_for=self.breaker_open_for,
+        )
 
     def retry_spec(self) -> retry.RetrySpec:
         """The server-wide retry policy; a webhook's own `retry_policy` goes on top."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import DeliveryLease, Webhook
@@ -30,16 +30,52 @@ class Candidate:
     timeout: float  # seconds: the POST's own bound
 
 
-def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, str]:
-    """Leases for as many candidates as their webhooks' caps allow, in order; the ones not
-    admitted, with why. A delivery holding a lease already (a retried activity) keeps it."""
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    wait: float | None = None  # seconds until it can be admitted, when known
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """An endpoint whose recent attempts mostly fail is opened: at least `min_attempts` in
+    `window`, `failure_ratio` of them failed. Open, its deliveries wait; after `open_for`
+    (doubling each time a probe fails, up to `open_for_max`) one probe attempt decides."""
+
+    min_attempts: int = 10
+    failure_ratio: float = 0.7
+    window: timedelta = timedelta(minutes=5)
+    open_for: timedelta = timedelta(seconds=30)
+    open_for_max: timedelta = timedelta(hours=1)
+
+
+HISTORY_KEPT = 20  # breaker transitions kept per webhook
+
+
+def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, Refusal]:
+    """Leases for the candidates their webhooks admit, in order; the others, with why. In
+    turn: the circuit breaker (open: none; after its time: one probe), the cap on deliveries
+    in flight, the rate limit (GCRA: one delivery per 1/rate s). A delivery holding a lease
+    already (a retried activity) keeps it."""
     if not candidates:
         return {}
     webhook_ids = sorted({c.webhook_id for c in candidates})
-    if connection.dialect.name == "postgresql":  # one admitter per webhook at a time
-        connection.execute(
-            select(_WEBHOOKS.c.id).where(_WEBHOOKS.c.id.in_(webhook_ids)).with_for_update()
+    rows = {
+        row.id: row
+        for row in connection.execute(
+            _with_lock(
+                connection,
+                select(
+                    _WEBHOOKS.c.id,
+                    _WEBHOOKS.c.rate_limit,
+                    _WEBHOOKS.c.rate_tat,
+                    _WEBHOOKS.c.breaker_state,
+                    _WEBHOOKS.c.breaker_until,
+                    _WEBHOOKS.c.breaker_history,
+                ).where(_WEBHOOKS.c.id.in_(webhook_ids)),
+            )
         )
+    }
     connection.execute(
         delete(_LEASES).where(_LEASES.c.webhook_id.in_(webhook_ids), _LEASES.c.expires_at <= now)
     )
@@ -53,16 +89,46 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     in_flight: dict[str, int] = {}
     for webhook_id in held.values():
         in_flight[webhook_id] = in_flight.get(webhook_id, 0) + 1
+    changes: dict[str, dict] = {}
     granted, refused = [], {}
     for c in candidates:
         if c.delivery_id in held:
             continue
+        row = rows.get(c.webhook_id)
+        state = changes.get(c.webhook_id, {})
+        breaker = state.get("breaker_state", row.breaker_state if row else CLOSED)
+        until = state.get("breaker_until", row.breaker_until if row else None)
+        if breaker in (OPEN, HALF_OPEN) and until is not None and now < until:
+            why = "circuit open" if breaker == OPEN else "circuit half-open: a probe decides"
+            refused[c.delivery_id] = Refusal(f"throttled: {why}", (until - now).total_seconds())
+            continue
         count = in_flight.get(c.webhook_id, 0)
         if count >= c.cap:
-            refused[c.delivery_id] = f"throttled: {count} deliveries in flight (max {c.cap})"
+            refused[c.delivery_id] = Refusal(
+                f"throttled: {count} deliveries in flight (max {c.cap})"
+            )
             continue
+        if row is not None and row.rate_limit:
+            interval = timedelta(seconds=1 / row.rate_limit)
+            tat = max(state.get("rate_tat", row.rate_tat) or now, now)
+            if tat - now >= interval:  # a burst of one
+                refused[c.delivery_id] = Refusal(
+                    f"throttled: rate limit {row.rate_limit}/s", (tat - now).total_seconds()
+                )
+                continue
+            state["rate_tat"] = tat + interval
+        if breaker in (OPEN, HALF_OPEN):  # its time is up: this one probes
+            state["breaker_state"] = HALF_OPEN
+            state["breaker_until"] = now + timedelta(seconds=c.timeout) + LEASE_MARGIN
+            state["breaker_history"] = _history(row, state, now, "half-open: one probe")
+        changes[c.webhook_id] = state
         in_flight[c.webhook_id] = count + 1
         granted.append(c)
+    for webhook_id, values in changes.items():
+        if values:
+            connection.execute(
+                update(_WEBHOOKS).where(_WEBHOOKS.c.id == webhook_id).values(**values)
+            )
     if granted:
         connection.execute(
             insert_ignoring_duplicates(connection, _LEASES),
@@ -76,6 +142,80 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             ],
         )
     return refused
+
+
+def account(
+    connection: Connection,
+    outcomes: list[tuple[str, bool]],
+    now: datetime,
+    policy: BreakerPolicy,
+) -> None:
+    """The circuit breaker counts recorded attempts (webhook id, succeeded): a probe closes
+    or reopens it; enough failures in the window open it."""
+    if not outcomes:
+        return
+    webhook_ids = sorted({webhook_id for webhook_id, _ in outcomes})
+    rows = {
+        row.id: row
+        for row in connection.execute(
+            _with_lock(connection, select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(webhook_ids)))
+        )
+    }
+    for webhook_id in webhook_ids:
+        row = rows.get(webhook_id)
+        if row is None:
+            continue
+        results = [ok for wh, ok in outcomes if wh == webhook_id]
+        values: dict = {}
+        if row.breaker_state == HALF_OPEN:  # the probe's answer decides
+            if results[-1]:
+                values = {"breaker_state": CLOSED, "breaker_until": None, "breaker_opened": 0}
+                values["breaker_history"] = _history(row, {}, now, "closed: the probe succeeded")
+            else:
+                opened = row.breaker_opened + 1
+                values = _opened(row, now, policy, opened, "reopened: the probe failed")
+            values |= {"window_start": now, "window_attempts": 0, "window_failures": 0}
+        else:
+            fresh = row.window_start is None or now - row.window_start > policy.window
+            start = now if fresh else row.window_start
+            attempts = (0 if fresh else row.window_attempts) + len(results)
+            failures = (0 if fresh else row.window_failures) + results.count(False)
+            values = {
+                "window_start": start,
+                "window_attempts": attempts,
+                "window_failures": failures,
+            }
+            if (
+                row.breaker_state == CLOSED
+                and attempts >= policy.min_attempts
+                and failures >= policy.failure_ratio * attempts
+            ):
+                reason = f"opened: {failures} of {attempts} attempts failed"
+                values |= _opened(row, now, policy, 1, reason)
+        connection.execute(update(_WEBHOOKS).where(_WEBHOOKS.c.id == webhook_id).values(**values))
+
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+def _opened(row, now: datetime, policy: BreakerPolicy, opened: int, reason: str) -> dict:
+    wait = min(policy.open_for * 2 ** (opened - 1), policy.open_for_max)
+    return {
+        "breaker_state": OPEN,
+        "breaker_until": now + wait,
+        "breaker_opened": opened,
+        "breaker_history": _history(row, {}, now, f"{reason}; next probe in {wait}"),
+    }
+
+
+def _history(row, state: dict, now: datetime, what: str) -> list:
+    earlier = state.get("breaker_history", row.breaker_history if row is not None else None)
+    return [*(earlier or []), {"at": now.isoformat(), "event": what}][-HISTORY_KEPT:]
+
+
+def _with_lock(connection: Connection, query):
+    """One admitter per webhook at a time on PostgreSQL (SQLite's writers are serial)."""
+    return query.with_for_update() if connection.dialect.name == "postgresql" else query
 
 
 def release(connection: Connection, delivery_ids: list[str]) -> None:

@@ -20,8 +20,8 @@ from sqlalchemy import Boolean, Connection, bindparam, case, func, update
 
 from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
-from hookline.core.retry import Decision, Outcome
-from hookline.store.admission import release
+from hookline.core.retry import THROTTLE_WAIT, Decision, Outcome
+from hookline.store.admission import BreakerPolicy, Refusal, account, release
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
 
@@ -97,13 +97,24 @@ _WEBHOOK_UPDATE = (
 
 
 def record_attempts(
-    connection: Connection, records: list[AttemptRecord], now: datetime, disable_cutoff: datetime
+    connection: Connection,
+    records: list[AttemptRecord],
+    now: datetime,
+    disable_cutoff: datetime,
+    breaker: BreakerPolicy | None = None,
 ) -> list[AttemptRecord]:
     """Writes the attempts and their effects (their admission leases released); returns
     those whose webhook it auto-disabled."""
     if not records:
         return []
     release(connection, [r.target.delivery_id for r in records])
+    if breaker is not None:
+        account(
+            connection,
+            [(r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS) for r in records],
+            now,
+            breaker,
+        )
     connection.execute(
         insert_ignoring_duplicates(connection, Attempt.__table__),
         [
@@ -188,15 +199,18 @@ def record_attempts(
     return disabled
 
 
-def mark_throttled(
-    connection: Connection, throttled: dict[str, str], now: datetime, next_at: datetime
-) -> None:
+def mark_throttled(connection: Connection, throttled: dict[str, Refusal], now: datetime) -> None:
     """Deliveries (by id) not admitted: no attempt made, why, and when they ask again."""
-    for delivery, reason in throttled.items():
+    for delivery, refusal in throttled.items():
+        wait = refusal.wait if refusal.wait is not None else THROTTLE_WAIT
         connection.execute(
             update(Delivery.__table__)
             .where(Delivery.id == delivery)
-            .values(last_error=reason, updated_at=now, next_attempt_at=next_at)
+            .values(
+                last_error=refusal.reason,
+                updated_at=now,
+                next_attempt_at=now + timedelta(seconds=wait),
+            )
         )
 
 

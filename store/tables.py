@@ -97,6 +97,19 @@ class Webhook(Base):
     # Deliveries in flight to this webhook at once, across every process; None: the setting
     # HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK. More wait durably (store/admission.py).
     max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Deliveries per second at most, across every process (None: no limit); `rate_tat` is
+    # the limiter's state (GCRA: when the next delivery is due).
+    rate_limit: Mapped[int | None] = mapped_column(Integer, default=None)
+    rate_tat: Mapped[datetime | None] = mapped_column(default=None)
+    # The circuit breaker (store/admission.py): its state, until when it stays open, the
+    # recent attempts it counts, and its last transitions.
+    breaker_state: Mapped[str] = mapped_column(String(16), default="closed")
+    breaker_until: Mapped[datetime | None] = mapped_column(default=None)
+    breaker_opened: Mapped[int] = mapped_column(Integer, default=0)  # times in a row
+    window_start: Mapped[datetime | None] = mapped_column(default=None)
+    window_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_failures: Mapped[int] = mapped_column(Integer, default=0)
+    breaker_history: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
 
 
 class DeliveryLease(Base):

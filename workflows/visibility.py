@@ -25,9 +25,22 @@ DETAIL_LINES = 50
 class Visibility:
     def __init__(self) -> None:
         self._shown: tuple[list[str], EventStatus] | None = None  # last upserted
+        self._seen: tuple | None = None  # the state's shape when last shown
 
     def show(self, state: EventState) -> None:
-        """Search attributes (only what changed) and the UI's current details."""
+        """Search attributes (only what changed) and the UI's current details. Nothing when
+        the state's shape has not changed since the last call: the retries of a chunk all
+        call it as they begin, in one activation, and each showing reads every delivery."""
+        seen = (
+            state.status,
+            len(state.matched),
+            len(state.in_flight),
+            len(state.retrying),
+            len(state.throttled),
+        )
+        if seen == self._seen:
+            return
+        self._seen = seen
         shown = (webhook_ids_shown(state), state.status)
         if shown != self._shown:
             workflow.upsert_search_attributes(

@@ -151,6 +151,13 @@ class WebhookCreate(BaseModel):
         "wait, throttled, without using up retries. null: the server's default "
         "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
     )
+    rate_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Deliveries per second at most, across every worker; more wait, "
+        "throttled, without using up retries. null: no limit.",
+    )
 
     @model_validator(mode="after")
     def _dedupe_events(self) -> WebhookCreate:
@@ -192,6 +199,13 @@ class WebhookUpdate(BaseModel):
         "wait, throttled, without using up retries. null: the server's default "
         "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
     )
+    rate_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Deliveries per second at most, across every worker; more wait, "
+        "throttled, without using up retries. null: no limit.",
+    )
 
     @model_validator(mode="after")
     def _not_null(self) -> WebhookUpdate:
@@ -200,6 +214,22 @@ class WebhookUpdate(BaseModel):
                 raise ValueError(f"{name} cannot be null")
         self.events = _dedupe(self.events)
         return self
+
+
+class CircuitChange(BaseModel):
+    at: datetime
+    event: str
+
+
+class Circuit(BaseModel):
+    """The webhook's circuit breaker: `open` while its recent attempts mostly failed (its
+    deliveries wait, no POST); `half-open` while one probe attempt decides; else `closed`."""
+
+    state: str = Field(default="closed", examples=["closed"])
+    until: datetime | None = Field(
+        default=None, description="Open: when the next probe may go. Half-open: the probe's."
+    )
+    history: list[CircuitChange] = Field(default_factory=list, description="Last changes.")
 
 
 class WebhookOut(BaseModel):
@@ -224,6 +254,8 @@ class WebhookOut(BaseModel):
     max_in_flight: int | None = Field(
         default=None, description="Deliveries in flight at once; null: the server's default."
     )
+    rate_limit: int | None = Field(default=None, description="Deliveries per second at most.")
+    circuit: Circuit = Field(default_factory=lambda: Circuit())
     created_at: datetime
     updated_at: datetime
     last_triggered: datetime | None = None

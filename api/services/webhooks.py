@@ -18,6 +18,7 @@ from hookline.api.schemas.webhooks import (
     MASKED_HEADER,
     MAX_METADATA_KEY,
     MAX_METADATA_KEYS,
+    Circuit,
     FilterTestRequest,
     FilterTestResult,
     RotatedSecret,
@@ -120,7 +121,7 @@ def sealed_headers(
 
 # --------------------------------------------------------------------------- reads
 
-_COMPUTED = ("headers", "metadata")
+_COMPUTED = ("headers", "metadata", "circuit")
 
 
 def fields(webhook: Webhook) -> dict[str, Any]:
@@ -130,6 +131,11 @@ def fields(webhook: Webhook) -> dict[str, Any]:
     }
     values["headers"] = {name: MASKED_HEADER for name in webhook.headers or {}}
     values["metadata"] = dict(webhook.metadata_ or {})
+    values["circuit"] = Circuit(
+        state=webhook.breaker_state or "closed",
+        until=webhook.breaker_until,
+        history=webhook.breaker_history or [],
+    )
     return values
 
 
@@ -231,6 +237,7 @@ async def create_webhook(
         headers=headers,
         metadata_=body.metadata or None,
         max_in_flight=body.max_in_flight,
+        rate_limit=body.rate_limit,
         created_at=now,
         updated_at=now,
     )
@@ -278,6 +285,8 @@ async def update_webhook(
         webhook.metadata_ = body.metadata or None
     if "max_in_flight" in given:
         webhook.max_in_flight = body.max_in_flight
+    if "rate_limit" in given:
+        webhook.rate_limit = body.rate_limit
     if body.status is not None and body.status != webhook.status:
         webhook.status = body.status
         if body.status == "active":

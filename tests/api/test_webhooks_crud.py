@@ -24,6 +24,9 @@ LIST_FIELDS = {
     "retry_policy",
     "headers",  # custom headers, values masked (tests/api/test_webhook_headers_metadata.py)
     "metadata",
+    "max_in_flight",  # admission (tests/workflows/test_throttling.py)
+    "rate_limit",
+    "circuit",
     "created_at",
     "updated_at",
     "last_triggered",

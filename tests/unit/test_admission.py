@@ -41,7 +41,7 @@ async def test_a_webhook_gets_at_most_its_cap_across_processes(stores, sessions,
     refused_two = await two.transaction(admit, candidates(webhook.id, 3, cap=4, first=3), NOW)
     assert refused_one == {}
     assert sorted(refused_two) == ["dlv_4", "dlv_5"]
-    assert "4 deliveries in flight (max 4)" in refused_two["dlv_4"]
+    assert "4 deliveries in flight (max 4)" in refused_two["dlv_4"].reason
     assert await one.transaction(in_flight, webhook.id, NOW) == 4
 
 
