@@ -4,7 +4,9 @@ lean publisher (bench/publisher.py) and counted at the receiver (bench/receiver.
 A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out (1 event to
 FANOUT webhooks), D latency in an open loop at a steady rate, E B again with the events of a
 burst (E0) left open in their window. A, B and C run twice in turn (A B C A B C) and each is
-reported over both passes (bench/stats.py's `pool`).
+reported over both passes (bench/stats.py's `pool`). With `--fanout N,M`, F scenarios
+deliver ONE event to N (then M) webhooks of their own tenant after C in each pass (A B C F..
+A B C F..), each pass reported apart and both pooled.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import time
 
 import httpx
 
-from bench.config import FANOUT, HOST, Sizes
+from bench.config import FANOUT, HOST, PROCESSES, Sizes, fanout_key, fanout_timeout
+from bench.procs import tree_rss_mb
 from bench.progress import tracked
 from bench.publisher import Connection
+from bench.seed import FanoutTenant
 from bench.stack import Stack, server_footprint
-from bench.stats import open_event_footprint, pool, summarize
+from bench.stats import fanout_summary, open_event_footprint, pool, pool_fanout, summarize
 
 
 class Bench:
@@ -183,6 +187,57 @@ class Bench:
             records, done = await self.wait(base, n, self.timeout_for(n))
             return self._result(name, sent, records, before, done, n)
 
+    def rss_now(self) -> dict[str, float | None]:
+        pids = self.stack.pids()
+        return {name: tree_rss_mb(pids[name]) for name in PROCESSES if name in pids}
+
+    async def fanout(self, tenant: FanoutTenant, name: str) -> dict:
+        """ONE event to `tenant.webhooks` webhooks: from its publish to its last delivery,
+        the processes' RSS sampled while it runs."""
+        n = tenant.webhooks
+        before_rss = self.rss_now()
+        peak = dict(before_rss)
+        sampling = True
+
+        async def sample() -> None:
+            while sampling:
+                for process, mb in self.rss_now().items():
+                    if mb is not None and (peak.get(process) or 0) < mb:
+                        peak[process] = mb
+                await asyncio.sleep(0.25)
+
+        connection = Connection(HOST, self.stack.api_port, tenant.token)
+        base = await self.count()
+        sampler = asyncio.create_task(sample())
+        try:
+            async with self._tracked(name, n, base):
+                before = self.stack.cpu()
+                at = time.time()
+                reply = await connection.post_json({"type": "data.created", "data": {"n": n}})
+                event_id = reply["data"]["id"]
+                records, done = await self.wait(base, n, fanout_timeout(n))
+                after = self.stack.cpu()
+        finally:
+            sampling = False
+            await sampler
+            await connection.aclose()
+        cpu = {k: after[k] - before[k] for k in after}
+        result = fanout_summary(
+            name,
+            n,
+            event_id,
+            at,
+            records,
+            cpu,
+            complete=done,
+            rss_before=before_rss,
+            rss_peak=peak,
+        )
+        result["seed_seconds"] = self.stack.seed_seconds.get(n)
+        mine = [r for r in records if r[1] == event_id]  # for pool_fanout
+        result["_raw"] = {"sent": {event_id: at}, "records": mine, "cpu": cpu}
+        return result
+
     async def run(self) -> dict[str, dict]:
         s, say = self.sizes, self.say
         scenarios: dict[str, dict] = {}
@@ -191,6 +246,8 @@ class Bench:
         # A, B and C twice, in turn (A B C A B C): the machine's speed drifts within a run
         # (shared cores), and B/A and C/B should compare them over the same stretches of it.
         passes: dict[str, list[dict]] = {"A": [], "B": [], "C": []}
+        for tenant in self.stack.fanout:
+            passes[fanout_key(tenant.webhooks)] = []
         for n in (1, 2):
             say(f"A: naive baseline, {s.naive} workflows (pass {n} of 2)")
             passes["A"].append(await self.naive(f"naive baseline, pass {n}"))
@@ -204,10 +261,17 @@ class Bench:
                     f"fan-out x{FANOUT}, pass {n}", "data.created", s.fanout_events, FANOUT
                 )
             )
-        self.sent_ids = {key: list(passes[key][0]["_raw"]["sent"]) for key in ("B", "C")}
+            for tenant in self.stack.fanout:
+                say(f"F: one event to {tenant.webhooks:,} webhooks (pass {n} of 2)")
+                label = f"1 event to {tenant.webhooks:,} webhooks, pass {n}"
+                passes[fanout_key(tenant.webhooks)].append(await self.fanout(tenant, label))
+        self.sent_ids = {key: list(passes[key][0]["_raw"]["sent"]) for key in passes if key != "A"}
         scenarios["A"] = pool("naive baseline", passes["A"])
         scenarios["B"] = pool("hookline 1 webhook", passes["B"])
         scenarios["C"] = pool(f"fan-out x{FANOUT}", passes["C"])
+        for tenant in self.stack.fanout:
+            key = fanout_key(tenant.webhooks)
+            scenarios[key] = pool_fanout(f"1 event to {tenant.webhooks:,} webhooks", passes[key])
         say(f"D: latency, {s.latency_rate:g} events/s for {s.latency_seconds:g} s")
         scenarios["D"] = await self.latency()
         say(f"E: burst of {s.open_events} events left open")
