@@ -78,5 +78,5 @@ def fanout_key(webhooks: int) -> str:
 
 
 def fanout_timeout(webhooks: int) -> float:
-    """How long an F scenario may take: any rate under 20 deliveries/s counts as a failure."""
-    return 60 + webhooks / 20
+    """How long an F scenario may take: any rate under 40 deliveries/s counts as a failure."""
+    return 60 + webhooks / 40

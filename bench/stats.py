@@ -174,22 +174,32 @@ def fanout_summary(
     rss_before: dict[str, float | None],
     rss_peak: dict[str, float | None],
 ) -> dict[str, Any]:
-    """One event to `webhooks` webhooks (an F scenario): summarize's figures over the time
-    from the publish to the last arrival, plus the distinct deliveries that arrived, the
-    time to the first and to the last, and the processes' RSS before and at their peak while
-    it ran (sampled VmRSS; the run-wide peak stays in the RSS table)."""
+    """One event to `webhooks` webhooks (an F scenario), from its records at the receiver.
+    A delivery counts once, at its first arrival (one retried after a client-side timeout
+    arrives again: counted under "duplicates"); the rate is distinct deliveries over the time
+    from the publish to the last first arrival. Also the time to the first delivery, the CPU
+    per delivery, the processes' RSS before it and at their peak while it ran (sampled
+    VmRSS; the run-wide peak stays in the RSS table)."""
     sent = {event_id: published_at}
     mine = [r for r in records if r[1] == event_id]
-    result = summarize(name, sent, mine, cpu, complete=complete, expected=webhooks)
-    arrivals = [r[0] for r in mine]
-    distinct = len({r[2] for r in mine})
+    first: dict[str, float] = {}
+    for at, _event, delivery, _path in mine:
+        first[delivery] = min(at, first.get(delivery, at))
+    distinct = len(first)
+    last = max(first.values()) - published_at if first else None
+    result = summarize(
+        name, sent, mine, cpu, complete=complete, expected=webhooks, seconds=last or 1e-9
+    )
     result |= {
         "webhooks": webhooks,
+        "deliveries": distinct,
         "distinct_deliveries": distinct,
         "duplicates": len(mine) - distinct,
         "complete": complete and distinct >= webhooks,
-        "first_delivery_s": min(arrivals) - published_at if arrivals else None,
-        "last_delivery_s": max(arrivals) - published_at if arrivals else None,
+        "deliveries_per_s": distinct / last if last else None,
+        "events_per_s": 1 / last if last else None,
+        "first_delivery_s": min(first.values()) - published_at if first else None,
+        "last_delivery_s": last,
         "cpu_ms_per_delivery": {
             k: (1000 * v / distinct if distinct else None) for k, v in cpu.items()
         },
@@ -216,15 +226,20 @@ def _largest(maps: list[dict[str, float | None]]) -> dict[str, float | None]:
 
 
 def pool_fanout(name: str, passes: list[dict]) -> dict[str, Any]:
-    """F passes as one (see pool): deliveries and seconds added up; the times to the first
-    and last delivery averaged over the passes; the RSS peak the largest of any pass. Each
-    pass keeps its own figures under "passes"."""
+    """F passes as one (see pool): distinct deliveries and seconds added up; the times to
+    the first and last delivery averaged over the passes; the RSS peak the largest of any
+    pass. Each pass keeps its own figures under "passes"."""
     pooled = pool(name, passes)
     distinct = sum(one["distinct_deliveries"] for one in passes)
+    seconds = sum(one["last_delivery_s"] or 0 for one in passes)
     pooled |= {
         "webhooks": passes[0]["webhooks"],
+        "deliveries": distinct,
         "distinct_deliveries": distinct,
         "duplicates": sum(one["duplicates"] for one in passes),
+        "seconds": round(seconds, 3),
+        "deliveries_per_s": distinct / seconds if seconds else None,
+        "events_per_s": len(passes) / seconds if seconds else None,
         "first_delivery_s": _mean([one["first_delivery_s"] for one in passes]),
         "last_delivery_s": _mean([one["last_delivery_s"] for one in passes]),
         "cpu_ms_per_delivery": {
@@ -242,6 +257,7 @@ def pool_fanout(name: str, passes: list[dict]) -> dict[str, Any]:
             "first_delivery_s": one["first_delivery_s"],
             "last_delivery_s": one["last_delivery_s"],
             "distinct_deliveries": one["distinct_deliveries"],
+            "duplicates": one["duplicates"],
             "rss_peak_mb": one["rss_peak_mb"],
         }
         for one in passes

@@ -15,6 +15,7 @@ from bench import actions
 from bench.config import fanout_key, fanout_timeout, parse_fanout
 from bench.costs import fanout_keys, per_delivery_rows, rows
 from bench.procs import parse_status_mb
+from bench.receiver import distinct
 from bench.render import to_markdown
 from bench.seed import webhook_rows
 from bench.stats import check_targets, compute_ratios, fanout_summary, pool_fanout
@@ -66,11 +67,18 @@ def test_one_event_to_many_webhooks() -> None:
     assert f["rss_peak_mb"]["worker"] == 180.0
 
 
-def test_a_duplicate_or_a_missing_delivery_is_not_complete() -> None:
-    records = [[1.0, "evt_f", "dlv_1", "/f3/0"], [1.1, "evt_f", "dlv_1", "/f3/0"]]
-    records.append([1.2, "evt_f", "dlv_2", "/f3/1"])
+def test_a_delivery_counts_once_at_its_first_arrival() -> None:
+    # dlv_1 timed out at the sender and was retried: its second arrival is a duplicate, and
+    # the rate runs to the last FIRST arrival (dlv_2 at 2.0 s), not to the duplicate's.
+    records = [[1.0, "evt_f", "dlv_1", "/f3/0"], [2.0, "evt_f", "dlv_2", "/f3/1"]]
+    records.append([4.0, "evt_f", "dlv_1", "/f3/0"])
     f = fanout_summary("f", 3, "evt_f", 0.0, records, {}, complete=True, rss_before={}, rss_peak={})
     assert (f["distinct_deliveries"], f["duplicates"], f["complete"]) == (2, 1, False)
+    assert f["deliveries"] == 2 and f["last_delivery_s"] == pytest.approx(2.0)
+    assert f["deliveries_per_s"] == pytest.approx(1.0)
+    records.append([3.0, "evt_f", "dlv_3", "/f3/2"])
+    f = fanout_summary("f", 3, "evt_f", 0.0, records, {}, complete=True, rss_before={}, rss_peak={})
+    assert f["complete"] and f["deliveries_per_s"] == pytest.approx(1.0)
     empty = fanout_summary("f", 3, "evt_f", 0.0, [], {}, complete=False, rss_before={}, rss_peak={})
     assert empty["deliveries_per_s"] is None and empty["last_delivery_s"] is None
 
@@ -246,6 +254,23 @@ def test_the_seed_rows() -> None:
     assert [r["url"] for r in rows_] == [f"http://127.0.0.1:9/f3/{i}" for i in (1, 2, 3)]
     assert len({r["id"] for r in rows_}) == 3 and len({r["secret"] for r in rows_}) == 3
     assert all(r["events"] == ["data.created"] and r["status"] == "active" for r in rows_)
+
+
+def test_the_receiver_counts_distinct_deliveries() -> None:
+    records = [(float(i), "evt_f", f"dlv_{i % 10_000}", "/f") for i in range(12_000)]
+    assert distinct(records) == 10_000
+    assert distinct(records, after=10_000) == 2_000
+    assert distinct([], 0) == 0
+
+
+def test_an_uncounted_fanout_shows_why() -> None:
+    costs = _costs()
+    costs["F10k"] = {"webhooks": 10000, "error": "not counted: the event was not delivered in full"}
+    assert fanout_keys(costs) == ["F1k"]
+    last = per_delivery_rows(costs)[-1]
+    assert last[0] == "10,000 (F10k)" and last[-1].startswith("not counted")
+    assert not any(label.startswith("F10k") for label, *_ in rows(costs))
+    markdown({"costs": costs})  # the history table skips it
 
 
 def test_resident_memory_from_proc_status() -> None:
