@@ -171,7 +171,7 @@ async def measure(
     for key, (webhooks, counted) in large.items():
         out[key] = {
             "webhooks": webhooks,
-            "histories": 1 + counted["chunks"],
+            "workflows_per_event": 1 + counted["chunks"],
             "actions_per_event": actions.total(counted["counts"]),
             "actions_per_delivery": actions.total(counted["counts"]) / webhooks,
             "by_kind": {k: v for k, v in counted["counts"].items() if v},
@@ -225,7 +225,7 @@ def per_delivery_rows(costs: dict[str, Any]) -> list[list[str]]:
         out.append(
             [
                 f"{item['webhooks']:,} ({key.removesuffix(' to expiry')})",
-                str(item.get("histories", 1)),
+                str(item.get("workflows_per_event", 1)),
                 f"{per_event:g}",
                 f"{per_delivery:.4g}",
                 f"${per_delivery * price:,.2f}",
@@ -251,7 +251,7 @@ def rows(costs: dict[str, Any]) -> list[list[str]]:
             (
                 key,
                 f"{key}: one event to {costs[key]['webhooks']:,} webhooks, "
-                f"with its {costs[key]['histories'] - 1} chunk workflows (to expiry)",
+                f"with its {costs[key]['workflows_per_event'] - 1} chunk workflows (to expiry)",
             )
             for key in fanout_keys(costs)
         ),

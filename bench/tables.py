@@ -85,7 +85,7 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                         key,
                         fmt(costs[key]["history_events"]),
                         fmt(costs[key]["history_bytes"], 0),
-                        fmt(costs[key]["actions_per_delivery"], 2),
+                        fmt(a := costs[key]["actions_per_delivery"], 2 if a >= 0.1 else 4),
                     ]
                     for key in ("B", "C", *fanout_keys(costs))
                     if key in costs

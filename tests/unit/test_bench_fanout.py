@@ -189,7 +189,7 @@ def _costs() -> dict:
         },
         "F10k": {
             "webhooks": 10000,
-            "histories": 21,
+            "workflows_per_event": 21,
             "actions_per_event": 105,
             "actions_per_event_to_expiry": 105,
             "actions_per_delivery_to_expiry": 0.0105,
@@ -200,7 +200,7 @@ def _costs() -> dict:
         },
         "F1k": {
             "webhooks": 1000,
-            "histories": 3,
+            "workflows_per_event": 3,
             "actions_per_event": 15,
             "actions_per_event_to_expiry": 15,
             "actions_per_delivery_to_expiry": 0.015,
@@ -222,7 +222,8 @@ def test_the_cost_tables_with_fanout() -> None:
     assert "F10k: one event to 10,000 webhooks, with its 20 chunk workflows (to expiry)" in labels
     text = markdown({"costs": costs})
     assert "actions per delivery by webhooks per event" in text
-    assert "| F10k | 300.0 | 90,000 | 0.01 |" in text
+    assert "| F10k | 300.0 | 90,000 | 0.0105 |" in text
+    assert "| 10 (C) | 1 | 4 | 0.4 | $20.00 |" in text  # C: one workflow per event
     # Without --fanout the per-delivery table is left out.
     plain = {k: v for k, v in costs.items() if not k.startswith("F")}
     assert "actions per delivery by webhooks per event" not in markdown({"costs": plain})
