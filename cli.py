@@ -407,6 +407,15 @@ def parser() -> argparse.ArgumentParser:
         help="Temporal price per million actions for the cost table (default: Cloud's list)",
     )
     bench.add_argument(
+        "--fanout",
+        nargs="?",
+        const="1000,10000",
+        default=None,
+        metavar="N,M",
+        help="also deliver ONE event to N (then M) webhooks after C in each pass, and count "
+        "its actions with its chunk workflows (alone: 1000,10000; ~2-4 min more)",
+    )
+    bench.add_argument(
         "--scale",
         action="store_true",
         help="scale-out on PostgreSQL: API and worker processes added step by step",

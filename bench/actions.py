@@ -126,3 +126,47 @@ def cost_per_million(actions_per_unit: float, price_per_million_actions: float) 
 
 def history_events(history: Mapping[str, Any]) -> int:
     return len(history.get("events", []))
+
+
+_CHILD_CLOSED = {
+    "CHILD_WORKFLOW_EXECUTION_COMPLETED",
+    "CHILD_WORKFLOW_EXECUTION_FAILED",
+    "CHILD_WORKFLOW_EXECUTION_CANCELED",
+    "CHILD_WORKFLOW_EXECUTION_TERMINATED",
+    "CHILD_WORKFLOW_EXECUTION_TIMED_OUT",
+    "START_CHILD_WORKFLOW_EXECUTION_FAILED",
+}
+
+
+def child_workflow_ids(history: Mapping[str, Any]) -> list[str]:
+    """The ids of the child workflows a history started, in order (a large event's chunk
+    workflows, `{event_id}-s{series}-c{n}`)."""
+    return [
+        str(_attributes(event, "startChildWorkflowExecutionInitiatedEventAttributes")["workflowId"])
+        for event in history.get("events", [])
+        if _type(event) == "START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+    ]
+
+
+def children_open(history: Mapping[str, Any]) -> int:
+    """Children initiated and not yet closed (completed, failed, cancelled, ...)."""
+    opened = closed = 0
+    for event in history.get("events", []):
+        kind = _type(event)
+        opened += kind == "START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+        closed += kind in _CHILD_CLOSED
+    return opened - closed
+
+
+def with_children(
+    parent: Mapping[str, int], children: Iterable[Mapping[str, int]]
+) -> dict[str, int]:
+    """A workflow's actions with its children's, by kind. A child's own start is not counted
+    again: the parent's START_CHILD_WORKFLOW_EXECUTION_INITIATED already counts 2 for it
+    (starting the child and its WorkflowExecutionStarted)."""
+    out = {kind: parent.get(kind, 0) for kind in KINDS}
+    for child in children:
+        for kind in KINDS:
+            if kind != "workflow start":
+                out[kind] += child.get(kind, 0)
+    return out

@@ -43,3 +43,40 @@ DEFAULT = Sizes(
     concurrency=20,
     peer_burst=2000,
 )
+
+# Fan-out to many webhooks for ONE event (`--fanout`, F scenarios): each size gets its own
+# tenant (matching reads every active webhook of the tenant, so B and C must not see them).
+FANOUT_SIZES = (1000, 10000)  # `--fanout` without a value
+
+
+def parse_fanout(text: str) -> tuple[int, ...]:
+    """`--fanout 1000,10000` -> (1000, 10000): positive, distinct, in the order given."""
+    sizes: list[int] = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if not part:
+            continue
+        try:
+            n = int(part)
+        except ValueError:
+            raise ValueError(
+                f"--fanout takes webhook counts like 1000,10000, not {part!r}"
+            ) from None
+        if n < 1:
+            raise ValueError(f"--fanout: a webhook count must be at least 1, not {n}")
+        if n in sizes:
+            raise ValueError(f"--fanout: {n} given twice")
+        sizes.append(n)
+    if not sizes:
+        raise ValueError("--fanout: no webhook count given")
+    return tuple(sizes)
+
+
+def fanout_key(webhooks: int) -> str:
+    """The scenario's key in the report: F1k, F10k, F2500."""
+    return f"F{webhooks // 1000}k" if webhooks % 1000 == 0 else f"F{webhooks}"
+
+
+def fanout_timeout(webhooks: int) -> float:
+    """How long an F scenario may take: any rate under 40 deliveries/s counts as a failure."""
+    return 60 + webhooks / 40

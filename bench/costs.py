@@ -66,11 +66,43 @@ def _summary(samples: list[tuple[dict[str, int], int, int]], per: int = 1) -> di
     }
 
 
+async def _fanout_event(client: Client, event_id: str, timeout: float = 180) -> dict[str, Any]:
+    """A large event's actions and history size with its chunk workflows', once its chunks
+    have all closed and its history has stopped changing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        document = (await _history(client, event_id)).to_json_dict()
+        if actions.child_workflow_ids(document) and actions.children_open(document) == 0:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the chunks of {event_id} were still open after {timeout} s")
+        await asyncio.sleep(0.5)
+    await _settled(client, event_id)
+    parent, parent_bytes, parent_events = await _counted(client, event_id)
+    history = (await _history(client, event_id)).to_json_dict()
+    children = [await _counted(client, c) for c in actions.child_workflow_ids(history)]
+    return {
+        "counts": actions.with_children(parent, (c[0] for c in children)),
+        "chunks": len(children),
+        "history_bytes": parent_bytes + sum(c[1] for c in children),
+        "history_events": parent_events + sum(c[2] for c in children),
+        "event_history_events": parent_events,
+        "largest_chunk_history_events": max((c[2] for c in children), default=0),
+        "event_actions": actions.total(parent),
+        "chunk_actions": [actions.total(c[0]) for c in children],
+    }
+
+
 async def measure(
-    bench, sent: dict[str, list[str]], fanout: int, price_per_million: float
+    bench,
+    sent: dict[str, list[str]],
+    fanout: int,
+    price_per_million: float,
+    fanouts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Actions, history size and cost for B, C, a redelivery and the expiry step (`bench`: a
-    bench.scenarios.Bench, for its stack and receiver)."""
+    bench.scenarios.Bench, for its stack and receiver); `fanouts`: F keys -> webhooks, their
+    first pass's event counted with its chunks."""
     from hookline.api.publish import event_workflow_input, start_event
     from hookline.infra.config import Settings
     from hookline.infra.crypto import data_converter
@@ -84,6 +116,12 @@ async def measure(
     c = [await _counted(client, e) for e in sent["C"][:SAMPLE]]
     out["B"] = _summary(b)
     out["C"] = _summary(c, per=fanout)
+    large = {}
+    for key, webhooks in (fanouts or {}).items():
+        try:
+            large[key] = (webhooks, await _fanout_event(client, sent[key][0]))
+        except RuntimeError as exc:  # its chunks never closed: reported, not counted
+            out[key] = {"webhooks": webhooks, "error": str(exc)}
 
     # A redelivery of one B event to its webhook, through the API: the signal and what the
     # workflow did with it.
@@ -130,15 +168,26 @@ async def measure(
         "actions_per_event": actions.total(whole),
         "by_kind": {k: v for k, v in whole.items() if v},
     }
-    for key, unit in (("B to expiry", 1), ("C", fanout)):
+    for key, (webhooks, counted) in large.items():
+        out[key] = {
+            "webhooks": webhooks,
+            "workflows_per_event": 1 + counted["chunks"],
+            "actions_per_event": actions.total(counted["counts"]),
+            "actions_per_delivery": actions.total(counted["counts"]) / webhooks,
+            "by_kind": {k: v for k, v in counted["counts"].items() if v},
+        } | {k: v for k, v in counted.items() if k != "counts"}
+    units = [("B to expiry", 1), ("C", fanout)] + [(k, w) for k, (w, _) in large.items()]
+    for key, unit in units:
         per_event = out[key]["actions_per_event"]
-        if key == "C":  # C's samples are still in their window: add what expiry adds
+        if key != "B to expiry":  # samples still in their window: add what expiry adds
             per_event += out["expiry"]["actions"]
             out[key]["actions_per_event_to_expiry"] = per_event
             kinds = out[key]["by_kind"] | {}
             for kind, n in out["expiry"]["by_kind"].items():
                 kinds[kind] = kinds.get(kind, 0) + n
             out[key]["by_kind_to_expiry"] = kinds
+        out[key]["webhooks"] = unit
+        out[key]["actions_per_delivery_to_expiry"] = per_event / unit
         out[key]["cost_per_million_events"] = actions.cost_per_million(per_event, price_per_million)
         out[key]["cost_per_million_deliveries"] = actions.cost_per_million(
             per_event / unit, price_per_million
@@ -146,6 +195,42 @@ async def measure(
     out["redelivery"]["cost_per_million"] = actions.cost_per_million(
         out["redelivery"]["actions"], price_per_million
     )
+    return out
+
+
+def fanout_keys(costs: dict[str, Any]) -> list[str]:
+    """The F scenarios counted (F1k, F10k), smallest first."""
+    counted = (k for k in costs if k.startswith("F") and "error" not in costs[k])
+    return sorted(counted, key=lambda k: costs[k]["webhooks"])
+
+
+def per_delivery_rows(costs: dict[str, Any]) -> list[list[str]]:
+    """Actions per delivery to expiry at 1 (B), 10 (C) and each F's webhooks per event:
+    webhooks, workflows counted, actions per event, per delivery, $ per million deliveries."""
+    price = costs["price_per_million_actions"]
+    out = []
+    failed = sorted(
+        (k for k in costs if k.startswith("F") and "error" in costs[k]),
+        key=lambda k: costs[k]["webhooks"],
+    )
+    for key in ["B to expiry", "C", *fanout_keys(costs), *failed]:
+        item = costs.get(key)
+        if item and "error" in item:
+            out.append([f"{item['webhooks']:,} ({key})", "-", "-", "-", item["error"]])
+            continue
+        if not item or "actions_per_delivery_to_expiry" not in item:
+            continue
+        per_event = item.get("actions_per_event_to_expiry", item["actions_per_event"])
+        per_delivery = item["actions_per_delivery_to_expiry"]
+        out.append(
+            [
+                f"{item['webhooks']:,} ({key.removesuffix(' to expiry')})",
+                str(item.get("workflows_per_event", 1)),
+                f"{per_event:g}",
+                f"{per_delivery:.4g}",
+                f"${per_delivery * price:,.2f}",
+            ]
+        )
     return out
 
 
@@ -162,6 +247,14 @@ def rows(costs: dict[str, Any]) -> list[list[str]]:
         ("C", "C: one event to 10 webhooks (to expiry)"),
         ("redelivery", "a redelivery (one webhook)"),
         ("expiry", "of which: expiry"),
+        *(
+            (
+                key,
+                f"{key}: one event to {costs[key]['webhooks']:,} webhooks, "
+                f"with its {costs[key]['workflows_per_event'] - 1} chunk workflows (to expiry)",
+            )
+            for key in fanout_keys(costs)
+        ),
     ):
         item = costs.get(key)
         if not item:

@@ -16,11 +16,16 @@ def parse_cpu_seconds(stat: str, ticks: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def parse_vmhwm_mb(status: str) -> float | None:
+def parse_status_mb(status: str, field: str) -> float | None:
+    """A memory field of /proc/PID/status (`VmHWM`, `VmRSS`) in MB; None if absent."""
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024  # kB
     return None
+
+
+def parse_vmhwm_mb(status: str) -> float | None:
+    return parse_status_mb(status, "VmHWM")
 
 
 def machine() -> dict[str, Any]:
@@ -96,3 +101,15 @@ def peak_rss_mb(pid: int) -> float | None:
         except OSError:
             pass
     return max((p for p in peaks if p is not None), default=None)
+
+
+def tree_rss_mb(pid: int) -> float | None:
+    """Resident memory now (VmRSS) of the largest process in the tree (as peak_rss_mb)."""
+    now = []
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status") as f:
+                now.append(parse_status_mb(f.read(), "VmRSS"))
+        except OSError:
+            pass
+    return max((m for m in now if m is not None), default=None)

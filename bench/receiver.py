@@ -5,8 +5,10 @@ Pure asyncio, HTTP/1.1 keep-alive, Content-Length bodies only, 127.0.0.1 only.
     python -m bench.receiver --port 9000      # prints "listening on 9000"; --delay 0.5: slow
 
 Any POST is recorded as ``[wall time, webhook-id, X-Webhook-Delivery-Id, path]``.
-``GET /count`` answers the number of records; ``GET /records?after=N`` the records from N on
-(JSON). Other GETs answer 404.
+``GET /count`` answers the number of records; ``GET /distinct?after=N`` the number of distinct
+delivery ids among the records from N on (a delivery retried after a timeout arrives twice: one
+event to 10,000 webhooks is delivered when 10,000 distinct ids have arrived); ``GET
+/records?after=N`` the records from N on (JSON). Other GETs answer 404.
 """
 
 from __future__ import annotations
@@ -83,13 +85,23 @@ class FastReceiver:
         if path == "/count":
             return _reply("200 OK", str(len(self.records)).encode())
         if path == "/records":
-            after = 0
-            for part in query.split("&"):
-                key, _, value = part.partition("=")
-                if key == "after" and value.isdigit():
-                    after = int(value)
-            return _reply("200 OK", json.dumps(self.records[after:]).encode())
+            return _reply("200 OK", json.dumps(self.records[_after(query) :]).encode())
+        if path == "/distinct":
+            return _reply("200 OK", str(distinct(self.records, _after(query))).encode())
         return _reply("404 Not Found", b"{}")
+
+
+def _after(query: str) -> int:
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "after" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def distinct(records: list[tuple[float, str, str, str]], after: int = 0) -> int:
+    """Distinct delivery ids among the records from `after` on."""
+    return len({record[2] for record in records[after:]})
 
 
 async def serve(port: int, delay: float = 0.0) -> None:

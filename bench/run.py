@@ -1,10 +1,11 @@
 """`hookline bench`: the end-to-end benchmark (see docs/PERFORMANCE.md), its command line.
 
 One run starts the stack (bench/stack.py) in a temp dir, runs the scenarios A to E
-(bench/scenarios.py), counts the Temporal billable actions per event from the histories
-(bench/costs.py) and, with `--peer celery`, runs the Celery + Redis peer against the same
-receiver (bench/peer.py); then it prints the report (bench/render.py), figures computed by
-bench/stats.py from what bench/procs.py read from /proc. `--scale`: bench/scale.py.
+(bench/scenarios.py; with `--fanout N,M` also F: one event to N and to M webhooks), counts
+the Temporal billable actions per event from the histories (bench/costs.py) and, with
+`--peer celery`, runs the Celery + Redis peer against the same receiver (bench/peer.py);
+then it prints the report (bench/render.py), figures computed by bench/stats.py from what
+bench/procs.py read from /proc. `--scale`: bench/scale.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, peer
-from bench.config import DEFAULT, FANOUT, PROCESSES, QUICK, Sizes
+from bench.config import DEFAULT, FANOUT, PROCESSES, QUICK, Sizes, fanout_key, parse_fanout
 from bench.procs import machine, peak_rss_mb
 from bench.progress import progress_bar
 from bench.render import markdown_header, ratios_line, render, to_markdown
@@ -65,6 +66,11 @@ def main(args) -> None:
             peer.check_available()  # before minutes of hookline scenarios
         except peer.PeerUnavailable as exc:
             raise SystemExit(str(exc)) from None
+    fanout_text = getattr(args, "fanout", None)
+    try:
+        fanout_sizes = parse_fanout(fanout_text) if fanout_text else ()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     started = time.monotonic()
 
     def say(message: str) -> None:
@@ -76,12 +82,14 @@ def main(args) -> None:
         + (" --quick" if args.quick else "")
         + (f" --api-processes {args.api_processes}" if args.api_processes != 1 else "")
         + (f" --open {args.open}" if getattr(args, "open", None) else "")
-        + (f" --peer {peer_kind}" if peer_kind else ""),
+        + (f" --peer {peer_kind}" if peer_kind else "")
+        + (f" --fanout {','.join(map(str, fanout_sizes))}" if fanout_sizes else ""),
         "machine": machine(),
         "sizes": sizes.__dict__,
     }
     with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp:
         stack = Stack(Path(tmp), free_port(), free_port(), free_port(), args.api_processes)
+        stack.fanout_sizes = fanout_sizes
         error: BaseException | None = None
         scenarios: dict[str, dict] = {}
         extras: dict[str, Any] = {}  # costs, peer
@@ -92,8 +100,22 @@ def main(args) -> None:
                 bench = Bench(stack, sizes, say, progress)
                 try:
                     scenarios.update(await bench.run())
-                    say("costs: billable actions from the histories of B, C and a redelivery")
-                    extras["costs"] = await costs.measure(bench, bench.sent_ids, FANOUT, price)
+                    keys = {fanout_key(n): n for n in fanout_sizes}
+                    # An F event not delivered in full may never settle: not counted.
+                    fanouts = {k: n for k, n in keys.items() if scenarios[k]["complete"]}
+                    say(
+                        "costs: billable actions from the histories of B, C, a redelivery"
+                        + (f" and {', '.join(fanouts)} with their chunks" if fanouts else "")
+                    )
+                    extras["costs"] = await costs.measure(
+                        bench, bench.sent_ids, FANOUT, price, fanouts
+                    )
+                    for key, n in keys.items():
+                        if key not in fanouts:
+                            extras["costs"][key] = {
+                                "webhooks": n,
+                                "error": "not counted: the event was not delivered in full",
+                            }
                     if peer_kind:
                         extras["peer"] = await run_peer(bench, stack, sizes, say)
                 finally:

@@ -4,7 +4,9 @@ lean publisher (bench/publisher.py) and counted at the receiver (bench/receiver.
 A naive baseline (bench/naive.py), B hookline end to end (1 webhook), C fan-out (1 event to
 FANOUT webhooks), D latency in an open loop at a steady rate, E B again with the events of a
 burst (E0) left open in their window. A, B and C run twice in turn (A B C A B C) and each is
-reported over both passes (bench/stats.py's `pool`).
+reported over both passes (bench/stats.py's `pool`). With `--fanout N,M`, F scenarios
+deliver ONE event to N, then to M, webhooks of their own tenant, last (after E: a large
+event that wedges the workers must not take the established scenarios with it).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import time
 
 import httpx
 
-from bench.config import FANOUT, HOST, Sizes
+from bench.config import FANOUT, HOST, PROCESSES, Sizes, fanout_key, fanout_timeout
+from bench.procs import tree_rss_mb
 from bench.progress import tracked
 from bench.publisher import Connection
+from bench.seed import FanoutTenant
 from bench.stack import Stack, server_footprint
-from bench.stats import open_event_footprint, pool, summarize
+from bench.stats import fanout_summary, open_event_footprint, pool, pool_fanout, summarize
 
 
 class Bench:
@@ -58,6 +62,17 @@ class Bench:
             await asyncio.sleep(0.05)
         records = (await self.rx.get("/records", params={"after": base})).json()
         return records, reached
+
+    async def wait_distinct(self, base: int, target: int, timeout: float) -> bool:
+        """Polls the receiver (bounded by `timeout`) until `target` distinct deliveries have
+        arrived after record `base` (duplicates of a retried delivery do not count)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = await self.rx.get("/distinct", params={"after": base})
+            if int(answer.text) >= target:
+                return True
+            await asyncio.sleep(0.25)
+        return False
 
     async def publish_one(self, type_: str, i: int) -> tuple[str, float]:
         # A free keep-alive connection, or a new one: as many as publishers in flight.
@@ -183,6 +198,58 @@ class Bench:
             records, done = await self.wait(base, n, self.timeout_for(n))
             return self._result(name, sent, records, before, done, n)
 
+    def rss_now(self) -> dict[str, float | None]:
+        pids = self.stack.pids()
+        return {name: tree_rss_mb(pids[name]) for name in PROCESSES if name in pids}
+
+    async def fanout(self, tenant: FanoutTenant, name: str) -> dict:
+        """ONE event to `tenant.webhooks` webhooks: from its publish to its last delivery,
+        the processes' RSS sampled while it runs."""
+        n = tenant.webhooks
+        before_rss = self.rss_now()
+        peak = dict(before_rss)
+        sampling = True
+
+        async def sample() -> None:
+            while sampling:
+                for process, mb in self.rss_now().items():
+                    if mb is not None and (peak.get(process) or 0) < mb:
+                        peak[process] = mb
+                await asyncio.sleep(0.25)
+
+        connection = Connection(HOST, self.stack.api_port, tenant.token)
+        base = await self.count()
+        sampler = asyncio.create_task(sample())
+        try:
+            async with self._tracked(name, n, base):
+                before = self.stack.cpu()
+                at = time.time()
+                reply = await connection.post_json({"type": "data.created", "data": {"n": n}})
+                event_id = reply["data"]["id"]
+                done = await self.wait_distinct(base, n, fanout_timeout(n))
+                after = self.stack.cpu()
+                records = (await self.rx.get("/records", params={"after": base})).json()
+        finally:
+            sampling = False
+            await sampler
+            await connection.aclose()
+        cpu = {k: after[k] - before[k] for k in after}
+        result = fanout_summary(
+            name,
+            n,
+            event_id,
+            at,
+            records,
+            cpu,
+            complete=done,
+            rss_before=before_rss,
+            rss_peak=peak,
+        )
+        result["seed_seconds"] = self.stack.seed_seconds.get(n)
+        mine = [r for r in records if r[1] == event_id]  # for pool_fanout
+        result["_raw"] = {"sent": {event_id: at}, "records": mine, "cpu": cpu}
+        return result
+
     async def run(self) -> dict[str, dict]:
         s, say = self.sizes, self.say
         scenarios: dict[str, dict] = {}
@@ -222,4 +289,10 @@ class Bench:
         scenarios["E"] = await self.closed_loop(
             "B with the burst open", "user.created", s.events, 1
         )
+        for tenant in self.stack.fanout:
+            key, n = fanout_key(tenant.webhooks), tenant.webhooks
+            say(f"{key}: one event to {n:,} webhooks")
+            one = await self.fanout(tenant, f"1 event to {n:,} webhooks")
+            scenarios[key] = pool_fanout(f"1 event to {n:,} webhooks", [one])
+            self.sent_ids[key] = list(one["_raw"]["sent"])
         return scenarios

@@ -1,5 +1,7 @@
 """The bench's store before a run: migrated, with a tenant `bench`, its token, and the
-webhooks the scenarios deliver to (one on `user.created`, FANOUT on `data.created`)."""
+webhooks the scenarios deliver to (one on `user.created`, FANOUT on `data.created`); with
+`--fanout`, a tenant per size (`bench-fanout-N`) with its token and N webhooks on
+`data.created`, written in one bulk INSERT per tenant."""
 
 from __future__ import annotations
 
@@ -17,40 +19,91 @@ class Prepared:
     webhook_ids: dict[str, list[str]]  # path -> webhook ids
 
 
-async def prepare_store(url: str, rx_port: int) -> Prepared:
+@dataclass(frozen=True)
+class FanoutTenant:
+    webhooks: int
+    token: str
+    tenant_id: str
+    path: str  # the receiver path prefix of its webhooks (/f1000)
+
+
+def webhook_rows(
+    tenant_id: str, url_prefix: str, type_: str, n: int, now: datetime, start: int = 0
+) -> list[dict]:
+    """`n` active webhooks of one tenant on `type_`, at `{url_prefix}/{i}`, as rows for a bulk
+    INSERT (ids and secrets new)."""
     from hookline.core import ids, signing
+
+    return [
+        {
+            "id": ids.webhook_id(),
+            "tenant_id": tenant_id,
+            "url": f"{url_prefix}/{i}",
+            "events": [type_],
+            "status": "active",
+            "secret": signing.new_secret(),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(start, start + n)
+    ]
+
+
+async def _insert_webhooks(session, rows: list[dict]) -> None:
+    from sqlalchemy import insert
+
+    from hookline.store.tables import Webhook
+
+    if rows:
+        await session.execute(insert(Webhook), rows)  # one executemany, no unit of work
+
+
+async def prepare_store(url: str, rx_port: int) -> Prepared:
     from hookline.store import admin
     from hookline.store.engine import create_engine, session_maker
     from hookline.store.migrate import upgrade
-    from hookline.store.tables import Webhook
 
     await upgrade(url)
     engine = create_engine(url)
-    hooks: dict[str, list[str]] = {"/b": [], "/c": []}
-    webhook_ids: dict[str, list[str]] = {"/b": [], "/c": []}
+    base = f"http://{HOST}:{rx_port}"
     try:
         async with session_maker(engine).begin() as session:
             tenant = await admin.get_or_create_tenant(session, "bench")
             issued = await admin.issue_token(session, tenant, name="bench")
             now = datetime.now(UTC)
-            targets = [("/b", "user.created")] + [("/c", "data.created")] * FANOUT
-            for i, (path, type_) in enumerate(targets):
-                secret = signing.new_secret()
-                webhook_id = ids.webhook_id()
-                session.add(
-                    Webhook(
-                        id=webhook_id,
-                        tenant_id=tenant.id,
-                        url=f"http://{HOST}:{rx_port}{path}/{i}",
-                        events=[type_],
-                        status="active",
-                        secret=secret,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                hooks[path].append(secret)
-                webhook_ids[path].append(webhook_id)
+            b = webhook_rows(tenant.id, f"{base}/b", "user.created", 1, now)
+            c = webhook_rows(tenant.id, f"{base}/c", "data.created", FANOUT, now, start=1)
+            await _insert_webhooks(session, b + c)
+        hooks = {"/b": [r["secret"] for r in b], "/c": [r["secret"] for r in c]}
+        webhook_ids = {"/b": [r["id"] for r in b], "/c": [r["id"] for r in c]}
         return Prepared(issued.value, tenant.id, hooks, webhook_ids)
+    finally:
+        await engine.dispose()
+
+
+async def prepare_fanout(url: str, rx_port: int, sizes: tuple[int, ...]) -> list[FanoutTenant]:
+    """A tenant per size with its token and that many webhooks on `data.created` (the store
+    already migrated by prepare_store)."""
+    from hookline.store import admin
+    from hookline.store.engine import create_engine, session_maker
+
+    engine = create_engine(url)
+    out = []
+    try:
+        for n in sizes:
+            async with session_maker(engine).begin() as session:
+                tenant = await admin.get_or_create_tenant(session, f"bench-fanout-{n}")
+                issued = await admin.issue_token(session, tenant, name="bench")
+                path = f"/f{n}"
+                rows = webhook_rows(
+                    tenant.id,
+                    f"http://{HOST}:{rx_port}{path}",
+                    "data.created",
+                    n,
+                    datetime.now(UTC),
+                )
+                await _insert_webhooks(session, rows)
+            out.append(FanoutTenant(n, issued.value, tenant.id, path))
+        return out
     finally:
         await engine.dispose()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.config import HOST, PROCESSES, ROOT
 from bench.procs import cpu_seconds, rss_mb, sqlite_mb
-from bench.seed import Prepared, prepare_store
+from bench.seed import FanoutTenant, Prepared, prepare_fanout, prepare_store
 
 
 @dataclass
@@ -32,6 +32,9 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     task_queue: str = "hookline-bench"
     database_url: str = ""  # empty: SQLite in tmp
+    fanout_sizes: tuple[int, ...] = ()  # --fanout: a tenant with that many webhooks each
+    fanout: list[FanoutTenant] = field(default_factory=list)
+    seed_seconds: dict[int, float] = field(default_factory=dict)  # webhooks -> seconds
 
     @property
     def store_url(self) -> str:
@@ -108,6 +111,11 @@ def start_stack(stack: Stack, say) -> None:
     wait_line(rx, "listening", 30)
     say("migrating the store; tenant, token, webhooks")
     adopt(stack, asyncio.run(prepare_store(stack.store_url, stack.rx_port)))
+    for n in stack.fanout_sizes:
+        say(f"seeding a tenant with {n:,} webhooks (one bulk INSERT)")
+        began = time.monotonic()
+        stack.fanout += asyncio.run(prepare_fanout(stack.store_url, stack.rx_port, (n,)))
+        stack.seed_seconds[n] = round(time.monotonic() - began, 2)
     env = stack_env(stack, new_token_value())
     say("starting the worker and the API")
     for name, cmd in (

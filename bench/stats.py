@@ -14,7 +14,9 @@ TARGETS = {
     "E/B": 0.8,
     "worker RSS MB": 250.0,
     "api RSS MB": 250.0,
+    "F10k/C": 1.0,  # deliveries/s of one event to 10,000 webhooks over C's (10 webhooks)
 }
+FANOUT_TARGET_KEY = "F10k"  # the fan-out scenario held to a target (when it ran)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -106,11 +108,15 @@ def compute_ratios(scenarios: dict[str, dict]) -> dict[str, float | None]:
     def get(key: str, field_: str) -> float | None:
         return scenarios.get(key, {}).get(field_)
 
-    return {
+    out = {
         "B/A": ratio(get("B", "events_per_s"), get("A", "events_per_s")),
         "C/B": ratio(get("C", "deliveries_per_s"), get("B", "deliveries_per_s")),
         "E/B": ratio(get("E", "events_per_s"), get("B", "events_per_s")),
     }
+    for key in scenarios:  # fan-out to many webhooks (--fanout): deliveries/s over C's
+        if key.startswith("F"):
+            out[f"{key}/C"] = ratio(get(key, "deliveries_per_s"), get("C", "deliveries_per_s"))
+    return out
 
 
 def check_targets(
@@ -126,6 +132,9 @@ def check_targets(
         ("worker RSS MB", rss.get("worker"), "<"),
         ("api RSS MB", rss.get("api"), "<"),
     ]
+    fanout = f"{FANOUT_TARGET_KEY}/C"
+    if fanout in ratios:
+        rows.append((fanout, ratios[fanout], ">="))
     out = []
     for name, value, op in rows:
         target = TARGETS[name]
@@ -151,3 +160,106 @@ def open_event_footprint(before: dict, after: dict, events: int) -> dict[str, fl
             None if grown is None or not events else 1024 * grown / events
         )
     return out
+
+
+def fanout_summary(
+    name: str,
+    webhooks: int,
+    event_id: str,
+    published_at: float,
+    records: list[list],
+    cpu: dict[str, float],
+    *,
+    complete: bool,
+    rss_before: dict[str, float | None],
+    rss_peak: dict[str, float | None],
+) -> dict[str, Any]:
+    """One event to `webhooks` webhooks (an F scenario), from its records at the receiver.
+    A delivery counts once, at its first arrival (one retried after a client-side timeout
+    arrives again: counted under "duplicates"); the rate is distinct deliveries over the time
+    from the publish to the last first arrival. Also the time to the first delivery, the CPU
+    per delivery, the processes' RSS before it and at their peak while it ran (sampled
+    VmRSS; the run-wide peak stays in the RSS table)."""
+    sent = {event_id: published_at}
+    mine = [r for r in records if r[1] == event_id]
+    first: dict[str, float] = {}
+    for at, _event, delivery, _path in mine:
+        first[delivery] = min(at, first.get(delivery, at))
+    distinct = len(first)
+    last = max(first.values()) - published_at if first else None
+    result = summarize(
+        name, sent, mine, cpu, complete=complete, expected=webhooks, seconds=last or 1e-9
+    )
+    result |= {
+        "webhooks": webhooks,
+        "deliveries": distinct,
+        "distinct_deliveries": distinct,
+        "duplicates": len(mine) - distinct,
+        "complete": complete and distinct >= webhooks,
+        "deliveries_per_s": distinct / last if last else None,
+        "events_per_s": 1 / last if last else None,
+        "first_delivery_s": min(first.values()) - published_at if first else None,
+        "last_delivery_s": last,
+        "cpu_ms_per_delivery": {
+            k: (1000 * v / distinct if distinct else None) for k, v in cpu.items()
+        },
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": rss_peak,
+    }
+    return result
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _largest(maps: list[dict[str, float | None]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for one in maps:
+        for key, value in one.items():
+            if value is not None and (out.get(key) is None or out[key] < value):
+                out[key] = value
+            else:
+                out.setdefault(key, None)
+    return out
+
+
+def pool_fanout(name: str, passes: list[dict]) -> dict[str, Any]:
+    """F passes as one (see pool): distinct deliveries and seconds added up; the times to
+    the first and last delivery averaged over the passes; the RSS peak the largest of any
+    pass. Each pass keeps its own figures under "passes"."""
+    pooled = pool(name, passes)
+    distinct = sum(one["distinct_deliveries"] for one in passes)
+    seconds = sum(one["last_delivery_s"] or 0 for one in passes)
+    pooled |= {
+        "webhooks": passes[0]["webhooks"],
+        "deliveries": distinct,
+        "distinct_deliveries": distinct,
+        "duplicates": sum(one["duplicates"] for one in passes),
+        "seconds": round(seconds, 3),
+        "deliveries_per_s": distinct / seconds if seconds else None,
+        "events_per_s": len(passes) / seconds if seconds else None,
+        "first_delivery_s": _mean([one["first_delivery_s"] for one in passes]),
+        "last_delivery_s": _mean([one["last_delivery_s"] for one in passes]),
+        "cpu_ms_per_delivery": {
+            k: (1000 * v / distinct if distinct else None) for k, v in pooled["cpu_s"].items()
+        },
+        "rss_before_mb": passes[0]["rss_before_mb"],
+        "rss_peak_mb": _largest([one["rss_peak_mb"] for one in passes]),
+        "seed_seconds": passes[0].get("seed_seconds"),
+        "complete": all(one["complete"] for one in passes),
+    }
+    pooled["passes"] = [
+        {
+            "deliveries_per_s": one["deliveries_per_s"],
+            "seconds": one["seconds"],
+            "first_delivery_s": one["first_delivery_s"],
+            "last_delivery_s": one["last_delivery_s"],
+            "distinct_deliveries": one["distinct_deliveries"],
+            "duplicates": one["duplicates"],
+            "rss_peak_mb": one["rss_peak_mb"],
+        }
+        for one in passes
+    ]
+    return pooled

@@ -12,11 +12,61 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def fanout_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per F scenario: webhooks, distinct deliveries, deliveries/s (pooled, then each
+    pass), seconds to the first and the last delivery, F/C, worker and API RSS (before the
+    first pass, peak while they ran), CPU ms per delivery (server, worker, API)."""
+    scenarios = report.get("scenarios", {})
+    ratios = report.get("ratios", {})
+    out = []
+    for key, s in scenarios.items():
+        if not key.startswith("F") or "webhooks" not in s:
+            continue
+        before, peak = s.get("rss_before_mb", {}), s.get("rss_peak_mb", {})
+        per = s.get("cpu_ms_per_delivery", {})
+        passes = " / ".join(fmt(p.get("deliveries_per_s")) for p in s.get("passes", []))
+        out.append(
+            [
+                key + ("" if s.get("complete", True) else " (INCOMPLETE)"),
+                f"{s['webhooks']:,}",
+                f"{s['distinct_deliveries']:,}",
+                fmt(s["deliveries_per_s"]),
+                passes or "-",
+                fmt(s.get("first_delivery_s"), 2),
+                fmt(s.get("last_delivery_s"), 2),
+                fmt(ratios.get(f"{key}/C"), 2),
+                *(f"{fmt(before.get(p))} / {fmt(peak.get(p))}" for p in ("worker", "api")),
+                ", ".join(fmt(per.get(p), 2) for p in ("server", "worker", "api")),
+            ]
+        )
+    return out
+
+
+FANOUT_HEADERS = [
+    "scenario",
+    "webhooks",
+    "deliveries",
+    "deliveries/s",
+    "per pass",
+    "s to first",
+    "s to last",
+    "F/C",
+    "worker RSS MB before / peak",
+    "API RSS MB before / peak",
+    "CPU ms/delivery server, worker, API",
+]
+
+
 def extra_tables(report: dict[str, Any]) -> list[Table]:
     tables: list[Table] = []
+    fanout = fanout_rows(report)
+    if fanout:
+        tables.append(
+            ("fan-out: ONE event to many webhooks (s: from its publish)", FANOUT_HEADERS, fanout)
+        )
     costs = report.get("costs")
     if costs:
-        from bench.costs import rows
+        from bench.costs import fanout_keys, per_delivery_rows, rows
 
         price = costs["price_per_million_actions"]
         tables.append(
@@ -35,13 +85,29 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
                         key,
                         fmt(costs[key]["history_events"]),
                         fmt(costs[key]["history_bytes"], 0),
-                        fmt(costs[key]["actions_per_delivery"], 2),
+                        fmt(a := costs[key]["actions_per_delivery"], 2 if a >= 0.1 else 4),
                     ]
-                    for key in ("B", "C")
+                    for key in ("B", "C", *fanout_keys(costs))
                     if key in costs
                 ],
             )
         )
+        per_delivery = per_delivery_rows(costs)
+        if len(per_delivery) > 2:  # with --fanout
+            tables.append(
+                (
+                    "actions per delivery by webhooks per event (to expiry; F: the event's "
+                    "workflow and its chunk workflows)",
+                    [
+                        "webhooks",
+                        "workflows",
+                        "actions per event",
+                        "actions per delivery",
+                        "$ per million deliveries",
+                    ],
+                    per_delivery,
+                )
+            )
     footprint = report.get("scenarios", {}).get("E0", {}).get("server_footprint")
     if footprint:
         tables.append(
