@@ -11,6 +11,11 @@ resolved it again, a hostile DNS server could answer a public address to the fir
 
 A refusal raises `core.urls.UrlError`, which `send()` reports as "refused: ...". IP literals
 in URLs never reach a resolver (aiohttp connects to them as written): `send()` vets those.
+
+Through an egress proxy (`HOOKLINE_DELIVERY_PROXY`) the connector connects only to the proxy:
+its host, which the operator chose, is the one name resolved here without vetting (it is
+usually a private address). `send()` then vets each webhook's host with `resolve_vetted`
+before the proxy is asked, and asks it for a vetted address, not the name (`send.py`).
 """
 
 from __future__ import annotations
@@ -28,14 +33,16 @@ from hookline.core import urls
 class VettingResolver(AbstractResolver):
     """aiohttp's threaded resolver (getaddrinfo), refusing hosts with a forbidden address."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, proxy_host: str | None = None) -> None:
         self.allow_private = allow_private
+        self.proxy_host = proxy_host  # the egress proxy's host: the operator's, not vetted
         self.inner = ThreadedResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        if self.allow_private:  # dev: local receivers; a failed lookup is a connection error
+        if self.allow_private or host == self.proxy_host:
+            # dev: local receivers; or the proxy. A failed lookup is a connection error.
             return await self.inner.resolve(host, port, family)
         try:
             found = await self.inner.resolve(host, port, family)

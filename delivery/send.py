@@ -7,6 +7,19 @@ URL's host is not one hookline may reach (core/urls.py); the caller does not ret
 Everything in a `SendResult` that the receiver wrote is bounded, and the texts that are
 stored and travel in workflow payloads (`body`, `error`) are valid UTF-8 without NUL: any
 store (PostgreSQL's text holds no NUL), JSON and protobuf take them as they are.
+
+Through an egress proxy (`HOOKLINE_DELIVERY_PROXY`, `transport.py`) the SSRF rules hold as
+they do without one, and the proxy resolves nothing: `send()` resolves the webhook's host
+itself (`resolve_vetted`: every address public, or "refused:" and the proxy is never
+contacted) and asks the proxy for a vetted address, not the name. For https that is
+`CONNECT <address>:<port>`; TLS inside the tunnel sends the name as SNI and verifies the
+certificate for the name (aiohttp's `server_hostname`), and `Host` is the name: the receiver
+sees what it would without the proxy. Had the proxy been given the name, it would resolve it
+again, and a hostile DNS server could answer it 127.0.0.1 or 169.254.169.254 (rebinding),
+in the proxy's network. For http (only with a store edited by hand: webhooks must be https
+unless private URLs are allowed) the request line is `POST http://<address>:<port>/...` with
+`Host` the name; a proxy may replace `Host` with the address. With private URLs allowed
+(dev) nothing is vetted and the proxy is given the name.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from yarl import URL
 from hookline.core import signing, urls
 from hookline.core.headers import deliverable
 from hookline.core.models import SendResult, storable_text
+from hookline.delivery.resolver import resolve_vetted
 from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.crypto import SecretBox
 
@@ -93,8 +107,11 @@ async def send(
             target = URL(url)
             if not http.allow_private:
                 _vet_target(target)
+            proxied: dict[str, Any] = {}
+            if http.proxy is not None:
+                target, proxied = await _through_proxy(http, target, headers)
             async with http.session.post(
-                target, data=body, headers=headers, allow_redirects=False
+                target, data=body, headers=headers, allow_redirects=False, **proxied
             ) as reply:
                 status_code = reply.status  # a 3xx is an answer: never followed
                 retry_after = _header(reply, "Retry-After")
@@ -116,6 +133,35 @@ async def send(
     )
 
 
+async def _through_proxy(
+    http: DeliveryTransport, target: URL, headers: dict[str, str]
+) -> tuple[URL, dict[str, Any]]:
+    """The URL to ask the proxy for and the request's proxy options; sets the headers it
+    needs in `headers`. Raises `urls.UrlError` for a host that resolves to a forbidden
+    address, before anything connects."""
+    proxied: dict[str, Any] = {"proxy": http.proxy}
+    secure = target.scheme == "https"
+    if http.proxy_authorization is not None:
+        if secure:  # in the CONNECT request only: nothing of it enters the tunnel
+            proxied["proxy_headers"] = {"Proxy-Authorization": http.proxy_authorization}
+        else:  # absolute form: the proxy takes it off the request (hop-by-hop)
+            headers["Proxy-Authorization"] = http.proxy_authorization
+    host = target.raw_host or ""
+    if http.allow_private or not _is_name(host):
+        return target, proxied  # dev: nothing vetted; or an address _vet_target vetted
+    addresses = await resolve_vetted(str(target), allow_private=False)
+    address = next((a for a in addresses if ":" not in a), addresses[0])  # IPv4 first
+    headers["Host"] = target.host_port_subcomponent or host
+    if secure:
+        proxied["server_hostname"] = host.rstrip(".")  # SNI and the certificate's name
+    return target.with_host(address), proxied
+
+
+def _is_name(host: str) -> bool:
+    """A host name, not an address (anything with a colon, or only digits and dots)."""
+    return ":" not in host and not host.replace(".", "").isdigit()
+
+
 def _vet_target(target: URL) -> None:
     """The checks no resolver makes: the port policy (a webhook saved before it, or in a
     store edited by hand, is held to it too), and a host written as an address (anything
@@ -126,8 +172,8 @@ def _vet_target(target: URL) -> None:
         raise urls.UrlError("url must have a host")
     if target.port is not None:
         urls.check_port(target.port)
-    if ":" not in host and not host.replace(".", "").isdigit():
-        return  # a name: the resolver vets what it resolves to
+    if _is_name(host):
+        return  # a name: the resolver (or, through a proxy, send()) vets what it resolves to
     try:
         urls.vet_addresses(host, [host])
     except urls.UrlError:
@@ -181,6 +227,10 @@ def _describe(exc: BaseException) -> str:
         # Its message is the reply head read so far when the receiver closed mid-head.
         cut = "" if isinstance(exc.message, str) else " mid-reply"
         return f"connection error: the server disconnected{cut}"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"connection error: the egress proxy: {exc}"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered other than 200
+        return f"proxy error: the egress proxy answered {exc.status} {exc.message}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"connection error: {exc}"
     if isinstance(exc, aiohttp.ClientResponseError):  # a reply aiohttp could not parse

@@ -14,18 +14,29 @@ What the session does, and why:
   the excerpt is the bytes the receiver sent;
 - keep-alive: a connection is reused for its origin (by host name, so one verified for one
   name never carries another's request) while the receiver allows it.
+
+With `HOOKLINE_DELIVERY_PROXY` every request goes through that HTTP proxy (a static egress IP
+receivers can allow-list): https in a CONNECT tunnel (TLS end to end with the receiver), http
+in absolute form. The proxy's credentials are sent as Proxy-Authorization to the proxy only
+(in the CONNECT request; for http, in the request the proxy takes off), never to a receiver,
+never logged: the URL kept here has none, `proxy_shown` masks the password. `send.py` says
+how the SSRF rules hold through it.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 import aiohttp
+from yarl import URL
 
 from hookline.delivery.resolver import VettingResolver
 from hookline.infra.config import Settings
 
 USER_AGENT = "hookline/0.1 (+https://github.com/hookline/hookline)"
+
+log = logging.getLogger("hookline.delivery")
 
 
 class DeliveryTransport:
@@ -33,10 +44,23 @@ class DeliveryTransport:
 
     def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.allow_private = settings.allow_private_urls
+        proxy = settings.delivery_proxy_url
+        # The proxy without credentials, and the Proxy-Authorization value (None: no proxy, or
+        # no credentials); `send()` passes both with each request.
+        self.proxy: str | None = proxy.url if proxy else None
+        self.proxy_authorization: str | None = None
+        self.proxy_shown: str | None = proxy.shown if proxy else None
+        if proxy is not None and proxy.user is not None:
+            self.proxy_authorization = aiohttp.encode_basic_auth(proxy.user, proxy.password or "")
+        if proxy is not None:
+            log.info("deliveries go through the egress proxy %s", proxy.shown)
         connector = aiohttp.TCPConnector(
             limit=settings.max_concurrent_deliveries,
             limit_per_host=settings.max_requests_per_endpoint,
-            resolver=VettingResolver(allow_private=self.allow_private),
+            resolver=VettingResolver(
+                allow_private=self.allow_private,
+                proxy_host=URL(proxy.url).raw_host if proxy else None,
+            ),
             use_dns_cache=False,
             # None: the system's trust store, hostnames checked (aiohttp's default, True).
             ssl=ssl_context if ssl_context is not None else True,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from yarl import URL
 
 from hookline.core import retry
 from hookline.core.rate_limit import parse_rate
@@ -39,11 +41,54 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+@dataclass(frozen=True)
+class ProxyUrl:
+    """``HOOKLINE_DELIVERY_PROXY`` taken apart: ``url`` has no credentials (they go in
+    Proxy-Authorization, never in a URL aiohttp might show); ``shown`` masks the password."""
+
+    url: str
+    user: str | None
+    password: str | None
+    shown: str
+
+
+def parse_proxy_url(text: str) -> ProxyUrl:
+    """``http://[user[:password]@]host:port`` (user and password percent-encoded). Errors
+    never quote the text: it may hold the password."""
+    try:
+        url = URL(text.strip())
+        host, port = url.raw_host, url.explicit_port
+    except (ValueError, TypeError):
+        raise ValueError("not a URL (use http://[user:password@]host:port)") from None
+    if url.scheme != "http":
+        raise ValueError(
+            "must be an http:// URL: an HTTP proxy (https deliveries go through it in a "
+            "CONNECT tunnel, still TLS end to end)"
+        )
+    if not host:
+        raise ValueError("has no host (use http://[user:password@]host:port)")
+    if port is None:
+        raise ValueError("needs a port (e.g. http://proxy.internal:3128)")
+    if url.raw_path not in ("", "/") or url.raw_query_string or url.raw_fragment:
+        raise ValueError("must be just http://[user:password@]host:port (no path or query)")
+    if url.user is not None and ":" in url.user:
+        raise ValueError("its user name may not contain a colon (Basic authentication)")
+    plain = url.with_user(None).with_path("")
+    shown = plain
+    if url.user is not None:
+        shown = plain.with_user(url.user).with_password("***" if url.password else None)
+    return ProxyUrl(str(plain), url.user, url.password, str(shown))
+
+
 DEFAULT_DATA_DIR = Path(".hookline")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore")
+    # Errors name the setting and say what is wrong, never echo its value: some values are
+    # secrets (a proxy's or a database's password, keys, tokens).
+    model_config = SettingsConfigDict(
+        env_prefix="HOOKLINE_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""  # empty: SQLite file under data_dir
@@ -85,6 +130,9 @@ class Settings(BaseSettings):
     secret_rotation_grace: timedelta = timedelta(hours=24)
     # A webhook failing every attempt for this long is disabled (and a system.alert sent).
     auto_disable_after: timedelta = timedelta(days=5)
+    # An HTTP proxy every delivery goes through (static egress IP): http://[user:pass@]host:port.
+    # Webhook hosts are still resolved and vetted here first (delivery/transport.py).
+    delivery_proxy: SecretStr | None = None
     max_concurrent_deliveries: int = Field(default=100, ge=1)
     # Requests in flight from one process to one origin (scheme, host, port); more wait.
     max_requests_per_endpoint: int = Field(default=16, ge=1)
@@ -217,6 +265,24 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value.strip()):
             raise ValueError(f"not an http(s) base URL: {value!r} (e.g. https://hooks.example.com)")
         return value.strip().rstrip("/")
+
+    @field_validator("delivery_proxy", mode="before")
+    @classmethod
+    def _blank_proxy(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("delivery_proxy")
+    @classmethod
+    def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_proxy_url(value.get_secret_value())  # fails at start-up, naming the field
+        return value
+
+    @property
+    def delivery_proxy_url(self) -> ProxyUrl | None:
+        if self.delivery_proxy is None:
+            return None
+        return parse_proxy_url(self.delivery_proxy.get_secret_value())
 
     @field_validator("codec_ui_secret", mode="before")
     @classmethod
