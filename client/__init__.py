@@ -221,7 +221,8 @@ class _Operation(Generic[P, T]):
 
     def __init__(self, fn: Callable[Concatenate[Any, P], _Call[T]]) -> None:
         self.fn = fn
-        functools.update_wrapper(self, fn)
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> _Operation[P, T]: ...
