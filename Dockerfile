@@ -14,6 +14,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY delivery ./delivery
 COPY core ./core
+COPY client ./client
 COPY store ./store
 COPY infra ./infra
 COPY migrations ./migrations

@@ -14,6 +14,8 @@ Of our own modules (`hookline.*`), each part may import only:
 - workflows/: core/ and activities/, and only inside `workflow.unsafe.imports_passed_through()`
   blocks (strict: an import of ours anywhere else in a workflow module, even of core/, would
   be re-imported by the sandbox for every run, or bring I/O code into it)
+- client/: core/ (the publishers' Python client and the receivers' verify helper: never the
+  server, so that installing it for a publisher pulls in no API, store or engine code)
 - the root modules (worker.py, cli.py, devserver.py): anything of ours
 
 A part always imports itself. Imports inside functions count as much as those at the top.
@@ -28,7 +30,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("api", "workflows", "activities", "delivery", "core", "store", "infra", "migrations")
+PARTS = (
+    "api",
+    "workflows",
+    "activities",
+    "delivery",
+    "core",
+    "store",
+    "infra",
+    "migrations",
+    "client",
+)
 ROOT_MODULES = tuple(sorted(path.stem for path in ROOT.glob("*.py")))
 ALLOWED: dict[str, set[str]] = {
     "core": {"core"},
@@ -39,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     "activities": {"core", "store", "infra", "delivery"},
     "api": {"core", "store", "infra", "delivery", "workflows", "worker", "process"},
     "workflows": {"core", "activities"},
+    "client": {"core"},
 }
 PASSED_THROUGH_ONLY = {"workflows"}
 
@@ -159,6 +172,9 @@ def test_every_part_is_checked():
             ["workflows/ must not import api"],
         ),
         ("worker", "from hookline.api.main import create_app", []),
+        ("client", "from hookline.core import signing", []),
+        ("client", "from hookline.api.schemas.events import EventOut", ["must not import api"]),
+        ("client", "def f():\n    from hookline.store import engine", ["must not import store"]),
         ("core", "import temporalio.client\nfrom pydantic import BaseModel", []),
     ],
 )
