@@ -99,6 +99,7 @@ def load_and_admit(
             t.webhook_id,
             webhooks[t.webhook_id].max_in_flight or default_cap,
             t.retry.timeout,
+            t.rate_booked,
         )
         for t in targets
         if DeliveryActivities.skip_reason(t, event, webhooks) is None
@@ -112,11 +113,12 @@ def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutpu
     """No attempt: ask again when admission says (an open circuit's next probe, the rate
     limit's next slot), or after a wait that grows with the refusals in a row."""
     draw = random.random()
-    wait = (
-        retry.jittered(refusal.wait, draw)
-        if refusal.wait is not None
-        else retry.throttle_wait(target.refusals + 1, draw)
-    )
+    if refusal.booked:  # exactly at its slot: the rate holds only if it comes then
+        wait = refusal.wait
+    elif refusal.wait is not None:
+        wait = retry.jittered(refusal.wait, draw)
+    else:
+        wait = retry.throttle_wait(target.refusals + 1, draw)
     return DeliverOutput(
         delivery_id=target.delivery_id,
         webhook_id=target.webhook_id,
@@ -125,6 +127,7 @@ def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutpu
         error=refusal.reason,
         retry_delay=wait,
         throttled=True,
+        rate_booked=refusal.booked,
     )
 
 

@@ -149,6 +149,7 @@ class DeliverInput(BaseModel):
     trigger: Trigger = Trigger.SCHEDULED
     attempt_offset: int = 0  # attempts of this series already made before this activity
     refusals: int = 0  # times in a row this delivery was throttled (its next wait grows)
+    rate_booked: bool = False  # it comes at a slot of its webhook's rate limit booked for it
 
     @classmethod
     def of(
@@ -161,6 +162,7 @@ class DeliverInput(BaseModel):
         trigger: Trigger = Trigger.SCHEDULED,
         attempt_offset: int = 0,
         refusals: int = 0,
+        rate_booked: bool = False,
     ) -> DeliverInput:
         """The delivery of one matched webhook, in a series."""
         return cls(
@@ -173,6 +175,7 @@ class DeliverInput(BaseModel):
             trigger=trigger,
             attempt_offset=attempt_offset,
             refusals=refusals,
+            rate_booked=rate_booked,
         )
 
 
@@ -198,6 +201,7 @@ class DeliverOutput(BaseModel):
     # Not admitted (its webhook has `max_in_flight` deliveries POSTing): no attempt made;
     # ask again after `retry_delay` (PENDING, `attempts` those made before).
     throttled: bool = False
+    rate_booked: bool = False  # throttled by the rate limit, a slot booked `retry_delay` on
 
     @classmethod
     def ended(

@@ -28,12 +28,14 @@ class Candidate:
     webhook_id: str
     cap: int
     timeout: float  # seconds: the POST's own bound
+    booked: bool = False  # holds a slot of the rate limit, booked when it was refused
 
 
 @dataclass(frozen=True)
 class Refusal:
     reason: str
     wait: float | None = None  # seconds until it can be admitted, when known
+    booked: bool = False  # a slot of the rate limit is booked for it, `wait` from now
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,18 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
                 f"throttled: {count} deliveries in flight (max {c.cap})"
             )
             continue
-        if row is not None and row.rate_limit:
+        if row is not None and row.rate_limit and not c.booked:
             interval = timedelta(seconds=1 / row.rate_limit)
             tat = max(state.get("rate_tat", row.rate_tat) or now, now)
-            if tat - now >= interval:  # a burst of one
+            state["rate_tat"] = tat + interval  # this delivery's slot: now, or booked
+            changes[c.webhook_id] = state
+            if tat - now >= interval:  # a burst of one; later, it comes back at its slot
                 refused[c.delivery_id] = Refusal(
-                    f"throttled: rate limit {row.rate_limit}/s", (tat - now).total_seconds()
+                    f"throttled: rate limit {row.rate_limit}/s",
+                    (tat - now).total_seconds(),
+                    booked=True,
                 )
                 continue
-            state["rate_tat"] = tat + interval
         if breaker in (OPEN, HALF_OPEN):  # its time is up: this one probes
             state["breaker_state"] = HALF_OPEN
             state["breaker_until"] = now + timedelta(seconds=c.timeout) + LEASE_MARGIN

@@ -185,6 +185,7 @@ class Series:
         spec, state = target.retry, self.state
         made = first.attempts if first.throttled else 1
         refusals = 1 if first.throttled else 0
+        booked = first.rate_booked
         delay = first.retry_delay if first.retry_delay is not None else retry.backoff_delay(1, spec)
         while True:
             policy = retry.retries_policy(spec, made)
@@ -201,6 +202,7 @@ class Series:
                 trigger=trigger,
                 attempt_offset=made,
                 refusals=refusals,
+                rate_booked=booked,
             )
             try:
                 outcome = await workflow.execute_activity_method(
@@ -224,4 +226,5 @@ class Series:
                 return outcome
             state.throttled[target.webhook_id] = None
             first, made, refusals = outcome, outcome.attempts, refusals + 1
+            booked = outcome.rate_booked
             delay = outcome.retry_delay or retry.THROTTLE_WAIT

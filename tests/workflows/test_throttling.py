@@ -9,6 +9,7 @@ import asyncio
 import time
 
 from sqlalchemy import func, select, update
+from temporalio.client import Client
 
 from hookline.store.tables import Attempt, Delivery, Webhook
 from tests.conftest import make_tenant
@@ -97,3 +98,79 @@ async def test_a_hanging_receiver_of_one_tenant_never_delays_another_tenants_del
     waits = [r.wall - published[r.json()["id"]] for r in received]
     assert len(waits) == 20
     assert max(waits) < 2.0, sorted(waits)
+
+
+async def webhook_of(sessions, webhook_id: str) -> Webhook:
+    async with sessions() as session:
+        return await session.get(Webhook, webhook_id)
+
+
+async def test_the_circuit_opens_on_failures_holds_posts_then_one_probe_closes_it(
+    dev_env, settings, sessions, tenant, receiver
+):
+    settings = isolated_settings(
+        settings, breaker_min_attempts=3, breaker_open_for=2, retry_initial_interval=3600
+    )
+    receiver.script("/flaky", Reply(503))
+    webhook = await add_webhook(
+        sessions, tenant.tenant_id, receiver.url("/flaky"), retry={"max_attempts": 1}
+    )
+    async with running_worker(dev_env.client, settings):
+        failing = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(3)]
+        await receiver.wait_for(3, path="/flaky", timeout=30)
+        for _ in range(100):
+            if (await webhook_of(sessions, webhook.id)).breaker_state == "open":
+                break
+            await asyncio.sleep(0.05)
+        opened = await webhook_of(sessions, webhook.id)
+        receiver.script("/flaky", Reply(200))  # the endpoint comes back
+        waiting = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        held = len(receiver.for_path("/flaky"))  # still 3: open, nothing POSTed
+        received = await receiver.wait_for(6, path="/flaky", timeout=60)
+        for _ in range(100):
+            closed = await webhook_of(sessions, webhook.id)
+            if closed.breaker_state == "closed":
+                break
+            await asyncio.sleep(0.05)
+        for handle in [*failing, *waiting]:
+            await handle.terminate("test over")
+    assert opened.breaker_state == "open" and opened.breaker_until is not None
+    assert held == 3
+    probe = next(r for r in received[3:])
+    assert probe.wall >= opened.breaker_until.timestamp() - 0.1  # not before its time
+    assert {r.json()["id"] for r in received[3:]} == {h.id for h in waiting}
+    events = [change["event"] for change in closed.breaker_history]
+    assert events[0].startswith("opened: 3 of 3 attempts failed")
+    assert any(e.startswith("half-open") for e in events) and events[-1].startswith("closed")
+
+
+async def test_a_rate_limit_holds_across_three_workers(
+    dev_env, settings, sessions, tenant, receiver
+):
+    """30 deliveries to a webhook limited to 5 per second, three workers (each its own store
+    connection, as three processes): they arrive within 10 % of that rate."""
+    settings = isolated_settings(settings)
+    webhook = await add_webhook(sessions, tenant.tenant_id, receiver.url("/limited"))
+    async with sessions.begin() as session:
+        await session.execute(update(Webhook).where(Webhook.id == webhook.id).values(rate_limit=5))
+    target = dev_env.client.service_client.config.target_host
+    clients = [
+        await Client.connect(target, data_converter=dev_env.client.data_converter) for _ in range(3)
+    ]
+    async with (
+        running_worker(clients[0], settings),
+        running_worker(clients[1], settings),
+        running_worker(clients[2], settings),
+    ):
+        handles = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(30)]
+        received = await receiver.wait_for(30, path="/limited", timeout=60)
+        for handle in handles:
+            await handle.terminate("test over")
+    arrivals = sorted(r.at for r in received)
+    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert 4.5 <= rate <= 5.5, rate
+    # The server's timers are not finer than about a second, so a second's booked slots may
+    # come together: never more than twice the limit in any one second.
+    busiest = max(sum(1 for u in arrivals if t <= u < t + 1.0) for t in arrivals)
+    assert busiest <= 2 * 5, arrivals
