@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from hookline.core import ids
-from hookline.store.tables import Attempt, ConsoleSession, Delivery, Event
+from hookline.store.tables import Attempt, ConsoleSession, Delivery, Event, Webhook
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 
@@ -332,3 +332,31 @@ async def test_hookline_dev_mints_a_link_for_the_bootstrap_tenant(client, settin
     answer = await open_link(client, url)
     assert answer.status_code == 303
     assert "Tenant <strong>default</strong>" in (await client.get("/console")).text
+
+
+async def test_the_webhook_page_shows_its_limits_and_its_circuit(
+    client, tenant, create_webhook, sessions
+):
+    webhook = await create_webhook(max_in_flight=3, rate_limit=20)
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook["id"])
+            .values(
+                breaker_state="open",
+                breaker_until=datetime.now(UTC) + timedelta(minutes=1),
+                breaker_history=[
+                    {"at": datetime.now(UTC).isoformat(), "event": "opened: 7 of 10 failed"}
+                ],
+            )
+        )
+    api = (await client.get(f"/api/v1/webhooks/{webhook['id']}", headers=tenant.headers)).json()
+    assert api["data"]["circuit"]["state"] == "open"
+    assert api["data"]["circuit"]["history"][0]["event"] == "opened: 7 of 10 failed"
+    assert (api["data"]["max_in_flight"], api["data"]["rate_limit"]) == (3, 20)
+    await sign_in(client, tenant.headers)
+    page = (await client.get(f"/console/webhooks/{webhook['id']}")).text
+    assert "20 per second" in page
+    assert re.search(r"<dt>In flight at most</dt><dd>3</dd>", page)
+    assert re.search(r'<dd class="bad">open until', page)
+    assert "opened: 7 of 10 failed" in page
