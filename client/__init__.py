@@ -64,6 +64,7 @@ from hookline.client.models import (
     EventDetail,
     EventType,
     FilterTestResult,
+    Job,
     Meta,
     NewEvent,
     Page,
@@ -98,6 +99,7 @@ __all__ = [
     "Page",
     "PayloadTooLarge",
     "RateLimited",
+    "Job",
     "RedeliverResult",
     "RotatedSecret",
     "ServiceUnavailable",
@@ -436,8 +438,10 @@ class _Client:
         type: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
-    ) -> _Call[RedeliverResult]:
-        """Redeliver every failed delivery of the tenant's live events matching the filters."""
+    ) -> _Call[Job]:
+        """Redeliver every failed delivery of the tenant's live events matching the filters:
+        a job, answered at once (follow it with `get_job`). The client's idempotency key makes
+        its own retries one job."""
         body = {
             "webhook_id": webhook_id,
             "type": type,
@@ -445,8 +449,24 @@ class _Client:
             "until": _instant(until),
         }
         body = {name: value for name, value in body.items() if value is not None}
-        response = yield from self._request("POST", "/events/redeliver", json=body)
-        return _redelivered(response)
+        response = yield from self._request(
+            "POST",
+            "/events/redeliver",
+            json=body,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            replayable=True,  # the key makes a repeated request the same job
+        )
+        return _parse(response, _adapter(Job))
+
+    @_operation
+    def get_job(self, job_id: str) -> _Call[Job]:
+        response = yield from self._request("GET", f"/jobs/{_segment(job_id)}")
+        return _parse(response, _adapter(Job))
+
+    @_operation
+    def cancel_job(self, job_id: str) -> _Call[Job]:
+        response = yield from self._request("POST", f"/jobs/{_segment(job_id)}/cancel")
+        return _parse(response, _adapter(Job))
 
     # ----------------------------------------------------------------------- webhooks
 

@@ -127,7 +127,29 @@ class RedeliverResult(_Model):
     events: int
     delivery_ids: list[str] = Field(default_factory=list)
     expired: list[str] = Field(default_factory=list)
+    not_scheduled: dict[str, str] = Field(default_factory=dict)  # in flight, with why
     message: str = ""
+
+
+class Job(_Model):
+    """A bulk redelivery or a replay: a durable job with its progress (GET /jobs/{id})."""
+
+    id: str
+    kind: str
+    status: str  # running, completed, cancelled (failed, terminated: ended from outside)
+    total: int | None = None
+    processed: int = 0
+    scheduled: int = 0
+    deliveries: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    failed: int = 0
+    errors: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
 
 
 # --------------------------------------------------------------------------- webhooks

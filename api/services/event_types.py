@@ -303,7 +303,7 @@ def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
     return ApiError(
         400,
         f"unknown event type {name!r}{hint}",
-        details={"did_you_mean": did_you_mean, "hint": "GET /api/v1/event-types lists them all"},
+        details={"did_you_mean": did_you_mean},
         code="unknown_event_type",
     )
 
