@@ -66,6 +66,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         allow_private_urls=True,
         rate_limit="100000/minute",
+        # The circuit breaker opens on an endpoint's failures and then holds its deliveries:
+        # tests that publish to failing receivers expect them to fail, so it is off here;
+        # tests/workflows/test_throttling.py turns it on.
+        breaker_min_attempts=1_000_000,
         workflow_sandbox=True,  # catches non-determinism; production runs without it
         embedded_worker=False,  # API tests bring their own worker when they need one
         public_url="http://test",  # the in-process API's base URL: sign-in links point there
