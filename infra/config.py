@@ -39,6 +39,12 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 DEFAULT_DATA_DIR = Path(".hookline")
+# An origin a CSP frame-ancestors takes: http(s), a host name (optionally `*.` first), an IPv4
+# or a bracketed IPv6 address, an optional port; nothing else (no path, quote, space, `;`).
+_EMBED_ORIGIN = re.compile(
+    r"https?://(?:(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
 
 
 class Settings(BaseSettings):
@@ -139,10 +145,20 @@ class Settings(BaseSettings):
     # request's Host header (a client sets that). `hookline dev` sets its own address.
     public_url: str = "http://127.0.0.1:8000"
     console_session_lifetime: timedelta = timedelta(hours=8)
+    # Origins whose pages may show the console in an iframe (an app portal in the platform's
+    # own dashboard), comma separated: `https://app.example.com`, `https://*.example.com`.
+    # Empty: the console is never framed by another site (frame-ancestors 'self', SameSite=
+    # Strict cookies). Set: the CSP's frame-ancestors lists them and the console's cookies are
+    # `SameSite=None; Secure; Partitioned` (CHIPS), so they work inside a cross-site iframe.
+    console_embed_origins: str = ""
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def console_embed_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.console_embed_origins.split(",") if o.strip()]
 
     @field_validator(
         "event_retention",
@@ -197,6 +213,18 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value.strip()):
             raise ValueError(f"not an http(s) base URL: {value!r} (e.g. https://hooks.example.com)")
         return value.strip().rstrip("/")
+
+    @field_validator("console_embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        # Checked at start-up: each goes into a CSP header as it is written.
+        for origin in (o.strip() for o in value.split(",")):
+            if origin and not _EMBED_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"not an origin: {origin!r} (scheme://host[:port], no path, e.g. "
+                    "https://app.example.com or https://*.example.com)"
+                )
+        return value
 
     @field_validator("codec_ui_secret", mode="before")
     @classmethod
