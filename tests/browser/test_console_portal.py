@@ -224,7 +224,7 @@ async def test_the_attempt_inspector_and_search(console_stack, receiver, context
     await expect(first.get_by_label("Headers", exact=True)).to_have_value(
         re.compile("X-Receiver: busy")
     )
-    due = first.locator(".next")
+    due = first.locator(".retry-due")
     status = ours.locator("header .badge")
     if await status.inner_text() != "succeeded":
         await expect(due).to_contain_text("Next attempt due")
