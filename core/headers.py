@@ -49,6 +49,10 @@ RESERVED = frozenset(
     }
 )
 RESERVED_PREFIXES = ("x-webhook-",)
+# A custom header's value wherever it is shown: webhook reads, an attempt's recorded request.
+MASKED_VALUE = "\u2022" * 8
+# Sent with an attempt beside the custom headers, and not secret: recorded as they are.
+TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})
 
 
 class HeaderRefused(ValueError):
@@ -93,3 +97,14 @@ def deliverable(headers: dict[str, str]) -> dict[str, str]:
     """What a delivery sends of stored headers: reserved names are left out even if a store
     edited by hand holds them, so they never override hookline's own."""
     return {name: value for name, value in headers.items() if not is_reserved(name)}
+
+
+def as_recorded(own: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """An attempt's request headers as the attempt inspector keeps them: hookline's own as
+    sent (the signatures are HMACs of the body: they never reveal the secret), the trace
+    context as sent, and every other extra header (the webhook's custom headers, which may be
+    credentials) with its value masked."""
+    recorded = dict(own)
+    for name, value in extra.items():
+        recorded[name] = value if name.lower() in TRACE_CONTEXT else MASKED_VALUE
+    return recorded

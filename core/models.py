@@ -26,11 +26,20 @@ class SendResult:
     duration_ms: int
     retry_after: str | None
     started_at: datetime
+    # The attempt inspector's (stored with the attempt, never in a workflow payload): the
+    # request's headers as sent, custom header values masked; the response's headers.
+    request_headers: dict[str, str] | None = None
+    response_headers: dict[str, str] | None = None
 
 
 # The most kept of a response body and of an error text (send() keeps as much or less).
 RESPONSE_BODY_CHARS = 4096
 ERROR_CHARS = 1024
+# The most kept of an attempt's headers (each way): names, values, all of them together.
+HEADERS_KEPT = 64
+HEADER_NAME_CHARS = 128
+HEADER_VALUE_CHARS = 1024
+HEADERS_CHARS = 16 * 1024
 # NUL: PostgreSQL's text cannot hold it; lone surrogates: not UTF-8, no driver encodes them.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -43,13 +52,49 @@ def storable_text(text: str | None, limit: int) -> str | None:
     return _UNSTORABLE.sub("\ufffd", str(text)[:limit])
 
 
+def storable_headers(headers: Any) -> dict[str, str] | None:
+    """Headers (a mapping or (name, value) pairs) as kept with an attempt: each name and value
+    bounded and storable, a repeated name's values joined with ", " (RFC 9110 5.3) under its
+    first spelling, at most HEADERS_KEPT names and HEADERS_CHARS characters in all (the rest
+    is left out). None stays None."""
+    if headers is None:
+        return None
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    kept: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    size = 0
+    for raw_name, raw_value in pairs:
+        name = storable_text(str(raw_name), HEADER_NAME_CHARS) or ""
+        value = storable_text(str(raw_value), HEADER_VALUE_CHARS) or ""
+        key = spelled.get(name.lower())
+        if key is None and len(kept) >= HEADERS_KEPT:
+            continue
+        added = len(value) + (2 if key is not None else len(name))
+        if size + added > HEADERS_CHARS:
+            continue
+        size += added
+        if key is None:
+            spelled[name.lower()] = name
+            kept[name] = value
+        else:
+            kept[key] = storable_text(f"{kept[key]}, {value}", HEADERS_CHARS) or ""
+    return kept
+
+
 def storable_result(result: SendResult) -> SendResult:
-    """`result` with its body excerpt and error text storable (itself when they are)."""
+    """`result` with its body excerpt, error text and headers storable (itself when they are)."""
     body = storable_text(result.body, RESPONSE_BODY_CHARS)
     error = storable_text(result.error, ERROR_CHARS)
-    if body == result.body and error == result.error:
+    sent = storable_headers(result.request_headers)
+    answered = storable_headers(result.response_headers)
+    if (
+        body == result.body
+        and error == result.error
+        and sent == result.request_headers
+        and answered == result.response_headers
+    ):
         return result
-    return replace(result, body=body, error=error)
+    return replace(result, body=body, error=error, request_headers=sent, response_headers=answered)
 
 
 class EventStatus(StrEnum):

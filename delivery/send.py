@@ -35,8 +35,8 @@ import orjson
 from yarl import URL
 
 from hookline.core import signing, urls
-from hookline.core.headers import deliverable
-from hookline.core.models import SendResult, storable_text
+from hookline.core.headers import as_recorded, deliverable
+from hookline.core.models import SendResult, storable_headers, storable_text
 from hookline.delivery.resolver import resolve_vetted
 from hookline.delivery.transport import DeliveryTransport
 from hookline.infra.crypto import SecretBox
@@ -100,8 +100,9 @@ async def send(
             "X-Webhook-Attempt": str(attempt),
         }
     )
+    recorded = as_recorded(headers, extra_headers or {})
     headers.update(extra_headers or {})
-    status_code = excerpt = error = retry_after = None
+    status_code = excerpt = error = retry_after = answered = None
     try:
         async with asyncio.timeout(timeout):
             target = URL(url)
@@ -115,6 +116,7 @@ async def send(
             ) as reply:
                 status_code = reply.status  # a 3xx is an answer: never followed
                 retry_after = _header(reply, "Retry-After")
+                answered = _headers(reply)
                 excerpt = await _excerpt(reply)
     except TimeoutError:  # ours, or aiohttp's own connect/read timeouts
         error = f"timeout after {timeout:g}s"
@@ -130,6 +132,8 @@ async def send(
         duration_ms=int((time.perf_counter() - started) * 1000),
         retry_after=retry_after,
         started_at=started_at,
+        request_headers=storable_headers(recorded),
+        response_headers=answered,
     )
 
 
@@ -189,6 +193,14 @@ def _header(reply: aiohttp.ClientResponse, name: str) -> str | None:
     except Exception:  # a header multidict aiohttp could not give: no value
         return None
     return value[:HEADER_TEXT_CHARS] if isinstance(value, str) else None
+
+
+def _headers(reply: aiohttp.ClientResponse) -> dict[str, str] | None:
+    """The response's headers, bounded (core/models.py); None when unreadable."""
+    try:
+        return storable_headers(list(reply.headers.items()))
+    except Exception:  # a header multidict aiohttp could not give: none kept
+        return None
 
 
 def error_text(exc: BaseException, prefix: str = "") -> str:

@@ -81,6 +81,12 @@ def parse_proxy_url(text: str) -> ProxyUrl:
 
 
 DEFAULT_DATA_DIR = Path(".hookline")
+# An origin a CSP frame-ancestors takes: http(s), a host name (optionally `*.` first), an IPv4
+# or a bracketed IPv6 address, an optional port; nothing else (no path, quote, space, `;`).
+_EMBED_ORIGIN = re.compile(
+    r"https?://(?:(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
 
 
 class Settings(BaseSettings):
@@ -205,10 +211,20 @@ class Settings(BaseSettings):
     # request's Host header (a client sets that). `hookline dev` sets its own address.
     public_url: str = "http://127.0.0.1:8000"
     console_session_lifetime: timedelta = timedelta(hours=8)
+    # Origins whose pages may show the console in an iframe (an app portal in the platform's
+    # own dashboard), comma separated: `https://app.example.com`, `https://*.example.com`.
+    # Empty: the console is never framed by another site (frame-ancestors 'self', SameSite=
+    # Strict cookies). Set: the CSP's frame-ancestors lists them and the console's cookies are
+    # `SameSite=None; Secure; Partitioned` (CHIPS), so they work inside a cross-site iframe.
+    console_embed_origins: str = ""
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def console_embed_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.console_embed_origins.split(",") if o.strip()]
 
     @field_validator(
         "event_retention",
@@ -283,6 +299,18 @@ class Settings(BaseSettings):
         if self.delivery_proxy is None:
             return None
         return parse_proxy_url(self.delivery_proxy.get_secret_value())
+
+    @field_validator("console_embed_origins")
+    @classmethod
+    def _embed_origins(cls, value: str) -> str:
+        # Checked at start-up: each goes into a CSP header as it is written.
+        for origin in (o.strip() for o in value.split(",")):
+            if origin and not _EMBED_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"not an origin: {origin!r} (scheme://host[:port], no path, e.g. "
+                    "https://app.example.com or https://*.example.com)"
+                )
+        return value
 
     @field_validator("codec_ui_secret", mode="before")
     @classmethod

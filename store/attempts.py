@@ -134,6 +134,8 @@ def record_attempts(
                 "outcome": r.decision.outcome,
                 "duration_ms": r.result.duration_ms,
                 "started_at": r.result.started_at,
+                "request_headers": r.result.request_headers,
+                "response_headers": r.result.response_headers,
             }
             for r in records
         ],

@@ -151,6 +151,8 @@ class Event(Base):
         Index("ix_events_tenant_created", "tenant_id", "created", "id"),
         Index("ix_events_status", "status"),  # the open-events gauge
         Index("ix_events_expires_at", "expires_at"),  # the expiry sweep (store/retention.py)
+        # Searching a tenant's events by idempotency key (the console's and the API's `q`).
+        Index("ix_events_tenant_idempotency_key", "tenant_id", "idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -220,6 +222,11 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | retry | fail
     duration_ms: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column()
+    # The request's headers as sent (hookline's own, signatures included: HMACs, never the
+    # secret; the webhook's custom header values masked) and the response's, bounded
+    # (delivery/send.py). None: recorded before 0009, or no request was made.
+    request_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ConsoleSession(Base):

@@ -14,19 +14,32 @@ from pydantic import ValidationError
 
 from hookline.api.console import forms, queries
 from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
-from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.console.render import page, security_headers
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination, utc_instant
 from hookline.api.schemas.event_types import EventTypeCreate
 from hookline.api.services import deliveries, event_types, events
 from hookline.core.models import DeliveryStatus, EventStatus
+from hookline.delivery.send import event_body
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 PAGE_SIZE = 50
 SETTLED = {EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.EXPIRED}
-FILTERS = ("status", "type", "webhook_id", "since", "until")
+FILTERS = ("q", "field", "status", "type", "webhook_id", "since", "until")
+
+
+def payload_field(text: str) -> events.DataMatch:
+    """The search form's payload field, `user.id=usr_1` (or `data.user.id=usr_1`): the API's
+    `data.user.id=usr_1` parameter (ValueError saying what is wrong)."""
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise ValueError(f"{text!r} is not path=value (e.g. user.id=usr_1)")
+    name = name.strip()
+    if not name.startswith(events.DATA_PREFIX):
+        name = events.DATA_PREFIX + name
+    return events.DataMatch.parse(name, value.strip())
 
 
 def _instant(value: str) -> datetime:
@@ -49,9 +62,14 @@ async def events_page(
             filters["status"] = raw["status"]
         else:
             problems.append(f"unknown status {raw['status']!r}")
-    for name in ("type", "webhook_id"):
+    for name in ("q", "type", "webhook_id"):
         if raw[name]:
             filters[name] = raw[name]
+    if raw["field"]:
+        try:
+            filters["data"] = [payload_field(raw["field"])]
+        except ValueError as exc:
+            problems.append(f"payload field {exc}")
     for name in ("since", "until"):
         if raw[name]:
             try:
@@ -67,7 +85,8 @@ async def events_page(
     )
     tallies = await queries.delivery_tallies(session, [e.id for e in result.events])
     webhooks = await queries.webhook_names(session, user.tenant_id)
-    kept = {name: raw[name] for name in FILTERS if raw[name] and name in filters}
+    applied = set(filters) | ({"field"} if "data" in filters else set())
+    kept = {name: raw[name] for name in FILTERS if raw[name] and name in applied}
     return page(
         request,
         "events.html",
@@ -78,7 +97,7 @@ async def events_page(
             "webhooks": list(webhooks.values()),
             "statuses": [str(s) for s in EventStatus],
             "event_types": catalog.names(),
-            "filters": {k: v for k, v in raw.items() if k in filters},
+            "filters": {k: v for k, v in raw.items() if k in applied},
             "raw": raw,
             "query": urlencode(kept),
             "filter_error": ("Ignored: " + "; ".join(problems) + ".") if problems else None,
@@ -123,12 +142,16 @@ async def event_page(
         settling = True  # the signal is on its way: watch the new attempts arrive
     elif request.query_params.get("notice") == "expired":
         notice = "This event's retention is over: nothing can be redelivered."
+    # The bytes every attempt POSTs and signs (delivery/send.py), rebuilt from the event.
+    sent = event_body(event.id, event.type, event.created, event.data, event.tenant)
     return page(
         request,
         "event.html",
         {
             "nav": "events",
             "event": event,
+            "sent_body": sent.decode(),
+            "sent_bytes": len(sent),
             "webhooks": webhooks,
             "failed": failed,
             "settling": settling,
@@ -144,6 +167,7 @@ async def event_page(
 @router.post("/events/{event_id}/redeliver")
 async def redeliver(
     event_id: str,
+    request: Request,
     user: FormUserDep,
     session: SessionDep,
     temporal: TemporalDep,
@@ -159,7 +183,7 @@ async def redeliver(
     else:
         target = f"/console/events/{event_id}?notice=redelivered&count={result.data.scheduled}"
     response = RedirectResponse(target, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(security_headers(request))
     return response
 
 
@@ -232,5 +256,5 @@ async def add_event_type(
         )
     target = f"/console/event-types?notice=added#type-{quote(body.name)}"
     response = RedirectResponse(target, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(security_headers(request))
     return response

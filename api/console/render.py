@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,29 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescape is on by default
 
-# No script anywhere; styles only from our own static files; forms post only to us.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'self'; base-uri 'none'"
-    ),
+# Styles only from our own static files; forms post only to us; one script, console.js, only
+# on pages (its tag carries the response's nonce: no inline script, no other file runs); framed
+# only by the console itself and the origins of HOOKLINE_CONSOLE_EMBED_ORIGINS.
+_OTHER_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+def content_security_policy(embed_origins: list[str], nonce: str | None = None) -> str:
+    ancestors = " ".join(["'self'", *embed_origins])
+    script = f"script-src 'nonce-{nonce}'; " if nonce else ""
+    return (
+        f"default-src 'none'; {script}style-src 'self'; img-src 'self'; form-action 'self'; "
+        f"frame-ancestors {ancestors}; base-uri 'none'"
+    )
+
+
+def security_headers(request: Request, nonce: str | None = None) -> dict[str, str]:
+    """The console's response headers (a page's, with the nonce of its one script tag)."""
+    origins = request.app.state.settings.console_embed_origin_list
+    return {"Content-Security-Policy": content_security_policy(origins, nonce), **_OTHER_HEADERS}
 
 
 def when(value: datetime | None) -> str:
@@ -77,19 +91,37 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+def iso(value: datetime) -> str:
+    """The `datetime` attribute of a <time>: UTC, ISO 8601 (console.js shows it local)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def header_lines(headers: dict[str, str] | None) -> str:
+    """Headers as an HTTP message writes them, one `Name: value` a line."""
+    return "\n".join(f"{name}: {value}" for name, value in (headers or {}).items())
+
+
 templates.env.filters.update(
-    when=when, clock=clock, ago=ago, due=due, percent=percent, pretty_json=pretty_json
+    when=when,
+    clock=clock,
+    ago=ago,
+    due=due,
+    percent=percent,
+    pretty_json=pretty_json,
+    iso=iso,
+    header_lines=header_lines,
 )
 
 
 def page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(18)
     response = templates.TemplateResponse(
         request,
         name,
-        {"user": getattr(request.state, "console_user", None), **context},
+        {"user": getattr(request.state, "console_user", None), "nonce": nonce, **context},
         status_code,
     )
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(security_headers(request, nonce))
     return response

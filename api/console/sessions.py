@@ -6,6 +6,10 @@ Why always ask: the session cookie is SameSite=Strict, so a link followed from a
 signed in to another tenant. Signing in on a plain GET would let any page replace a session
 with one of its author's tenant; the confirmation is a POST protected by a token bound to a
 cookie this page set (a cross-site POST carries no Strict cookie).
+
+Embedded (HOOKLINE_CONSOLE_EMBED_ORIGINS): both cookies are SameSite=None; Secure; Partitioned
+(auth.set_cookie), so they work in the platform's iframe; a cross-site POST then carries them,
+and the form's token, which only a page of ours shows, is what refuses it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -21,8 +26,15 @@ from fastapi import APIRouter, Body, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from hookline.api.console.auth import COOKIE, COOKIE_PATH, ConsoleError, FormUserDep
-from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.console.auth import (
+    COOKIE,
+    COOKIE_PATH,
+    ConsoleError,
+    FormUserDep,
+    delete_cookie,
+    set_cookie,
+)
+from hookline.api.console.render import page, security_headers
 from hookline.api.deps import SessionDep, SettingsDep, WebhooksWrite
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data
@@ -44,6 +56,7 @@ from hookline.store.tables import Token
 LOGIN_COOKIE = "hookline_sign_in"
 LOGIN_PATH = "/console/login"
 MAX_LINK_TOKEN = 100
+_FORM_COOKIE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 
 def login_url(settings: Settings, token: str) -> str:
@@ -76,7 +89,9 @@ router = APIRouter(prefix="/console", include_in_schema=False)
     responses=ERRORS,
     summary="A sign-in link to the console for this token's tenant",
     description="Single use, valid `expires_in` seconds (default 15 minutes). Opening it sets "
-    "an HttpOnly, SameSite=Strict session cookie and redirects to `/console`, so no secret "
+    "an HttpOnly, SameSite=Strict session cookie (SameSite=None; Secure; Partitioned when "
+    "HOOKLINE_CONSOLE_EMBED_ORIGINS lets other sites embed the console) and redirects to "
+    "`/console`, so no secret "
     "stays in the address bar. The session can do what the token can, of `webhooks:read`, "
     "`webhooks:write`, `events:read` and `events:redeliver`.",
 )
@@ -111,7 +126,9 @@ async def login(token: str, request: Request, session: SessionDep) -> Response:
     current = None
     if request.cookies.get(COOKIE):
         current = await find_session(session, request.cookies[COOKIE], now)
-    form_cookie = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    form_cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not _FORM_COOKIE.fullmatch(form_cookie):  # ours are 43 URL-safe characters
+        form_cookie = secrets.token_urlsafe(32)
     response = page(
         request,
         "sign_in.html",
@@ -124,14 +141,13 @@ async def login(token: str, request: Request, session: SessionDep) -> Response:
             "sign_in_csrf": _sign_in_csrf(form_cookie),
         },
     )
-    response.set_cookie(
+    set_cookie(
+        request,
+        response,
         LOGIN_COOKIE,
         form_cookie,
         max_age=int(MAX_LOGIN_LIFETIME.total_seconds()),
         path=LOGIN_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="strict",
     )
     return response
 
@@ -168,16 +184,15 @@ async def confirm_login(
             await end_session(session, replaced.session_id, now)
     await session.commit()
     response = RedirectResponse("/console", status_code=303)
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict")
-    response.headers.update(SECURITY_HEADERS)
-    response.set_cookie(
+    delete_cookie(request, response, LOGIN_COOKIE, path=LOGIN_PATH)
+    response.headers.update(security_headers(request))
+    set_cookie(
+        request,
+        response,
         COOKIE,
         signed_in.token,
         max_age=int(lifetime.total_seconds()),
         path=COOKIE_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="strict",
     )
     return response
 
@@ -196,7 +211,7 @@ async def logout(request: Request, user: FormUserDep, session: SessionDep) -> Re
             "message": "Open a new sign-in link to come back.",
         },
     )
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+    delete_cookie(request, response, COOKIE, path=COOKIE_PATH)
     return response
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from hookline.api.console import forms, queries, sparkline
 from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep, UserWebhook
-from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.console.render import page, security_headers
 from hookline.api.deps import CatalogDep, HttpDep, SecretsDep, SessionDep, SettingsDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination
@@ -39,9 +39,9 @@ NOTICES = {
 Text = Annotated[str, Form(max_length=20_000)]
 
 
-def _redirect(url: str) -> Response:
+def _redirect(request: Request, url: str) -> Response:
     response = RedirectResponse(url, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(security_headers(request))
     return response
 
 
@@ -235,11 +235,12 @@ async def edit_webhook(
             form=form,
             edit_error=forms.message(exc),
         )
-    return _redirect(f"/console/webhooks/{webhook_id}?notice=updated")
+    return _redirect(request, f"/console/webhooks/{webhook_id}?notice=updated")
 
 
 @router.post("/webhooks/{webhook_id}/status")
 async def set_status(
+    request: Request,
     user: FormUserDep,
     webhook: UserWebhook,
     session: SessionDep,
@@ -253,7 +254,7 @@ async def set_status(
     body = WebhookUpdate(status=status)
     await webhooks.update_webhook(session, settings, catalog, webhook, body)
     notice = "enabled" if status == "active" else "disabled"
-    return _redirect(f"/console/webhooks/{webhook.id}?notice={notice}")
+    return _redirect(request, f"/console/webhooks/{webhook.id}?notice={notice}")
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret")

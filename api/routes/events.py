@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from hookline.api.deps import (
     CatalogDep,
@@ -17,6 +17,7 @@ from hookline.api.deps import (
     StoreDep,
     TemporalDep,
 )
+from hookline.api.errors import ApiError
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data, Instant, Page, PaginationDep
 from hookline.api.schemas.events import (
@@ -94,8 +95,18 @@ async def publish_batch(
     return Data(data=published)
 
 
-@router.get("/events", response_model=Page[EventOut], responses=ERRORS, summary="List events")
+@router.get(
+    "/events",
+    response_model=Page[EventOut],
+    responses=ERRORS,
+    summary="List and search events",
+    description="Newest first. Search: `q` is an event id or an idempotency key (exact); "
+    "`data.<key>[.<key>...]=<value>` (up to 3, e.g. `data.user.id=usr_1`) keeps the events "
+    "whose `data` has that string or number at that path. A payload search reads the "
+    "tenant's events within `since`/`until` (at most the 7 days kept): narrow it with them.",
+)
 async def list_events(
+    request: Request,
     principal: EventsRead,
     session: SessionDep,
     pages: PaginationDep,
@@ -104,9 +115,14 @@ async def list_events(
     webhook_id: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[Instant | None, Query()] = None,
     until: Annotated[Instant | None, Query()] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Page[EventOut]:
+    try:
+        data = events.data_matches(list(request.query_params.multi_items()))
+    except ValueError as exc:
+        raise ApiError(400, f"invalid parameters: {exc}") from None
     return await events.list_events(
-        session, principal.tenant_id, pages, status, type, webhook_id, since, until
+        session, principal.tenant_id, pages, status, type, webhook_id, since, until, q, data
     )
 
 

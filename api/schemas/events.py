@@ -68,6 +68,17 @@ class AttemptOut(BaseModel):
     outcome: str
     duration_ms: int
     started_at: datetime
+    request_headers: dict[str, str] | None = Field(
+        default=None,
+        description="The request's headers as sent: hookline's own, with the signatures "
+        "(HMACs of the body; the secret is never recorded), and the webhook's custom headers "
+        "with their values masked. Null for attempts recorded before hookline recorded them.",
+    )
+    response_headers: dict[str, str] | None = Field(
+        default=None,
+        description="The response's headers (a repeated one's values joined with \", \"), "
+        "bounded: at most 64 names and 16 KiB. Null when no response came.",
+    )
 
 
 class DeliveryOut(BaseModel):

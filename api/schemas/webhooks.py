@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from hookline.api.schemas.common import StoreText
 from hookline.core import retry
+from hookline.core.headers import MASKED_VALUE
 
 MASKED_SECRET = "whsec_" + "•" * 30
-MASKED_HEADER = "•" * 8  # a header value as reads show it; in a PUT: keep the value it has
+MASKED_HEADER = MASKED_VALUE  # a header value as reads show it; in a PUT: keep the value it has
 MAX_EVENTS = 100
 MAX_METADATA_KEYS = 20
 MAX_METADATA_KEY = 40

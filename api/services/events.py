@@ -4,9 +4,11 @@ attempts."""
 from __future__ import annotations
 
 import asyncio
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -88,6 +90,55 @@ async def publish_batch(
     return [out for out, _ in results]
 
 
+# --------------------------------------------------------------------------- search
+
+# A payload field: `data.` then up to MAX_PATH_KEYS object keys, each a plain name.
+DATA_PREFIX = "data."
+MAX_DATA_FILTERS = 3
+MAX_PATH_KEYS = 8
+MAX_SEARCH_VALUE = 200
+_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class DataMatch:
+    """`data.<path>=<value>`: the event's `data` has, at that path of object keys, a string
+    (or number) whose text is `value`."""
+
+    path: tuple[str, ...]
+    value: str
+
+    @classmethod
+    def parse(cls, name: str, value: str) -> DataMatch:
+        """From a query parameter (`data.user.id`, `usr_1`); ValueError saying what is wrong."""
+        keys = name.removeprefix(DATA_PREFIX).split(".")
+        if not name.startswith(DATA_PREFIX) or len(keys) > MAX_PATH_KEYS:
+            raise ValueError(
+                f"{name!r} is not a payload field: data. then 1-{MAX_PATH_KEYS} keys, "
+                "e.g. data.user.id"
+            )
+        for key in keys:
+            if not _KEY.fullmatch(key):
+                raise ValueError(
+                    f"{name!r}: each key of a payload field is 1-64 letters, digits, _ or -"
+                )
+        if not value or len(value) > MAX_SEARCH_VALUE or "\x00" in value:
+            raise ValueError(f"{name!r}: the value must be 1-{MAX_SEARCH_VALUE} characters")
+        return cls(tuple(keys), value)
+
+    @property
+    def name(self) -> str:
+        return DATA_PREFIX + ".".join(self.path)
+
+
+def data_matches(params: list[tuple[str, str]]) -> list[DataMatch]:
+    """The `data.*` query parameters, parsed (ValueError for a bad one or too many)."""
+    found = [DataMatch.parse(n, v) for n, v in params if n.startswith(DATA_PREFIX)]
+    if len(found) > MAX_DATA_FILTERS:
+        raise ValueError(f"at most {MAX_DATA_FILTERS} payload fields at once")
+    return found
+
+
 # --------------------------------------------------------------------------- read
 
 
@@ -98,9 +149,21 @@ def filtered_events(
     webhook_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: str | None = None,
+    data: list[DataMatch] | None = None,
 ) -> Select[tuple[Event]]:
-    """The tenant's events matching the filters (the API's list and the console's)."""
+    """The tenant's events matching the filters (the API's list and the console's).
+
+    `q`: the event's id or its idempotency key, exactly (the primary key and the index on
+    tenant and key). `data`: payload fields, compared as text by SQLAlchemy's JSON path
+    operators (SQLite's `json_extract`, PostgreSQL's `#>>`), path and value bound as
+    parameters; they have no index of their own: they are read from the tenant's live events
+    within `since`/`until` (the index on tenant and creation), at most 7 days of them."""
     query = select(Event).where(Event.tenant_id == tenant_id, is_live())
+    if q:
+        query = query.where(or_(Event.id == q, Event.idempotency_key == q))
+    for match in data or ():
+        query = query.where(cast(Event.data[match.path].as_string(), String) == match.value)
     if status:
         query = query.where(Event.status == status)
     if type:
@@ -125,9 +188,11 @@ async def list_events(
     webhook_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: str | None = None,
+    data: list[DataMatch] | None = None,
 ) -> Page[EventOut]:
     """Newest first."""
-    query = filtered_events(tenant_id, status, type, webhook_id, since, until)
+    query = filtered_events(tenant_id, status, type, webhook_id, since, until, q, data)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(Event.created.desc(), Event.id.desc())

@@ -10,7 +10,7 @@ import os
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.conftest import login_url
+from tests.browser.conftest import login_url, sign_in
 
 
 async def test_show_and_add_an_event_type(console_stack, context, shots):
@@ -18,7 +18,7 @@ async def test_show_and_add_an_event_type(console_stack, context, shots):
     category = f"order{os.urandom(3).hex()}"  # the stack's tenant is shared by the session
     name = f"{category}.created"
     page = await context.new_page()
-    await page.goto(await login_url(stack, stack.headers))
+    await sign_in(page, await login_url(stack, stack.headers))
     await page.get_by_role("link", name="Event types").click()
     await expect(page.get_by_role("heading", name="Event types", exact=True)).to_be_visible()
 

@@ -9,7 +9,7 @@ import re
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.conftest import login_url
+from tests.browser.conftest import login_url, sign_in
 from tests.support.receiver import Reply
 
 PHONE = {"width": 390, "height": 844}
@@ -88,7 +88,7 @@ async def test_the_console_fits_a_phone_and_follows_the_dark_scheme(
         )
         try:
             page = await context.new_page()
-            await page.goto(await login_url(stack, stack.headers))
+            await sign_in(page, await login_url(stack, stack.headers))
             for name, path in pages.items():
                 await page.goto(stack.base_url + path)
                 await expect(page.locator("main h1")).to_be_visible()
