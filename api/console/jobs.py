@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hookline.api.console.auth import FormUserDep, UserDep, UserWebhook
-from hookline.api.console.render import SECURITY_HEADERS, page
+from hookline.api.console.render import page, security_headers
 from hookline.api.deps import SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.jobs import ReplayRequest
@@ -20,9 +20,9 @@ from hookline.api.services import jobs
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-def _redirect(url: str) -> Response:
+def _redirect(request: Request, url: str) -> Response:
     response = RedirectResponse(url, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(security_headers(request))
     return response
 
 
@@ -37,6 +37,7 @@ def _since(value: str) -> datetime:
 
 @router.post("/webhooks/{webhook_id}/replay")
 async def replay(
+    request: Request,
     user: FormUserDep,
     webhook: UserWebhook,
     settings: SettingsDep,
@@ -47,7 +48,7 @@ async def replay(
     job = await jobs.start_replay(
         temporal, settings, webhook, ReplayRequest(since=_since(since)), None
     )
-    return _redirect(f"/console/jobs/{job.id}")
+    return _redirect(request, f"/console/jobs/{job.id}")
 
 
 @router.get("/jobs/{job_id}")
@@ -68,7 +69,9 @@ async def job_page(request: Request, job_id: str, user: UserDep, temporal: Tempo
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel(job_id: str, user: FormUserDep, temporal: TemporalDep) -> Response:
+async def cancel(
+    request: Request, job_id: str, user: FormUserDep, temporal: TemporalDep
+) -> Response:
     user.require("events:redeliver")
     await jobs.cancel_job(temporal, user.tenant_id, job_id, "cancelled in the console")
-    return _redirect(f"/console/jobs/{job_id}")
+    return _redirect(request, f"/console/jobs/{job_id}")
