@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.conftest import login_url
+from tests.browser.conftest import login_url, sign_in
 from tests.browser.test_console import SETTLE, publish
 
 
@@ -30,7 +30,7 @@ async def test_replay_a_webhook_since_a_time_and_watch_the_job(
     await receiver.wait_for(3, path="/replayed", timeout=30)
 
     page = await context.new_page()
-    await page.goto(await login_url(stack, stack.headers))
+    await sign_in(page, await login_url(stack, stack.headers))
     await page.goto(f"{stack.base_url}/console/webhooks/{webhook['id']}")
     await page.get_by_label("Replay events since (UTC)").fill(since.strftime("%Y-%m-%dT%H:%M:%S"))
     await shots(page, "replay-form")
@@ -53,7 +53,7 @@ async def test_replay_a_webhook_since_a_time_and_watch_the_job(
     other = await context.browser.new_context()
     try:
         theirs = await other.new_page()
-        await theirs.goto(await login_url(stack, second_tenant.headers))
+        await sign_in(theirs, await login_url(stack, second_tenant.headers))
         answer = await theirs.goto(page.url)
         assert answer.status == 404
     finally:
