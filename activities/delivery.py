@@ -34,6 +34,7 @@ from hookline.core.models import (
     FirstAttemptsInput,
     FirstAttemptsOutput,
     SendResult,
+    Trigger,
     WebhookDisabled,
 )
 from hookline.core.retry import (
@@ -100,6 +101,7 @@ def load_and_admit(
             webhooks[t.webhook_id].max_in_flight or default_cap,
             t.retry.timeout,
             t.rate_booked,
+            t.trigger == Trigger.MANUAL,
         )
         for t in targets
         if DeliveryActivities.skip_reason(t, event, webhooks) is None

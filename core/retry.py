@@ -249,7 +249,7 @@ def decide(
 # A throttled delivery asks again after this (jittered), doubling each time it is refused in
 # a row, up to THROTTLE_WAIT_MAX: a few timers while an endpoint's slots are taken.
 THROTTLE_WAIT = 1.0
-THROTTLE_WAIT_MAX = 60.0
+THROTTLE_WAIT_MAX = 15.0
 
 
 def throttle_wait(refusals: int, draw: float) -> float:

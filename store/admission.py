@@ -18,8 +18,9 @@ from hookline.store.tables import DeliveryLease, Webhook
 
 _LEASES = DeliveryLease.__table__
 _WEBHOOKS = Webhook.__table__
-# A lease outlives its POST's timeout by this much before another process may reclaim it.
-LEASE_MARGIN = timedelta(seconds=30)
+# A lease outlives its POST's timeout by this much before another process may reclaim it
+# (its process died mid-POST): long enough for the attempt to be recorded.
+LEASE_MARGIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Candidate:
     cap: int
     timeout: float  # seconds: the POST's own bound
     booked: bool = False  # holds a slot of the rate limit, booked when it was refused
+    manual: bool = False  # an operator's redelivery: goes through an open circuit
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
         state = changes.get(c.webhook_id, {})
         breaker = state.get("breaker_state", row.breaker_state if row else CLOSED)
         until = state.get("breaker_until", row.breaker_until if row else None)
-        if breaker in (OPEN, HALF_OPEN) and until is not None and now < until:
+        if breaker in (OPEN, HALF_OPEN) and until is not None and now < until and not c.manual:
             why = "circuit open" if breaker == OPEN else "circuit half-open: a probe decides"
             refused[c.delivery_id] = Refusal(f"throttled: {why}", (until - now).total_seconds())
             continue
@@ -122,7 +124,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
                     booked=True,
                 )
                 continue
-        if breaker in (OPEN, HALF_OPEN):  # its time is up: this one probes
+        if breaker in (OPEN, HALF_OPEN) and not c.manual:  # its time is up: this one probes
             state["breaker_state"] = HALF_OPEN
             state["breaker_until"] = now + timedelta(seconds=c.timeout) + LEASE_MARGIN
             state["breaker_history"] = _history(row, state, now, "half-open: one probe")
@@ -190,7 +192,10 @@ def account(
                 "window_attempts": attempts,
                 "window_failures": failures,
             }
-            if (
+            if row.breaker_state == OPEN and any(results):  # an operator's redelivery got through
+                values |= {"breaker_state": CLOSED, "breaker_until": None, "breaker_opened": 0}
+                values["breaker_history"] = _history(row, {}, now, "closed: a delivery succeeded")
+            elif (
                 row.breaker_state == CLOSED
                 and attempts >= policy.min_attempts
                 and failures >= policy.failure_ratio * attempts

@@ -8,9 +8,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from hookline.store.admission import Candidate, admit, in_flight, release
 from hookline.store.engine import create_engine
+from hookline.store.tables import Webhook
 from hookline.store.transactions import Store
 from tests.support.store import add_webhook
 
@@ -79,3 +81,19 @@ async def test_a_delivery_holding_a_lease_keeps_it_when_asked_again(stores, sess
     assert await store.transaction(admit, candidates(webhook.id, 1, cap=1), NOW) == {}
     assert await store.transaction(admit, candidates(webhook.id, 1, cap=1), NOW) == {}
     assert await store.transaction(in_flight, webhook.id, NOW) == 1
+
+
+async def test_an_operators_redelivery_goes_through_an_open_circuit(stores, sessions, tenant):
+    """The operator fixed the endpoint and redelivers: no waiting for the next probe."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook.id)
+            .values(breaker_state="open", breaker_until=NOW + timedelta(minutes=5))
+        )
+    scheduled = candidates(webhook.id, 1, cap=5)
+    manual = [Candidate("dlv_9", webhook.id, 5, 15.0, manual=True)]
+    assert "circuit open" in (await store.transaction(admit, scheduled, NOW))["dlv_0"].reason
+    assert await store.transaction(admit, manual, NOW) == {}
