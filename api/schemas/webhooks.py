@@ -115,6 +115,28 @@ class RetryPolicy(BaseModel):
         return values or None
 
 
+# Admission (store/admission.py), as a webhook's create and update take it.
+MaxInFlight = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=1000,
+        description="Deliveries POSTing to this webhook at once, across every worker; more "
+        "wait, throttled, without using up retries. null: the server's default "
+        "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
+    ),
+]
+RateLimit = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=10_000,
+        description="Deliveries per second at most, across every worker; more wait, "
+        "throttled, without using up retries. null: no limit.",
+    ),
+]
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -144,21 +166,8 @@ class WebhookCreate(BaseModel):
     retry_policy: RetryPolicy | None = None
     headers: Headers | None = None
     metadata: Metadata | None = None
-    max_in_flight: int | None = Field(
-        default=None,
-        ge=1,
-        le=1000,
-        description="Deliveries POSTing to this webhook at once, across every worker; more "
-        "wait, throttled, without using up retries. null: the server's default "
-        "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
-    )
-    rate_limit: int | None = Field(
-        default=None,
-        ge=1,
-        le=10_000,
-        description="Deliveries per second at most, across every worker; more wait, "
-        "throttled, without using up retries. null: no limit.",
-    )
+    max_in_flight: MaxInFlight = None
+    rate_limit: RateLimit = None
 
     @model_validator(mode="after")
     def _dedupe_events(self) -> WebhookCreate:
@@ -192,21 +201,8 @@ class WebhookUpdate(BaseModel):
     retry_policy: RetryPolicy | None = None
     headers: Headers | None = None
     metadata: Metadata | None = None
-    max_in_flight: int | None = Field(
-        default=None,
-        ge=1,
-        le=1000,
-        description="Deliveries POSTing to this webhook at once, across every worker; more "
-        "wait, throttled, without using up retries. null: the server's default "
-        "(HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK, 10).",
-    )
-    rate_limit: int | None = Field(
-        default=None,
-        ge=1,
-        le=10_000,
-        description="Deliveries per second at most, across every worker; more wait, "
-        "throttled, without using up retries. null: no limit.",
-    )
+    max_in_flight: MaxInFlight = None
+    rate_limit: RateLimit = None
 
     @model_validator(mode="after")
     def _not_null(self) -> WebhookUpdate:
