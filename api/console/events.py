@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from hookline.api.console import forms, queries
 from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep
-from hookline.api.console.render import page, security_headers
+from hookline.api.console.render import page, redirect
 from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination, utc_instant
@@ -182,9 +182,7 @@ async def redeliver(
         target = f"/console/events/{event_id}?notice=expired"
     else:
         target = f"/console/events/{event_id}?notice=redelivered&count={result.data.scheduled}"
-    response = RedirectResponse(target, status_code=303)
-    response.headers.update(security_headers(request))
-    return response
+    return redirect(request, target)
 
 
 async def _event_types_page(
@@ -255,6 +253,4 @@ async def add_event_type(
             form_error_message=forms.message(exc),
         )
     target = f"/console/event-types?notice=added#type-{quote(body.name)}"
-    response = RedirectResponse(target, status_code=303)
-    response.headers.update(security_headers(request))
-    return response
+    return redirect(request, target)

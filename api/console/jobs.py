@@ -8,22 +8,16 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from hookline.api.console.auth import FormUserDep, UserDep, UserWebhook
-from hookline.api.console.render import page, security_headers
+from hookline.api.console.render import page, redirect
 from hookline.api.deps import SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.jobs import ReplayRequest
 from hookline.api.services import jobs
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-
-def _redirect(request: Request, url: str) -> Response:
-    response = RedirectResponse(url, status_code=303)
-    response.headers.update(security_headers(request))
-    return response
 
 
 def _since(value: str) -> datetime:
@@ -48,7 +42,7 @@ async def replay(
     job = await jobs.start_replay(
         temporal, settings, webhook, ReplayRequest(since=_since(since)), None
     )
-    return _redirect(request, f"/console/jobs/{job.id}")
+    return redirect(request, f"/console/jobs/{job.id}")
 
 
 @router.get("/jobs/{job_id}")
@@ -74,4 +68,4 @@ async def cancel(
 ) -> Response:
     user.require("events:redeliver")
     await jobs.cancel_job(temporal, user.tenant_id, job_id, "cancelled in the console")
-    return _redirect(request, f"/console/jobs/{job_id}")
+    return redirect(request, f"/console/jobs/{job_id}")

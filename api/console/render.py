@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
@@ -39,6 +40,13 @@ def security_headers(request: Request, nonce: str | None = None) -> dict[str, st
     """The console's response headers (a page's, with the nonce of its one script tag)."""
     origins = request.app.state.settings.console_embed_origin_list
     return {"Content-Security-Policy": content_security_policy(origins, nonce), **_OTHER_HEADERS}
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    """A form's answer: 303 to `url`, with the console's headers."""
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update(security_headers(request))
+    return response
 
 
 def when(value: datetime | None) -> str:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from hookline.api.console import forms, queries, sparkline
 from hookline.api.console.auth import ConsoleUser, FormUserDep, UserDep, UserWebhook
-from hookline.api.console.render import page, security_headers
+from hookline.api.console.render import page, redirect
 from hookline.api.deps import CatalogDep, HttpDep, SecretsDep, SessionDep, SettingsDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination
@@ -37,12 +37,6 @@ NOTICES = {
     "disabled": "Webhook disabled: new events skip it until it is enabled.",
 }
 Text = Annotated[str, Form(max_length=20_000)]
-
-
-def _redirect(request: Request, url: str) -> Response:
-    response = RedirectResponse(url, status_code=303)
-    response.headers.update(security_headers(request))
-    return response
 
 
 # --------------------------------------------------------------------------- pages
@@ -235,7 +229,7 @@ async def edit_webhook(
             form=form,
             edit_error=forms.message(exc),
         )
-    return _redirect(request, f"/console/webhooks/{webhook_id}?notice=updated")
+    return redirect(request, f"/console/webhooks/{webhook_id}?notice=updated")
 
 
 @router.post("/webhooks/{webhook_id}/status")
@@ -254,7 +248,7 @@ async def set_status(
     body = WebhookUpdate(status=status)
     await webhooks.update_webhook(session, settings, catalog, webhook, body)
     notice = "enabled" if status == "active" else "disabled"
-    return _redirect(request, f"/console/webhooks/{webhook.id}?notice={notice}")
+    return redirect(request, f"/console/webhooks/{webhook.id}?notice={notice}")
 
 
 @router.post("/webhooks/{webhook_id}/rotate-secret")
