@@ -95,13 +95,14 @@ def load_and_admit(
     (their webhook has its `max_in_flight` POSTing) come back with why, marked throttled."""
     event, webhooks = load(connection, event_id, [t.webhook_id for t in targets])
     candidates = [
-        Candidate(
+        Candidate.sized(
             t.delivery_id,
             t.webhook_id,
-            webhooks[t.webhook_id].max_in_flight or default_cap,
-            t.retry.timeout,
-            t.rate_booked,
-            t.trigger == Trigger.MANUAL,
+            webhooks[t.webhook_id].max_in_flight,
+            default_cap,
+            timeout=t.retry.timeout,
+            booked=t.rate_booked,
+            manual=t.trigger == Trigger.MANUAL,
         )
         for t in targets
         if DeliveryActivities.skip_reason(t, event, webhooks) is None

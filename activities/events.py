@@ -58,7 +58,9 @@ def match_and_admit(
     if not (input.attempt_first and found) or large:
         return found, {}
     candidates = [
-        Candidate(m.delivery_id, m.webhook_id, row.max_in_flight or default_cap, m.retry.timeout)
+        Candidate.sized(
+            m.delivery_id, m.webhook_id, row.max_in_flight, default_cap, timeout=m.retry.timeout
+        )
         for m, row in found
     ]
     refused = admit(connection, candidates, now)

@@ -38,7 +38,7 @@ from hookline.core import signing, urls
 from hookline.core.headers import as_recorded, deliverable
 from hookline.core.models import SendResult, storable_headers, storable_text
 from hookline.delivery.resolver import resolve_vetted
-from hookline.delivery.transport import DeliveryTransport
+from hookline.delivery.transport import DeliveryTransport, QueueWait
 from hookline.infra.crypto import SecretBox
 
 BODY_EXCERPT_BYTES = 4096
@@ -86,7 +86,8 @@ async def send(
     extra_headers: dict[str, str] | None = None,
 ) -> SendResult:
     """Sign and POST one payload within `timeout` seconds (waiting for a connection slot,
-    connecting, writing and reading the excerpt, all together). `extra_headers` (the
+    connecting, writing and reading the excerpt, all together); its `duration_ms` leaves out
+    the wait for a connection slot. `extra_headers` (the
     webhook's custom headers, the attempt's `traceparent`) go with the request."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -103,6 +104,7 @@ async def send(
     recorded = as_recorded(headers, extra_headers or {})
     headers.update(extra_headers or {})
     status_code = excerpt = error = retry_after = answered = None
+    queued = QueueWait()
     try:
         async with asyncio.timeout(timeout):
             target = URL(url)
@@ -112,7 +114,12 @@ async def send(
             if http.proxy is not None:
                 target, proxied = await _through_proxy(http, target, headers)
             async with http.session.post(
-                target, data=body, headers=headers, allow_redirects=False, **proxied
+                target,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                trace_request_ctx=queued,
+                **proxied,
             ) as reply:
                 status_code = reply.status  # a 3xx is an answer: never followed
                 retry_after = _header(reply, "Retry-After")
@@ -129,7 +136,8 @@ async def send(
         status_code=status_code,
         body=excerpt,
         error=error,
-        duration_ms=int((time.perf_counter() - started) * 1000),
+        # The receiver's time: what waiting for a connection slot took is hookline's.
+        duration_ms=int((time.perf_counter() - started - queued.seconds) * 1000),
         retry_after=retry_after,
         started_at=started_at,
         request_headers=storable_headers(recorded),

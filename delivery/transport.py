@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
+from types import SimpleNamespace
 
 import aiohttp
 from yarl import URL
@@ -74,6 +76,7 @@ class DeliveryTransport:
             headers={"User-Agent": USER_AGENT},
             # send() bounds each attempt as a whole; no other limit of the session's own.
             timeout=aiohttp.ClientTimeout(total=None),
+            trace_configs=[_queue_clock()],
         )
 
     async def aclose(self) -> None:
@@ -84,6 +87,31 @@ class DeliveryTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class QueueWait(SimpleNamespace):
+    """Passed with one request (`trace_request_ctx`): the seconds it waited for a connection
+    slot of the session, which is hookline's queueing, not the receiver's time."""
+
+    seconds: float = 0.0
+    since: float = 0.0
+
+
+def _queue_clock() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+
+    async def queued(_session, context, _params) -> None:
+        if isinstance(context.trace_request_ctx, QueueWait):
+            context.trace_request_ctx.since = time.perf_counter()
+
+    async def dequeued(_session, context, _params) -> None:
+        wait = context.trace_request_ctx
+        if isinstance(wait, QueueWait):
+            wait.seconds += time.perf_counter() - wait.since
+
+    trace.on_connection_queued_start.append(queued)
+    trace.on_connection_queued_end.append(dequeued)
+    return trace
 
 
 def delivery_transport(

@@ -4,12 +4,19 @@ slots, sockets). A delivery is admitted with a lease row, in the transaction tha
 webhook, and the lease goes in the transaction that records its attempt; a lease whose
 process died mid-POST expires. A delivery not admitted makes no attempt: it waits durably (a
 workflow timer) and asks again.
+
+The default cap binds an endpoint that is slow, hangs, or is not known yet: one that answers
+fast (its recent attempts took under SLOW on average, the receiver's own time, and none of its
+leases is older than STUCK) holds no shared capacity for long, and what would count its leases
+up is hookline's own queueing under a burst (the store's writes, the connection pool), which a
+cap would only turn into timers and activities. A webhook's own `max_in_flight` binds at any
+speed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select, update
 
@@ -21,6 +28,10 @@ _WEBHOOKS = Webhook.__table__
 # A lease outlives its POST's timeout by this much before another process may reclaim it
 # (its process died mid-POST): long enough for the attempt to be recorded.
 LEASE_MARGIN = timedelta(seconds=10)
+SLOW = timedelta(seconds=1)
+# A lease this old means the endpoint stopped answering fast, before any attempt says so.
+STUCK = timedelta(seconds=3)
+LATENCY_WEIGHT = 0.3  # of the newest attempt in the webhook's moving average of durations
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,16 @@ class Candidate:
     timeout: float  # seconds: the POST's own bound
     booked: bool = False  # holds a slot of the rate limit, booked when it was refused
     manual: bool = False  # an operator's redelivery: goes through an open circuit
+    default_cap: bool = False  # the server's default: binds only while the endpoint is slow
+
+    @classmethod
+    def sized(
+        cls, delivery_id: str, webhook_id: str, own_cap: int | None, default_cap: int, **rest
+    ) -> Candidate:
+        """A webhook's own `max_in_flight` binds at any speed; the default while it is slow."""
+        if own_cap:
+            return cls(delivery_id, webhook_id, own_cap, **rest)
+        return cls(delivery_id, webhook_id, default_cap, default_cap=True, **rest)
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
                     _WEBHOOKS.c.breaker_state,
                     _WEBHOOKS.c.breaker_until,
                     _WEBHOOKS.c.breaker_history,
+                    _WEBHOOKS.c.latency_ms,
                 ).where(_WEBHOOKS.c.id.in_(webhook_ids)),
             )
         )
@@ -83,16 +105,18 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     connection.execute(
         delete(_LEASES).where(_LEASES.c.webhook_id.in_(webhook_ids), _LEASES.c.expires_at <= now)
     )
-    held = dict(
-        connection.execute(
-            select(_LEASES.c.delivery_id, _LEASES.c.webhook_id).where(
-                _LEASES.c.webhook_id.in_(webhook_ids)
-            )
-        ).all()
-    )
+    held: dict[str, str] = {}
     in_flight: dict[str, int] = {}
-    for webhook_id in held.values():
+    soonest: dict[str, datetime] = {}  # the expiry of each webhook's oldest lease
+    for delivery_id, webhook_id, expires_at in connection.execute(
+        select(_LEASES.c.delivery_id, _LEASES.c.webhook_id, _LEASES.c.expires_at).where(
+            _LEASES.c.webhook_id.in_(webhook_ids)
+        )
+    ):
+        held[delivery_id] = webhook_id
         in_flight[webhook_id] = in_flight.get(webhook_id, 0) + 1
+        expires_at = _aware(expires_at)
+        soonest[webhook_id] = min(soonest.get(webhook_id, expires_at), expires_at)
     changes: dict[str, dict] = {}
     granted, refused = [], {}
     for c in candidates:
@@ -107,7 +131,8 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             refused[c.delivery_id] = Refusal(f"throttled: {why}", (until - now).total_seconds())
             continue
         count = in_flight.get(c.webhook_id, 0)
-        if count >= c.cap:
+        fast = c.default_cap and _answers_fast(row, soonest.get(c.webhook_id), c.timeout, now)
+        if count >= c.cap and not fast:
             refused[c.delivery_id] = Refusal(
                 f"throttled: {count} deliveries in flight (max {c.cap})"
             )
@@ -151,17 +176,30 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     return refused
 
 
+def _answers_fast(row, soonest: datetime | None, timeout: float, now: datetime) -> bool:
+    """Its recent attempts took under SLOW on average, and no lease of it is older than STUCK
+    (a lease expires `timeout` + LEASE_MARGIN after it was taken)."""
+    if row is None or row.latency_ms is None or row.latency_ms >= SLOW / timedelta(milliseconds=1):
+        return False
+    return soonest is None or soonest - now > timedelta(seconds=timeout) + LEASE_MARGIN - STUCK
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def account(
     connection: Connection,
-    outcomes: list[tuple[str, bool]],
+    outcomes: list[tuple[str, bool, int]],
     now: datetime,
     policy: BreakerPolicy,
 ) -> None:
-    """The circuit breaker counts recorded attempts (webhook id, succeeded): a probe closes
+    """Counts recorded attempts (webhook id, succeeded, duration in ms): the moving average
+    of the webhook's durations (admission's speed); for the circuit breaker, a probe closes
     or reopens it; enough failures in the window open it."""
     if not outcomes:
         return
-    webhook_ids = sorted({webhook_id for webhook_id, _ in outcomes})
+    webhook_ids = sorted({webhook_id for webhook_id, _, _ in outcomes})
     rows = {
         row.id: row
         for row in connection.execute(
@@ -172,7 +210,13 @@ def account(
         row = rows.get(webhook_id)
         if row is None:
             continue
-        results = [ok for wh, ok in outcomes if wh == webhook_id]
+        results = [ok for wh, ok, _ in outcomes if wh == webhook_id]
+        latency = row.latency_ms
+        for wh, _, duration in outcomes:
+            if wh == webhook_id:
+                latency = (
+                    duration if latency is None else latency + LATENCY_WEIGHT * (duration - latency)
+                )
         values: dict = {}
         if row.breaker_state == HALF_OPEN:  # the probe's answer decides
             if results[-1]:
@@ -202,6 +246,7 @@ def account(
             ):
                 reason = f"opened: {failures} of {attempts} attempts failed"
                 values |= _opened(row, now, policy, 1, reason)
+        values["latency_ms"] = round(latency) if latency is not None else None
         connection.execute(update(_WEBHOOKS).where(_WEBHOOKS.c.id == webhook_id).values(**values))
 
 

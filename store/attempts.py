@@ -111,7 +111,10 @@ def record_attempts(
     if breaker is not None:
         account(
             connection,
-            [(r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS) for r in records],
+            [
+                (r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS, r.result.duration_ms)
+                for r in records
+            ],
             now,
             breaker,
         )

@@ -110,6 +110,9 @@ class Webhook(Base):
     window_attempts: Mapped[int] = mapped_column(Integer, default=0)
     window_failures: Mapped[int] = mapped_column(Integer, default=0)
     breaker_history: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # The moving average of its attempts' durations (ms; None: none yet): whether admission
+    # lets it have the default cap's burst (store/admission.py).
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class DeliveryLease(Base):

@@ -8,9 +8,17 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from hookline.store.admission import Candidate, admit, in_flight, release
+from hookline.store.admission import (
+    LATENCY_WEIGHT,
+    BreakerPolicy,
+    Candidate,
+    account,
+    admit,
+    in_flight,
+    release,
+)
 from hookline.store.engine import create_engine
 from hookline.store.tables import Webhook
 from hookline.store.transactions import Store
@@ -97,3 +105,71 @@ async def test_an_operators_redelivery_goes_through_an_open_circuit(stores, sess
     manual = [Candidate("dlv_9", webhook.id, 5, 15.0, manual=True)]
     assert "circuit open" in (await store.transaction(admit, scheduled, NOW))["dlv_0"].reason
     assert await store.transaction(admit, manual, NOW) == {}
+
+
+async def _set_latency(sessions, webhook_id: str, latency_ms: int | None) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == webhook_id).values(latency_ms=latency_ms)
+        )
+
+
+def default_capped(webhook_id: str, n: int, first: int = 0) -> list[Candidate]:
+    """Candidates of a webhook with no `max_in_flight` of its own: the default cap, 2."""
+    return [
+        Candidate.sized(f"dlv_{i}", webhook_id, None, 2, timeout=15.0)
+        for i in range(first, first + n)
+    ]
+
+
+async def test_an_endpoint_not_known_yet_or_slow_gets_the_default_cap(stores, sessions, tenant):
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    refused = await store.transaction(admit, default_capped(webhook.id, 4), NOW)
+    assert sorted(refused) == ["dlv_2", "dlv_3"]  # no attempt recorded yet: not known fast
+    await store.transaction(release, ["dlv_0", "dlv_1"])
+    await _set_latency(sessions, webhook.id, 4_000)  # its answers take seconds
+    refused = await store.transaction(admit, default_capped(webhook.id, 4, first=10), NOW)
+    assert sorted(refused) == ["dlv_12", "dlv_13"]
+    assert "(max 2)" in refused["dlv_12"].reason
+
+
+async def test_an_endpoint_that_answers_fast_is_not_held_to_the_default(stores, sessions, tenant):
+    """What holds a fast endpoint's leases is hookline's own queueing: a burst to it is not
+    throttled by the default cap."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    await _set_latency(sessions, webhook.id, 40)
+    assert await store.transaction(admit, default_capped(webhook.id, 12), NOW) == {}
+    assert await store.transaction(in_flight, webhook.id, NOW) == 12
+
+
+async def test_a_fast_endpoint_whose_leases_grow_old_is_slow_again(stores, sessions, tenant):
+    """It starts to hang: once a lease is older than STUCK, the default cap binds again,
+    before any attempt of it is recorded."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    await _set_latency(sessions, webhook.id, 40)
+    assert await store.transaction(admit, default_capped(webhook.id, 3), NOW) == {}
+    later = NOW + timedelta(seconds=4)
+    refused = await store.transaction(admit, default_capped(webhook.id, 1, first=3), later)
+    assert "3 deliveries in flight (max 2)" in refused["dlv_3"].reason
+
+
+async def test_a_webhooks_own_cap_holds_at_any_speed(stores, sessions, tenant):
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    await _set_latency(sessions, webhook.id, 5)
+    own = [Candidate.sized(f"dlv_{i}", webhook.id, 1, 2, timeout=15.0) for i in range(3)]
+    assert sorted(await store.transaction(admit, own, NOW)) == ["dlv_1", "dlv_2"]
+
+
+async def test_recorded_attempts_set_the_webhooks_moving_average(stores, sessions, tenant):
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    policy = BreakerPolicy(min_attempts=1000)
+    await store.transaction(account, [(webhook.id, True, 100)], NOW, policy)
+    await store.transaction(account, [(webhook.id, False, 15_100)], NOW, policy)
+    async with sessions.begin() as session:
+        latency = await session.scalar(select(Webhook.latency_ms).where(Webhook.id == webhook.id))
+    assert latency == round(100 + LATENCY_WEIGHT * 15_000)

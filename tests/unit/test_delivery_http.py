@@ -365,3 +365,22 @@ async def test_one_origin_gets_at_most_its_limit_and_others_do_not_wait(serve: S
         results = await asyncio.gather(*held)
     assert [r.status_code for r in results] == [200] * 6
     assert busy.max_in_flight == 2  # the other four waited for a slot, then went two by two
+
+
+async def test_the_wait_for_a_connection_slot_is_not_the_receivers_time(serve: Serve) -> None:
+    """An attempt's duration is the receiver's: one queued behind a held request shows the
+    time it was answered in, not the time it waited for the slot (admission reads it)."""
+    scripted = Scripted(lambda n: ok(), hold=True)
+    port = await serve(scripted)
+    settings = Settings(allow_private_urls=True, max_requests_per_endpoint=1)
+    async with delivery_transport(settings) as http:
+        first = asyncio.create_task(send_to(http, port))
+        await scripted.wait_in_flight(1)
+        queued = asyncio.create_task(send_to(http, port))
+        await asyncio.sleep(1.0)  # the second waits for the one connection all along
+        scripted.hold = False
+        scripted.release.set()
+        held, waited = await asyncio.gather(first, queued)
+    assert (held.status_code, waited.status_code) == (200, 200)
+    assert held.duration_ms >= 1000
+    assert waited.duration_ms < 500
