@@ -23,6 +23,10 @@ import time
 HOST = "127.0.0.1"
 _MAX_HEAD = 64 * 1024
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+# The F scenarios' failing share (bench/seed.py): a /flaky/ path answers 503 to attempt 1
+# (retried, then 200); a /dead/ path answers 400 to every attempt (failed for good).
+_UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 
 
 def _reply(status: str, body: bytes, content_type: str = "application/json") -> bytes:
@@ -48,7 +52,7 @@ class FastReceiver:
                 method, _, rest = lines[0].partition(" ")
                 target = rest.rpartition(" ")[0]
                 length = 0
-                event_id = delivery_id = ""
+                event_id = delivery_id = attempt = ""
                 close = False
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
@@ -59,6 +63,8 @@ class FastReceiver:
                         event_id = value.strip()
                     elif name == "x-webhook-delivery-id":
                         delivery_id = value.strip()
+                    elif name == "x-webhook-attempt":
+                        attempt = value.strip()
                     elif name == "connection" and value.strip().lower() == "close":
                         close = True
                 if length:
@@ -68,7 +74,12 @@ class FastReceiver:
                     self.records.append((time.time(), event_id, delivery_id, path))
                     if self.delay:
                         await asyncio.sleep(self.delay)
-                    writer.write(_OK)
+                    if "/dead/" in path:
+                        writer.write(_BAD_REQUEST)
+                    elif "/flaky/" in path and attempt == "1":
+                        writer.write(_UNAVAILABLE)
+                    else:
+                        writer.write(_OK)
                 else:
                     writer.write(self._get(target))
                 if close:

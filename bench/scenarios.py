@@ -17,6 +17,7 @@ import time
 import httpx
 
 from bench.config import FANOUT, HOST, PROCESSES, Sizes, fanout_key, fanout_timeout
+from bench.fanout_failures import settle
 from bench.procs import tree_rss_mb
 from bench.progress import tracked
 from bench.publisher import Connection
@@ -246,6 +247,9 @@ class Bench:
             rss_peak=peak,
         )
         result["seed_seconds"] = self.stack.seed_seconds.get(n)
+        if done:  # its failing share: retries, settlement, one redelivery
+            self.say(f"{name}: the failing share's retries, then a redelivery")
+            result["failing_share"] = await settle(self, tenant, event_id, base, at)
         mine = [r for r in records if r[1] == event_id]  # for pool_fanout
         result["_raw"] = {"sent": {event_id: at}, "records": mine, "cpu": cpu}
         return result

@@ -1,7 +1,7 @@
 """The bench's store before a run: migrated, with a tenant `bench`, its token, and the
 webhooks the scenarios deliver to (one on `user.created`, FANOUT on `data.created`); with
 `--fanout`, a tenant per size (`bench-fanout-N`) with its token and N webhooks on
-`data.created`, written in one bulk INSERT per tenant."""
+`data.created`, a share of them failing (`share`), written in one bulk INSERT per tenant."""
 
 from __future__ import annotations
 
@@ -27,26 +27,57 @@ class FanoutTenant:
     path: str  # the receiver path prefix of its webhooks (/f1000)
 
 
+# An F tenant's failing share: 1 webhook in FLAKY_EVERY answers 503 to attempt 1 and is
+# retried after RETRY_AFTER_S; 1 in DEAD_EVERY answers 400 and fails for good at once (what
+# the F scenario then redelivers). bench/receiver.py answers by path.
+FLAKY_EVERY, DEAD_EVERY = 10, 20
+RETRY_AFTER_S = 1
+
+
+def share(i: int) -> str:
+    """The path segment of the F tenant's webhook `i`: flaky, dead, or healthy (empty)."""
+    if i % FLAKY_EVERY == 1:
+        return "flaky/"
+    if i % DEAD_EVERY == 2:
+        return "dead/"
+    return ""
+
+
 def webhook_rows(
-    tenant_id: str, url_prefix: str, type_: str, n: int, now: datetime, start: int = 0
+    tenant_id: str,
+    url_prefix: str,
+    type_: str,
+    n: int,
+    now: datetime,
+    start: int = 0,
+    failing_share: bool = False,
 ) -> list[dict]:
-    """`n` active webhooks of one tenant on `type_`, at `{url_prefix}/{i}`, as rows for a bulk
-    INSERT (ids and secrets new)."""
+    """`n` active webhooks of one tenant on `type_`, at `{url_prefix}/{i}` (with
+    `failing_share`, `{url_prefix}/{share(i)}{i}`), as rows for a bulk INSERT (ids and secrets
+    new)."""
     from hookline.core import ids, signing
 
-    return [
-        {
-            "id": ids.webhook_id(),
-            "tenant_id": tenant_id,
-            "url": f"{url_prefix}/{i}",
-            "events": [type_],
-            "status": "active",
-            "secret": signing.new_secret(),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(start, start + n)
-    ]
+    rows = []
+    for i in range(start, start + n):
+        kind = share(i) if failing_share else ""
+        retry_policy = {
+            "flaky/": {"initial_interval": RETRY_AFTER_S},
+            "dead/": {"max_attempts": 1, "client_error_max_attempts": 1},
+        }.get(kind)
+        rows.append(
+            {
+                "id": ids.webhook_id(),
+                "tenant_id": tenant_id,
+                "url": f"{url_prefix}/{kind}{i}",
+                "events": [type_],
+                "status": "active",
+                "secret": signing.new_secret(),
+                "retry_policy": retry_policy,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
 
 
 async def _insert_webhooks(session, rows: list[dict]) -> None:
@@ -101,6 +132,7 @@ async def prepare_fanout(url: str, rx_port: int, sizes: tuple[int, ...]) -> list
                     "data.created",
                     n,
                     datetime.now(UTC),
+                    failing_share=True,
                 )
                 await _insert_webhooks(session, rows)
             out.append(FanoutTenant(n, issued.value, tenant.id, path))

@@ -248,6 +248,7 @@ def pool_fanout(name: str, passes: list[dict]) -> dict[str, Any]:
         "rss_before_mb": passes[0]["rss_before_mb"],
         "rss_peak_mb": _largest([one["rss_peak_mb"] for one in passes]),
         "seed_seconds": passes[0].get("seed_seconds"),
+        "failing_share": passes[0].get("failing_share"),
         "complete": all(one["complete"] for one in passes),
     }
     pooled["passes"] = [

@@ -42,6 +42,43 @@ def fanout_rows(report: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def failing_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per F scenario: its failing share (flaky: 503 to attempt 1, then retried;
+    dead: 400, failed for good), seconds from the publish to the last retry's arrival and to
+    the event's settlement, what the store holds, and the redelivery of the failed ones."""
+    out = []
+    for key, s in report.get("scenarios", {}).items():
+        share = s.get("failing_share") if key.startswith("F") else None
+        if not share:
+            continue
+        store = share["store"]
+        by_status = ", ".join(f"{k} {v:,}" for k, v in sorted(store["deliveries"].items()))
+        answer = share["redeliver_answer"]
+        out.append(
+            [
+                key + ("" if share["complete"] else " (INCOMPLETE)"),
+                f"{share['flaky']:,} / {share['dead']:,}",
+                fmt(share["retries_done_s"], 2),
+                fmt(share["settled_s"], 2),
+                f"{store['event_status']}; {by_status}; attempts {store['attempts']:,}",
+                f"{answer['status']}: {answer['scheduled']} ({answer['not_scheduled']} not)",
+                fmt(share["redelivered_s"], 2),
+            ]
+        )
+    return out
+
+
+FAILING_HEADERS = [
+    "scenario",
+    "flaky / dead",
+    "s to last retry",
+    "s to settled",
+    "store: event; deliveries; attempts",
+    "redeliver: HTTP: scheduled",
+    "s to last redelivery",
+]
+
+
 FANOUT_HEADERS = [
     "scenario",
     "webhooks",
@@ -63,6 +100,11 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
     if fanout:
         tables.append(
             ("fan-out: ONE event to many webhooks (s: from its publish)", FANOUT_HEADERS, fanout)
+        )
+    failing = failing_rows(report)
+    if failing:
+        tables.append(
+            ("fan-out: the failing share, settled, then redelivered", FAILING_HEADERS, failing)
         )
     costs = report.get("costs")
     if costs:

@@ -6,16 +6,19 @@ No speed is ever asserted here: the figures depend on the machine."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from bench import actions
 from bench.config import fanout_key, fanout_timeout, parse_fanout
 from bench.costs import fanout_keys, per_delivery_rows, rows
+from bench.fanout_failures import failing_counts
 from bench.procs import parse_status_mb
-from bench.receiver import distinct
+from bench.receiver import FastReceiver, distinct
 from bench.render import to_markdown
 from bench.seed import webhook_rows
 from bench.stats import check_targets, compute_ratios, fanout_summary, pool_fanout
@@ -279,3 +282,44 @@ def test_resident_memory_from_proc_status() -> None:
     assert parse_status_mb(status, "VmRSS") == pytest.approx(100.0)
     assert parse_status_mb(status, "VmHWM") == pytest.approx(200.0)
     assert parse_status_mb(status, "VmSwap") is None
+
+
+def test_an_f_tenants_failing_share() -> None:
+    """1 in 10 flaky (retried after 1 s), 1 in 20 of the rest dead (one attempt): the F
+    scenario's retries and its redelivery."""
+    rows = webhook_rows(
+        "ten_x",
+        "http://127.0.0.1:9/f100",
+        "data.created",
+        100,
+        datetime.now(UTC),
+        failing_share=True,
+    )
+    flaky = [r for r in rows if "/flaky/" in r["url"]]
+    dead = [r for r in rows if "/dead/" in r["url"]]
+    assert (len(flaky), len(dead)) == failing_counts(100) == (10, 5)
+    assert all(r["retry_policy"] == {"initial_interval": 1} for r in flaky)
+    assert all(r["retry_policy"]["max_attempts"] == 1 for r in dead)
+    plain = webhook_rows("ten_x", "http://127.0.0.1:9/c", "data.created", 10, datetime.now(UTC))
+    assert all("/flaky/" not in r["url"] and r["retry_policy"] is None for r in plain)
+
+
+async def test_the_receiver_answers_the_failing_share_by_path() -> None:
+    receiver = FastReceiver()
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def post(path: str, attempt: int) -> int:
+                reply = await client.post(
+                    path, content=b"{}", headers={"X-Webhook-Attempt": str(attempt)}
+                )
+                return reply.status_code
+
+            assert [await post("/f10/flaky/1", n) for n in (1, 2)] == [503, 200]
+            assert [await post("/f10/dead/2", n) for n in (1, 2)] == [400, 400]
+            assert await post("/f10/3", 1) == 200
+    finally:
+        server.close()
+    assert len(receiver.records) == 5  # every POST is recorded, whatever its answer
