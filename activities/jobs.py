@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from temporalio import activity
@@ -72,6 +73,8 @@ class JobActivities:
                 await self._signal(client, input.items[index], out)
                 out.done = index + 1
                 activity.heartbeat(out.model_dump(mode="json"))
+                if out.cancelled:  # arrived while a signal was in flight, now counted
+                    break
         except asyncio.CancelledError:
             out.cancelled = True
         metrics.redelivery_requested(out.deliveries)
@@ -83,14 +86,15 @@ class JobActivities:
                 if await missing_workflow_keys(client, item.event_id):
                     _skip(out, SKIPPED_MISSING_KEY)
                     return
-                await client.get_workflow_handle(item.event_id).signal(
+                signal = client.get_workflow_handle(item.event_id).signal(
                     "redeliver", RedeliverSignal(webhook_ids=item.webhook_ids)
                 )
+                await _to_its_end(signal, out)
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     _skip(out, SKIPPED_EXPIRED)
                     return
-                if exc.status in _UNAVAILABLE:
+                if exc.status in _UNAVAILABLE and not out.cancelled:
                     activity.heartbeat(out.model_dump(mode="json"))
                     await asyncio.sleep(_UNAVAILABLE_PAUSE)
                     continue
@@ -101,6 +105,17 @@ class JobActivities:
             out.scheduled += 1
             out.deliveries += len(item.webhook_ids)
             return
+
+
+async def _to_its_end(call: Awaitable[None], out: JobSignalOutput) -> None:
+    """Awaits a signal even when the job is cancelled meanwhile: once sent it may have reached
+    the workflow, so it is counted like any other; the cancellation is kept in `out`."""
+    sending = asyncio.ensure_future(call)
+    try:
+        await asyncio.shield(sending)
+    except asyncio.CancelledError:
+        out.cancelled = True
+        await sending
 
 
 def _skip(out: JobSignalOutput, reason: str) -> None:
