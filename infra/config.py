@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     # A request's body must have arrived whole within this of the app's first read of it; else
     # 408 and the connection is closed.
     request_body_timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    # A request's line and headers must have arrived whole within this of the connection's
+    # opening (or of the previous response); else the connection is closed (api/connections.py).
+    request_head_timeout: timedelta = Field(default=timedelta(seconds=10), gt=timedelta(0))
     # Connections (and requests in flight) per API process; beyond it new requests get 503
     # (uvicorn's limit_concurrency).
     max_connections: int = Field(default=1000, ge=1)
@@ -239,6 +242,7 @@ class Settings(BaseSettings):
         "console_session_lifetime",
         "keep_alive_timeout",
         "request_body_timeout",
+        "request_head_timeout",
         "breaker_window",
         "breaker_open_for",
         mode="before",

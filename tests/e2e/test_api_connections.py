@@ -1,10 +1,7 @@
-"""A few sockets cannot hold `hookline api`: idle kept-alive connections, slow bodies and
-oversized heads are closed within the documented bounds, and connections beyond
-HOOKLINE_MAX_CONNECTIONS get 503 at once. Raw sockets on 127.0.0.1 against a real process
-(no Temporal: the API starts without it and answers what it can).
-
-uvicorn has no timeout for a request's head: a connection that sends nothing, or dribbles its
-head, stays open until the client goes (README, "Connections": run the API behind a proxy).
+"""A few sockets cannot hold `hookline api`: idle kept-alive connections, silent or slow
+heads, slow bodies and oversized heads are closed within the documented bounds, and
+connections beyond HOOKLINE_MAX_CONNECTIONS get 503 at once. Raw sockets on 127.0.0.1 against
+a real process (no Temporal: the API starts without it and answers what it can).
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ import pytest
 from hookline.devserver import free_port, stop_process
 from hookline.store.admin import new_token_value
 
-KEEP_ALIVE, BODY_TIMEOUT, MAX_CONNECTIONS = 1, 2, 8
+KEEP_ALIVE, BODY_TIMEOUT, HEAD_TIMEOUT, MAX_CONNECTIONS = 1, 2, 3, 8
 
 
 class Api:
@@ -44,6 +41,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         "HOOKLINE_BOOTSTRAP_TOKEN": token,
         "HOOKLINE_KEEP_ALIVE_TIMEOUT": f"{KEEP_ALIVE}s",
         "HOOKLINE_REQUEST_BODY_TIMEOUT": f"{BODY_TIMEOUT}s",
+        "HOOKLINE_REQUEST_HEAD_TIMEOUT": f"{HEAD_TIMEOUT}s",
         "HOOKLINE_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     }
     data.mkdir(parents=True)
@@ -96,6 +94,59 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(ap
         got, after = read_until_closed(sock, 10)
     assert got.startswith(b"HTTP/1.1 200 ")
     assert after < KEEP_ALIVE + 1.5, after  # uvicorn's default would be 5 s
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(api: Api) -> None:
+    with api.connect() as sock:
+        got, after = read_until_closed(sock, 20)
+    assert got == b""
+    assert HEAD_TIMEOUT - 0.5 < after < HEAD_TIMEOUT + 1.5, after
+
+
+def test_a_dribbled_head_is_closed_after_the_head_timeout(api: Api) -> None:
+    head = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    with api.connect() as sock:
+        started = time.monotonic()
+        sock.settimeout(0.2)
+        closed = False
+        for byte in head:  # one byte every 0.1 s: 20 s for the whole head, never finished
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(65536) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        took = time.monotonic() - started
+    assert closed, "the head was dribbled to its end on an open connection"
+    assert took < HEAD_TIMEOUT + 1.5, took
+
+
+def test_a_second_request_dribbled_after_a_response_is_closed_too(api: Api) -> None:
+    with api.connect() as sock:
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        sock.settimeout(0.2)
+        closed = False
+        for byte in b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+            try:  # each byte resets the kept-alive idle timer; the head timer is not reset
+                sock.sendall(bytes([byte]))
+                while sock.recv(65536):
+                    pass
+                closed = True
+                break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        took = time.monotonic() - started
+    assert closed and took < HEAD_TIMEOUT + 1.5, took
 
 
 def test_a_slow_body_gets_408_and_the_connection_closed(api: Api) -> None:
