@@ -41,8 +41,10 @@ PASSTHROUGH = (
 )
 
 
-def activities(deps: Deps) -> list:
-    events, delivery = EventActivities(deps), DeliveryActivities(deps)
+def activities(deps: Deps, client: Client | None = None) -> list:
+    """The worker's activities; `client` wakes fifo webhooks' next deliveries (activities/
+    turns.py), local activities having no client of their own."""
+    events, delivery = EventActivities(deps, client), DeliveryActivities(deps, client)
     jobs = JobActivities(deps)
     return [
         events.accept_event,
@@ -73,7 +75,7 @@ def build_worker(client: Client, deps: Deps, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[EventWorkflow, DeliveryChunkWorkflow, RedeliveryJobWorkflow],
-        activities=activities(deps),
+        activities=activities(deps, client),
         workflow_runner=workflow_runner(settings),
         # Pollers scale with the server's backlog hints: with the SDK's fixed 5 (about one on
         # the shared queue), tasks whose eager start was refused under load waited 4-10 s

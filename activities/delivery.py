@@ -22,9 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.deps import Deps
+from hookline.activities.turns import Turns
 from hookline.core import retry
 from hookline.core.models import (
     DeliverInput,
@@ -131,6 +133,7 @@ def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutpu
         retry_delay=wait,
         throttled=True,
         rate_booked=refusal.booked,
+        awaits_turn=refusal.turn,
     )
 
 
@@ -144,9 +147,10 @@ def summary(url: str, result: SendResult) -> str:
 
 
 class DeliveryActivities:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, client: Client | None = None) -> None:
         self.deps = deps
         self._breaker = deps.settings.breaker_policy()
+        self._turns = Turns(deps.store, client)  # fifo webhooks' next in line
 
     @activity.defn(name="deliver_first")
     async def deliver_first(self, input: FirstAttemptsInput) -> FirstAttemptsOutput:
@@ -224,6 +228,8 @@ class DeliveryActivities:
             ]
         for record in records:
             self._observe(record, event.type)
+        ended = [o.webhook_id for o in outcomes if o.status != DeliveryStatus.PENDING]
+        await self._turns.after(ended, webhooks)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
 
     @activity.defn(name="deliver")
@@ -244,6 +250,7 @@ class DeliveryActivities:
             await self.deps.store.transaction(
                 mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
             )
+            await self._turns.after([input.webhook_id], webhooks)
             return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
         assert event is not None  # else skipped above
         record = await self._attempt(
@@ -256,6 +263,8 @@ class DeliveryActivities:
         self._observe(record, event.type)
         output = self._output(record)
         decision = record.decision
+        if decision.outcome is not Outcome.RETRY or disabled:
+            await self._turns.after([input.webhook_id], webhooks)
         if decision.outcome is Outcome.SUCCESS:
             return output
         message = summary(record.url, record.result)

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row
 from temporalio import activity
+from temporalio.client import Client
 
 from hookline.activities.delivery import DeliveryActivities, EventFacts
 from hookline.activities.deps import Deps
@@ -69,9 +70,9 @@ def match_and_admit(
 
 
 class EventActivities:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, client: Client | None = None) -> None:
         self.deps = deps
-        self.delivery = DeliveryActivities(deps)
+        self.delivery = DeliveryActivities(deps, client)
 
     @activity.defn(name="accept_event")
     async def accept_event(self, input: AcceptInput) -> MatchOutput:

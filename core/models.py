@@ -247,6 +247,9 @@ class DeliverOutput(BaseModel):
     # ask again after `retry_delay` (PENDING, `attempts` those made before).
     throttled: bool = False
     rate_booked: bool = False  # throttled by the rate limit, a slot booked `retry_delay` on
+    # Throttled behind an earlier event of a `fifo` webhook: a `turn` signal may end the wait
+    # before `retry_delay` (store/ordering.py).
+    awaits_turn: bool = False
 
     @classmethod
     def ended(
@@ -347,6 +350,12 @@ class RedeliverSignal(BaseModel):
 
     webhook_ids: list[str] | None = None
     requested_at: datetime | None = None
+
+
+class TurnSignal(BaseModel):
+    """The delivery of an earlier event to this `fifo` webhook has ended: this event's may go."""
+
+    webhook_id: str
 
 
 class EventProgress(BaseModel):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from hookline.store import ordering
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import DeliveryLease, Webhook
 
@@ -59,6 +60,7 @@ class Refusal:
     reason: str
     wait: float | None = None  # seconds until it can be admitted, when known
     booked: bool = False  # a slot of the rate limit is booked for it, `wait` from now
+    turn: bool = False  # behind an earlier event (fifo): a `turn` signal may end the wait
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ HISTORY_KEPT = 20  # breaker transitions kept per webhook
 def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, Refusal]:
     """Leases for the candidates their webhooks admit, in order; the others, with why. In
     turn: the circuit breaker (open: none; after its time: one probe), the cap on deliveries
-    in flight, the rate limit (GCRA: one delivery per 1/rate s). A delivery holding a lease
+    in flight (for a fifo webhook: one, and its turn, store/ordering.py), the rate limit (GCRA:
+    one delivery per 1/rate s). A delivery holding a lease
     already (a retried activity) keeps it."""
     if not candidates:
         return {}
@@ -98,6 +101,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
                     _WEBHOOKS.c.breaker_until,
                     _WEBHOOKS.c.breaker_history,
                     _WEBHOOKS.c.latency_ms,
+                    _WEBHOOKS.c.ordering,
                 ).where(_WEBHOOKS.c.id.in_(webhook_ids)),
             )
         )
@@ -131,6 +135,11 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             refused[c.delivery_id] = Refusal(f"throttled: {why}", (until - now).total_seconds())
             continue
         count = in_flight.get(c.webhook_id, 0)
+        if row is not None and row.ordering == ordering.FIFO:
+            waits = ordering.turn(connection, c.delivery_id, c.webhook_id, count, c.timeout, now)
+            if waits is not None:
+                refused[c.delivery_id] = Refusal(f"throttled: {waits[0]}", waits[1], turn=True)
+                continue
         fast = c.default_cap and _answers_fast(row, soonest.get(c.webhook_id), c.timeout, now)
         if count >= c.cap and not fast:
             refused[c.delivery_id] = Refusal(

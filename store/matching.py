@@ -76,6 +76,8 @@ def open_deliveries(
                 "event_id": event.event_id,
                 "webhook_id": m.webhook_id,
                 "event_type": event.type,
+                # Publish time: a `fifo` webhook's deliveries go in this order (store/ordering.py).
+                "created_at": event.created,
                 "status": DeliveryStatus.PENDING,
                 "attempts": 0,
             }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,8 @@ class Webhook(Base):
     # The moving average of its attempts' durations (ms; None: none yet): whether admission
     # lets it have the default cap's burst (store/admission.py).
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    # "fifo": its deliveries go one at a time in publish order (store/ordering.py); "none".
+    ordering: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
 
 
 class DeliveryLease(Base):
@@ -176,6 +179,16 @@ class Delivery(Base):
         # Covering: the console's and the stats' counts by status read only the index.
         Index("ix_deliveries_webhook_created_status", "webhook_id", "created_at", "status"),
         Index("ix_deliveries_tenant_status", "tenant_id", "status"),
+        # Ordered delivery's lookups (store/ordering.py): a webhook's pending deliveries in
+        # publish order, however many ended ones its 7 days hold.
+        Index(
+            "ix_deliveries_pending_by_webhook",
+            "webhook_id",
+            "created_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

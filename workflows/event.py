@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ExpireInput,
         MatchOutput,
         RedeliverSignal,
+        TurnSignal,
         WebhookDisabled,
     )
 
@@ -112,6 +113,11 @@ class EventWorkflow:
     @workflow.signal
     def redeliver(self, request: RedeliverSignal) -> None:
         self._state.requests.append(request)
+
+    @workflow.signal
+    def turn(self, signal: TurnSignal) -> None:
+        """A fifo webhook's earlier delivery ended: this event's may go (store/ordering.py)."""
+        self._state.turns[signal.webhook_id] = None
 
     @workflow.query
     def progress(self) -> EventProgress:

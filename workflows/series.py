@@ -11,6 +11,7 @@ where it is: cancellation is never taken for a failed attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -169,6 +170,16 @@ class Series:
             return pending, None
         return first.outcomes, first.event_status
 
+    async def _turn(self, webhook_id: str, delay: float) -> None:
+        """Behind an earlier event of a fifo webhook: until its turn is signalled, or `delay`
+        (then it asks again: a signal may be lost)."""
+        turns = self.state.turns
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(
+                lambda: webhook_id in turns, timeout=timedelta(seconds=delay)
+            )
+        turns.pop(webhook_id, None)
+
     async def _retry_released(
         self, target: MatchedWebhook, series: int, trigger: Trigger, first: DeliverOutput
     ) -> DeliverOutput:
@@ -192,7 +203,10 @@ class Series:
             if policy is None:
                 return outcomes.failed_for_good(target, first.error or "no attempts left", made)
             self.visibility.show(state)  # "executing", in the UI and visibility, while it waits
-            await workflow.sleep(timedelta(seconds=delay))
+            if first.awaits_turn:
+                await self._turn(target.webhook_id, delay)
+            else:
+                await workflow.sleep(timedelta(seconds=delay))
             event = state.input
             request = DeliverInput.of(
                 target,

@@ -33,6 +33,8 @@ class EventState:
     in_flight: dict[str, int] = field(default_factory=dict)
     retrying: dict[str, None] = field(default_factory=dict)  # in flight, past attempt 1
     throttled: dict[str, None] = field(default_factory=dict)  # waiting for admission
+    # Fifo webhooks whose turn came (a `turn` signal) while their delivery waited for it.
+    turns: dict[str, None] = field(default_factory=dict)
     series: int = 0  # redelivery series started so far
     status: EventStatus = EventStatus.AWAITING
     # Runs begun before the worker's version patch release a delivery only when its whole

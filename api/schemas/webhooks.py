@@ -24,6 +24,9 @@ EventPattern = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
 ]
 WebhookStatus = Literal["active", "inactive"]
+# "fifo": the webhook's events are delivered one at a time, in publish order, each after the
+# previous one succeeded or failed for good (store/ordering.py). "none": as they come.
+Ordering = Literal["none", "fifo"]
 MetadataKey = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_METADATA_KEY, pattern=r"^[A-Za-z0-9_.:-]+$"),
@@ -168,6 +171,11 @@ class WebhookCreate(BaseModel):
     metadata: Metadata | None = None
     max_in_flight: MaxInFlight = None
     rate_limit: RateLimit = None
+    ordering: Ordering = Field(
+        default="none",
+        description="`fifo`: events delivered one at a time, in publish order, each after the "
+        "previous one succeeded or failed for good.",
+    )
 
     @model_validator(mode="after")
     def _dedupe_events(self) -> WebhookCreate:
@@ -203,10 +211,11 @@ class WebhookUpdate(BaseModel):
     metadata: Metadata | None = None
     max_in_flight: MaxInFlight = None
     rate_limit: RateLimit = None
+    ordering: Ordering | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> WebhookUpdate:
-        for name in ("url", "events", "status"):
+        for name in ("url", "events", "status", "ordering"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         self.events = _dedupe(self.events)
@@ -252,6 +261,7 @@ class WebhookOut(BaseModel):
         default=None, description="Deliveries in flight at once; null: the server's default."
     )
     rate_limit: int | None = Field(default=None, description="Deliveries per second at most.")
+    ordering: Ordering = Field(default="none", description="`fifo`: one at a time, in order.")
     circuit: Circuit = Field(default_factory=lambda: Circuit())
     created_at: datetime
     updated_at: datetime

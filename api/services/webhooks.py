@@ -238,6 +238,7 @@ async def create_webhook(
         metadata_=body.metadata or None,
         max_in_flight=body.max_in_flight,
         rate_limit=body.rate_limit,
+        ordering=body.ordering,
         created_at=now,
         updated_at=now,
     )
@@ -287,6 +288,8 @@ async def update_webhook(
         webhook.max_in_flight = body.max_in_flight
     if "rate_limit" in given:
         webhook.rate_limit = body.rate_limit
+    if body.ordering is not None:
+        webhook.ordering = body.ordering
     if body.status is not None and body.status != webhook.status:
         webhook.status = body.status
         if body.status == "active":

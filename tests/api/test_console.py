@@ -340,7 +340,7 @@ async def test_hookline_dev_mints_a_link_for_the_bootstrap_tenant(client, settin
 async def test_the_webhook_page_shows_its_limits_and_its_circuit(
     client, tenant, create_webhook, sessions
 ):
-    webhook = await create_webhook(max_in_flight=3, rate_limit=20)
+    webhook = await create_webhook(max_in_flight=3, rate_limit=20, ordering="fifo")
     async with sessions.begin() as session:
         await session.execute(
             update(Webhook)
@@ -357,9 +357,11 @@ async def test_the_webhook_page_shows_its_limits_and_its_circuit(
     assert api["data"]["circuit"]["state"] == "open"
     assert api["data"]["circuit"]["history"][0]["event"] == "opened: 7 of 10 failed"
     assert (api["data"]["max_in_flight"], api["data"]["rate_limit"]) == (3, 20)
+    assert api["data"]["ordering"] == "fifo"
     await sign_in(client, tenant.headers)
     page = (await client.get(f"/console/webhooks/{webhook['id']}")).text
     assert "20 per second" in page
     assert re.search(r"<dt>In flight at most</dt><dd>3</dd>", page)
+    assert "<dt>Order</dt><dd>one at a time, in publish order (fifo)</dd>" in page
     assert re.search(r'<dd class="bad">open until', page)
     assert "opened: 7 of 10 failed" in page

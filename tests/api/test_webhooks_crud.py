@@ -26,6 +26,7 @@ LIST_FIELDS = {
     "metadata",
     "max_in_flight",  # admission (tests/workflows/test_throttling.py)
     "rate_limit",
+    "ordering",
     "circuit",
     "created_at",
     "updated_at",
@@ -235,6 +236,28 @@ async def test_update_is_partial(client, tenant, create_webhook) -> None:
 
     same = await client.put(f"/api/v1/webhooks/{created['id']}", json={}, headers=tenant.headers)
     assert same.status_code == 200 and same.json()["data"]["retry_policy"] == {"backoff": 2}
+
+
+async def test_ordering_is_set_changed_and_checked(client, tenant, create_webhook) -> None:
+    plain = await create_webhook()
+    assert plain["ordering"] == "none"
+    ordered = await create_webhook(ordering="fifo")
+    assert ordered["ordering"] == "fifo"
+    path = f"/api/v1/webhooks/{ordered['id']}"
+    kept = await client.put(path, json={"description": "x"}, headers=tenant.headers)
+    assert kept.json()["data"]["ordering"] == "fifo"
+    changed = await client.put(path, json={"ordering": "none"}, headers=tenant.headers)
+    assert changed.json()["data"]["ordering"] == "none"
+    for wrong in ("FIFO", "lifo", None, 1):
+        answer = await client.put(path, json={"ordering": wrong}, headers=tenant.headers)
+        assert_error(answer, 422)
+    refused = await client.post(
+        "/api/v1/webhooks",
+        json={"url": WEBHOOK_URL, "events": ["user.created"], "ordering": "sorted"},
+        headers=tenant.headers,
+    )
+    assert_error(refused, 422)
+    assert (await client.get(path, headers=tenant.headers)).json()["data"]["ordering"] == "none"
 
 
 async def test_reactivating_clears_the_reason(client, tenant, create_webhook, sessions) -> None:

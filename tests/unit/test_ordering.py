@@ -1,0 +1,166 @@
+"""Ordered delivery (store/ordering.py): a fifo webhook's delivery is admitted only when no
+other is POSTing, no delivery of an earlier event is still pending, and no earlier event of the
+tenant is still unmatched; the next in line is the oldest pending one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from hookline.core.models import DeliveryStatus, EventStatus
+from hookline.store.admission import Candidate, admit, release
+from hookline.store.engine import create_engine
+from hookline.store.ordering import TURN_WAIT_MAX, next_in_line
+from hookline.store.tables import Delivery, Event, Webhook
+from hookline.store.transactions import Store
+from tests.support.store import add_webhook
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+async def _fifo_webhook(sessions, tenant_id: str) -> Webhook:
+    webhook = await add_webhook(sessions, tenant_id, "https://hooks.example.com/ordered")
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == webhook.id).values(ordering="fifo")
+        )
+    return webhook
+
+
+async def _event(sessions, tenant_id, webhook_id, n, *, status=EventStatus.EXECUTING, next_at=None):
+    """Event `evt_<n>` published n seconds after NOW - 1 h, with its delivery to the webhook."""
+    created = NOW - timedelta(hours=1) + timedelta(seconds=n)
+    async with sessions.begin() as session:
+        session.add(
+            Event(
+                id=f"evt_{n}",
+                tenant_id=tenant_id,
+                type="user.created",
+                data={},
+                created=created,
+                status=status,
+                expires_at=created + timedelta(days=7),
+            )
+        )
+        await session.flush()  # the delivery's foreign key
+        if status != EventStatus.AWAITING:
+            session.add(
+                Delivery(
+                    id=f"dlv_{n}",
+                    tenant_id=tenant_id,
+                    event_id=f"evt_{n}",
+                    webhook_id=webhook_id,
+                    event_type="user.created",
+                    status=DeliveryStatus.PENDING,
+                    created_at=created,
+                    next_attempt_at=next_at,
+                )
+            )
+
+
+async def _set_status(sessions, n: int, status: DeliveryStatus) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.id == f"dlv_{n}").values(status=status)
+        )
+
+
+def _one(webhook_id: str, n: int) -> list[Candidate]:
+    return [Candidate(f"dlv_{n}", webhook_id, 10, 15.0)]
+
+
+async def test_a_fifo_webhook_takes_its_events_in_publish_order(settings, sessions, tenant):
+    webhook = await _fifo_webhook(sessions, tenant.tenant_id)
+    later_retry = NOW + timedelta(minutes=5)
+    for n in range(3):
+        await _event(
+            sessions, tenant.tenant_id, webhook.id, n, next_at=later_retry if n == 0 else None
+        )
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        # The second waits for the first, until about its next attempt; the third for the
+        # second (the one just before it in line), about one POST's time.
+        refused = await store.transaction(admit, _one(webhook.id, 1), NOW)
+        assert refused["dlv_1"].turn and "after event evt_0" in refused["dlv_1"].reason
+        assert 300 <= refused["dlv_1"].wait <= 300 + 15 + 1
+        refused = await store.transaction(admit, _one(webhook.id, 2), NOW)
+        assert refused["dlv_2"].turn and "after event evt_1" in refused["dlv_2"].reason
+        assert 15 <= refused["dlv_2"].wait <= 16
+        assert await store.transaction(admit, _one(webhook.id, 0), NOW) == {}
+        # One at a time: even the next in line waits while the first POSTs.
+        await _set_status(sessions, 0, DeliveryStatus.FAILED)
+        refused = await store.transaction(admit, _one(webhook.id, 1), NOW)
+        assert "another delivery is in flight" in refused["dlv_1"].reason
+        await store.transaction(release, ["dlv_0"])
+        assert await store.transaction(next_in_line, [webhook.id], NOW) == [("evt_1", webhook.id)]
+        # Failed for good counts as ended: the second goes; the third still waits for it.
+        assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
+        await store.transaction(release, ["dlv_1"])
+        assert (
+            "after event evt_1"
+            in (await store.transaction(admit, _one(webhook.id, 2), NOW))["dlv_2"].reason
+        )
+        await _set_status(sessions, 1, DeliveryStatus.SUCCEEDED)
+        assert await store.transaction(admit, _one(webhook.id, 2), NOW) == {}
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+async def test_an_earlier_event_not_yet_matched_holds_the_turn(settings, sessions, tenant):
+    webhook = await _fifo_webhook(sessions, tenant.tenant_id)
+    await _event(sessions, tenant.tenant_id, webhook.id, 0, status=EventStatus.AWAITING)
+    await _event(sessions, tenant.tenant_id, webhook.id, 1)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        refused = await store.transaction(admit, _one(webhook.id, 1), NOW)
+        assert "event evt_0 is not matched yet" in refused["dlv_1"].reason
+        async with sessions.begin() as session:  # matched: none of it for this webhook
+            await session.execute(
+                update(Event).where(Event.id == "evt_0").values(status=EventStatus.SUCCEEDED)
+            )
+        assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+async def test_a_wait_behind_a_long_retry_is_bounded_and_expired_events_hold_nothing(
+    settings, sessions, tenant
+):
+    webhook = await _fifo_webhook(sessions, tenant.tenant_id)
+    await _event(sessions, tenant.tenant_id, webhook.id, 0, next_at=NOW + timedelta(days=2))
+    await _event(sessions, tenant.tenant_id, webhook.id, 1)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        refused = await store.transaction(admit, _one(webhook.id, 1), NOW)
+        assert refused["dlv_1"].wait == TURN_WAIT_MAX.total_seconds()
+        # The first event's window closed with its delivery still pending: it holds no turn.
+        async with sessions.begin() as session:
+            await session.execute(
+                update(Event)
+                .where(Event.id == "evt_0")
+                .values(expires_at=NOW - timedelta(seconds=1))
+            )
+        assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+async def test_a_webhook_without_ordering_is_not_held(settings, sessions, tenant):
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/any")
+    for n in range(2):
+        await _event(sessions, tenant.tenant_id, webhook.id, n)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
+        assert await store.transaction(admit, _one(webhook.id, 0), NOW) == {}
+    finally:
+        store.close()
+        await engine.dispose()
