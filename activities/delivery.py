@@ -16,18 +16,17 @@ import dataclasses
 import logging
 import random
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from hookline.activities.delivery_admit import EventFacts, load_and_admit, skip_reason, throttled
 from hookline.activities.deps import Deps
 from hookline.activities.turns import Turns
-from hookline.core import retry
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -36,7 +35,6 @@ from hookline.core.models import (
     FirstAttemptsInput,
     FirstAttemptsOutput,
     SendResult,
-    Trigger,
     WebhookDisabled,
 )
 from hookline.core.retry import (
@@ -48,93 +46,13 @@ from hookline.core.retry import (
     parse_retry_after,
 )
 from hookline.delivery import send as sending
-from hookline.delivery.send import error_text, event_body, send, webhook_secrets
+from hookline.delivery.send import error_text, send, webhook_secrets
 from hookline.infra import metrics, tracing
-from hookline.store.admission import Candidate, Refusal, admit
-from hookline.store.attempts import AttemptRecord, mark_skipped, mark_throttled, record_attempts
+from hookline.store.admission import Refusal
+from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.store.settling import settle
-from hookline.store.tables import Event, Webhook
 
 log = logging.getLogger("hookline.delivery")
-
-
-@dataclass(frozen=True)
-class EventFacts:
-    """What a delivery needs of its event (from the workflow's input or the store)."""
-
-    id: str
-    tenant_id: str
-    type: str
-    created: datetime
-    data: dict[str, Any]
-
-    def body(self) -> bytes:
-        return event_body(self.id, self.type, self.created, self.data, self.tenant_id)
-
-
-def load(
-    connection: Connection, event_id: str, webhook_ids: list[str]
-) -> tuple[EventFacts | None, dict[str, Row[Any]]]:
-    """The event (None once expired) and the webhooks of a delivery step."""
-    events, hooks = Event.__table__, Webhook.__table__
-    row = connection.execute(
-        select(
-            events.c.id, events.c.tenant_id, events.c.type, events.c.created, events.c.data
-        ).where(events.c.id == event_id)
-    ).first()
-    rows = connection.execute(select(hooks).where(hooks.c.id.in_(webhook_ids)))
-    return (EventFacts(*row) if row else None), {webhook.id: webhook for webhook in rows}
-
-
-def load_and_admit(
-    connection: Connection,
-    event_id: str,
-    targets: list[DeliverInput],
-    default_cap: int,
-    now: datetime,
-) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, Refusal]]:
-    """`load`, then leases for the targets that will POST (store/admission.py): those refused
-    (their webhook has its `max_in_flight` POSTing) come back with why, marked throttled."""
-    event, webhooks = load(connection, event_id, [t.webhook_id for t in targets])
-    candidates = [
-        Candidate.sized(
-            t.delivery_id,
-            t.webhook_id,
-            webhooks[t.webhook_id].max_in_flight,
-            default_cap,
-            timeout=t.retry.timeout,
-            booked=t.rate_booked,
-            manual=t.trigger == Trigger.MANUAL,
-        )
-        for t in targets
-        if DeliveryActivities.skip_reason(t, event, webhooks) is None
-    ]
-    refused = admit(connection, candidates, now)
-    mark_throttled(connection, refused, now)
-    return event, webhooks, refused
-
-
-def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutput:
-    """No attempt: ask again when admission says (an open circuit's next probe, the rate
-    limit's next slot), or after a wait that grows with the refusals in a row."""
-    draw = random.random()
-    if refusal.booked:  # exactly at its slot: the rate holds only if it comes then
-        wait = refusal.wait
-    elif refusal.wait is not None:
-        wait = retry.jittered(refusal.wait, draw)
-    else:
-        wait = retry.throttle_wait(target.refusals + 1, draw)
-    return DeliverOutput(
-        delivery_id=target.delivery_id,
-        webhook_id=target.webhook_id,
-        status=DeliveryStatus.PENDING,
-        attempts=made,
-        error=refusal.reason,
-        retry_delay=wait,
-        throttled=True,
-        rate_booked=refusal.booked,
-        awaits_turn=refusal.turn,
-    )
 
 
 def _headers(webhook: Row[Any], secrets: Any, trace: dict[str, str]) -> dict[str, str]:
@@ -181,7 +99,7 @@ class DeliveryActivities:
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel (of the targets admitted), then their Attempts in one
         transaction, with the event settled in it when no target needs a retry."""
-        skipped = {t.delivery_id: self.skip_reason(t, event, webhooks) for t in targets}
+        skipped = {t.delivery_id: skip_reason(t, event, webhooks) for t in targets}
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
         live = [t for t in targets if t.delivery_id not in skipped | refused.keys()]
         records: list[AttemptRecord] = []
@@ -245,7 +163,7 @@ class DeliveryActivities:
         )
         if input.delivery_id in refused:  # not a failed attempt: no retry used up
             return throttled(input, refused[input.delivery_id], attempt - 1)
-        skip = self.skip_reason(input, event, webhooks)
+        skip = skip_reason(input, event, webhooks)
         if skip:
             await self.deps.store.transaction(
                 mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
@@ -293,19 +211,6 @@ class DeliveryActivities:
             else None,
             category=ApplicationErrorCategory.BENIGN,
         )
-
-    @staticmethod
-    def skip_reason(
-        target: DeliverInput, event: EventFacts | None, webhooks: dict[str, Row[Any]]
-    ) -> str | None:
-        webhook = webhooks.get(target.webhook_id)
-        if event is None:
-            return "event expired"
-        if webhook is None or webhook.tenant_id != target.tenant_id:
-            return "webhook deleted"
-        if webhook.status != "active":
-            return f"webhook {webhook.status}"
-        return None
 
     async def _attempt(
         self, target: DeliverInput, event: EventFacts, body: bytes, webhook: Row[Any], number: int

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, Row
 from temporalio import activity
 from temporalio.client import Client
 
-from hookline.activities.delivery import DeliveryActivities, EventFacts
+from hookline.activities.delivery import DeliveryActivities
+from hookline.activities.delivery_admit import EventFacts
 from hookline.activities.deps import Deps
 from hookline.core.models import (
     AcceptInput,

@@ -24,7 +24,7 @@ from hookline.api.schemas.webhooks import (
     WebhookTestRequest,
     WebhookUpdate,
 )
-from hookline.api.services import deliveries, webhooks
+from hookline.api.services import deliveries, trials, webhooks
 from hookline.core.models import DeliveryStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -289,7 +289,7 @@ async def send_test(
 ) -> Response:
     user.require("webhooks:write")
     body = WebhookTestRequest(event=event or "webhook.test")
-    result = await webhooks.send_test(session, http, secrets, settings, catalog, webhook, body)
+    result = await trials.send_test(session, http, secrets, settings, catalog, webhook, body)
     return await _detail_page(
         request, user, session, catalog, webhook.id, test=result, test_event=event
     )
@@ -317,7 +317,7 @@ async def filter_test(
             if candidate is not None
             else FilterTestRequest(event=sample)
         )
-        verdict = await webhooks.filter_test(session, settings, catalog, webhook, body)
+        verdict = await trials.filter_test(session, settings, catalog, webhook, body)
     except (ValidationError, ApiError, forms.FormError) as exc:
         return await _detail_page(
             request,

@@ -31,7 +31,7 @@ from hookline.api.schemas.webhooks import (
     WebhookTestResult,
     WebhookUpdate,
 )
-from hookline.api.services import webhooks
+from hookline.api.services import trials, webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=LimitedJsonRoute)
 
@@ -173,7 +173,7 @@ async def test_webhook(
     catalog: CatalogDep,
     body: Annotated[WebhookTestRequest | None, Body()] = None,
 ) -> WebhookTestResult:
-    return await webhooks.send_test(
+    return await trials.send_test(
         session, http, secrets, settings, catalog, webhook, body or WebhookTestRequest()
     )
 
@@ -213,4 +213,4 @@ async def filter_test(
     settings: SettingsDep,
     catalog: CatalogDep,
 ) -> Data[FilterTestResult]:
-    return Data(data=await webhooks.filter_test(session, settings, catalog, webhook, body))
+    return Data(data=await trials.filter_test(session, settings, catalog, webhook, body))
