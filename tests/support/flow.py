@@ -8,8 +8,10 @@ import time
 from temporalio.client import Client, WorkflowHandle
 
 from hookline.api.publish import event_workflow_input, start_event
+from hookline.api.publish import publish as publish_event
 from hookline.core.models import EventProgress, EventStatus
 from hookline.infra.config import Settings
+from hookline.store.transactions import Store
 from hookline.workflows.event import EventWorkflow
 
 SETTLED = {EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.EXPIRED}
@@ -27,6 +29,15 @@ async def publish(
     handle = await start_event(client, settings, event)
     assert handle is not None
     return handle
+
+
+async def publish_recorded(
+    store: Store, client: Client, settings: Settings, tenant_id: str, data: dict
+) -> WorkflowHandle:
+    """As the API publishes: the event row recorded (awaiting) before its workflow starts."""
+    event = event_workflow_input(settings, tenant_id, "user.created", data, None)
+    published = await publish_event(store, client, settings, event)
+    return client.get_workflow_handle(published.event_id)
 
 
 async def settled(handle: WorkflowHandle, timeout: float = 30) -> EventProgress:
