@@ -40,6 +40,7 @@ async def _fifo(sessions, tenant_id: str, url: str, retry: dict | None = None) -
     return webhook
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 async def test_a_fifo_webhook_gets_its_events_in_publish_order_under_retries(
     dev_env, settings, sessions, store, tenant, receiver
 ):
@@ -94,6 +95,7 @@ async def test_a_delivery_failed_for_good_lets_the_next_one_go(
     assert [o.status for o in outcomes] == ["failed", "succeeded", "succeeded"]
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 async def test_a_queue_moves_at_the_receivers_pace_for_a_few_actions_each(
     dev_env, settings, sessions, store, tenant, receiver
 ):
