@@ -12,7 +12,7 @@ fifo webhook's delivery go only when
   yet, so whether it is for this webhook is not known).
 A delivery refused for its turn waits durably until about when the earlier one's next attempt
 is due; the delivery that ends first wakes the next in line with a `turn` signal
-(activities/ordering.py), so a queue moves at the receiver's pace, not the timers'.
+(activities/turns.py), so a queue moves at the receiver's pace, not the timers'.
 """
 
 from __future__ import annotations
