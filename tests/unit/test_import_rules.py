@@ -16,7 +16,7 @@ Of our own modules (`hookline.*`), each part may import only:
   be re-imported by the sandbox for every run, or bring I/O code into it)
 - client/: core/ (the publishers' Python client and the receivers' verify helper: never the
   server, so that installing it for a publisher pulls in no API, store or engine code)
-- the root modules (worker.py, cli.py, devserver.py): anything of ours
+- the root modules (worker.py, cli.py, serve.py, devserver.py, process.py): anything of ours
 
 A part always imports itself. Imports inside functions count as much as those at the top.
 """
