@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY py.typed cli.py devserver.py process.py worker.py ./
+COPY py.typed cli.py serve.py devserver.py process.py worker.py ./
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities

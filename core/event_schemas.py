@@ -28,7 +28,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from hookline.core.filters import compile_regex
+from hookline.core.filter_validation import compile_regex
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_ERRORS = 50  # listed in one answer; `truncated` says when there were more

@@ -22,7 +22,7 @@ from hookline.infra.config import split_address
 
 log = logging.getLogger("hookline.metrics")
 
-# prometheus-client's own switch, read when it is imported: cli.py sets it before any import
+# prometheus-client's own switch, read when it is imported: serve.py sets it before any import
 # (`metrics_dir`).
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 

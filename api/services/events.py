@@ -22,7 +22,7 @@ from hookline.api.schemas.events import (
     EventOut,
     PublishEvent,
 )
-from hookline.api.services.event_types import check_published
+from hookline.api.services.event_type_checks import check_published
 from hookline.core.catalog import Catalog
 from hookline.infra.config import Settings
 from hookline.store.retention import has_expired, is_live

@@ -15,7 +15,7 @@ from hookline.api.schemas.webhooks import (
     WebhookTestRequest,
     WebhookTestResult,
 )
-from hookline.api.services import event_types
+from hookline.api.services import event_type_checks
 from hookline.api.services.webhooks import check_filter
 from hookline.core import filters, ids
 from hookline.core.catalog import Catalog
@@ -46,7 +46,7 @@ async def send_test(
     """Signs and sends a sample event right away (inactive webhooks too) and reports the
     answer; a failed delivery is a result with `success: false`, never an error."""
     now = datetime.now(UTC)
-    data = await event_types.test_data(
+    data = await event_type_checks.test_data(
         session, catalog, settings, webhook.tenant_id, body.event, body.data, now
     )
     signing_secrets = webhook_secrets(webhook, secrets, now)
@@ -91,7 +91,7 @@ async def filter_test(
     """Whether the webhook (or its candidate `filter`) would receive the sample event, and
     why."""
     assert body.event is not None  # the schema fills it in
-    await event_types.check_known(
+    await event_type_checks.check_known(
         session, catalog, settings, webhook.tenant_id, body.event.type, body.event.data
     )
     spec = check_filter(body.filter) if "filter" in body.model_fields_set else webhook.filter

@@ -26,7 +26,7 @@ from hookline.api.schemas.webhooks import (
     WebhookOut,
     WebhookUpdate,
 )
-from hookline.api.services import event_types
+from hookline.api.services import event_type_checks
 from hookline.core import filters, ids, signing, urls
 from hookline.core.catalog import Catalog
 from hookline.core.headers import HeaderRefused, check_headers
@@ -185,7 +185,7 @@ async def list_webhooks(
             .limit(pagination.limit)
         )
         return Page(data=[fields(w) for w in rows], meta=pagination.meta(total or 0))
-    await event_types.check_patterns(session, catalog, tenant_id, [event])
+    await event_type_checks.check_patterns(session, catalog, tenant_id, [event])
     # Subscriptions are JSON lists with wildcards: match them here, over ids and patterns only.
     candidates = await session.execute(
         select(Webhook.id, Webhook.events).where(*where).order_by(*NEWEST_FIRST)
@@ -210,7 +210,7 @@ async def create_webhook(
     body: WebhookCreate,
 ) -> WebhookCreated:
     """A new active webhook; the answer carries its signing secret in full, this once."""
-    await event_types.check_patterns(session, catalog, tenant_id, body.events)
+    await event_type_checks.check_patterns(session, catalog, tenant_id, body.events)
     url = await check_url(body.url, settings)
     spec = check_filter(body.filter)
     headers = sealed_headers(secrets, body.headers)
@@ -252,7 +252,7 @@ async def update_webhook(
     edit). `secrets` seals new header values (needed when `headers` is given)."""
     given = body.model_fields_set
     if body.events is not None:
-        await event_types.check_patterns(
+        await event_type_checks.check_patterns(
             session, catalog, webhook.tenant_id, body.events, kept=webhook.events
         )
     url = await check_url(body.url, settings) if body.url is not None else None

@@ -16,7 +16,7 @@ Of our own modules (`hookline.*`), each part may import only:
   be re-imported by the sandbox for every run, or bring I/O code into it)
 - client/: core/ (the publishers' Python client and the receivers' verify helper: never the
   server, so that installing it for a publisher pulls in no API, store or engine code)
-- the root modules (worker.py, cli.py, devserver.py): anything of ours
+- the root modules (worker.py, cli.py, serve.py, devserver.py, process.py): anything of ours
 
 A part always imports itself. Imports inside functions count as much as those at the top.
 """
@@ -244,16 +244,24 @@ def module_name(path: Path) -> str:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the modules of ours it imports (function-level imports too); `from
-    hookline.x import y` counts as importing `hookline.x.y` when that is a module, and
-    importing a module imports its packages (their `__init__` runs first)."""
-    paths = {module_name(path): path for path in modules()}
+    return graph_of(
+        {module_name(path): (path.name == "__init__.py", path.read_text()) for path in modules()}
+    )
+
+
+def graph_of(sources: dict[str, tuple[bool, str]]) -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports (function-level imports too), from each
+    module's (is a package, source); `from hookline.x import y` counts as importing
+    `hookline.x.y` when that is a module, and importing a module imports its packages (their
+    `__init__` runs first), except the importer's own packages: Python imports those before
+    the importer, so a module's import of a sibling (`hookline.client.errors`) waits for no
+    `__init__`, while an import of a name from its package (`from hookline.client import X`)
+    still does, and counts."""
     graph: dict[str, set[str]] = {}
-    for name, path in paths.items():
-        is_package = path.name == "__init__.py"
+    for name, (is_package, source) in sources.items():
         package = name if is_package else name.rsplit(".", 1)[0]
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom):
@@ -263,12 +271,14 @@ def import_graph() -> dict[str, set[str]]:
                     base = ".".join([*parent, base] if base else parent)
                 for alias in node.names:
                     full = f"{base}.{alias.name}"
-                    targets.add(full if full in paths else base)
+                    targets.add(full if full in sources else base)
+        own = name.split(".")
+        own_packages = {".".join(own[:n]) for n in range(2, len(own))}
         with_packages = set(targets)
         for target in targets:
             parts = target.split(".")
-            with_packages |= {".".join(parts[:n]) for n in range(2, len(parts))}
-        graph[name] = {t for t in with_packages if t in paths and t != name}
+            with_packages |= {".".join(parts[:n]) for n in range(2, len(parts))} - own_packages
+        graph[name] = {t for t in with_packages if t in sources and t != name}
     return graph
 
 
@@ -313,6 +323,27 @@ def test_no_import_circle():
 
 def test_the_circle_check_finds_one():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_a_package_that_re_exports_its_modules_is_no_circle():
+    """A package `__init__` re-exporting its modules, which import one another: no circle.
+    One of them importing a name from the package itself (its `__init__`, maybe half run) is."""
+    facade = "from hookline.pkg.a import A\nfrom hookline.pkg.b import B\n"
+    sources = {
+        "hookline.pkg": (True, facade),
+        "hookline.pkg.a": (False, "from hookline.pkg.b import B\nfrom hookline.core import ids"),
+        "hookline.pkg.b": (False, "from . import c\n"),
+        "hookline.pkg.c": (False, ""),
+        "hookline.core": (True, ""),
+        "hookline.core.ids": (False, ""),
+    }
+    graph = graph_of(sources)
+    assert graph["hookline.pkg.a"] == {"hookline.pkg.b", "hookline.core", "hookline.core.ids"}
+    assert cycles(graph) == []
+    sources["hookline.pkg.c"] = (False, "from hookline.pkg import A\n")
+    assert cycles(graph_of(sources)) == [
+        ["hookline.pkg", "hookline.pkg.a", "hookline.pkg.b", "hookline.pkg.c"]
+    ]
 
 
 def test_the_sandbox_checks_the_workflow_modules():

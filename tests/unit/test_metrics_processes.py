@@ -12,15 +12,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hookline.cli import metrics_dir
 from hookline.infra import metrics
 from hookline.infra.config import Settings, split_address
+from hookline.serve import metrics_dir
 
 # One process's deliveries, as an activity records them; its own interpreter, as a uvicorn
 # worker process is (the directory is in its environment before prometheus_client loads).
 CHILD = """
 import sys
-from hookline.cli import metrics_dir
+from hookline.serve import metrics_dir
 from hookline.infra import metrics
 for _ in range(int(sys.argv[1])):
     metrics.record_attempt("success", 200, 0.01)
