@@ -62,7 +62,7 @@ def cmd_api(args: argparse.Namespace) -> None:
 def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> None:
     import uvicorn
 
-    from hookline.api.connections import head_timeout_protocol
+    from hookline.api.connections import HeadTimeoutH11Protocol
     from hookline.api.main import create_app
 
     configure_logs(settings.log_level)
@@ -85,7 +85,7 @@ def _serve_api(args: argparse.Namespace, settings: Settings, processes: int) -> 
         # Bounded connections (README, "Connections"). h11, not httptools: httptools puts no
         # bound on a request's head (16 MB of headers were read into memory), h11 does; and
         # a head must arrive within its own timeout.
-        http=head_timeout_protocol(settings.request_head_timeout.total_seconds()),
+        http=HeadTimeoutH11Protocol,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=math.ceil(settings.keep_alive_timeout.total_seconds()),
         limit_concurrency=settings.max_connections,

@@ -12,15 +12,27 @@ A connection whose head is still incomplete when the timer fires is closed, as n
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from hookline.infra.config import get_settings
 
-class _HeadTimeoutProtocol(H11Protocol):
-    head_timeout: float  # seconds; set by `head_timeout_protocol`
+
+class HeadTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection that has not sent a whole request head
+    within `HOOKLINE_REQUEST_HEAD_TIMEOUT` of the server starting to wait for one.
+
+    A class of this module, its bound read from the environment's settings as each process's
+    app is (`app_from_env`): with `--processes N`, uvicorn hands the class to processes it
+    spawns, by name."""
 
     _head_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_timeout = get_settings().request_head_timeout.total_seconds()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -56,9 +68,3 @@ class _HeadTimeoutProtocol(H11Protocol):
         self._head_timer = None
         if self._waiting_for_head():
             self.transport.close()
-
-
-def head_timeout_protocol(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection that has not sent a whole request head
-    within `seconds` of the server starting to wait for one."""
-    return type("HeadTimeoutH11Protocol", (_HeadTimeoutProtocol,), {"head_timeout": seconds})
