@@ -56,6 +56,7 @@ from hookline.client.errors import (
 from hookline.client.errors import error_from_response as error_from_response
 from hookline.client.models import (
     Attempt,
+    Circuit,
     Delivery,
     Event,
     EventDetail,
@@ -79,6 +80,7 @@ __all__ = [
     "AsyncHookline",
     "Attempt",
     "BadRequest",
+    "Circuit",
     "Conflict",
     "Delivery",
     "Event",

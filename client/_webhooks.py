@@ -67,9 +67,14 @@ class _WebhookOperations(_Client):
         retry_policy: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         metadata: Mapping[str, str] | None = None,
+        max_in_flight: int | None = None,
+        rate_limit: int | None = None,
+        ordering: str | None = None,
     ) -> _Call[WebhookEndpoint]:
         """A new webhook; its ``secret`` is whole in this answer only. Not retried after the
-        request may have reached the API (a retry could create a second webhook)."""
+        request may have reached the API (a retry could create a second webhook).
+        ``max_in_flight`` and ``rate_limit`` (deliveries per second) bound its deliveries;
+        ``ordering="fifo"`` delivers its events one at a time, in publish order."""
         body = {
             "url": url,
             "events": list(events),
@@ -78,6 +83,9 @@ class _WebhookOperations(_Client):
             "retry_policy": retry_policy,
             "headers": headers,
             "metadata": metadata,
+            "max_in_flight": max_in_flight,
+            "rate_limit": rate_limit,
+            "ordering": ordering,
         }
         body = {name: value for name, value in body.items() if value is not None}
         response = yield from self._request("POST", "/webhooks", json=body)
@@ -96,10 +104,14 @@ class _WebhookOperations(_Client):
         retry_policy: Mapping[str, Any] | None = UNSET,
         headers: Mapping[str, str] | None = UNSET,
         metadata: Mapping[str, str] | None = UNSET,
+        max_in_flight: int | None = UNSET,
+        rate_limit: int | None = UNSET,
+        ordering: str = UNSET,
     ) -> _Call[WebhookEndpoint]:
         """Change only the fields given; ``None`` clears description, filter, retry_policy,
-        headers, metadata. ``headers`` and ``metadata`` replace the whole map (a header value
-        given as the mask ``••••••••`` keeps the value it has)."""
+        headers, metadata, max_in_flight (the server's default) and rate_limit (none).
+        ``headers`` and ``metadata`` replace the whole map (a header value given as the mask
+        ``••••••••`` keeps the value it has)."""
         body = _given(
             url=url,
             events=events,
@@ -109,6 +121,9 @@ class _WebhookOperations(_Client):
             retry_policy=retry_policy,
             headers=headers,
             metadata=metadata,
+            max_in_flight=max_in_flight,
+            rate_limit=rate_limit,
+            ordering=ordering,
         )
         response = yield from self._request("PUT", f"/webhooks/{_segment(webhook_id)}", json=body)
         return _parse(response, _adapter(WebhookEndpoint))

@@ -155,6 +155,20 @@ class Job(_Model):
 # --------------------------------------------------------------------------- webhooks
 
 
+class CircuitChange(_Model):
+    at: datetime
+    event: str
+
+
+class Circuit(_Model):
+    """The webhook's circuit breaker: ``open`` while its recent attempts mostly failed (its
+    deliveries wait), ``half-open`` while one probe decides, else ``closed``."""
+
+    state: str
+    until: datetime | None = None
+    history: list[CircuitChange] = Field(default_factory=list)
+
+
 class WebhookEndpoint(_Model):
     """A webhook as the API returns it. ``secret`` is whole only in the answer to its creation
     (masked on a read, absent from lists); ``headers`` values are always masked."""
@@ -169,6 +183,10 @@ class WebhookEndpoint(_Model):
     retry_policy: dict[str, Any] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
+    max_in_flight: int | None = None  # None: the server's default
+    rate_limit: int | None = None  # deliveries per second at most; None: no limit
+    ordering: str = "none"  # "fifo": one at a time, in publish order
+    circuit: Circuit | None = None
     created_at: datetime
     updated_at: datetime
     last_triggered: datetime | None = None

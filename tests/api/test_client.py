@@ -139,6 +139,8 @@ async def test_publish_replay_read_redeliver_and_verify_async(live, tenant, rece
     async with asgi_client(live.app, tenant.token) as hl:
         hook = await hl.create_webhook(receiver.url("/hook"), ["user.*"], description="crm")
         assert isinstance(hook, WebhookEndpoint) and hook.secret.startswith("whsec_")
+        assert (hook.max_in_flight, hook.rate_limit, hook.ordering) == (None, None, "none")
+        assert hook.circuit is not None and hook.circuit.state == "closed"
 
         first = await hl.publish("user.created", {"id": "usr_1"}, id="signup-1")
         again = await hl.publish("user.created", {"id": "usr_1"}, id="signup-1")
@@ -437,6 +439,12 @@ async def test_webhooks_crud_round_trip_async(client, tenant, receiver) -> None:
             {"data.plan": "pro"},
         )
         assert updated.headers == {"Authorization": MASK}  # not given: kept
+        limited = await hl.update_webhook(
+            created.id, max_in_flight=2, rate_limit=5, ordering="fifo"
+        )
+        assert (limited.max_in_flight, limited.rate_limit, limited.ordering) == (2, 5, "fifo")
+        cleared = await hl.update_webhook(created.id, max_in_flight=None, rate_limit=None)
+        assert (cleared.max_in_flight, cleared.rate_limit, cleared.ordering) == (None, None, "fifo")
 
         sent = await hl.test_webhook(created.id, "user.created")
         assert sent.success and sent.details.status_code == 200
