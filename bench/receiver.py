@@ -14,8 +14,9 @@ A POST to a path holding ``/hang/`` (the noisy tenant of scenario N, bench/noisy
 answered only after ``--hang`` seconds (20: past the 15 s delivery timeout, so hookline has
 given up on it by then) and is not recorded: the scenarios count records, and a hanging
 tenant's retries must not count as anyone's deliveries. ``GET /hanging`` answers how many such
-POSTs arrived, how many hang now and the most that hung at once (JSON). On SIGTERM the hanging
-POSTs are answered at once, so the receiver stops without waiting for them.
+POSTs arrived, for how many distinct delivery ids, how many hang now and the most that hung at
+once (JSON). On SIGTERM the hanging POSTs are answered at once, so the receiver stops without
+waiting for them.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ class FastReceiver:
         self.hanging = 0  # /hang/ POSTs hanging now
         self._released = asyncio.Event()
         self.hung = 0  # /hang/ POSTs received
+        self.hung_deliveries: set[str] = set()  # their X-Webhook-Delivery-Ids
         self.most_hanging = 0  # the most at once
 
-    async def _hang(self) -> None:
+    async def _hang(self, delivery_id: str) -> None:
         """Until `hang` seconds have passed or the receiver stops (`release`)."""
         self.hung += 1
+        self.hung_deliveries.add(delivery_id)
         self.hanging += 1
         self.most_hanging = max(self.most_hanging, self.hanging)
         try:
@@ -104,7 +107,7 @@ class FastReceiver:
                 if length:
                     await reader.readexactly(length)
                 if method == "POST" and hangs(target.partition("?")[0]):
-                    await self._hang()
+                    await self._hang(delivery_id)
                     writer.write(_OK)
                 elif method == "POST":
                     path = target.partition("?")[0]
@@ -141,7 +144,12 @@ class FastReceiver:
         return _reply("404 Not Found", b"{}")
 
     def hanging_counts(self) -> dict[str, int]:
-        return {"received": self.hung, "now": self.hanging, "most": self.most_hanging}
+        return {
+            "received": self.hung,
+            "deliveries": len(self.hung_deliveries),
+            "now": self.hanging,
+            "most": self.most_hanging,
+        }
 
 
 def _after(query: str) -> int:
