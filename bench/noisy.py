@@ -14,14 +14,16 @@ The figure is N's p99 over N0's (bench/stats.py `noisy_ratio`, target at most 2)
 in-flight cap per webhook (store/admission.py) and the tenant as the task queue's fairness key
 keep the noisy tenant's backlog from queueing the quiet tenant's work. The receiver's
 `/hanging` counts show that the neighbour did hang meanwhile (and how many POSTs at once: at
-most the cap). Afterwards the noisy tenant's event workflows are terminated, so that their
-retries do not run under what the run measures next (the costs, the peer).
+most the cap). Afterwards a few of the noisy tenant's histories are read (by event type: what
+its waiting cost), then its event workflows are terminated, so that their retries do not run
+under what the run measures next (the costs, the peer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +37,18 @@ HANGING_TIMEOUT = 30.0  # s for the noisy tenant's first POST to hang, then N ru
 TERMINATE_TIMEOUT = 120.0  # s for terminating the noisy tenant's workflows
 TERMINATE_LANES = 20
 WARM_UP = 5  # the quiet tenant's events before N0: its first ones meet cold caches
+SAMPLE = 5  # noisy events whose histories are read, from the burst's start and from its end
+
+
+def event_types(documents: list[dict]) -> dict[str, int]:
+    """History events by type (EVENT_TYPE_ dropped) over the documents (proto JSON), most
+    first: what the noisy tenant's workflows did while they waited (timers, workflow tasks,
+    local-activity markers, workflow tasks timed out)."""
+    counts: Counter[str] = Counter()
+    for document in documents:
+        for event in document.get("events", []):
+            counts[str(event.get("eventType", "")).removeprefix("EVENT_TYPE_")] += 1
+    return dict(counts.most_common())
 
 
 class Publisher:
@@ -88,30 +102,40 @@ async def until_hanging(bench, timeout: float = HANGING_TIMEOUT) -> dict[str, in
         await asyncio.sleep(0.05)
 
 
-async def terminate(temporal_port: int, event_ids: list[str]) -> int:
-    """Terminates the event workflows (bounded); how many it terminated."""
+async def sample_and_terminate(temporal_port: int, event_ids: list[str]) -> dict[str, Any]:
+    """The histories of the first and last SAMPLE events by type, then every event's workflow
+    terminated (bounded); how many it terminated."""
     from temporalio.client import Client
     from temporalio.service import RPCError
 
     client = await Client.connect(f"{HOST}:{temporal_port}")
-    done = 0
+    out: dict[str, Any] = {"histories": {}, "terminated": 0}
+    for label, ids in (("first", event_ids[:SAMPLE]), ("last", event_ids[-SAMPLE:])):
+        documents = []
+        try:
+            async with asyncio.timeout(30):
+                for event_id in ids:
+                    history = await client.get_workflow_handle(event_id).fetch_history()
+                    documents.append(history.to_json_dict())
+        except (RPCError, TimeoutError):
+            pass
+        out["histories"][label] = {"workflows": len(documents), "events": event_types(documents)}
     counter = iter(event_ids)
 
     async def lane() -> None:
-        nonlocal done
         for event_id in counter:
             try:
                 await client.get_workflow_handle(event_id).terminate(reason="bench N is over")
             except RPCError:  # already closed
                 continue
-            done += 1
+            out["terminated"] += 1
 
     try:
         async with asyncio.timeout(TERMINATE_TIMEOUT):
             await asyncio.gather(*(lane() for _ in range(TERMINATE_LANES)))
     except TimeoutError:
         pass
-    return done
+    return out
 
 
 def only_to(url: str, records: list[list]) -> bool:
@@ -128,7 +152,7 @@ async def run(bench) -> dict[str, dict[str, Any]]:
     quiet = Publisher(stack.api_port, stack.neighbours[QUIET].token)
     noisy = Publisher(stack.api_port, stack.neighbours[NOISY].token)
     out: dict[str, dict[str, Any]] = {}
-    terminated = 0
+    afterwards: dict[str, Any] = {}
     try:
         base = await bench.count()
         for i in range(WARM_UP):
@@ -152,7 +176,7 @@ async def run(bench) -> dict[str, dict[str, Any]]:
         await noisy.aclose()
         if noisy.sent:
             say(f"N: terminating the noisy tenant's {len(noisy.sent)} event workflows")
-            terminated = await terminate(stack.temporal_port, noisy.sent)
+            afterwards = await sample_and_terminate(stack.temporal_port, noisy.sent)
     for key in ("N0", "N"):
         raw = out[key]["_raw"]
         out[key]["only_quiet_deliveries"] = only_to(stack.neighbours[QUIET].url, raw["records"])
@@ -163,6 +187,6 @@ async def run(bench) -> dict[str, dict[str, Any]]:
         "hang_s": HANG_SECONDS,
         "hanging_at_start": at_start,
         "hanging_at_end": at_end,
-        "terminated": terminated,
+        **afterwards,
     }
     return out

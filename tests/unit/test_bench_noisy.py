@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from bench.noisy import only_to, until_hanging
+from bench.noisy import event_types, only_to, until_hanging
 from bench.receiver import HANG_SECONDS, FastReceiver, hangs
 from bench.render import render, table_rows, to_markdown
 from bench.seed import (
@@ -298,3 +298,26 @@ def test_latencies_in_publish_order() -> None:
     ]
     assert latencies_by_publish(sent, records) == [50.0, 300.0, None]
     assert latencies_by_publish({}, records) == []
+
+
+def test_the_noisy_histories_by_event_type() -> None:
+    documents = [
+        {
+            "events": [
+                {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"},
+                {"eventType": "EVENT_TYPE_TIMER_STARTED"},
+                {"eventType": "EVENT_TYPE_TIMER_STARTED"},
+                {"eventType": "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT"},
+            ]
+        },
+        {"events": [{"eventType": "EVENT_TYPE_TIMER_STARTED"}]},
+        {},
+    ]
+    counts = event_types(documents)
+    assert counts == {
+        "TIMER_STARTED": 3,
+        "WORKFLOW_EXECUTION_STARTED": 1,
+        "WORKFLOW_TASK_TIMED_OUT": 1,
+    }
+    assert next(iter(counts)) == "TIMER_STARTED"  # most first
+    assert event_types([]) == {}
