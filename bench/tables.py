@@ -99,7 +99,7 @@ def noisy_rows(report: dict[str, Any]) -> list[list[str]]:
             hanging = (
                 f"{neighbour['burst']:,} in {fmt(neighbour['burst_publish_s'], 1)} s; "
                 f"{start['now']} / {end['now']} (most {end['most']}); "
-                f"{end['received']:,} of {end['deliveries']:,} deliveries"
+                f"{end['received']:,} POSTs / {end['deliveries']:,} deliveries"
             )
         else:
             hanging = "-"
@@ -124,7 +124,7 @@ NOISY_HEADERS = [
     "p99 ms",
     "max ms",
     "p99 / alone",
-    "noisy: burst; POSTs hanging at start / end (most at once); POSTs received",
+    "noisy: burst; POSTs hanging at start / end (most at once); all its POSTs / deliveries",
 ]
 
 

@@ -268,7 +268,7 @@ def test_the_noisy_neighbour_table() -> None:
     assert [r[0] for r in rows] == ["N0", "N"]
     assert rows[0][1] == "100 of 100" and rows[0][5] == "1.00" and rows[0][6] == "-"
     assert rows[1][4] == "40.0" and rows[1][5] == "4.00"
-    assert rows[1][6] == "300 in 2.5 s; 10 / 10 (most 10); 20 of 20 deliveries"
+    assert rows[1][6] == "300 in 2.5 s; 10 / 10 (most 10); 20 POSTs / 20 deliveries"
     text = markdown(report)
     assert "noisy neighbour (N)" in text and "| N | 100 of 100 |" in text
     assert [r[0] for r in table_rows(report["scenarios"])] == [
