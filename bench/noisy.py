@@ -51,6 +51,18 @@ def event_types(documents: list[dict]) -> dict[str, int]:
     return dict(counts.most_common())
 
 
+def task_workers(document: dict) -> int:
+    """How many workers (identities, pid@host) started a workflow task of this history: more
+    than one, and a local activity still running may run again on the next."""
+    return len(
+        {
+            event.get("workflowTaskStartedEventAttributes", {}).get("identity")
+            for event in document.get("events", [])
+            if event.get("eventType") == "EVENT_TYPE_WORKFLOW_TASK_STARTED"
+        }
+    )
+
+
 class Publisher:
     """A tenant's publisher: keep-alive connections to the API, one per publish in flight."""
 
@@ -119,7 +131,11 @@ async def sample_and_terminate(temporal_port: int, event_ids: list[str]) -> dict
                     documents.append(history.to_json_dict())
         except (RPCError, TimeoutError):
             pass
-        out["histories"][label] = {"workflows": len(documents), "events": event_types(documents)}
+        out["histories"][label] = {
+            "workflows": len(documents),
+            "events": event_types(documents),
+            "task_workers": [task_workers(d) for d in documents],
+        }
     counter = iter(event_ids)
 
     async def lane() -> None:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from bench.noisy import event_types, only_to, until_hanging
+from bench.noisy import event_types, only_to, task_workers, until_hanging
 from bench.receiver import HANG_SECONDS, FastReceiver, hangs
 from bench.render import render, table_rows, to_markdown
 from bench.seed import (
@@ -321,3 +321,16 @@ def test_the_noisy_histories_by_event_type() -> None:
     }
     assert next(iter(counts)) == "TIMER_STARTED"  # most first
     assert event_types([]) == {}
+
+
+def test_the_workers_that_started_a_histories_workflow_tasks() -> None:
+    def started(identity: str) -> dict:
+        return {
+            "eventType": "EVENT_TYPE_WORKFLOW_TASK_STARTED",
+            "workflowTaskStartedEventAttributes": {"identity": identity},
+        }
+
+    api, worker = started("100@vm"), started("200@vm")
+    assert task_workers({"events": [api, {"eventType": "EVENT_TYPE_TIMER_STARTED"}, api]}) == 1
+    assert task_workers({"events": [api, worker, api]}) == 2
+    assert task_workers({"events": []}) == 0
