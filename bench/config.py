@@ -21,6 +21,8 @@ class Sizes:
     open_events: int
     concurrency: int
     peer_burst: int  # deliveries in the peer's burst (--peer)
+    noisy_burst: int  # N: the noisy tenant's burst to its hanging receiver
+    noisy_seconds: float  # N: each phase of the quiet tenant, at latency_rate events/s
 
 
 QUICK = Sizes(  # under a minute; shorter passes of B and C measured mostly noise
@@ -32,6 +34,8 @@ QUICK = Sizes(  # under a minute; shorter passes of B and C measured mostly nois
     open_events=500,
     concurrency=20,
     peer_burst=500,
+    noisy_burst=300,
+    noisy_seconds=5,
 )
 DEFAULT = Sizes(
     naive=1000,
@@ -42,6 +46,8 @@ DEFAULT = Sizes(
     open_events=5000,
     concurrency=20,
     peer_burst=2000,
+    noisy_burst=1000,
+    noisy_seconds=15,
 )
 
 # Fan-out to many webhooks for ONE event (`--fanout`, F scenarios): each size gets its own

@@ -9,6 +9,14 @@ Any POST is recorded as ``[wall time, webhook-id, X-Webhook-Delivery-Id, path]``
 delivery ids among the records from N on (a delivery retried after a timeout arrives twice: one
 event to 10,000 webhooks is delivered when 10,000 distinct ids have arrived); ``GET
 /records?after=N`` the records from N on (JSON). Other GETs answer 404.
+
+A POST to a path holding ``/hang/`` (the noisy tenant of scenario N, bench/noisy.py) is
+answered only after ``--hang`` seconds (20: past the 15 s delivery timeout, so hookline has
+given up on it by then) and is not recorded: the scenarios count records, and a hanging
+tenant's retries must not count as anyone's deliveries. ``GET /hanging`` answers how many such
+POSTs arrived, for how many distinct delivery ids, how many hang now and the most that hung at
+once (JSON). On SIGTERM the hanging POSTs are answered at once, so the receiver stops without
+waiting for them.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\n
 # (retried, then 200); a /dead/ path answers 400 to every attempt (failed for good).
 _UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+HANG_SECONDS = 20.0  # a /hang/ POST's answer: after the delivery timeout (15 s by default)
 
 
 def _reply(status: str, body: bytes, content_type: str = "application/json") -> bytes:
@@ -36,10 +45,38 @@ def _reply(status: str, body: bytes, content_type: str = "application/json") -> 
     return head.encode("ascii") + body
 
 
+def hangs(path: str) -> bool:
+    """Whether a POST to `path` hangs (scenario N's noisy tenant)."""
+    return "/hang/" in path
+
+
 class FastReceiver:
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, hang: float = HANG_SECONDS) -> None:
         self.records: list[tuple[float, str, str, str]] = []
         self.delay = delay  # seconds before each answer to a POST (a slow endpoint)
+        self.hang = hang  # seconds before the answer to a /hang/ POST
+        self.hanging = 0  # /hang/ POSTs hanging now
+        self._released = asyncio.Event()
+        self.hung = 0  # /hang/ POSTs received
+        self.hung_deliveries: set[str] = set()  # their X-Webhook-Delivery-Ids
+        self.most_hanging = 0  # the most at once
+
+    async def _hang(self, delivery_id: str) -> None:
+        """Until `hang` seconds have passed or the receiver stops (`release`)."""
+        self.hung += 1
+        self.hung_deliveries.add(delivery_id)
+        self.hanging += 1
+        self.most_hanging = max(self.most_hanging, self.hanging)
+        try:
+            await asyncio.wait_for(self._released.wait(), self.hang)
+        except TimeoutError:
+            pass
+        finally:
+            self.hanging -= 1
+
+    def release(self) -> None:
+        """Answers the hanging POSTs now and any later one at once: the receiver stops."""
+        self._released.set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -69,7 +106,10 @@ class FastReceiver:
                         close = True
                 if length:
                     await reader.readexactly(length)
-                if method == "POST":
+                if method == "POST" and hangs(target.partition("?")[0]):
+                    await self._hang(delivery_id)
+                    writer.write(_OK)
+                elif method == "POST":
                     path = target.partition("?")[0]
                     self.records.append((time.time(), event_id, delivery_id, path))
                     if self.delay:
@@ -99,7 +139,17 @@ class FastReceiver:
             return _reply("200 OK", json.dumps(self.records[_after(query) :]).encode())
         if path == "/distinct":
             return _reply("200 OK", str(distinct(self.records, _after(query))).encode())
+        if path == "/hanging":
+            return _reply("200 OK", json.dumps(self.hanging_counts()).encode())
         return _reply("404 Not Found", b"{}")
+
+    def hanging_counts(self) -> dict[str, int]:
+        return {
+            "received": self.hung,
+            "deliveries": len(self.hung_deliveries),
+            "now": self.hanging,
+            "most": self.most_hanging,
+        }
 
 
 def _after(query: str) -> int:
@@ -115,8 +165,8 @@ def distinct(records: list[tuple[float, str, str, str]], after: int = 0) -> int:
     return len({record[2] for record in records[after:]})
 
 
-async def serve(port: int, delay: float = 0.0) -> None:
-    receiver = FastReceiver(delay)
+async def serve(port: int, delay: float = 0.0, hang: float = HANG_SECONDS) -> None:
+    receiver = FastReceiver(delay, hang)
     server = await asyncio.start_server(receiver.handle, HOST, port, limit=_MAX_HEAD, backlog=1024)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,21 +175,25 @@ async def serve(port: int, delay: float = 0.0) -> None:
     print(f"listening on {port}", flush=True)
     async with server:
         await stop.wait()
+        receiver.release()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--hang", type=float, default=HANG_SECONDS, help="seconds before a /hang/ POST's answer"
+    )
     args = parser.parse_args(argv)
     # uvloop (installed with uvicorn[standard]) costs less CPU per request than asyncio's own
     # loop (docs/PERFORMANCE.md): CPU that the processes under test would compete with.
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.port, args.delay))
+        asyncio.run(serve(args.port, args.delay, args.hang))
     else:
-        uvloop.run(serve(args.port, args.delay))
+        uvloop.run(serve(args.port, args.delay, args.hang))
 
 
 if __name__ == "__main__":

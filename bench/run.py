@@ -1,7 +1,8 @@
 """`hookline bench`: the end-to-end benchmark (see docs/PERFORMANCE.md), its command line.
 
 One run starts the stack (bench/stack.py) in a temp dir, runs the scenarios A to E
-(bench/scenarios.py; with `--fanout N,M` also F: one event to N and to M webhooks), counts
+(bench/scenarios.py; with `--fanout N,M` also F: one event to N and to M webhooks), then N, a
+noisy neighbour (bench/noisy.py), counts
 the Temporal billable actions per event from the histories (bench/costs.py) and, with
 `--peer celery`, runs the Celery + Redis peer against the same receiver (bench/peer.py);
 then it prints the report (bench/render.py), figures computed by bench/stats.py from what

@@ -6,7 +6,9 @@ FANOUT webhooks), D latency in an open loop at a steady rate, E B again with the
 burst (E0) left open in their window. A, B and C run twice in turn (A B C A B C) and each is
 reported over both passes (bench/stats.py's `pool`). With `--fanout N,M`, F scenarios
 deliver ONE event to N, then to M, webhooks of their own tenant, last (after E: a large
-event that wedges the workers must not take the established scenarios with it).
+event that wedges the workers must not take the established scenarios with it). N, a noisy
+neighbour (bench/noisy.py), comes last in every run: a tenant whose receiver hangs, and another
+tenant's latency alone and beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 
 import httpx
 
+from bench import noisy
 from bench.config import FANOUT, HOST, PROCESSES, Sizes, fanout_key, fanout_timeout
 from bench.fanout_failures import settle
 from bench.procs import tree_rss_mb
@@ -182,14 +185,19 @@ class Bench:
 
     async def latency(self) -> dict:
         rate, seconds = self.sizes.latency_rate, self.sizes.latency_seconds
-        n = int(rate * seconds)
         name = f"latency {rate:g}/s open loop"
+        return await self.open_loop(name, int(rate * seconds), rate, self.publish_one)
+
+    async def open_loop(self, name: str, n: int, rate: float, publish_one) -> dict:
+        """`n` events on `user.created` published at `rate` a second, each on its time whatever
+        the ones before it (an open loop), by `publish_one(type, i)` -> (event id, wall time);
+        publish-to-receipt latency from the receiver's records."""
         base = await self.count()
         sent: dict[str, float] = {}
 
         async def one(i: int) -> None:
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            event_id, at = await self.publish_one("user.created", i)
+            event_id, at = await publish_one("user.created", i)
             sent[event_id] = at
 
         async with self._tracked(name, n, base):
@@ -299,4 +307,5 @@ class Bench:
             one = await self.fanout(tenant, f"1 event to {n:,} webhooks")
             scenarios[key] = pool_fanout(f"1 event to {n:,} webhooks", [one])
             self.sent_ids[key] = list(one["_raw"]["sent"])
+        scenarios |= await noisy.run(self)  # last: its neighbour hangs
         return scenarios

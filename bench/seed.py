@@ -1,7 +1,8 @@
 """The bench's store before a run: migrated, with a tenant `bench`, its token, and the
 webhooks the scenarios deliver to (one on `user.created`, FANOUT on `data.created`); with
 `--fanout`, a tenant per size (`bench-fanout-N`) with its token and N webhooks on
-`data.created`, a share of them failing (`share`), written in one bulk INSERT per tenant."""
+`data.created`, a share of them failing (`share`), written in one bulk INSERT per tenant; and
+scenario N's two neighbours (`prepare_neighbours`), each its own tenant with one webhook."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ class FanoutTenant:
     token: str
     tenant_id: str
     path: str  # the receiver path prefix of its webhooks (/f1000)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A tenant of scenario N (bench/noisy.py) with its token and its one webhook."""
+
+    name: str
+    token: str
+    tenant_id: str
+    url: str
+
+
+# Scenario N's tenants: the noisy one's receiver hangs (bench/receiver.py answers a /hang/ path
+# after the delivery timeout), the quiet one's answers at once. Each is its own tenant, so
+# the bench tenant's webhooks never match their events, nor they the bench tenant's.
+NOISY, QUIET = "bench-noisy", "bench-quiet"
+NEIGHBOUR_PATHS = {NOISY: "/noisy/hang", QUIET: "/quiet"}
+NEIGHBOUR_TYPE = "user.created"
 
 
 # An F tenant's failing share: 1 webhook in FLAKY_EVERY answers 503 to attempt 1 and is
@@ -136,6 +155,34 @@ async def prepare_fanout(url: str, rx_port: int, sizes: tuple[int, ...]) -> list
                 )
                 await _insert_webhooks(session, rows)
             out.append(FanoutTenant(n, issued.value, tenant.id, path))
+        return out
+    finally:
+        await engine.dispose()
+
+
+def neighbour_rows(tenant_id: str, name: str, base: str, now: datetime) -> list[dict]:
+    """The one webhook of scenario N's tenant `name`, at its path under `base`."""
+    return webhook_rows(tenant_id, f"{base}{NEIGHBOUR_PATHS[name]}", NEIGHBOUR_TYPE, 1, now)
+
+
+async def prepare_neighbours(url: str, rx_port: int) -> dict[str, Neighbour]:
+    """Scenario N's noisy and quiet tenants, each with its token and one webhook (the store
+    already migrated by prepare_store)."""
+    from hookline.store import admin
+    from hookline.store.engine import create_engine, session_maker
+
+    engine = create_engine(url)
+    out = {}
+    try:
+        for name in (NOISY, QUIET):
+            async with session_maker(engine).begin() as session:
+                tenant = await admin.get_or_create_tenant(session, name)
+                issued = await admin.issue_token(session, tenant, name="bench")
+                rows = neighbour_rows(
+                    tenant.id, name, f"http://{HOST}:{rx_port}", datetime.now(UTC)
+                )
+                await _insert_webhooks(session, rows)
+            out[name] = Neighbour(name, issued.value, tenant.id, rows[0]["url"])
         return out
     finally:
         await engine.dispose()

@@ -1,7 +1,8 @@
 """The stack a run measures, in a temp dir: a file-backed Temporal dev server configured as
 `hookline dev` configures it (headless), the fast receiver (bench/receiver.py), the prepared
-store (bench/seed.py), then `hookline worker` and `hookline api` as real subprocesses, so their
-CPU seconds and peak RSS are measured per process (bench/procs.py)."""
+store (bench/seed.py: the bench tenant, scenario N's two tenants, the F tenants), then
+`hookline worker` and `hookline api` as real subprocesses, so their CPU seconds and peak RSS
+are measured per process (bench/procs.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from pathlib import Path
 
 from bench.config import HOST, PROCESSES, ROOT
 from bench.procs import cpu_seconds, rss_mb, sqlite_mb
-from bench.seed import FanoutTenant, Prepared, prepare_fanout, prepare_store
+from bench.seed import (
+    FanoutTenant,
+    Neighbour,
+    Prepared,
+    prepare_fanout,
+    prepare_neighbours,
+    prepare_store,
+)
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Stack:
     fanout_sizes: tuple[int, ...] = ()  # --fanout: a tenant with that many webhooks each
     fanout: list[FanoutTenant] = field(default_factory=list)
     seed_seconds: dict[int, float] = field(default_factory=dict)  # webhooks -> seconds
+    neighbours: dict[str, Neighbour] = field(default_factory=dict)  # scenario N's tenants
 
     @property
     def store_url(self) -> str:
@@ -111,6 +120,7 @@ def start_stack(stack: Stack, say) -> None:
     wait_line(rx, "listening", 30)
     say("migrating the store; tenant, token, webhooks")
     adopt(stack, asyncio.run(prepare_store(stack.store_url, stack.rx_port)))
+    stack.neighbours = asyncio.run(prepare_neighbours(stack.store_url, stack.rx_port))
     for n in stack.fanout_sizes:
         say(f"seeding a tenant with {n:,} webhooks (one bulk INSERT)")
         began = time.monotonic()

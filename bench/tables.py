@@ -1,8 +1,11 @@
-"""The report's extra tables: cost per event, the open events' footprint, the peer."""
+"""The report's extra tables: fan-out, the noisy neighbour, cost per event, the open events'
+footprint, the peer."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from bench.stats import ratio
 
 Table = tuple[str, list[str], list[list[str]]]
 PEER_KEYS = ("C/peer", "D p50 ms", "peer p50 ms", "D p99 ms", "peer p99 ms")
@@ -79,6 +82,52 @@ FAILING_HEADERS = [
 ]
 
 
+def noisy_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Scenario N: the quiet tenant's latency alone (N0), then with its neighbour hanging (N),
+    p99 over alone's, and the noisy tenant's /hang/ POSTs at the receiver (hanging at the
+    phase's start and end, the most at once) by then."""
+    scenarios = report.get("scenarios", {})
+    alone = scenarios.get("N0")
+    out = []
+    for key in ("N0", "N"):
+        s = scenarios.get(key)
+        if s is None:
+            continue
+        neighbour = s.get("neighbour")
+        if neighbour:
+            start, end = neighbour["hanging_at_start"], neighbour["hanging_at_end"]
+            hanging = (
+                f"{neighbour['burst']:,} in {fmt(neighbour['burst_publish_s'], 1)} s; "
+                f"{start['now']} / {end['now']} (most {end['most']}); "
+                f"{end['received']:,} POSTs / {end['deliveries']:,} deliveries"
+            )
+        else:
+            hanging = "-"
+        out.append(
+            [
+                key + ("" if s.get("complete", True) else " (INCOMPLETE)"),
+                f"{s['deliveries']} of {s['events']}",
+                fmt(s.get("p50_ms")),
+                fmt(s.get("p99_ms")),
+                fmt(s.get("max_ms")),
+                fmt(ratio(s.get("p99_ms"), alone and alone.get("p99_ms")), 2),
+                hanging,
+            ]
+        )
+    return out
+
+
+NOISY_HEADERS = [
+    "quiet tenant",
+    "delivered",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "p99 / alone",
+    "noisy: burst; POSTs hanging at start / end (most at once); all its POSTs / deliveries",
+]
+
+
 FANOUT_HEADERS = [
     "scenario",
     "webhooks",
@@ -105,6 +154,17 @@ def extra_tables(report: dict[str, Any]) -> list[Table]:
     if failing:
         tables.append(
             ("fan-out: the failing share, settled, then redelivered", FAILING_HEADERS, failing)
+        )
+    noisy = noisy_rows(report)
+    if noisy:
+        tables.append(
+            (
+                "noisy neighbour (N): the quiet tenant alone, then right after the noisy "
+                "tenant's burst to a receiver that hangs past the delivery timeout "
+                "(target: p99 / alone <= 2)",
+                NOISY_HEADERS,
+                noisy,
+            )
         )
     costs = report.get("costs")
     if costs:
