@@ -147,7 +147,7 @@ class DeliveryActivities:
         for record in records:
             self._observe(record, event.type)
         ended = [o.webhook_id for o in outcomes if o.status != DeliveryStatus.PENDING]
-        await self._turns.after(ended, webhooks)
+        await self._turns.after(ended, [r.target.webhook_id for r in records], webhooks)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
 
     @activity.defn(name="deliver")
@@ -168,7 +168,7 @@ class DeliveryActivities:
             await self.deps.store.transaction(
                 mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
             )
-            await self._turns.after([input.webhook_id], webhooks)
+            await self._turns.after([input.webhook_id], [], webhooks)
             return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
         assert event is not None  # else skipped above
         record = await self._attempt(
@@ -181,8 +181,8 @@ class DeliveryActivities:
         self._observe(record, event.type)
         output = self._output(record)
         decision = record.decision
-        if decision.outcome is not Outcome.RETRY or disabled:
-            await self._turns.after([input.webhook_id], webhooks)
+        ended = decision.outcome is not Outcome.RETRY or bool(disabled)
+        await self._turns.after([input.webhook_id] if ended else [], [input.webhook_id], webhooks)
         if decision.outcome is Outcome.SUCCESS:
             return output
         message = summary(record.url, record.result)

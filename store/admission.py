@@ -3,7 +3,9 @@ process, so a slow or dead endpoint never holds more than that of the shared cap
 slots, sockets). A delivery is admitted with a lease row, in the transaction that reads its
 webhook, and the lease goes in the transaction that records its attempt; a lease whose
 process died mid-POST expires. A delivery not admitted makes no attempt: it waits durably (a
-workflow timer) and asks again.
+workflow timer) and asks again; refused a slot, it is parked, and the delivery that frees a
+slot wakes the oldest parked one (store/ordering.py), so a queue moves at the endpoint's pace
+and a thousand waiting deliveries do not poll.
 
 The default cap binds an endpoint that is slow, hangs, or is not known yet: one that answers
 fast (its recent attempts took under SLOW on average, the receiver's own time, and none of its
@@ -32,6 +34,8 @@ LEASE_MARGIN = timedelta(seconds=10)
 SLOW = timedelta(seconds=1)
 # A lease this old means the endpoint stopped answering fast, before any attempt says so.
 STUCK = timedelta(seconds=3)
+# A parked delivery asks again after this at most, a wake lost or a lease expired.
+PARKED_WAIT_MAX = timedelta(minutes=5)
 LATENCY_WEIGHT = 0.3  # of the newest attempt in the webhook's moving average of durations
 
 
@@ -143,7 +147,9 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
         fast = c.default_cap and _answers_fast(row, soonest.get(c.webhook_id), c.timeout, now)
         if count >= c.cap and not fast:
             refused[c.delivery_id] = Refusal(
-                f"throttled: {count} deliveries in flight (max {c.cap})"
+                f"throttled: {count} deliveries in flight (max {c.cap})",
+                parked_wait(connection, c, now),
+                turn=True,
             )
             continue
         if row is not None and row.rate_limit and not c.booked:
@@ -183,6 +189,17 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             ],
         )
     return refused
+
+
+def parked_wait(connection: Connection, candidate: Candidate, now: datetime) -> float:
+    """How long (s) a delivery refused a slot waits at most: by its place among the parked
+    deliveries of its webhook, a slot freeing at least every POST's timeout; between 1 s and
+    PARKED_WAIT_MAX. The delivery that frees a slot wakes the oldest parked one first
+    (store/ordering.py `to_wake`): the timer is for a wake that does not come."""
+    ahead = ordering.parked(connection, candidate.webhook_id)
+    lease = timedelta(seconds=candidate.timeout) + LEASE_MARGIN
+    wait = lease * (ahead // candidate.cap + 1)
+    return min(max(wait, ordering.TURN_WAIT_MIN), PARKED_WAIT_MAX).total_seconds()
 
 
 def _answers_fast(row, soonest: datetime | None, timeout: float, now: datetime) -> bool:

@@ -79,6 +79,7 @@ _DELIVERY_UPDATE = (
             bindparam("b_delivered", type_=UTCDateTime()), Delivery.__table__.c.delivered_at
         ),
         next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+        parked=False,
     )
 )
 
@@ -215,6 +216,7 @@ def mark_throttled(connection: Connection, throttled: dict[str, Refusal], now: d
                 last_error=refusal.reason,
                 updated_at=now,
                 next_attempt_at=now + timedelta(seconds=wait),
+                parked=refusal.turn,
             )
         )
 

@@ -1,6 +1,8 @@
-"""Ordered delivery: a webhook with `ordering: "fifo"` gets its events one at a time, in
-publish order, each after the previous one succeeded or failed for good (docs/DESIGN.md,
-"Ordered delivery").
+"""Turns: deliveries that wait for a slot of their webhook or for their turn (fifo), and the
+delivery that wakes them (docs/DESIGN.md, "Ordered delivery" and "admission").
+
+Ordered delivery: a webhook with `ordering: "fifo"` gets its events one at a time, in
+publish order, each after the previous one succeeded or failed for good.
 
 Publish order is the events' `created` (set by the API before its 202), copied onto each
 delivery's `created_at`, then the delivery id: events published one after the other (the next
@@ -13,13 +15,16 @@ fifo webhook's delivery go only when
 A delivery refused for its turn waits durably until about when the earlier one's next attempt
 is due; the delivery that ends first wakes the next in line with a `turn` signal
 (activities/turns.py), so a queue moves at the receiver's pace, not the timers'.
+
+Parked: a delivery refused a slot (store/admission.py) or its turn waits on a long timer;
+each delivery that gives back a slot wakes the oldest parked delivery of its webhook.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, literal_column, or_, select
+from sqlalchemy import Connection, and_, func, literal_column, or_, select, update
 
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.tables import Delivery, Event
@@ -87,27 +92,49 @@ def turn(
     return None
 
 
-def next_in_line(
-    connection: Connection, webhook_ids: list[str], now: datetime
+def parked(connection: Connection, webhook_id: str) -> int:
+    """How many of the webhook's pending deliveries are parked (waiting for a slot or a turn)."""
+    return connection.execute(
+        select(func.count())
+        .select_from(_DELIVERIES)
+        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _DELIVERIES.c.parked)
+    ).scalar_one()
+
+
+def to_wake(
+    connection: Connection, turned: list[str], freed: list[str], now: datetime
 ) -> list[tuple[str, str]]:
-    """(event id, webhook id): for each webhook, its oldest delivery still pending in a live
-    event, the one whose turn comes when the delivery before it ends."""
+    """(event id, webhook id) of the deliveries to wake: for each fifo webhook in `turned` (a
+    delivery of it ended), its oldest pending delivery, whose turn has come; for each webhook
+    in `freed` (a delivery of it gave back its slot), its oldest parked delivery, un-parked so
+    that the next slot freed wakes the next one."""
     found = []
-    for webhook_id in sorted(set(webhook_ids)):
-        row = connection.execute(
-            select(_DELIVERIES.c.event_id)
-            .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
-            .where(
-                _DELIVERIES.c.webhook_id == webhook_id,
-                _PENDING,
-                _EVENTS.c.expires_at > now,
-            )
-            .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
-            .limit(1)
-        ).first()
+    for webhook_id in sorted(set(turned)):
+        row = connection.execute(_oldest(webhook_id, now)).first()
         if row is not None:
             found.append((row.event_id, webhook_id))
+    for webhook_id in freed:
+        query = _oldest(webhook_id, now).where(_DELIVERIES.c.parked)
+        if connection.dialect.name == "postgresql":  # two freed slots wake two deliveries
+            query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
+        row = connection.execute(query).first()
+        if row is not None:
+            connection.execute(
+                update(_DELIVERIES).where(_DELIVERIES.c.id == row.id).values(parked=False)
+            )
+            found.append((row.event_id, webhook_id))
     return found
+
+
+def _oldest(webhook_id: str, now: datetime):
+    """The webhook's oldest pending delivery in a live event (publish order)."""
+    return (
+        select(_DELIVERIES.c.id, _DELIVERIES.c.event_id)
+        .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
+        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _EVENTS.c.expires_at > now)
+        .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
+        .limit(1)
+    )
 
 
 def _published_before(at: datetime, delivery_id: str):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -207,6 +209,10 @@ class Delivery(Base):
     # When the retry an attempt asked for is due (now + the decision's delay, the one the
     # workflow's timer or Temporal's RetryPolicy waits); None once the delivery has ended.
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Not admitted for want of a slot (its webhook's deliveries in flight) or of its turn
+    # (fifo): it waits on a long timer, and the delivery that frees the slot wakes it
+    # (store/ordering.py). False once woken or attempted.
+    parked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Attempt(Base):

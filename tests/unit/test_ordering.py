@@ -1,17 +1,19 @@
-"""Ordered delivery (store/ordering.py): a fifo webhook's delivery is admitted only when no
-other is POSTing, no delivery of an earlier event is still pending, and no earlier event of the
-tenant is still unmatched; the next in line is the oldest pending one."""
+"""Turns (store/ordering.py): a fifo webhook's delivery is admitted only when no other is
+POSTing, no delivery of an earlier event is still pending, and no earlier event of the tenant
+is still unmatched; the next in line is the oldest pending one. A delivery refused a slot is
+parked, and each freed slot wakes the oldest parked one."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.admission import Candidate, admit, release
+from hookline.store.attempts import mark_throttled
 from hookline.store.engine import create_engine
-from hookline.store.ordering import TURN_WAIT_MAX, next_in_line
+from hookline.store.ordering import TURN_WAIT_MAX, to_wake
 from hookline.store.tables import Delivery, Event, Webhook
 from hookline.store.transactions import Store
 from tests.support.store import add_webhook
@@ -94,7 +96,7 @@ async def test_a_fifo_webhook_takes_its_events_in_publish_order(settings, sessio
         refused = await store.transaction(admit, _one(webhook.id, 1), NOW)
         assert "another delivery is in flight" in refused["dlv_1"].reason
         await store.transaction(release, ["dlv_0"])
-        assert await store.transaction(next_in_line, [webhook.id], NOW) == [("evt_1", webhook.id)]
+        assert await store.transaction(to_wake, [webhook.id], [], NOW) == [("evt_1", webhook.id)]
         # Failed for good counts as ended: the second goes; the third still waits for it.
         assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
         await store.transaction(release, ["dlv_1"])
@@ -161,6 +163,44 @@ async def test_a_webhook_without_ordering_is_not_held(settings, sessions, tenant
     try:
         assert await store.transaction(admit, _one(webhook.id, 1), NOW) == {}
         assert await store.transaction(admit, _one(webhook.id, 0), NOW) == {}
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+async def test_a_delivery_refused_a_slot_is_parked_and_each_freed_slot_wakes_the_next(
+    settings, sessions, tenant
+):
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/capped")
+    for n in range(5):
+        await _event(sessions, tenant.tenant_id, webhook.id, n)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+
+    def capped(n: int) -> list[Candidate]:
+        return [Candidate(f"dlv_{n}", webhook.id, 2, 15.0)]
+
+    try:
+        for n in (0, 1):
+            assert await store.transaction(admit, capped(n), NOW) == {}
+        waits = []
+        for n in (2, 3, 4):
+            refusal = (await store.transaction(admit, capped(n), NOW))[f"dlv_{n}"]
+            assert refusal.turn and "2 deliveries in flight (max 2)" in refusal.reason
+            await store.transaction(mark_throttled, {f"dlv_{n}": refusal}, NOW)
+            waits.append(refusal.wait)
+        # A slot frees at least every POST's timeout (15 s + the lease's 10 s margin): the
+        # third parked one waits two slots' time at most, the first two one.
+        assert waits == [25.0, 25.0, 50.0]
+        # Two freed slots wake the two oldest parked deliveries, one each, in publish order.
+        woken = await store.transaction(to_wake, [], [webhook.id], NOW)
+        woken += await store.transaction(to_wake, [], [webhook.id], NOW)
+        assert woken == [("evt_2", webhook.id), ("evt_3", webhook.id)]
+        async with sessions() as session:
+            parked = await session.scalars(
+                select(Delivery.id).where(Delivery.parked).order_by(Delivery.id)
+            )
+            assert parked.all() == ["dlv_4"]
     finally:
         store.close()
         await engine.dispose()
