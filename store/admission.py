@@ -64,7 +64,9 @@ class Refusal:
     reason: str
     wait: float | None = None  # seconds until it can be admitted, when known
     booked: bool = False  # a slot of the rate limit is booked for it, `wait` from now
-    turn: bool = False  # behind an earlier event (fifo): a `turn` signal may end the wait
+    # Parked (refused a slot, or behind an earlier event of a fifo webhook): a `turn` signal
+    # may end the wait (store/ordering.py).
+    turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,9 @@ HISTORY_KEPT = 20  # breaker transitions kept per webhook
 def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, Refusal]:
     """Leases for the candidates their webhooks admit, in order; the others, with why. In
     turn: the circuit breaker (open: none; after its time: one probe), the cap on deliveries
-    in flight (for a fifo webhook: one, and its turn, store/ordering.py), the rate limit (GCRA:
-    one delivery per 1/rate s). A delivery holding a lease
-    already (a retried activity) keeps it."""
+    in flight (for a fifo webhook: one, and its turn, store/ordering.py), the rate limit
+    (GCRA: one delivery per 1/rate s). A delivery holding a lease already (a retried
+    activity) keeps it."""
     if not candidates:
         return {}
     webhook_ids = sorted({c.webhook_id for c in candidates})
