@@ -24,7 +24,13 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from hookline.activities.delivery_admit import EventFacts, load_and_admit, skip_reason, throttled
+from hookline.activities.delivery_admit import (
+    EventFacts,
+    already_made,
+    load_and_admit,
+    skip_reason,
+    throttled,
+)
 from hookline.activities.deps import Deps
 from hookline.activities.turns import Turns
 from hookline.core.models import (
@@ -69,6 +75,7 @@ class DeliveryActivities:
         self.deps = deps
         self._breaker = deps.settings.breaker_policy()
         self._turns = Turns(deps.store, client)  # fifo webhooks' next in line
+        self._finishing: set[asyncio.Future] = set()  # steps cancelled mid-POST, recording
 
     @activity.defn(name="deliver_first")
     async def deliver_first(self, input: FirstAttemptsInput) -> FirstAttemptsOutput:
@@ -80,14 +87,16 @@ class DeliveryActivities:
             )
             for t in input.targets
         ]
-        event, webhooks, refused = await self.deps.store.transaction(
+        event, webhooks, refused, made = await self.deps.store.transaction(
             load_and_admit,
             input.event_id,
             targets,
+            1,
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
+            activity.info().attempt > 1,
         )
-        return await self.first_attempts(event, targets, webhooks, input.stage, refused)
+        return await self.first_attempts(event, targets, webhooks, input.stage, refused, made)
 
     async def first_attempts(
         self,
@@ -96,12 +105,46 @@ class DeliveryActivities:
         webhooks: dict[str, Row[Any]],
         stage: str | None,
         refused: dict[str, Refusal],
+        made: dict[str, Row[Any]],
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel (of the targets admitted), then their Attempts in one
-        transaction, with the event settled in it when no target needs a retry."""
+        transaction, with the event settled in it when no target needs a retry. A target
+        whose attempt 1 an earlier run of this step recorded answers with it (`made`).
+
+        Cancelled (the worker evicted the step's run from its cache, or the window closed),
+        the POSTs in flight still end and are recorded: the run's replay makes this step
+        again, and finds them recorded, or their leases held until they are (it waits, parked),
+        instead of POSTing them a second time."""
+        work = asyncio.ensure_future(
+            self._post_and_record(event, targets, webhooks, stage, refused, made)
+        )
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            self._finishing.add(work)
+            work.add_done_callback(self._finished)
+            raise
+
+    def _finished(self, work: asyncio.Future) -> None:
+        self._finishing.discard(work)
+        if not work.cancelled() and work.exception() is not None:
+            log.warning(
+                "attempts of a cancelled step not recorded: %r; its replay makes them again",
+                work.exception(),
+            )
+
+    async def _post_and_record(
+        self,
+        event: EventFacts | None,
+        targets: list[DeliverInput],
+        webhooks: dict[str, Row[Any]],
+        stage: str | None,
+        refused: dict[str, Refusal],
+        made: dict[str, Row[Any]],
+    ) -> FirstAttemptsOutput:
         skipped = {t.delivery_id: skip_reason(t, event, webhooks) for t in targets}
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
-        live = [t for t in targets if t.delivery_id not in skipped | refused.keys()]
+        live = [t for t in targets if t.delivery_id not in skipped | refused.keys() | made.keys()]
         records: list[AttemptRecord] = []
         if event is not None and live:
             body = event.body()
@@ -120,6 +163,7 @@ class DeliveryActivities:
             + [throttled(t, refused[t.delivery_id], 0) for t in targets if t.delivery_id in refused]
         )
         now = datetime.now(UTC)
+        outcomes += [already_made(t, row, now) for t in targets if (row := made.get(t.delivery_id))]
         # A chunk of a large event (no stage) leaves settling to the event's workflow.
         settles = (
             stage is not None
@@ -154,15 +198,20 @@ class DeliveryActivities:
     async def deliver(self, input: DeliverInput) -> DeliverOutput:
         """One later attempt of one delivery; raises to let Temporal's RetryPolicy retry."""
         attempt = input.attempt_offset + activity.info().attempt
-        event, webhooks, refused = await self.deps.store.transaction(
+        event, webhooks, refused, made = await self.deps.store.transaction(
             load_and_admit,
             input.event_id,
             [input],
+            attempt,
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
+            activity.info().attempt > 1,
         )
         if input.delivery_id in refused:  # not a failed attempt: no retry used up
             return throttled(input, refused[input.delivery_id], attempt - 1)
+        if input.delivery_id in made:  # an earlier run of this step made it: its answer
+            output = already_made(input, made[input.delivery_id], datetime.now(UTC))
+            return self._answer(output, f"attempt {attempt}: {output.error or output.status_code}")
         skip = skip_reason(input, event, webhooks)
         if skip:
             await self.deps.store.transaction(
@@ -183,18 +232,25 @@ class DeliveryActivities:
         decision = record.decision
         ended = decision.outcome is not Outcome.RETRY or bool(disabled)
         await self._turns.after([input.webhook_id] if ended else [], [input.webhook_id], webhooks)
-        if decision.outcome is Outcome.SUCCESS:
-            return output
         message = summary(record.url, record.result)
-        reason = decision.reason or "not retried"
         if disabled:  # final: the workflow alerts the tenant; a retry would be skipped anyway
             output.disabled = self._disabled(record)
             output.status, output.retry_delay = DeliveryStatus.FAILED, None
-            reason = output.disabled.reason
+            message = f"{message}; {output.disabled.reason}"
+        elif decision.outcome is Outcome.FAIL:
+            message = f"{message}; {decision.reason or 'not retried'}"
+        return self._answer(output, message)
+
+    @staticmethod
+    def _answer(output: DeliverOutput, message: str) -> DeliverOutput:
+        """A success is returned; a retry or a final failure is raised, for Temporal's
+        RetryPolicy to retry or stop on, with the output in its details."""
+        if output.status is DeliveryStatus.SUCCEEDED:
+            return output
         details = output.model_dump(mode="json")
-        if decision.outcome is Outcome.FAIL or disabled:
+        if output.status is DeliveryStatus.FAILED:
             raise ApplicationError(
-                f"{message}; {reason}",
+                message,
                 details,
                 type=FAILED_ERROR,
                 non_retryable=True,
@@ -206,8 +262,8 @@ class DeliveryActivities:
             type=RETRY_ERROR,
             # Always ours: the schedule's delay (jittered) or the receiver's Retry-After; the
             # policy still bounds the attempts.
-            next_retry_delay=timedelta(seconds=decision.delay)
-            if decision.delay is not None
+            next_retry_delay=timedelta(seconds=output.retry_delay)
+            if output.retry_delay is not None
             else None,
             category=ApplicationErrorCategory.BENIGN,
         )

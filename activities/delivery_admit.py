@@ -1,11 +1,12 @@
 """What a delivery step does before its POSTs: load its event and webhooks, tell the targets
-to skip, admit the others (store/admission.py), and answer for a target not admitted."""
+to skip, find the attempts a run of this step made already, admit the others
+(store/admission.py), and answer for a target not admitted or already attempted."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -14,7 +15,7 @@ from hookline.core import retry
 from hookline.core.models import DeliverInput, DeliverOutput, DeliveryStatus, Trigger
 from hookline.delivery.send import event_body
 from hookline.store.admission import Candidate, Refusal, admit
-from hookline.store.attempts import mark_throttled
+from hookline.store.attempts import mark_throttled, recorded
 from hookline.store.tables import Event, Webhook
 
 
@@ -50,11 +51,14 @@ def load_and_admit(
     connection: Connection,
     event_id: str,
     targets: list[DeliverInput],
+    number: int,
     default_cap: int,
     now: datetime,
-) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, Refusal]]:
-    """`load`, then leases for the targets that will POST (store/admission.py): those refused
-    (their webhook has its `max_in_flight` POSTing) come back with why, marked throttled."""
+    retried: bool = False,
+) -> tuple[EventFacts | None, dict[str, Row[Any]], dict[str, Refusal], dict[str, Row[Any]]]:
+    """`load`, then `admit_unmade` for the targets that will POST attempt `number` (of their
+    series): the refused ones and those already attempted, by delivery id. `retried`: a retry
+    of this step, whose earlier try ended (store/admission.py `Candidate`)."""
     event, webhooks = load(connection, event_id, [t.webhook_id for t in targets])
     candidates = [
         Candidate.sized(
@@ -65,13 +69,61 @@ def load_and_admit(
             timeout=t.retry.timeout,
             booked=t.rate_booked,
             manual=t.trigger == Trigger.MANUAL,
+            retried=retried,
         )
         for t in targets
         if skip_reason(t, event, webhooks) is None
     ]
-    refused = admit(connection, candidates, now)
+    series = targets[0].series if targets else 0
+    refused, made = admit_unmade(connection, candidates, series, number, now)
+    return event, webhooks, refused, made
+
+
+def admit_unmade(
+    connection: Connection,
+    candidates: list[Candidate],
+    series: int,
+    number: int,
+    now: datetime,
+    *,
+    first_run: bool = False,
+) -> tuple[dict[str, Refusal], dict[str, Row[Any]]]:
+    """Leases for the candidates whose attempt `number` of `series` is not recorded yet
+    (store/admission.py); those refused (their webhook has its `max_in_flight` POSTing, its
+    circuit is open, ...) come back with why, marked throttled; those recorded already (a run
+    of this step replayed after its POST) with their recorded attempt, and POST nothing.
+    `first_run`: the caller knows no run of this step came before (nothing to look up)."""
+    keys = [] if first_run else [(c.delivery_id, series, number) for c in candidates]
+    made = recorded(connection, keys)
+    refused = admit(connection, [c for c in candidates if c.delivery_id not in made], now)
     mark_throttled(connection, refused, now)
-    return event, webhooks, refused
+    return refused, made
+
+
+def already_made(target: DeliverInput, attempt: Row[Any], now: datetime) -> DeliverOutput:
+    """The answer of an attempt an earlier run of this step made and recorded: its outcome,
+    and for a retry the wait left until the time it recorded."""
+    status = {
+        retry.Outcome.SUCCESS: DeliveryStatus.SUCCEEDED,
+        retry.Outcome.FAIL: DeliveryStatus.FAILED,
+    }.get(attempt.outcome, DeliveryStatus.PENDING)
+    delay = None
+    if status is DeliveryStatus.PENDING:
+        due = attempt.next_attempt_at
+        if due is None:
+            delay = retry.backoff_delay(attempt.number, target.retry)
+        else:
+            due = due if due.tzinfo is not None else due.replace(tzinfo=now.tzinfo)
+            delay = max((due - now) / timedelta(seconds=1), 0.0)
+    return DeliverOutput(
+        delivery_id=target.delivery_id,
+        webhook_id=target.webhook_id,
+        status=status,
+        attempts=attempt.number,
+        status_code=attempt.status_code,
+        error=attempt.error,
+        retry_delay=delay,
+    )
 
 
 def throttled(target: DeliverInput, refusal: Refusal, made: int) -> DeliverOutput:

@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from hookline.activities.delivery import DeliveryActivities
-from hookline.activities.delivery_admit import EventFacts
+from hookline.activities.delivery_admit import EventFacts, admit_unmade
 from hookline.activities.deps import Deps
 from hookline.core.models import (
     AcceptInput,
@@ -25,8 +25,7 @@ from hookline.core.models import (
     SettleOutput,
 )
 from hookline.core.retry import RetrySpec
-from hookline.store.admission import Candidate, Refusal, admit
-from hookline.store.attempts import mark_throttled
+from hookline.store.admission import Candidate, Refusal
 from hookline.store.events import (
     accept_repair,
     delete_event,
@@ -52,22 +51,28 @@ def match_and_admit(
     verdicts: dict[str, bool] | None,
     default_cap: int,
     now: datetime,
-) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], dict[str, Refusal]]:
+    retried: bool = False,
+) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], dict[str, Refusal], dict[str, Row[Any]]]:
     """record_and_match, then, when attempt 1 follows, admission for every match in the same
-    transaction (store/admission.py): the refused ones, with why, marked throttled."""
-    found = record_and_match(connection, input, base, verdicts)
+    transaction (`admit_unmade`): the refused ones, with why, marked throttled, and those a
+    run of this step attempted already."""
+    found, first_accept = record_and_match(connection, input, base, verdicts)
     large = input.chunk_size is not None and len(found) > input.chunk_size
     if not (input.attempt_first and found) or large:
-        return found, {}
+        return found, {}, {}
     candidates = [
         Candidate.sized(
-            m.delivery_id, m.webhook_id, row.max_in_flight, default_cap, timeout=m.retry.timeout
+            m.delivery_id,
+            m.webhook_id,
+            row.max_in_flight,
+            default_cap,
+            timeout=m.retry.timeout,
+            retried=retried,
         )
         for m, row in found
     ]
-    refused = admit(connection, candidates, now)
-    mark_throttled(connection, refused, now)
-    return found, refused
+    refused, made = admit_unmade(connection, candidates, 0, 1, now, first_run=first_accept)
+    return found, refused, made
 
 
 class EventActivities:
@@ -89,13 +94,14 @@ class EventActivities:
                 accept_repair, input, self.deps.settings.retry_spec()
             )
         verdicts = await self._filters_off_the_loop(input)
-        found, refused = await self.deps.store.transaction(
+        found, refused, made = await self.deps.store.transaction(
             match_and_admit,
             input,
             self.deps.settings.retry_spec(),
             verdicts,
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
+            activity.info().attempt > 1,
         )
         matched = [m for m, _ in found]
         if input.chunk_size is not None and len(matched) > input.chunk_size:
@@ -106,7 +112,9 @@ class EventActivities:
         event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
         targets = [DeliverInput.of(m, input.event_id, input.tenant_id) for m in matched]
         webhooks = {row.id: row for _, row in found}
-        first = await self.delivery.first_attempts(event, targets, webhooks, "delivered", refused)
+        first = await self.delivery.first_attempts(
+            event, targets, webhooks, "delivered", refused, made
+        )
         return MatchOutput(webhooks=matched, first=first)
 
     async def _filters_off_the_loop(self, input: AcceptInput) -> dict[str, bool] | None:

@@ -48,6 +48,8 @@ class Candidate:
     booked: bool = False  # holds a slot of the rate limit, booked when it was refused
     manual: bool = False  # an operator's redelivery: goes through an open circuit
     default_cap: bool = False  # the server's default: binds only while the endpoint is slow
+    # A retry of a step whose earlier try ended (failed): a lease it holds is its own to keep.
+    retried: bool = False
 
     @classmethod
     def sized(
@@ -89,8 +91,11 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     """Leases for the candidates their webhooks admit, in order; the others, with why. In
     turn: the circuit breaker (open: none; after its time: one probe), the cap on deliveries
     in flight (for a fifo webhook: one, and its turn, store/ordering.py), the rate limit
-    (GCRA: one delivery per 1/rate s). A delivery holding a lease already (a retried
-    activity) keeps it."""
+    (GCRA: one delivery per 1/rate s). A delivery holding a lease already keeps it when its
+    step is retried (the earlier try ended); otherwise it waits until the lease ends: another
+    run of its step is POSTing it (a run replayed after the worker evicted it mid-POST), or
+    died doing so; then it asks again and finds the attempt recorded, or makes it
+    (store/attempts.py `recorded`)."""
     if not candidates:
         return {}
     webhook_ids = sorted({c.webhook_id for c in candidates})
@@ -115,7 +120,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     connection.execute(
         delete(_LEASES).where(_LEASES.c.webhook_id.in_(webhook_ids), _LEASES.c.expires_at <= now)
     )
-    held: dict[str, str] = {}
+    held: dict[str, datetime] = {}  # delivery id: its lease's expiry
     in_flight: dict[str, int] = {}
     soonest: dict[str, datetime] = {}  # the expiry of each webhook's oldest lease
     for delivery_id, webhook_id, expires_at in connection.execute(
@@ -123,14 +128,21 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             _LEASES.c.webhook_id.in_(webhook_ids)
         )
     ):
-        held[delivery_id] = webhook_id
-        in_flight[webhook_id] = in_flight.get(webhook_id, 0) + 1
         expires_at = _aware(expires_at)
+        held[delivery_id] = expires_at
+        in_flight[webhook_id] = in_flight.get(webhook_id, 0) + 1
         soonest[webhook_id] = min(soonest.get(webhook_id, expires_at), expires_at)
     changes: dict[str, dict] = {}
     granted, refused = [], {}
     for c in candidates:
-        if c.delivery_id in held:
+        if c.delivery_id in held and c.retried:
+            continue
+        if c.delivery_id in held:  # POSTing in another run of its step, or its process died
+            refused[c.delivery_id] = Refusal(
+                "throttled: an earlier run of this attempt is still in flight",
+                (held[c.delivery_id] - now).total_seconds(),
+                turn=True,  # woken when that run records it and gives the slot back
+            )
             continue
         row = rows.get(c.webhook_id)
         state = changes.get(c.webhook_id, {})

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Connection, bindparam, case, func, update
+from sqlalchemy import Boolean, Connection, Row, bindparam, case, func, select, update
 
 from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
@@ -203,6 +203,29 @@ def record_attempts(
                     .values(next_attempt_at=None)
                 )
     return disabled
+
+
+def recorded(connection: Connection, keys: list[tuple[str, int, int]]) -> dict[str, Row]:
+    """The attempts already recorded among `keys` (delivery id, series, number), by delivery
+    id, with their delivery's `next_attempt_at`: a step run again (replayed after its run was
+    evicted mid-POST, or retried after the store failed) answers with those, never POSTs them
+    again (their ids are derived, core/ids.py `attempt_id`)."""
+    if not keys:
+        return {}
+    attempts, deliveries = Attempt.__table__, Delivery.__table__
+    rows = connection.execute(
+        select(
+            attempts.c.delivery_id,
+            attempts.c.number,
+            attempts.c.outcome,
+            attempts.c.status_code,
+            attempts.c.error,
+            deliveries.c.next_attempt_at,
+        )
+        .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
+        .where(attempts.c.id.in_([attempt_id(*key) for key in keys]))
+    )
+    return {row.delivery_id: row for row in rows}
 
 
 def mark_throttled(connection: Connection, throttled: dict[str, Refusal], now: datetime) -> None:

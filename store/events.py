@@ -91,10 +91,12 @@ def record_and_match(
     input: AcceptInput,
     base: RetrySpec,
     verdicts: dict[str, bool] | None = None,
-) -> list[tuple[MatchedWebhook, Row[Any]]]:
+) -> tuple[list[tuple[MatchedWebhook, Row[Any]]], bool]:
     """The Event row, moved past awaiting-executing, and one pending Delivery per match, in
-    the caller's transaction. The API records the row before its 202 (read-your-writes);
-    an event started otherwise (or whose row the API removed) gets it inserted here."""
+    the caller's transaction; and whether it moved (this is the event's first accept: none
+    of its attempts can be recorded yet). The API records the row before its 202
+    (read-your-writes); an event started otherwise (or whose row the API removed) gets it
+    inserted here."""
     found = match_webhooks(connection, input, base, verdicts)
     matched = [m for m, _ in found]
     status = EventStatus.EXECUTING if matched else EventStatus.SUCCEEDED
@@ -110,7 +112,7 @@ def record_and_match(
     if moved.rowcount == 0:  # not recorded yet, or already past (a second run): keep it
         insert_event(connection, input, status, stages)
     open_deliveries(connection, input, matched)
-    return found
+    return found, moved.rowcount == 1
 
 
 def settle_deliveries(connection: Connection, input: SettleInput) -> EventStatus | None:

@@ -82,12 +82,31 @@ async def test_a_released_or_expired_lease_frees_its_place(stores, sessions, ten
     assert await store.transaction(admit, candidates(webhook.id, 2, cap=2, first=3), later) == {}
 
 
-async def test_a_delivery_holding_a_lease_keeps_it_when_asked_again(stores, sessions, tenant):
-    """A retried step (its store write failed after the POSTs) asks again: not refused."""
+async def test_a_delivery_holding_a_lease_waits_for_it_when_asked_again(stores, sessions, tenant):
+    """Asked again while its lease is held (another run of its step is POSTing it: the run
+    was evicted from a worker's cache and replayed; or its process died mid-POST), a delivery
+    waits, parked, until that lease is released or runs out: never two POSTs at once."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    store = stores[0]
+    assert await store.transaction(admit, candidates(webhook.id, 1, cap=5), NOW) == {}
+    refused = await store.transaction(admit, candidates(webhook.id, 1, cap=5), NOW)
+    assert "in flight" in refused["dlv_0"].reason
+    assert refused["dlv_0"].turn  # the run that records it wakes it
+    assert refused["dlv_0"].wait == pytest.approx(15 + 10)  # at most until the lease ends
+    await store.transaction(release, ["dlv_0"])
+    assert await store.transaction(admit, candidates(webhook.id, 1, cap=5), NOW) == {}
+    later = NOW + timedelta(seconds=15 + 11)  # died mid-POST: its lease ran out
+    assert await store.transaction(admit, candidates(webhook.id, 1, cap=5), later) == {}
+    assert await store.transaction(in_flight, webhook.id, later) == 1
+
+
+async def test_a_retried_step_keeps_the_lease_its_earlier_try_held(stores, sessions, tenant):
+    """The earlier try ended (its store write failed after the POSTs): its retry goes on."""
     webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
     store = stores[0]
     assert await store.transaction(admit, candidates(webhook.id, 1, cap=1), NOW) == {}
-    assert await store.transaction(admit, candidates(webhook.id, 1, cap=1), NOW) == {}
+    retry = [Candidate("dlv_0", webhook.id, 1, 15.0, retried=True)]
+    assert await store.transaction(admit, retry, NOW) == {}
     assert await store.transaction(in_flight, webhook.id, NOW) == 1
 
 
