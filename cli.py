@@ -219,6 +219,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="scale-out on PostgreSQL: API and worker processes added step by step",
     )
+    bench.add_argument(
+        "--fairness",
+        action="store_true",
+        help="a quiet tenant behind another's burst, task-queue fairness on then off",
+    )
     bench.set_defaults(func=_bench)
     return root
 

@@ -42,7 +42,9 @@ class Neighbour:
 # after the delivery timeout), the quiet one's answers at once. Each is its own tenant, so
 # the bench tenant's webhooks never match their events, nor they the bench tenant's.
 NOISY, QUIET = "bench-noisy", "bench-quiet"
-NEIGHBOUR_PATHS = {NOISY: "/noisy/hang", QUIET: "/quiet"}
+# `--fairness`'s loud tenant (bench/fairness.py): a burst to a receiver that answers at once.
+LOUD = "bench-loud"
+NEIGHBOUR_PATHS = {NOISY: "/noisy/hang", QUIET: "/quiet", LOUD: "/loud"}
 NEIGHBOUR_TYPE = "user.created"
 
 
@@ -166,15 +168,15 @@ def neighbour_rows(tenant_id: str, name: str, base: str, now: datetime) -> list[
 
 
 async def prepare_neighbours(url: str, rx_port: int) -> dict[str, Neighbour]:
-    """Scenario N's noisy and quiet tenants, each with its token and one webhook (the store
-    already migrated by prepare_store)."""
+    """Scenario N's noisy and quiet tenants, and `--fairness`'s loud one, each with its token
+    and one webhook (the store already migrated by prepare_store)."""
     from hookline.store import admin
     from hookline.store.engine import create_engine, session_maker
 
     engine = create_engine(url)
     out = {}
     try:
-        for name in (NOISY, QUIET):
+        for name in (NOISY, QUIET, LOUD):
             async with session_maker(engine).begin() as session:
                 tenant = await admin.get_or_create_tenant(session, name)
                 issued = await admin.issue_token(session, tenant, name="bench")

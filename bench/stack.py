@@ -44,6 +44,9 @@ class Stack:
     fanout: list[FanoutTenant] = field(default_factory=list)
     seed_seconds: dict[int, float] = field(default_factory=dict)  # webhooks -> seconds
     neighbours: dict[str, Neighbour] = field(default_factory=dict)  # scenario N's tenants
+    fairness: bool = True  # the dev server's task-queue fairness (`--fairness` turns it off)
+    embedded_worker: bool = True  # off: every event's first task waits in the task queue
+    workflow_task_slots: int | None = None  # the worker's, when not the default
 
     @property
     def store_url(self) -> str:
@@ -61,17 +64,42 @@ class Stack:
 def stack_env(stack: Stack, bootstrap: str) -> dict[str, str]:
     """The environment of the worker and the API: this stack's, none of the caller's HOOKLINE_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
-    return env | {
-        "HOOKLINE_DATA_DIR": str(stack.tmp),
-        "HOOKLINE_DATABASE_URL": stack.store_url,
-        "HOOKLINE_TEMPORAL_ADDRESS": f"{HOST}:{stack.temporal_port}",
-        "HOOKLINE_TASK_QUEUE": stack.task_queue,
-        "HOOKLINE_ALLOW_PRIVATE_URLS": "true",
-        "HOOKLINE_BOOTSTRAP_TOKEN": bootstrap,
-        "HOOKLINE_RATE_LIMIT": "1000000/minute",
-        "HOOKLINE_API_PROCESSES": str(stack.api_processes),
-        "PYTHONPATH": str(ROOT),
-    }
+    return (
+        env
+        | {
+            "HOOKLINE_DATA_DIR": str(stack.tmp),
+            "HOOKLINE_DATABASE_URL": stack.store_url,
+            "HOOKLINE_TEMPORAL_ADDRESS": f"{HOST}:{stack.temporal_port}",
+            "HOOKLINE_TASK_QUEUE": stack.task_queue,
+            "HOOKLINE_ALLOW_PRIVATE_URLS": "true",
+            "HOOKLINE_BOOTSTRAP_TOKEN": bootstrap,
+            "HOOKLINE_RATE_LIMIT": "1000000/minute",
+            "HOOKLINE_API_PROCESSES": str(stack.api_processes),
+            "PYTHONPATH": str(ROOT),
+            "HOOKLINE_EMBEDDED_WORKER": "true" if stack.embedded_worker else "false",
+        }
+        | (
+            {"HOOKLINE_MAX_CONCURRENT_WORKFLOW_TASKS": str(stack.workflow_task_slots)}
+            if stack.workflow_task_slots
+            else {}
+        )
+    )
+
+
+def server_args(stack: Stack) -> list[str]:
+    """The dev server's command line: `hookline dev`'s (headless), fairness on unless the
+    stack turns it off."""
+    from hookline.devserver import dev_server_args
+
+    args = dev_server_args(
+        port=stack.temporal_port, ui_port=None, db_file=stack.tmp / "temporal.db"
+    )
+    if stack.fairness:
+        return args
+    return [FAIRNESS_OFF if arg == FAIRNESS_ON else arg for arg in args]
+
+
+FAIRNESS_ON, FAIRNESS_OFF = "matching.enableFairness=true", "matching.enableFairness=false"
 
 
 def wait_line(proc: subprocess.Popen, expect: str, timeout: float) -> None:
@@ -99,13 +127,13 @@ def adopt(stack: Stack, prepared: Prepared) -> None:
 
 
 def start_stack(stack: Stack, say) -> None:
-    from hookline.devserver import dev_server_args, start_dev_server
+    from hookline.devserver import start_dev_server
     from hookline.store.admin import new_token_value
 
     python = sys.executable
     say("starting the Temporal dev server (file-backed, headless)")
     stack.procs["server"] = start_dev_server(
-        dev_server_args(port=stack.temporal_port, ui_port=None, db_file=stack.tmp / "temporal.db"),
+        server_args(stack),
         port=stack.temporal_port,
         log=stack.tmp / "temporal.log",
     )
