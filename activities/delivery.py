@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import time
@@ -70,12 +71,40 @@ def summary(url: str, result: SendResult) -> str:
     return f"POST {url} -> {result.status_code if result.status_code else result.error}"
 
 
+def _recorded_even_if_cancelled(step):
+    """Cancelled (the worker evicted the step's run from its cache, or the window closed), a
+    step's POSTs in flight still end and are recorded: the run's replay makes the step again
+    and finds them recorded, or their leases held until they are (it waits, parked), instead
+    of POSTing them a second time."""
+
+    @functools.wraps(step)
+    async def shielded(self, *args):
+        work = asyncio.ensure_future(step(self, *args))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            self._finishing.add(work)
+            work.add_done_callback(self._finished)
+            raise
+
+    return shielded
+
+
 class DeliveryActivities:
     def __init__(self, deps: Deps, client: Client | None = None) -> None:
         self.deps = deps
         self._breaker = deps.settings.breaker_policy()
         self._turns = Turns(deps.store, client)  # fifo webhooks' next in line
         self._finishing: set[asyncio.Future] = set()  # steps cancelled mid-POST, recording
+
+    def _finished(self, work: asyncio.Future) -> None:
+        """A cancelled step's recording ended (`_recorded_even_if_cancelled`)."""
+        self._finishing.discard(work)
+        if not work.cancelled() and work.exception() is not None:
+            log.warning(
+                "attempts of a cancelled step not recorded: %r; its replay makes them again",
+                work.exception(),
+            )
 
     @activity.defn(name="deliver_first")
     async def deliver_first(self, input: FirstAttemptsInput) -> FirstAttemptsOutput:
@@ -98,6 +127,7 @@ class DeliveryActivities:
         )
         return await self.first_attempts(event, targets, webhooks, input.stage, refused, made)
 
+    @_recorded_even_if_cancelled
     async def first_attempts(
         self,
         event: EventFacts | None,
@@ -109,39 +139,7 @@ class DeliveryActivities:
     ) -> FirstAttemptsOutput:
         """The POSTs in parallel (of the targets admitted), then their Attempts in one
         transaction, with the event settled in it when no target needs a retry. A target
-        whose attempt 1 an earlier run of this step recorded answers with it (`made`).
-
-        Cancelled (the worker evicted the step's run from its cache, or the window closed),
-        the POSTs in flight still end and are recorded: the run's replay makes this step
-        again, and finds them recorded, or their leases held until they are (it waits, parked),
-        instead of POSTing them a second time."""
-        work = asyncio.ensure_future(
-            self._post_and_record(event, targets, webhooks, stage, refused, made)
-        )
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            self._finishing.add(work)
-            work.add_done_callback(self._finished)
-            raise
-
-    def _finished(self, work: asyncio.Future) -> None:
-        self._finishing.discard(work)
-        if not work.cancelled() and work.exception() is not None:
-            log.warning(
-                "attempts of a cancelled step not recorded: %r; its replay makes them again",
-                work.exception(),
-            )
-
-    async def _post_and_record(
-        self,
-        event: EventFacts | None,
-        targets: list[DeliverInput],
-        webhooks: dict[str, Row[Any]],
-        stage: str | None,
-        refused: dict[str, Refusal],
-        made: dict[str, Row[Any]],
-    ) -> FirstAttemptsOutput:
+        whose attempt 1 an earlier run of this step recorded answers with it (`made`)."""
         skipped = {t.delivery_id: skip_reason(t, event, webhooks) for t in targets}
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
         live = [t for t in targets if t.delivery_id not in skipped | refused.keys() | made.keys()]
