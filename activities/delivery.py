@@ -33,7 +33,7 @@ from hookline.activities.delivery_admit import (
     throttled,
 )
 from hookline.activities.deps import Deps
-from hookline.activities.turns import Turns
+from hookline.activities.turns import Turns, fifo_of
 from hookline.core.models import (
     DeliverInput,
     DeliverOutput,
@@ -57,8 +57,10 @@ from hookline.delivery.send import error_text, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.admission import Refusal
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.store.ordering import woken_by
 from hookline.store.settling import settle
 
+Woken = list[tuple[str, str]]  # (event id, webhook id) to wake: store/ordering.py
 log = logging.getLogger("hookline.delivery")
 
 
@@ -94,7 +96,7 @@ class DeliveryActivities:
     def __init__(self, deps: Deps, client: Client | None = None) -> None:
         self.deps = deps
         self._breaker = deps.settings.breaker_policy()
-        self._turns = Turns(deps.store, client)  # fifo webhooks' next in line
+        self._turns = Turns(client)  # parked deliveries and fifo webhooks' next in line
         self._finishing: set[asyncio.Future] = set()  # steps cancelled mid-POST, recording
 
     def _finished(self, work: asyncio.Future) -> None:
@@ -169,15 +171,18 @@ class DeliveryActivities:
             and all(o.status != DeliveryStatus.PENDING for o in outcomes)
         )
 
-        def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None]:
+        def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None, Woken]:
             disabled = record_attempts(
                 connection, records, now, self._disable_cutoff(now), self._breaker
             )
             mark_skipped(connection, skipped, now)
             status = settle(connection, event.id, outcomes, stage) if settles and event else None
-            return disabled, status
+            ended = [o.webhook_id for o in outcomes if o.status != DeliveryStatus.PENDING]
+            ended += [r.target.webhook_id for r in disabled]
+            freed = [r.target.webhook_id for r in records]
+            return disabled, status, woken_by(connection, ended, freed, fifo_of(webhooks), now)
 
-        disabled, event_status = await self.deps.store.transaction(write)
+        disabled, event_status, woken = await self.deps.store.transaction(write)
         if disabled:  # the workflow alerts the tenant (and retries none of them)
             by_delivery = {r.target.delivery_id: self._disabled(r) for r in disabled}
             outcomes = [
@@ -188,8 +193,7 @@ class DeliveryActivities:
             ]
         for record in records:
             self._observe(record, event.type)
-        ended = [o.webhook_id for o in outcomes if o.status != DeliveryStatus.PENDING]
-        await self._turns.after(ended, [r.target.webhook_id for r in records], webhooks)
+        await self._turns.wake(woken)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
 
     @activity.defn(name="deliver")
@@ -211,25 +215,32 @@ class DeliveryActivities:
             output = already_made(input, made[input.delivery_id], datetime.now(UTC))
             return self._answer(output, f"attempt {attempt}: {output.error or output.status_code}")
         skip = skip_reason(input, event, webhooks)
+        fifo = fifo_of(webhooks)
         if skip:
-            await self.deps.store.transaction(
-                mark_skipped, {input.delivery_id: skip}, datetime.now(UTC)
-            )
-            await self._turns.after([input.webhook_id], [], webhooks)
+
+            def skipped(connection: Connection, now: datetime) -> Woken:
+                mark_skipped(connection, {input.delivery_id: skip}, now)
+                return woken_by(connection, [input.webhook_id], [], fifo, now)
+
+            await self._turns.wake(await self.deps.store.transaction(skipped, datetime.now(UTC)))
             return DeliverOutput.ended(input, DeliveryStatus.SKIPPED, skip, attempt - 1)
         assert event is not None  # else skipped above
         record = await self._attempt(
             input, event, event.body(), webhooks[input.webhook_id], attempt
         )
-        now = datetime.now(UTC)
-        disabled = await self.deps.store.transaction(
-            record_attempts, [record], now, self._disable_cutoff(now), self._breaker
-        )
+        decision = record.decision
+
+        def write(connection: Connection, now: datetime) -> tuple[list[AttemptRecord], Woken]:
+            disabled = record_attempts(
+                connection, [record], now, self._disable_cutoff(now), self._breaker
+            )
+            ended = [input.webhook_id] if decision.outcome is not Outcome.RETRY or disabled else []
+            return disabled, woken_by(connection, ended, [input.webhook_id], fifo, now)
+
+        disabled, woken = await self.deps.store.transaction(write, datetime.now(UTC))
+        await self._turns.wake(woken)
         self._observe(record, event.type)
         output = self._output(record)
-        decision = record.decision
-        ended = decision.outcome is not Outcome.RETRY or bool(disabled)
-        await self._turns.after([input.webhook_id] if ended else [], [input.webhook_id], webhooks)
         message = summary(record.url, record.result)
         if disabled:  # final: the workflow alerts the tenant; a retry would be skipped anyway
             output.disabled = self._disabled(record)

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, literal_column, or_, select, update
+from sqlalchemy import Connection, and_, func, literal_column, or_, select, true, update
 
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.tables import Delivery, Event
 
 FIFO = "fifo"
 _DELIVERIES, _EVENTS = Delivery.__table__, Event.__table__
-# A literal, not a parameter: the partial index ix_deliveries_pending_by_webhook serves only
-# queries whose condition is its own.
+# Literals, not parameters: the partial indexes ix_deliveries_pending_by_webhook and
+# ix_deliveries_parked_by_webhook serve only queries whose condition is their own.
 _PENDING = _DELIVERIES.c.status == literal_column(f"'{DeliveryStatus.PENDING}'")
+_PARKED = _DELIVERIES.c.parked.is_(true())
 # Bounds on a wait for the turn: a turn signal usually ends it sooner. The upper bound keeps a
 # delivery waiting behind one that retries for days to a few timers an hour (its history).
 TURN_WAIT_MIN = timedelta(seconds=1)
@@ -97,8 +98,25 @@ def parked(connection: Connection, webhook_id: str) -> int:
     return connection.execute(
         select(func.count())
         .select_from(_DELIVERIES)
-        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _DELIVERIES.c.parked)
+        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _PARKED)
     ).scalar_one()
+
+
+def woken_by(
+    connection: Connection,
+    ended: list[str],
+    freed: list[str],
+    fifo: set[str],
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """In the transaction that records attempts: the deliveries to wake because deliveries to
+    the `ended` webhooks ended and those to the `freed` ones gave back their slot (`fifo`: the
+    webhooks delivered in order, whose turn comes when one ends). Read from the store as it is
+    now, not from what the webhook looked like when the delivery was admitted: any webhook
+    may have parked deliveries (a lease thought stuck binds the default cap of a fast one)."""
+    turned = sorted({webhook_id for webhook_id in ended if webhook_id in fifo})
+    slots = [webhook_id for webhook_id in freed if webhook_id not in fifo]
+    return to_wake(connection, turned, slots, now) if turned or slots else []
 
 
 def to_wake(
@@ -114,7 +132,7 @@ def to_wake(
         if row is not None:
             found.append((row.event_id, webhook_id))
     for webhook_id in freed:
-        query = _oldest(webhook_id, now).where(_DELIVERIES.c.parked)
+        query = _oldest(webhook_id, now, parked=True)
         if connection.dialect.name == "postgresql":  # two freed slots wake two deliveries
             query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
         row = connection.execute(query).first()
@@ -126,12 +144,15 @@ def to_wake(
     return found
 
 
-def _oldest(webhook_id: str, now: datetime):
-    """The webhook's oldest pending delivery in a live event (publish order)."""
+def _oldest(webhook_id: str, now: datetime, *, parked: bool = False):
+    """The webhook's oldest pending (or parked) delivery in a live event (publish order). The
+    parked ones have an index of their own: a dead endpoint's thousands of retrying deliveries
+    are pending, and every slot it frees looks for a parked one."""
+    where = [_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _EVENTS.c.expires_at > now]
     return (
         select(_DELIVERIES.c.id, _DELIVERIES.c.event_id)
         .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
-        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _EVENTS.c.expires_at > now)
+        .where(*where, *([_PARKED] if parked else []))
         .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
         .limit(1)
     )

@@ -191,6 +191,15 @@ class Delivery(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # The parked ones (waiting for a slot or a turn), woken oldest first.
+        Index(
+            "ix_deliveries_parked_by_webhook",
+            "webhook_id",
+            "created_at",
+            "id",
+            sqlite_where=text("status = 'pending' AND parked IS 1"),
+            postgresql_where=text("status = 'pending' AND parked IS true"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, text, update
 
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.admission import Candidate, admit, release
 from hookline.store.attempts import mark_throttled
 from hookline.store.engine import create_engine
-from hookline.store.ordering import TURN_WAIT_MAX, to_wake
+from hookline.store.ordering import TURN_WAIT_MAX, _oldest, to_wake, woken_by
 from hookline.store.tables import Delivery, Event, Webhook
 from hookline.store.transactions import Store
 from tests.support.store import add_webhook
@@ -201,6 +201,66 @@ async def test_a_delivery_refused_a_slot_is_parked_and_each_freed_slot_wakes_the
                 select(Delivery.id).where(Delivery.parked).order_by(Delivery.id)
             )
             assert parked.all() == ["dlv_4"]
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+PENDING_BEHIND = 3_000  # a dead endpoint's retrying deliveries: pending, none parked
+
+
+async def test_a_freed_slot_finds_the_parked_delivery_among_thousands_pending(
+    settings, sessions, tenant, store_kind
+):
+    """Every attempt recorded looks for a parked delivery of its webhook (any webhook may have
+    some): an index of the parked ones keeps that one lookup, not a walk of the pending."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/dead")
+    created = NOW - timedelta(hours=1)
+    events = [
+        {
+            "id": f"evt_{n:05}",
+            "tenant_id": tenant.tenant_id,
+            "type": "user.created",
+            "data": {},
+            "created": created + timedelta(milliseconds=n),
+            "status": EventStatus.EXECUTING,
+            "expires_at": created + timedelta(days=7),
+        }
+        for n in range(PENDING_BEHIND + 1)
+    ]
+    deliveries = [
+        {
+            "id": f"dlv_{n:05}",
+            "tenant_id": tenant.tenant_id,
+            "event_id": f"evt_{n:05}",
+            "webhook_id": webhook.id,
+            "event_type": "user.created",
+            "status": DeliveryStatus.PENDING,
+            "created_at": created + timedelta(milliseconds=n),
+            "parked": n == PENDING_BEHIND,  # the newest: behind all the others in order
+        }
+        for n in range(PENDING_BEHIND + 1)
+    ]
+    async with sessions.begin() as session:
+        await session.execute(insert(Event), events)
+        await session.execute(insert(Delivery), deliveries)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    try:
+        parked = f"evt_{PENDING_BEHIND:05}"
+        # A fast webhook's slot (no fifo): woken all the same; a fifo one's slot wakes nobody.
+        assert await store.transaction(woken_by, [], [webhook.id], {webhook.id}, NOW) == []
+        assert await store.transaction(woken_by, [], [webhook.id], set(), NOW) == [
+            (parked, webhook.id)
+        ]
+        assert await store.transaction(woken_by, [], [webhook.id], set(), NOW) == []  # un-parked
+        if store_kind == "sqlite":
+            query = _oldest(webhook.id, NOW, parked=True).compile(
+                engine.sync_engine, compile_kwargs={"literal_binds": True}
+            )
+            async with engine.connect() as connection:
+                plan = (await connection.execute(text(f"EXPLAIN QUERY PLAN {query}"))).all()
+            assert any("ix_deliveries_parked_by_webhook" in str(row) for row in plan), plan
     finally:
         store.close()
         await engine.dispose()
