@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from hookline.store import ordering
 from hookline.store.engine import insert_ignoring_duplicates
@@ -86,6 +86,35 @@ class BreakerPolicy:
 
 HISTORY_KEPT = 20  # breaker transitions kept per webhook
 
+# Run for every step that POSTs, so built once (building a statement costs more than running
+# it); on PostgreSQL, the webhook rows are read locked: one admitter per webhook at a time
+# (SQLite's writers are serial).
+_IDS = bindparam("a_ids", expanding=True)
+_ADMISSION_ROWS = select(
+    _WEBHOOKS.c.id,
+    _WEBHOOKS.c.rate_limit,
+    _WEBHOOKS.c.rate_tat,
+    _WEBHOOKS.c.breaker_state,
+    _WEBHOOKS.c.breaker_until,
+    _WEBHOOKS.c.breaker_history,
+    _WEBHOOKS.c.latency_ms,
+    _WEBHOOKS.c.ordering,
+).where(_WEBHOOKS.c.id.in_(_IDS))
+_ACCOUNTED_ROWS = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(_IDS))
+_LOCKED = {
+    _ADMISSION_ROWS: _ADMISSION_ROWS.with_for_update(),
+    _ACCOUNTED_ROWS: _ACCOUNTED_ROWS.with_for_update(),
+}
+_EXPIRED_LEASES = delete(_LEASES).where(
+    _LEASES.c.webhook_id.in_(_IDS), _LEASES.c.expires_at <= bindparam("a_now")
+)
+_LEASES_OF = select(_LEASES.c.delivery_id, _LEASES.c.webhook_id, _LEASES.c.expires_at).where(
+    _LEASES.c.webhook_id.in_(_IDS)
+)
+_RELEASE = delete(_LEASES).where(_LEASES.c.delivery_id.in_(_IDS))
+# The columns to set come with the parameters (each set of names compiles once).
+_WEBHOOK_CHANGE = update(_WEBHOOKS).where(_WEBHOOKS.c.id == bindparam("a_webhook"))
+
 
 def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, Refusal]:
     """Leases for the candidates their webhooks admit, in order; the others, with why. In
@@ -102,31 +131,15 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     rows = {
         row.id: row
         for row in connection.execute(
-            _with_lock(
-                connection,
-                select(
-                    _WEBHOOKS.c.id,
-                    _WEBHOOKS.c.rate_limit,
-                    _WEBHOOKS.c.rate_tat,
-                    _WEBHOOKS.c.breaker_state,
-                    _WEBHOOKS.c.breaker_until,
-                    _WEBHOOKS.c.breaker_history,
-                    _WEBHOOKS.c.latency_ms,
-                    _WEBHOOKS.c.ordering,
-                ).where(_WEBHOOKS.c.id.in_(webhook_ids)),
-            )
+            _with_lock(connection, _ADMISSION_ROWS), {"a_ids": webhook_ids}
         )
     }
-    connection.execute(
-        delete(_LEASES).where(_LEASES.c.webhook_id.in_(webhook_ids), _LEASES.c.expires_at <= now)
-    )
+    connection.execute(_EXPIRED_LEASES, {"a_ids": webhook_ids, "a_now": now})
     held: dict[str, datetime] = {}  # delivery id: its lease's expiry
     in_flight: dict[str, int] = {}
     soonest: dict[str, datetime] = {}  # the expiry of each webhook's oldest lease
     for delivery_id, webhook_id, expires_at in connection.execute(
-        select(_LEASES.c.delivery_id, _LEASES.c.webhook_id, _LEASES.c.expires_at).where(
-            _LEASES.c.webhook_id.in_(webhook_ids)
-        )
+        _LEASES_OF, {"a_ids": webhook_ids}
     ):
         expires_at = _aware(expires_at)
         held[delivery_id] = expires_at
@@ -187,9 +200,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
         granted.append(c)
     for webhook_id, values in changes.items():
         if values:
-            connection.execute(
-                update(_WEBHOOKS).where(_WEBHOOKS.c.id == webhook_id).values(**values)
-            )
+            connection.execute(_WEBHOOK_CHANGE, {"a_webhook": webhook_id, **values})
     if granted:
         connection.execute(
             insert_ignoring_duplicates(connection, _LEASES),
@@ -243,7 +254,7 @@ def account(
     rows = {
         row.id: row
         for row in connection.execute(
-            _with_lock(connection, select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(webhook_ids)))
+            _with_lock(connection, _ACCOUNTED_ROWS), {"a_ids": webhook_ids}
         )
     }
     for webhook_id in webhook_ids:
@@ -287,7 +298,7 @@ def account(
                 reason = f"opened: {failures} of {attempts} attempts failed"
                 values |= _opened(row, now, policy, 1, reason)
         values["latency_ms"] = round(latency) if latency is not None else None
-        connection.execute(update(_WEBHOOKS).where(_WEBHOOKS.c.id == webhook_id).values(**values))
+        connection.execute(_WEBHOOK_CHANGE, {"a_webhook": webhook_id, **values})
 
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -310,12 +321,12 @@ def _history(row, state: dict, now: datetime, what: str) -> list:
 
 def _with_lock(connection: Connection, query):
     """One admitter per webhook at a time on PostgreSQL (SQLite's writers are serial)."""
-    return query.with_for_update() if connection.dialect.name == "postgresql" else query
+    return _LOCKED[query] if connection.dialect.name == "postgresql" else query
 
 
 def release(connection: Connection, delivery_ids: list[str]) -> None:
     if delivery_ids:
-        connection.execute(delete(_LEASES).where(_LEASES.c.delivery_id.in_(delivery_ids)))
+        connection.execute(_RELEASE, {"a_ids": delivery_ids})
 
 
 def in_flight(connection: Connection, webhook_id: str, now: datetime) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, update
 
 from hookline.core.models import (
     AcceptInput,
@@ -35,6 +35,11 @@ from hookline.store.tables import Attempt, Delivery, Event, Webhook
 _EVENTS, _DELIVERIES, _WEBHOOKS = Event.__table__, Delivery.__table__, Webhook.__table__
 # An event in one of these has a run still to finish it.
 UNFINISHED = (EventStatus.AWAITING, EventStatus.EXECUTING)
+# Each event's accept moves its row on (built once: building costs more than running it); the
+# columns to set come with the parameters.
+_MOVE_ON = update(_EVENTS).where(
+    _EVENTS.c.id == bindparam("m_id"), _EVENTS.c.status == EventStatus.AWAITING
+)
 
 
 def insert_event(
@@ -105,9 +110,7 @@ def record_and_match(
         stage(EventStatus.EXECUTING, f"matched {len(matched)} webhooks"),
     ]
     moved = connection.execute(
-        update(_EVENTS)
-        .where(_EVENTS.c.id == input.event_id, _EVENTS.c.status == EventStatus.AWAITING)
-        .values(status=status, stages=stages)
+        _MOVE_ON, {"m_id": input.event_id, "status": status, "stages": stages}
     )
     if moved.rowcount == 0:  # not recorded yet, or already past (a second run): keep it
         insert_event(connection, input, status, stages)

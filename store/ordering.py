@@ -24,7 +24,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, literal_column, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.tables import Delivery, Event
@@ -131,11 +141,10 @@ def to_wake(
         row = connection.execute(_oldest(webhook_id, now)).first()
         if row is not None:
             found.append((row.event_id, webhook_id))
+    # Two freed slots wake two deliveries on PostgreSQL too: the first one's row is skipped.
+    parked = _OLDEST_PARKED_LOCKED if connection.dialect.name == "postgresql" else _OLDEST_PARKED
     for webhook_id in freed:
-        query = _oldest(webhook_id, now, parked=True)
-        if connection.dialect.name == "postgresql":  # two freed slots wake two deliveries
-            query = query.with_for_update(of=_DELIVERIES, skip_locked=True)
-        row = connection.execute(query).first()
+        row = connection.execute(parked, {"p_webhook": webhook_id, "p_now": now}).first()
         if row is not None:
             connection.execute(
                 update(_DELIVERIES).where(_DELIVERIES.c.id == row.id).values(parked=False)
@@ -144,18 +153,34 @@ def to_wake(
     return found
 
 
-def _oldest(webhook_id: str, now: datetime, *, parked: bool = False):
-    """The webhook's oldest pending (or parked) delivery in a live event (publish order). The
-    parked ones have an index of their own: a dead endpoint's thousands of retrying deliveries
-    are pending, and every slot it frees looks for a parked one."""
-    where = [_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _EVENTS.c.expires_at > now]
+def _oldest(webhook_id: str, now: datetime):
+    """The webhook's oldest pending delivery in a live event (publish order)."""
     return (
         select(_DELIVERIES.c.id, _DELIVERIES.c.event_id)
         .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
-        .where(*where, *([_PARKED] if parked else []))
+        .where(_DELIVERIES.c.webhook_id == webhook_id, _PENDING, _EVENTS.c.expires_at > now)
         .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
         .limit(1)
     )
+
+
+# The webhook's oldest parked delivery in a live event. Run after every attempt recorded, so
+# built once (building a statement costs more than running it); the parked deliveries have an
+# index of their own: a dead endpoint's thousands of retrying deliveries are pending, and
+# every slot it frees looks for a parked one.
+_OLDEST_PARKED = (
+    select(_DELIVERIES.c.id, _DELIVERIES.c.event_id)
+    .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
+    .where(
+        _DELIVERIES.c.webhook_id == bindparam("p_webhook"),
+        _PENDING,
+        _PARKED,
+        _EVENTS.c.expires_at > bindparam("p_now"),
+    )
+    .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
+    .limit(1)
+)
+_OLDEST_PARKED_LOCKED = _OLDEST_PARKED.with_for_update(of=_DELIVERIES, skip_locked=True)
 
 
 def _published_before(at: datetime, delivery_id: str):

@@ -13,7 +13,7 @@ from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.admission import Candidate, admit, release
 from hookline.store.attempts import mark_throttled
 from hookline.store.engine import create_engine
-from hookline.store.ordering import TURN_WAIT_MAX, _oldest, to_wake, woken_by
+from hookline.store.ordering import _OLDEST_PARKED, TURN_WAIT_MAX, to_wake, woken_by
 from hookline.store.tables import Delivery, Event, Webhook
 from hookline.store.transactions import Store
 from tests.support.store import add_webhook
@@ -255,7 +255,7 @@ async def test_a_freed_slot_finds_the_parked_delivery_among_thousands_pending(
         ]
         assert await store.transaction(woken_by, [], [webhook.id], set(), NOW) == []  # un-parked
         if store_kind == "sqlite":
-            query = _oldest(webhook.id, NOW, parked=True).compile(
+            query = _OLDEST_PARKED.params(p_webhook=webhook.id, p_now=NOW).compile(
                 engine.sync_engine, compile_kwargs={"literal_binds": True}
             )
             async with engine.connect() as connection:
