@@ -28,7 +28,6 @@ import asyncio
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,8 @@ import httpx
 
 from bench.config import HOST
 from bench.noisy import Publisher
-from bench.procs import machine
+from bench.procs import report_head
+from bench.progress import timed_log
 from bench.seed import LOUD, NEIGHBOUR_TYPE, QUIET
 from bench.stack import Stack, start_stack, stop_stack
 from bench.stats import latencies_by_publish, percentile, ratio
@@ -187,15 +187,9 @@ def main(args, console) -> None:
     from rich.table import Table
 
     sizes = QUICK if args.quick else DEFAULT
-    started = time.monotonic()
-
-    def say(message: str) -> None:
-        console.log(f"[{time.monotonic() - started:5.1f}s] {message}")
-
+    say = timed_log(console)
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "hookline bench --fairness" + (" --quick" if args.quick else ""),
-        "machine": machine(),
+        **report_head("hookline bench --fairness" + (" --quick" if args.quick else "")),
         "sizes": sizes.__dict__,
         "pairs": [pair(None, sizes, say), pair(SMALL_SLOTS, sizes, say)],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,15 @@ def parse_status_mb(status: str, field: str) -> float | None:
 
 def parse_vmhwm_mb(status: str) -> float | None:
     return parse_status_mb(status, "VmHWM")
+
+
+def report_head(command: str) -> dict[str, Any]:
+    """What every bench report starts with: when, the command that made it, the machine."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine(),
+    }
 
 
 def machine() -> dict[str, Any]:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def timed_log(console: Console) -> Callable[[str], None]:
+    """Logs each message with the seconds since this was called (the run's start)."""
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        console.log(f"[{time.monotonic() - started:5.1f}s] {message}")
+
+    return say
 
 
 def progress_bar(console: Console) -> Progress:

@@ -16,14 +16,13 @@ import json
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import costs, peer
 from bench.config import DEFAULT, FANOUT, PROCESSES, QUICK, Sizes, fanout_key, parse_fanout
-from bench.procs import machine, peak_rss_mb
-from bench.progress import progress_bar
+from bench.procs import peak_rss_mb, report_head
+from bench.progress import progress_bar, timed_log
 from bench.render import markdown_header, ratios_line, render, to_markdown
 from bench.scenarios import Bench
 from bench.stack import Stack, start_stack, stop_stack
@@ -78,19 +77,16 @@ def main(args) -> None:
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     started = time.monotonic()
-
-    def say(message: str) -> None:
-        console.log(f"[{time.monotonic() - started:5.1f}s] {message}")
-
+    say = timed_log(console)
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "hookline bench"
-        + (" --quick" if args.quick else "")
-        + (f" --api-processes {args.api_processes}" if args.api_processes != 1 else "")
-        + (f" --open {args.open}" if getattr(args, "open", None) else "")
-        + (f" --peer {peer_kind}" if peer_kind else "")
-        + (f" --fanout {','.join(map(str, fanout_sizes))}" if fanout_sizes else ""),
-        "machine": machine(),
+        **report_head(
+            "hookline bench"
+            + (" --quick" if args.quick else "")
+            + (f" --api-processes {args.api_processes}" if args.api_processes != 1 else "")
+            + (f" --open {args.open}" if getattr(args, "open", None) else "")
+            + (f" --peer {peer_kind}" if peer_kind else "")
+            + (f" --fanout {','.join(map(str, fanout_sizes))}" if fanout_sizes else "")
+        ),
         "sizes": sizes.__dict__,
     }
     with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp:

@@ -21,12 +21,12 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.config import DEFAULT, FANOUT, HOST, QUICK, ROOT
-from bench.procs import cpu_seconds, machine, peak_rss_mb
+from bench.procs import cpu_seconds, peak_rss_mb, report_head
+from bench.progress import timed_log
 from bench.publisher import Connection
 from bench.scenarios import Bench
 from bench.seed import prepare_store
@@ -333,15 +333,9 @@ def main(args, console) -> None:
     if not available():
         raise SystemExit("bench --scale needs PostgreSQL 15 (/usr/lib/postgresql/15/bin)")
     sizes = QUICK if args.quick else DEFAULT
-    started = time.monotonic()
-
-    def say(message: str) -> None:
-        console.log(f"[{time.monotonic() - started:5.1f}s] {message}")
-
+    say = timed_log(console)
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "hookline bench --scale" + (" --quick" if args.quick else ""),
-        "machine": machine(),
+        **report_head("hookline bench --scale" + (" --quick" if args.quick else "")),
         "sizes": {"events": sizes.events, "fanout_events": sizes.fanout_events},
     }
     postgres = PostgresCluster()
