@@ -2,8 +2,9 @@
 workflow, which waits on a timer for it: when a `fifo` webhook's delivery ends, the oldest
 still pending; when a delivery gives back its webhook's slot, the oldest parked one. Which
 ones is decided in the transaction that records the attempts (`ordering.woken_by`). A signal
-lost (Temporal unavailable, the workflow gone) costs only time: the waiting delivery asks
-again when its timer fires."""
+lost (Temporal unavailable, this process killed before it) costs only time: the next slot
+freed wakes the delivery again (`ordering.WAKE_LOST_AFTER`), or it asks again when its timer
+fires."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    exists,
     func,
     literal_column,
     or_,
@@ -37,10 +38,10 @@ from sqlalchemy import (
 )
 
 from hookline.core.models import DeliveryStatus, EventStatus
-from hookline.store.tables import Delivery, Event
+from hookline.store.tables import Delivery, DeliveryLease, Event, UTCDateTime
 
 FIFO = "fifo"
-_DELIVERIES, _EVENTS = Delivery.__table__, Event.__table__
+_DELIVERIES, _EVENTS, _LEASES = Delivery.__table__, Event.__table__, DeliveryLease.__table__
 # Literals, not parameters: the partial indexes ix_deliveries_pending_by_webhook and
 # ix_deliveries_parked_by_webhook serve only queries whose condition is their own.
 _PENDING = _DELIVERIES.c.status == literal_column(f"'{DeliveryStatus.PENDING}'")
@@ -49,6 +50,9 @@ _PARKED = _DELIVERIES.c.parked.is_(true())
 # delivery waiting behind one that retries for days to a few timers an hour (its history).
 TURN_WAIT_MIN = timedelta(seconds=1)
 TURN_WAIT_MAX = timedelta(hours=1)
+# A woken delivery asks again within seconds; one that has not by then is woken again: its
+# signal was lost (the process that woke it died between the recording and the signal).
+WAKE_LOST_AFTER = timedelta(seconds=10)
 
 
 def turn(
@@ -134,8 +138,10 @@ def to_wake(
 ) -> list[tuple[str, str]]:
     """(event id, webhook id) of the deliveries to wake: for each fifo webhook in `turned` (a
     delivery of it ended), its oldest pending delivery, whose turn has come; for each webhook
-    in `freed` (a delivery of it gave back its slot), its oldest parked delivery, un-parked so
-    that the next slot freed wakes the next one."""
+    in `freed` (a delivery of it gave back its slot), its oldest parked delivery, marked as
+    asking now (`next_attempt_at`) so that the next slot freed wakes the next one. It stays
+    parked until it asks (admitted and recorded, or parked again): a wake whose signal was
+    lost is given again after WAKE_LOST_AFTER."""
     found = []
     for webhook_id in sorted(set(turned)):
         row = connection.execute(_oldest(webhook_id, now)).first()
@@ -144,11 +150,11 @@ def to_wake(
     # Two freed slots wake two deliveries on PostgreSQL too: the first one's row is skipped.
     parked = _OLDEST_PARKED_LOCKED if connection.dialect.name == "postgresql" else _OLDEST_PARKED
     for webhook_id in freed:
-        row = connection.execute(parked, {"p_webhook": webhook_id, "p_now": now}).first()
+        row = connection.execute(
+            parked, {"p_webhook": webhook_id, "p_now": now, "p_lost": now - WAKE_LOST_AFTER}
+        ).first()
         if row is not None:
-            connection.execute(
-                update(_DELIVERIES).where(_DELIVERIES.c.id == row.id).values(parked=False)
-            )
+            connection.execute(_WOKEN, {"w_id": row.id, "w_now": now})
             found.append((row.event_id, webhook_id))
     return found
 
@@ -164,10 +170,14 @@ def _oldest(webhook_id: str, now: datetime):
     )
 
 
-# The webhook's oldest parked delivery in a live event. Run after every attempt recorded, so
+# The webhook's oldest parked delivery in a live event that is not asking already: not woken
+# within WAKE_LOST_AFTER (a wake sets `next_attempt_at` to its time; a park, to the end of the
+# wait), and not POSTing (admitted, its lease held). Run after every attempt recorded, so
 # built once (building a statement costs more than running it); the parked deliveries have an
 # index of their own: a dead endpoint's thousands of retrying deliveries are pending, and
 # every slot it frees looks for a parked one.
+_NOW = bindparam("p_now", type_=UTCDateTime())
+_WAKE_DUE = _DELIVERIES.c.next_attempt_at
 _OLDEST_PARKED = (
     select(_DELIVERIES.c.id, _DELIVERIES.c.event_id)
     .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
@@ -175,12 +185,23 @@ _OLDEST_PARKED = (
         _DELIVERIES.c.webhook_id == bindparam("p_webhook"),
         _PENDING,
         _PARKED,
-        _EVENTS.c.expires_at > bindparam("p_now"),
+        _EVENTS.c.expires_at > _NOW,
+        or_(
+            _WAKE_DUE.is_(None),
+            _WAKE_DUE > _NOW,
+            _WAKE_DUE <= bindparam("p_lost", type_=UTCDateTime()),
+        ),
+        ~exists().where(_LEASES.c.delivery_id == _DELIVERIES.c.id, _LEASES.c.expires_at > _NOW),
     )
     .order_by(_DELIVERIES.c.created_at, _DELIVERIES.c.id)
     .limit(1)
 )
 _OLDEST_PARKED_LOCKED = _OLDEST_PARKED.with_for_update(of=_DELIVERIES, skip_locked=True)
+_WOKEN = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("w_id"))
+    .values(next_attempt_at=bindparam("w_now", type_=UTCDateTime()))
+)
 
 
 def _published_before(at: datetime, delivery_id: str):

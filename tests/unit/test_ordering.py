@@ -13,7 +13,13 @@ from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.store.admission import Candidate, admit, release
 from hookline.store.attempts import mark_throttled
 from hookline.store.engine import create_engine
-from hookline.store.ordering import _OLDEST_PARKED, TURN_WAIT_MAX, to_wake, woken_by
+from hookline.store.ordering import (
+    _OLDEST_PARKED,
+    TURN_WAIT_MAX,
+    WAKE_LOST_AFTER,
+    to_wake,
+    woken_by,
+)
 from hookline.store.tables import Delivery, Event, Webhook
 from hookline.store.transactions import Store
 from tests.support.store import add_webhook
@@ -192,15 +198,66 @@ async def test_a_delivery_refused_a_slot_is_parked_and_each_freed_slot_wakes_the
         # A slot frees at least every POST's timeout (15 s + the lease's 10 s margin): the
         # third parked one waits two slots' time at most, the first two one.
         assert waits == [25.0, 25.0, 50.0]
-        # Two freed slots wake the two oldest parked deliveries, one each, in publish order.
+        # Two freed slots wake the two oldest parked deliveries, one each, in publish order;
+        # a third the last one.
         woken = await store.transaction(to_wake, [], [webhook.id], NOW)
         woken += await store.transaction(to_wake, [], [webhook.id], NOW)
         assert woken == [("evt_2", webhook.id), ("evt_3", webhook.id)]
+        assert await store.transaction(to_wake, [], [webhook.id], NOW) == [("evt_4", webhook.id)]
+        assert await store.transaction(to_wake, [], [webhook.id], NOW) == []
         async with sessions() as session:
-            parked = await session.scalars(
-                select(Delivery.id).where(Delivery.parked).order_by(Delivery.id)
+            woken_at = await session.scalars(
+                select(Delivery.next_attempt_at).where(Delivery.parked).order_by(Delivery.id)
             )
-            assert parked.all() == ["dlv_4"]
+            assert [_aware(at) for at in woken_at] == [NOW, NOW, NOW]  # asking now
+    finally:
+        store.close()
+        await engine.dispose()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def test_a_wake_lost_with_its_waker_is_given_again(settings, sessions, tenant, store_kind):
+    """A wake is decided in the transaction that records an attempt and signalled after it:
+    a process that dies between the two leaves the woken delivery waiting on its long timer
+    (up to 5 min). A delivery woken that has not asked again within WAKE_LOST_AFTER is woken
+    again by the next freed slot; one woken that holds a lease (POSTing) is not."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/capped")
+    for n in range(4):
+        await _event(sessions, tenant.tenant_id, webhook.id, n)
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+
+    def capped(n: int) -> list[Candidate]:
+        return [Candidate(f"dlv_{n}", webhook.id, 1, 15.0)]
+
+    try:
+        assert await store.transaction(admit, capped(0), NOW) == {}
+        for n in (1, 2, 3):
+            refused = await store.transaction(admit, capped(n), NOW)
+            await store.transaction(mark_throttled, refused, NOW)
+        # dlv_0's attempt is recorded: its slot wakes dlv_1, whose signal is lost (the waker
+        # died), then another freed slot wakes dlv_2, which asks again and is admitted.
+        await store.transaction(release, ["dlv_0"])
+        assert await store.transaction(woken_by, [], [webhook.id], set(), NOW) == [
+            ("evt_1", webhook.id)
+        ]
+        later = NOW + timedelta(seconds=1)
+        assert await store.transaction(woken_by, [], [webhook.id], set(), later) == [
+            ("evt_2", webhook.id)
+        ]
+        assert await store.transaction(admit, capped(2), later) == {}
+        # Past WAKE_LOST_AFTER, dlv_1 has not asked: the next freed slot wakes it again (not
+        # dlv_3, and not dlv_2, POSTing with its lease though still marked parked).
+        lost = NOW + WAKE_LOST_AFTER + timedelta(seconds=1)
+        assert await store.transaction(woken_by, [], [webhook.id], set(), lost) == [
+            ("evt_1", webhook.id)
+        ]
+        assert await store.transaction(woken_by, [], [webhook.id], set(), lost) == [
+            ("evt_3", webhook.id)
+        ]
     finally:
         store.close()
         await engine.dispose()
@@ -255,7 +312,7 @@ async def test_a_freed_slot_finds_the_parked_delivery_among_thousands_pending(
         ]
         assert await store.transaction(woken_by, [], [webhook.id], set(), NOW) == []  # un-parked
         if store_kind == "sqlite":
-            query = _OLDEST_PARKED.params(p_webhook=webhook.id, p_now=NOW).compile(
+            query = _OLDEST_PARKED.params(p_webhook=webhook.id, p_now=NOW, p_lost=NOW).compile(
                 engine.sync_engine, compile_kwargs={"literal_binds": True}
             )
             async with engine.connect() as connection:
