@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
-from hookline.store.engine import create_engine, session_maker
+from hookline.store.engine import create_engine, insert_ignoring_duplicates, session_maker
 from hookline.store.tables import ConsoleSession, Tenant, Token
 
 SCOPES = (
@@ -91,12 +91,15 @@ class IssuedToken:
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
-    tenant = await session.scalar(select(Tenant).where(Tenant.name == name))
-    if tenant is None:
-        tenant = Tenant(id=ids.tenant_id(), name=name)
-        session.add(tenant)
-        await session.flush()
-    return tenant
+    """Made unless it exists, safe beside another process doing the same (`hookline api
+    --processes N` bootstraps in each): the INSERT comes first and yields to the other's row,
+    and on SQLite it takes the write lock before anything is read, so what follows in the
+    transaction reads the other's rows too."""
+    await session.execute(
+        insert_ignoring_duplicates(await session.connection(), Tenant.__table__),
+        [{"id": ids.tenant_id(), "name": name}],
+    )
+    return (await session.scalars(select(Tenant).where(Tenant.name == name))).one()
 
 
 async def find_tenant(session: AsyncSession, ref: str) -> Tenant | None:
