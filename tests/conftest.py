@@ -15,6 +15,7 @@ from hookline.infra.config import Settings
 from hookline.store.admin import get_or_create_tenant, issue_token
 from hookline.store.engine import create_engine, session_maker
 from hookline.store.migrate import upgrade
+from hookline.store.transactions import Store
 from tests.support.receiver import Receiver
 
 _counter = itertools.count()
@@ -114,4 +115,14 @@ async def other_tenant(settings: Settings) -> TenantCreds:
 async def sessions(settings: Settings) -> AsyncIterator[object]:
     engine = create_engine(settings.resolved_database_url)
     yield session_maker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """The store's hot transactions (store/transactions.py) on the test's database."""
+    engine = create_engine(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, engine)
+    yield store
+    store.close()
     await engine.dispose()

@@ -22,23 +22,12 @@ from hookline.core.models import (
 )
 from hookline.core.retry import Decision, Outcome, RetrySpec, StatusClass, decide
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
-from hookline.store.engine import create_engine
 from hookline.store.events import settle_deliveries
 from hookline.store.tables import Delivery, Webhook
-from hookline.store.transactions import Store
 from tests.support.events import add_event
 from tests.support.store import add_webhook
 
 SPEC = RetrySpec()
-
-
-@pytest.fixture
-async def store(settings):
-    engine = create_engine(settings.resolved_database_url)
-    store = Store(settings.resolved_database_url, engine)
-    yield store
-    store.close()
-    await engine.dispose()
 
 
 def attempt(delivery, number: int, status: int | None, decision: Decision) -> AttemptRecord:

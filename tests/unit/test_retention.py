@@ -7,22 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from hookline.infra.sweeps import ExpirySweep
 from hookline.store.engine import create_engine
 from hookline.store.transactions import Store
 from tests.support.events import add_event
 from tests.support.store import event_rows
-
-
-@pytest.fixture
-async def store(settings):
-    engine = create_engine(settings.resolved_database_url)
-    store = Store(settings.resolved_database_url, engine)
-    yield store
-    store.close()
-    await engine.dispose()
 
 
 async def gone(sessions, event_id: str) -> bool:
