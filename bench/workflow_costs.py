@@ -7,6 +7,11 @@ bare workflows from 20 concurrent starters with the worker in this process, and 
 server's and this process's CPU milliseconds per workflow (/proc/PID/stat). The workflows
 stay open (a 7-day wait), as hookline's events do. Used to choose: eager start, local
 activities, the workflow sandbox, search attributes (docs/PERFORMANCE.md).
+
+The last variant is a B event's first workflow task with none of hookline's work in it (no
+HTTP, store or POST): its CPU is the SDK's floor under hookline's own per event. Then, at D's
+rate (10 starts/s, open loop), the latency from `start_workflow` to the first line of that
+workflow's local activity: the floor under D's publish-to-POST.
 """
 
 from __future__ import annotations
@@ -25,19 +30,28 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from bench.stats import percentile
+
 TENANT = SearchAttributeKey.for_keyword("HooklineTenant")
 STATUS = SearchAttributeKey.for_keyword("HooklineStatus")
 
 
+# workflow id -> perf_counter when its local activity began (the latency measure).
+BEGAN: dict[str, float] = {}
+
+
 @activity.defn
 async def noop(value: str) -> str:
+    BEGAN.setdefault(activity.info().workflow_id, time.perf_counter())
     return value
 
 
 @workflow.defn
 class OpenWorkflow:
     @workflow.run
-    async def run(self, local_activities: int, upsert: bool) -> None:
+    async def run(self, local_activities: int, upsert: bool, patch: bool = False) -> None:
+        if patch:  # a version marker, as hookline's workflow records (docs/DESIGN.md)
+            workflow.patched("costs-v2")
         for _ in range(local_activities):
             await workflow.execute_local_activity(
                 noop, "x", start_to_close_timeout=timedelta(seconds=10)
@@ -85,7 +99,7 @@ async def variant(client: Client, server_pid: int, name: str, n: int, **options)
         async def start(i: int) -> None:
             await client.start_workflow(
                 OpenWorkflow.run,
-                args=[las, upsert],
+                args=[las, upsert, options.get("patch", False)],
                 id=f"{queue}-{i}",
                 task_queue=queue,
                 request_eager_start=options.get("eager", False),
@@ -126,6 +140,61 @@ VARIANTS = [
     ("  unsandboxed", {"eager": True, "local_activities": 4, "sandbox": False}),
     ("open, 4 local activities, not eager", {"local_activities": 4}),
 ]
+# A B event's first workflow task, hookline's work left out.
+B_SHAPE = {
+    "eager": True,
+    "sandbox": False,
+    "search_attributes": True,
+    "local_activities": 1,
+    "upsert": True,
+    "patch": True,
+}
+LATENCY_STARTS, LATENCY_RATE = 100, 10.0
+
+
+async def latency(client: Client, n: int = LATENCY_STARTS, rate: float = LATENCY_RATE) -> None:
+    """B_SHAPE at `rate` starts/s: ms from calling start_workflow to its local activity's
+    first line, in this process."""
+    queue = f"latency-{uuid.uuid4().hex[:8]}"
+    called: dict[str, float] = {}
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[OpenWorkflow],
+        activities=[noop],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        extra = {"search_attributes": TypedSearchAttributes([SearchAttributePair(TENANT, "t")])}
+
+        async def start(i: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            workflow_id = f"{queue}-{i}"
+            if i >= 0:  # the warm-up's are not measured
+                called[workflow_id] = time.perf_counter()
+            await client.start_workflow(
+                OpenWorkflow.run,
+                args=[1, True, True],
+                id=workflow_id,
+                task_queue=queue,
+                request_eager_start=True,
+                **extra,
+            )
+
+        for i in range(10):  # warm-up, not counted
+            await start(-i - 1, 0.0)
+        began = time.monotonic()
+        await asyncio.gather(*(start(i, began + i / rate) for i in range(n)))
+        for _ in range(100):  # bounded: 10 s for the last local activities
+            if all(key in BEGAN for key in called):
+                break
+            await asyncio.sleep(0.1)
+    waits = [1000 * (BEGAN[key] - at) for key, at in called.items() if key in BEGAN]
+    p50, p99 = percentile(waits, 50), percentile(waits, 99)
+    print(
+        f"{'start -> local activity, ' + f'{rate:g}/s':42s} {len(waits)} of {n}   "
+        f"p50 {p50 or 0:5.2f} ms   p99 {p99 or 0:5.2f} ms",
+        flush=True,
+    )
 
 
 async def main(n: int) -> None:
@@ -142,6 +211,8 @@ async def main(n: int) -> None:
             client = await Client.connect(f"127.0.0.1:{port}")
             for name, options in VARIANTS:
                 await variant(client, server.pid, name, n, **options)
+            await variant(client, server.pid, "B's first task, none of hookline's", n, **B_SHAPE)
+            await latency(client)
         finally:
             stop_process(server)
 
