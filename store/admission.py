@@ -106,7 +106,7 @@ _LOCKED = {
     _ACCOUNTED_ROWS: _ACCOUNTED_ROWS.with_for_update(),
 }
 _EXPIRED_LEASES = delete(_LEASES).where(
-    _LEASES.c.webhook_id.in_(_IDS), _LEASES.c.expires_at <= bindparam("a_now")
+    _LEASES.c.delivery_id.in_(_IDS), _LEASES.c.expires_at <= bindparam("a_now")
 )
 _LEASES_OF = select(_LEASES.c.delivery_id, _LEASES.c.webhook_id, _LEASES.c.expires_at).where(
     _LEASES.c.webhook_id.in_(_IDS)
@@ -134,17 +134,22 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             _with_lock(connection, _ADMISSION_ROWS), {"a_ids": webhook_ids}
         )
     }
-    connection.execute(_EXPIRED_LEASES, {"a_ids": webhook_ids, "a_now": now})
     held: dict[str, datetime] = {}  # delivery id: its lease's expiry
     in_flight: dict[str, int] = {}
     soonest: dict[str, datetime] = {}  # the expiry of each webhook's oldest lease
+    expired: list[str] = []  # leases whose process died mid-POST: reclaimed
     for delivery_id, webhook_id, expires_at in connection.execute(
         _LEASES_OF, {"a_ids": webhook_ids}
     ):
         expires_at = _aware(expires_at)
+        if expires_at <= now:
+            expired.append(delivery_id)
+            continue
         held[delivery_id] = expires_at
         in_flight[webhook_id] = in_flight.get(webhook_id, 0) + 1
         soonest[webhook_id] = min(soonest.get(webhook_id, expires_at), expires_at)
+    if expired:  # read with the live ones: the delete runs only when one expired
+        connection.execute(_EXPIRED_LEASES, {"a_ids": expired, "a_now": now})
     changes: dict[str, dict] = {}
     granted, refused = [], {}
     for c in candidates:
@@ -245,9 +250,11 @@ def account(
     now: datetime,
     policy: BreakerPolicy,
 ) -> None:
-    """Counts recorded attempts (webhook id, succeeded, duration in ms): the moving average
-    of the webhook's durations (admission's speed); for the circuit breaker, a probe closes
-    or reopens it; enough failures in the window open it."""
+    """Counts recorded attempts (webhook id, succeeded, duration in ms), in one update per
+    webhook: when it was last triggered and since when it fails (a success ends a run of
+    failures, the first failure of a run starts its clock: auto-disable's), the moving
+    average of its durations (admission's speed); for the circuit breaker, a probe closes or
+    reopens it; enough failures in the window open it."""
     if not outcomes:
         return
     webhook_ids = sorted({webhook_id for webhook_id, _, _ in outcomes})
@@ -257,6 +264,9 @@ def account(
             _with_lock(connection, _ACCOUNTED_ROWS), {"a_ids": webhook_ids}
         )
     }
+    # Webhooks whose changes set the same columns are updated in one executemany (a fan-out's
+    # webhooks mostly do).
+    changes: dict[tuple[str, ...], list[dict]] = {}
     for webhook_id in webhook_ids:
         row = rows.get(webhook_id)
         if row is None:
@@ -298,7 +308,18 @@ def account(
                 reason = f"opened: {failures} of {attempts} attempts failed"
                 values |= _opened(row, now, policy, 1, reason)
         values["latency_ms"] = round(latency) if latency is not None else None
-        connection.execute(_WEBHOOK_CHANGE, {"a_webhook": webhook_id, **values})
+        values["last_triggered"] = now
+        values["failing_since"] = _failing_since(row.failing_since, results, now)
+        changes.setdefault(tuple(values), []).append({"a_webhook": webhook_id, **values})
+    for parameters in changes.values():
+        connection.execute(_WEBHOOK_CHANGE, parameters)
+
+
+def _failing_since(since: datetime | None, results: list[bool], now: datetime) -> datetime | None:
+    """The start of the webhook's run of failures after these results, in order."""
+    for ok in results:
+        since = None if ok else since or now
+    return since
 
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Connection, Row, bindparam, case, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from hookline.core.ids import attempt_id
 from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
@@ -83,42 +83,29 @@ _DELIVERY_UPDATE = (
     )
 )
 
-_WEBHOOK_UPDATE = (
-    update(Webhook.__table__)
-    .where(Webhook.__table__.c.id == bindparam("b_id"))
-    .values(
-        last_triggered=_NOW,
-        # A success ends a run of failures; the first failure of a run starts the clock.
-        failing_since=case(
-            (bindparam("b_ok", type_=Boolean()), None),
-            else_=func.coalesce(Webhook.__table__.c.failing_since, _NOW),
-        ),
-    )
-)
-
 
 def record_attempts(
     connection: Connection,
     records: list[AttemptRecord],
     now: datetime,
     disable_cutoff: datetime,
-    breaker: BreakerPolicy | None = None,
+    breaker: BreakerPolicy,
 ) -> list[AttemptRecord]:
-    """Writes the attempts and their effects (their admission leases released); returns
-    those whose webhook it auto-disabled."""
+    """Writes the attempts and their effects (their admission leases released, their
+    webhooks' accounts: store/admission.py `account`); returns those whose webhook it
+    auto-disabled."""
     if not records:
         return []
     release(connection, [r.target.delivery_id for r in records])
-    if breaker is not None:
-        account(
-            connection,
-            [
-                (r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS, r.result.duration_ms)
-                for r in records
-            ],
-            now,
-            breaker,
-        )
+    account(
+        connection,
+        [
+            (r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS, r.result.duration_ms)
+            for r in records
+        ],
+        now,
+        breaker,
+    )
     connection.execute(
         insert_ignoring_duplicates(connection, Attempt.__table__),
         [
@@ -155,17 +142,6 @@ def record_attempts(
                 "b_now": now,
                 "b_delivered": now if r.decision.outcome is Outcome.SUCCESS else None,
                 "b_next": r.next_attempt_at(now),
-            }
-            for r in records
-        ],
-    )
-    connection.execute(
-        _WEBHOOK_UPDATE,
-        [
-            {
-                "b_id": r.target.webhook_id,
-                "b_now": now,
-                "b_ok": r.decision.outcome is Outcome.SUCCESS,
             }
             for r in records
         ],

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hookline.core.models import DeliverInput, SendResult
 from hookline.core.retry import RetrySpec, decide
 from hookline.devserver import free_port
+from hookline.store.admission import BreakerPolicy
 from hookline.store.attempts import AttemptRecord, record_attempts
 from hookline.store.engine import create_engine
 from hookline.store.tables import Delivery, Event
@@ -170,7 +171,9 @@ async def test_a_pending_delivery_shows_when_its_next_attempt_is_due(
     engine = create_engine(settings.resolved_database_url)
     store = Store(settings.resolved_database_url, engine)
     try:
-        await store.transaction(record_attempts, [record], now, now - timedelta(days=3))
+        await store.transaction(
+            record_attempts, [record], now, now - timedelta(days=3), BreakerPolicy()
+        )
     finally:
         store.close()
         await engine.dispose()

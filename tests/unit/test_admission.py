@@ -192,3 +192,27 @@ async def test_recorded_attempts_set_the_webhooks_moving_average(stores, session
     async with sessions.begin() as session:
         latency = await session.scalar(select(Webhook.latency_ms).where(Webhook.id == webhook.id))
     assert latency == round(100 + LATENCY_WEIGHT * 15_000)
+
+
+async def test_a_fan_outs_attempts_are_counted_webhook_by_webhook(stores, sessions, tenant):
+    """One transaction accounts for many webhooks at once (a fan-out's attempts): each gets
+    its own breaker, failure clock and moving average, whichever columns the others change."""
+    failing, fine, once = [
+        await add_webhook(sessions, tenant.tenant_id, f"https://hooks.example.com/{name}")
+        for name in ("failing", "fine", "once")
+    ]
+    outcomes = [(failing.id, False, 15_000)] * 10 + [(fine.id, True, 40), (once.id, False, 900)]
+    await stores[0].transaction(account, outcomes, NOW, BreakerPolicy())
+    async with sessions.begin() as session:
+        rows = {
+            row.id: row
+            for row in await session.scalars(
+                select(Webhook).where(Webhook.id.in_([failing.id, fine.id, once.id]))
+            )
+        }
+    assert rows[failing.id].breaker_state == "open"
+    assert rows[failing.id].failing_since == NOW and rows[failing.id].latency_ms == 15_000
+    assert rows[fine.id].breaker_state == "closed" and rows[fine.id].failing_since is None
+    assert (rows[fine.id].latency_ms, rows[fine.id].last_triggered) == (40, NOW)
+    assert rows[once.id].breaker_state == "closed" and rows[once.id].failing_since == NOW
+    assert (rows[once.id].window_attempts, rows[once.id].window_failures) == (1, 1)

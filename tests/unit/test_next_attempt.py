@@ -21,6 +21,7 @@ from hookline.core.models import (
     SettleInput,
 )
 from hookline.core.retry import Decision, Outcome, RetrySpec, StatusClass, decide
+from hookline.store.admission import BreakerPolicy
 from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
 from hookline.store.events import settle_deliveries
 from hookline.store.tables import Delivery, Webhook
@@ -59,7 +60,9 @@ async def delivery(sessions, tenant):
 
 
 async def record(store, records, now):
-    return await store.transaction(record_attempts, records, now, now - timedelta(days=3))
+    return await store.transaction(
+        record_attempts, records, now, now - timedelta(days=3), BreakerPolicy()
+    )
 
 
 async def test_a_retry_records_when_it_is_due_and_the_end_clears_it(store, sessions, delivery):
@@ -175,3 +178,35 @@ def test_the_console_says_when_and_reloads_when_the_retry_is_due():
     assert refresh_seconds([pending(3600), pending(9)], now) == 10
     assert refresh_seconds([pending(3600)], now) == 60
     assert refresh_seconds([pending(-5)], now) == 2
+
+
+async def test_a_webhooks_run_of_failures_starts_at_its_first_and_a_success_ends_it(
+    store, sessions, tenant
+):
+    """What auto-disable counts from (`failing_since`) and when the webhook last fired, both
+    written with its account in the attempt's transaction."""
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hook")
+    far = datetime.now(UTC) + timedelta(days=7)
+    event_id, delivery_id = await add_event(sessions, tenant.tenant_id, webhook.id, far)
+
+    async def attempt_at(number: int, status: int, at: datetime) -> Webhook:
+        made = attempt(
+            (event_id, delivery_id, tenant.tenant_id), number, status, decide(status, number, SPEC)
+        )
+        made.target = made.target.model_copy(update={"webhook_id": webhook.id})
+        await record(store, [made], at)
+        async with sessions() as session:
+            row = await session.get(Webhook, webhook.id)
+            assert row is not None
+            return row
+
+    first = datetime.now(UTC).replace(microsecond=0)
+    row = await attempt_at(1, 503, first)
+    assert (row.failing_since, row.last_triggered) == (first, first)
+    later = first + timedelta(minutes=1)
+    row = await attempt_at(2, 500, later)
+    assert (row.failing_since, row.last_triggered) == (first, later)
+    row = await attempt_at(3, 200, later + timedelta(minutes=1))
+    assert row.failing_since is None and row.last_triggered == later + timedelta(minutes=1)
+    row = await attempt_at(4, 503, later + timedelta(minutes=2))
+    assert row.failing_since == later + timedelta(minutes=2)
