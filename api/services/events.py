@@ -212,31 +212,47 @@ async def owned_event(session: AsyncSession, tenant_id: str, event_id: str) -> E
 
 
 async def get_event(session: AsyncSession, tenant_id: str, event_id: str) -> EventDetail:
-    """An event with its stages, its deliveries and every attempt of each."""
+    """An event with its stages, its deliveries and every attempt of each.
+
+    What changes as a worker records attempts (the event's status and stages, its deliveries,
+    their attempts) is read in one statement, so one snapshot: a worker commits an attempt
+    with its delivery's status and the event's settling in one transaction, and two
+    statements could fall on either side of it (an attempt beside a delivery still pending),
+    on SQLite as on PostgreSQL (READ COMMITTED: a snapshot per statement). The payload,
+    which never changes, is read apart: not once per attempt."""
     event = await owned_event(session, tenant_id, event_id)
-    deliveries = (
-        await session.scalars(
-            select(Delivery).where(Delivery.event_id == event.id).order_by(Delivery.created_at)
+    rows = (
+        await session.execute(
+            select(Event.status, Event.stages, Delivery, Attempt)
+            .outerjoin(Delivery, Delivery.event_id == Event.id)
+            .outerjoin(Attempt, Attempt.delivery_id == Delivery.id)
+            .where(Event.id == event.id)
+            .order_by(
+                Delivery.created_at,
+                Delivery.id,
+                Attempt.started_at,
+                Attempt.series,
+                Attempt.number,
+            )
         )
     ).all()
-    attempts = (
-        await session.scalars(
-            select(Attempt)
-            .where(Attempt.event_id == event.id)
-            .order_by(Attempt.started_at, Attempt.series, Attempt.number)
-        )
-    ).all()
+    if not rows:  # deleted since (the expiry sweep)
+        raise ApiError(404, f"event {event_id} does not exist or has expired")
+    status, stages = rows[0][0], rows[0][1]
+    deliveries = list(dict.fromkeys(row[2] for row in rows if row[2] is not None))
+    attempts = [row[3] for row in rows if row[3] is not None]
     by_delivery: dict[str, list[AttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(
             AttemptOut.model_validate(attempt, from_attributes=True)
         )
     return EventDetail(
-        **event_out(event).model_dump(),
+        **event_out(event).model_dump(exclude={"status"}),
+        status=status,
         data=event.data,
         tenant=event.tenant_id,
         expires_at=event.expires_at,
-        stages=event.stages,
+        stages=stages,
         deliveries=[
             DeliveryDetail(
                 **DeliveryDetail.model_validate(d, from_attributes=True).model_dump(
