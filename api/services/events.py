@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -223,7 +223,10 @@ async def get_event(session: AsyncSession, tenant_id: str, event_id: str) -> Eve
     event = await owned_event(session, tenant_id, event_id)
     rows = (
         await session.execute(
-            select(Event.status, Event.stages, Delivery, Attempt)
+            # The stages (they grow with redeliveries) on the first row only, not on each.
+            select(
+                Event.status, case((func.row_number().over() == 1, Event.stages)), Delivery, Attempt
+            )
             .outerjoin(Delivery, Delivery.event_id == Event.id)
             .outerjoin(Attempt, Attempt.delivery_id == Delivery.id)
             .where(Event.id == event.id)
@@ -238,7 +241,8 @@ async def get_event(session: AsyncSession, tenant_id: str, event_id: str) -> Eve
     ).all()
     if not rows:  # deleted since (the expiry sweep)
         raise ApiError(404, f"event {event_id} does not exist or has expired")
-    status, stages = rows[0][0], rows[0][1]
+    status = rows[0][0]
+    stages = next(row[1] for row in rows if row[1] is not None)
     deliveries = list(dict.fromkeys(row[2] for row in rows if row[2] is not None))
     attempts = [row[3] for row in rows if row[3] is not None]
     by_delivery: dict[str, list[AttemptOut]] = {}

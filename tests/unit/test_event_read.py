@@ -13,6 +13,7 @@ from sqlalchemy.util import await_only
 from hookline.api.services.events import get_event
 from hookline.core import ids
 from hookline.store.engine import create_engine, session_maker
+from hookline.store.settling import stage
 from hookline.store.tables import Attempt, Delivery, Event
 from hookline.store.transactions import Store
 from tests.conftest import make_tenant
@@ -34,7 +35,7 @@ async def add_pending_event(sessions, tenant_id: str, webhook_id: str) -> tuple[
                 created=now,
                 expires_at=now + timedelta(days=7),
                 status="executing",
-                stages=[],
+                stages=[stage("executing")],
             )
         )
         await session.flush()
@@ -77,7 +78,11 @@ def record_success(connection, tenant_id: str, event_id: str, delivery_id: str, 
         .where(Delivery.id == delivery_id)
         .values(status="succeeded", attempts=1, last_status_code=200, delivered_at=now)
     )
-    connection.execute(update(Event).where(Event.id == event_id).values(status="succeeded"))
+    connection.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(status="succeeded", stages=[stage("executing"), stage("succeeded")])
+    )
 
 
 async def test_an_event_read_while_its_attempt_is_recorded_shows_one_moment(settings) -> None:
@@ -107,17 +112,22 @@ async def test_an_event_read_while_its_attempt_is_recorded_shows_one_moment(sett
             during = await get_event(session, tenant.tenant_id, event_id)
         assert recorded, "the read never reached the deliveries"
         [delivery] = during.deliveries
-        seen = (during.status, delivery.status, len(delivery.attempt_history))
-        assert seen in {("executing", "pending", 0), ("succeeded", "succeeded", 1)}, seen
+        seen = (
+            during.status,
+            tuple(s.stage for s in during.stages),
+            delivery.status,
+            len(delivery.attempt_history),
+        )
+        assert seen in {
+            ("executing", ("executing",), "pending", 0),
+            ("succeeded", ("executing", "succeeded"), "succeeded", 1),
+        }, seen
 
         async with sessions() as session:
             after = await get_event(session, tenant.tenant_id, event_id)
         [delivery] = after.deliveries
-        assert (after.status, delivery.status, len(delivery.attempt_history)) == (
-            "succeeded",
-            "succeeded",
-            1,
-        )
+        assert (after.status, len(after.stages), delivery.status) == ("succeeded", 2, "succeeded")
+        assert [a.status_code for a in delivery.attempt_history] == [200]
     finally:
         writer.close()
         await reader.dispose()
