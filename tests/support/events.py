@@ -7,13 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 from hookline.core import ids
 from hookline.store.engine import SessionMaker
+from hookline.store.settling import stage
 from hookline.store.tables import Attempt, Delivery, Event
 
 
 async def add_event(
-    sessions: SessionMaker, tenant_id: str, webhook_id: str, expires_at: datetime
+    sessions: SessionMaker,
+    tenant_id: str,
+    webhook_id: str,
+    expires_at: datetime,
+    *,
+    attempted: bool = True,
 ) -> tuple[str, str]:
-    """One event with one delivery (failed) and its one attempt; (event id, delivery id)."""
+    """One event with one delivery (failed) and its one attempt; (event id, delivery id).
+    Not `attempted`: the event executing (its stage recorded), the delivery pending, no
+    attempt yet."""
     event_id = ids.event_id()
     delivery_id = ids.delivery_id(event_id, webhook_id)
     created = min(expires_at, datetime.now(UTC)) - timedelta(days=7)
@@ -26,8 +34,8 @@ async def add_event(
                 data={"id": "usr_1"},
                 created=created,
                 expires_at=expires_at,
-                status="failed",
-                stages=[],
+                status="failed" if attempted else "executing",
+                stages=[] if attempted else [stage("executing")],
             )
         )
         await session.flush()  # no ORM relationship orders the inserts
@@ -38,27 +46,35 @@ async def add_event(
                 event_id=event_id,
                 webhook_id=webhook_id,
                 event_type="user.created",
-                status="failed",
-                attempts=1,
+                status="failed" if attempted else "pending",
+                attempts=int(attempted),
                 created_at=created,
             )
         )
         await session.flush()
-        session.add(
-            Attempt(
-                id=ids.attempt_id(delivery_id, 0, 1),
-                tenant_id=tenant_id,
-                delivery_id=delivery_id,
-                event_id=event_id,
-                webhook_id=webhook_id,
-                number=1,
-                series=0,
-                trigger="scheduled",
-                url="https://example.com/hook",
-                status_code=500,
-                outcome="fail",
-                duration_ms=3,
-                started_at=created,
-            )
-        )
+        if attempted:
+            attempt = first_attempt(tenant_id, event_id, webhook_id, 500, "fail", created)
+            session.add(Attempt(**attempt))
     return event_id, delivery_id
+
+
+def first_attempt(
+    tenant_id: str, event_id: str, webhook_id: str, status_code: int, outcome: str, at: datetime
+) -> dict:
+    """The columns of a delivery's attempt 1, of its scheduled series."""
+    delivery_id = ids.delivery_id(event_id, webhook_id)
+    return {
+        "id": ids.attempt_id(delivery_id, 0, 1),
+        "tenant_id": tenant_id,
+        "delivery_id": delivery_id,
+        "event_id": event_id,
+        "webhook_id": webhook_id,
+        "number": 1,
+        "series": 0,
+        "trigger": "scheduled",
+        "url": "https://example.com/hook",
+        "status_code": status_code,
+        "outcome": outcome,
+        "duration_ms": 3,
+        "started_at": at,
+    }

@@ -11,45 +11,15 @@ from sqlalchemy import insert, update
 from sqlalchemy.util import await_only
 
 from hookline.api.services.events import get_event
-from hookline.core import ids
 from hookline.store.engine import create_engine, session_maker
 from hookline.store.settling import stage
 from hookline.store.tables import Attempt, Delivery, Event
 from hookline.store.transactions import Store
 from tests.conftest import make_tenant
+from tests.support.events import add_event, first_attempt
 from tests.support.store import add_webhook
 
-
-async def add_pending_event(sessions, tenant_id: str, webhook_id: str) -> tuple[str, str]:
-    """An event executing, its one delivery pending, no attempt yet; (event id, delivery id)."""
-    event_id = ids.event_id()
-    delivery_id = ids.delivery_id(event_id, webhook_id)
-    now = datetime.now(UTC)
-    async with sessions.begin() as session:
-        session.add(
-            Event(
-                id=event_id,
-                tenant_id=tenant_id,
-                type="user.created",
-                data={"id": "usr_1"},
-                created=now,
-                expires_at=now + timedelta(days=7),
-                status="executing",
-                stages=[stage("executing")],
-            )
-        )
-        await session.flush()
-        session.add(
-            Delivery(
-                id=delivery_id,
-                tenant_id=tenant_id,
-                event_id=event_id,
-                webhook_id=webhook_id,
-                event_type="user.created",
-                created_at=now,
-            )
-        )
-    return event_id, delivery_id
+DAY = timedelta(days=1)
 
 
 def record_success(connection, tenant_id: str, event_id: str, delivery_id: str, webhook_id: str):
@@ -57,21 +27,7 @@ def record_success(connection, tenant_id: str, event_id: str, delivery_id: str, 
     delivery succeeded, the event settled."""
     now = datetime.now(UTC)
     connection.execute(
-        insert(Attempt).values(
-            id=ids.attempt_id(delivery_id, 0, 1),
-            tenant_id=tenant_id,
-            delivery_id=delivery_id,
-            event_id=event_id,
-            webhook_id=webhook_id,
-            number=1,
-            series=0,
-            trigger="scheduled",
-            url="https://example.com/hook",
-            status_code=200,
-            outcome="success",
-            duration_ms=3,
-            started_at=now,
-        )
+        insert(Attempt).values(first_attempt(tenant_id, event_id, webhook_id, 200, "success", now))
     )
     connection.execute(
         update(Delivery)
@@ -93,7 +49,9 @@ async def test_an_event_read_while_its_attempt_is_recorded_shows_one_moment(sett
     sessions = session_maker(reader)
     try:
         webhook = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hook")
-        event_id, delivery_id = await add_pending_event(sessions, tenant.tenant_id, webhook.id)
+        event_id, delivery_id = await add_event(
+            sessions, tenant.tenant_id, webhook.id, datetime.now(UTC) + DAY, attempted=False
+        )
         recorded: list[str] = []
 
         # Right after the read's first statement over the deliveries, the worker commits.
