@@ -17,6 +17,13 @@ from tests.support.stack import Stack
 
 PAYLOAD = {"email": "grace-hopper@example.com", "plan": "enterprise-secret-plan"}
 QUERY = "key=query-string-credential"
+EXPECTED_NAMES = {
+    "POST /api/v1/events",
+    "StartWorkflow:EventWorkflow",
+    "RunWorkflow:EventWorkflow",
+    "RunActivity:accept_event",
+    "RunActivity:deliver",
+}
 
 
 async def wait_until(check, timeout: float = 60):
@@ -62,9 +69,12 @@ async def test_api_and_worker_export_one_trace_per_event(
             requests = await receiver.wait_for(2, path="/hook", timeout=60)
 
             def complete():
+                # Each process exports in batches: a span can arrive a batch after its child,
+                # so wait for every span the assertions below name, not only the attempts.
                 spans = otlp_spans(receiver)
                 attempts = [s for s in spans if s.name == ATTEMPT_SPAN]
-                return spans if len(attempts) == 2 else None
+                names = {s.name for s in spans}
+                return spans if len(attempts) == 2 and EXPECTED_NAMES <= names else None
 
             spans = await wait_until(complete)
     finally:
