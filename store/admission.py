@@ -88,19 +88,24 @@ HISTORY_KEPT = 20  # breaker transitions kept per webhook
 
 # Run for every step that POSTs, so built once (building a statement costs more than running
 # it); on PostgreSQL, the webhook rows are read locked: one admitter per webhook at a time
-# (SQLite's writers are serial).
+# (SQLite's writers are serial). Rows are locked in id order, so two transactions locking
+# overlapping webhooks (a fan-out's, recorded at once) wait for each other, never deadlock.
 _IDS = bindparam("a_ids", expanding=True)
-_ADMISSION_ROWS = select(
-    _WEBHOOKS.c.id,
-    _WEBHOOKS.c.rate_limit,
-    _WEBHOOKS.c.rate_tat,
-    _WEBHOOKS.c.breaker_state,
-    _WEBHOOKS.c.breaker_until,
-    _WEBHOOKS.c.breaker_history,
-    _WEBHOOKS.c.latency_ms,
-    _WEBHOOKS.c.ordering,
-).where(_WEBHOOKS.c.id.in_(_IDS))
-_ACCOUNTED_ROWS = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(_IDS))
+_ADMISSION_ROWS = (
+    select(
+        _WEBHOOKS.c.id,
+        _WEBHOOKS.c.rate_limit,
+        _WEBHOOKS.c.rate_tat,
+        _WEBHOOKS.c.breaker_state,
+        _WEBHOOKS.c.breaker_until,
+        _WEBHOOKS.c.breaker_history,
+        _WEBHOOKS.c.latency_ms,
+        _WEBHOOKS.c.ordering,
+    )
+    .where(_WEBHOOKS.c.id.in_(_IDS))
+    .order_by(_WEBHOOKS.c.id)
+)
+_ACCOUNTED_ROWS = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(_IDS)).order_by(_WEBHOOKS.c.id)
 _LOCKED = {
     _ADMISSION_ROWS: _ADMISSION_ROWS.with_for_update(),
     _ACCOUNTED_ROWS: _ACCOUNTED_ROWS.with_for_update(),
