@@ -1,7 +1,10 @@
 """Store: runs the hot store transactions (accept an event, record attempts, settle, look a
 token up), each written as plain synchronous SQLAlchemy Core over a Connection.
 
-PostgreSQL: on the async engine, through `run_sync`.
+PostgreSQL: on the async engine, through `run_sync`. A transaction that PostgreSQL aborts
+as a deadlock's victim or as a serialization failure is run again (a few times, after a short
+random wait): its work touched only the store, so running it again is safe, and the step
+that called it does not fail after its POST (the step's retry would POST again).
 
 SQLite, with the synchronous driver (much less CPU than aiosqlite, which hops to its thread
 for every cursor call; docs/PERFORMANCE.md has the figures):
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -26,7 +30,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline.store.engine import is_sqlite, sqlite_pragmas
@@ -34,6 +38,9 @@ from hookline.store.engine import is_sqlite, sqlite_pragmas
 log = logging.getLogger("hookline.store")
 T = TypeVar("T")
 CHECKPOINT_EVERY = 200  # inline commits between two passive WAL checkpoints
+# PostgreSQL's SQLSTATEs after which the same transaction can simply be run again.
+RUN_AGAIN_ON = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+RUNS = 5  # the first and up to four more
 
 
 def _sqlite_engine(url: str, *, busy_ms: int, autocheckpoint: bool) -> Engine:
@@ -63,6 +70,10 @@ def _is_busy(error: OperationalError) -> bool:
     return "locked" in str(error.orig).lower() or "busy" in str(error.orig).lower()
 
 
+def _runs_again(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RUN_AGAIN_ON
+
+
 class Store:
     def __init__(
         self, url: str, engine: AsyncEngine, on_work: Callable[[], None] | None = None
@@ -84,11 +95,11 @@ class Store:
 
     async def transaction(self, work: Callable[..., T], /, *args: Any) -> T:
         """`work(connection, *args)` in one transaction, committed if it returns. `work` only
-        touches the store: on SQLite it may be rolled back and run again off the loop."""
+        touches the store: it may be rolled back and run again (on SQLite off the loop; on
+        PostgreSQL after a deadlock or a serialization failure)."""
         self._on_work()
         if self._inline is None or self._waiting is None or self._thread is None:
-            async with self._engine.begin() as connection:
-                return await connection.run_sync(work, *args)
+            return await self._run_async(work, args)
         loop = asyncio.get_running_loop()
         try:
             result = self._run_inline(work, args)
@@ -100,6 +111,20 @@ class Store:
         if self._commits % CHECKPOINT_EVERY == 0:
             loop.run_in_executor(self._thread, self._checkpoint)
         return result
+
+    async def _run_async(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+        runs = 1
+        while True:
+            try:
+                async with self._engine.begin() as connection:
+                    return await connection.run_sync(work, *args)
+            except DBAPIError as error:
+                if runs == RUNS or not _runs_again(error):
+                    raise
+                log.info("a store transaction was aborted (%s); running it again", error.orig)
+            # Random, so that two victims of the same conflict do not meet again.
+            await asyncio.sleep(random.uniform(0, 0.02 * 2**runs))
+            runs += 1
 
     def _run_inline(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         """On one connection kept open (no pool checkout, no reset on return each time);
