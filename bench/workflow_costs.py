@@ -8,10 +8,12 @@ server's and this process's CPU milliseconds per workflow (/proc/PID/stat). The 
 stay open (a 7-day wait), as hookline's events do. Used to choose: eager start, local
 activities, the workflow sandbox, search attributes (docs/PERFORMANCE.md).
 
-The last variant is a B event's first workflow task with none of hookline's work in it (no
-HTTP, store or POST): its CPU is the SDK's floor under hookline's own per event. Then, at D's
-rate (10 starts/s, open loop), the latency from `start_workflow` to the first line of that
-workflow's local activity: the floor under D's publish-to-POST.
+The last variants are a B event's first workflow task with none of hookline's work in it (no
+HTTP, store or POST): its CPU is the SDK's floor under hookline's own per event; once with
+room in the worker's cache, once with the cache full, as it is after a deployment's first
+events (each open event waits out its window in it): every start then evicts a run. Then, at
+D's rate (10 starts/s, open loop), the latency from `start_workflow` to the first line of
+that workflow's local activity: the floor under D's publish-to-POST.
 """
 
 from __future__ import annotations
@@ -88,7 +90,14 @@ def open_worker(client: Client, queue: str, options: dict) -> Worker:
     runner = {}
     if not options.get("sandbox", True):
         runner["workflow_runner"] = UnsandboxedWorkflowRunner()
-    return Worker(client, task_queue=queue, workflows=[OpenWorkflow], activities=[noop], **runner)
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[OpenWorkflow],
+        activities=[noop],
+        max_cached_workflows=options.get("cache", ROOMY_CACHE),
+        **runner,
+    )
 
 
 def start_arguments(options: dict) -> dict:
@@ -117,7 +126,7 @@ async def variant(client: Client, server_pid: int, name: str, n: int, **options)
                 OpenWorkflow.run, id=f"{queue}-{i}", task_queue=queue, **arguments
             )
 
-        for i in range(10):  # warm-up
+        for i in range(10 + options.get("cache", 0)):  # warm-up (and the cache filled)
             await start(-i - 1)
         await settle(server_pid)
         server, own = cpu_seconds(server_pid), cpu_seconds(os.getpid())
@@ -161,6 +170,11 @@ B_SHAPE = {
     "patch": True,
 }
 LATENCY_STARTS, LATENCY_RATE = 100, 10.0
+ROOMY_CACHE = 10_000  # runs a variant's worker keeps cached: more than any variant starts
+# A cache this small is full after the warm-up (which then starts this many more), so each
+# measured start evicts one run; no smaller than the workflow-task slots (100 by default),
+# which the SDK caps at the cache's size.
+FULL_CACHE = 100
 
 
 async def latency(client: Client, n: int = LATENCY_STARTS, rate: float = LATENCY_RATE) -> None:
@@ -212,6 +226,9 @@ async def main(n: int) -> None:
             for name, options in VARIANTS:
                 await variant(client, server.pid, name, n, **options)
             await variant(client, server.pid, "B's first task, none of hookline's", n, **B_SHAPE)
+            await variant(
+                client, server.pid, "  the same, cache full", n, **B_SHAPE, cache=FULL_CACHE
+            )
             await latency(client)
         finally:
             stop_process(server)
