@@ -13,6 +13,10 @@ for every cursor call; docs/PERFORMANCE.md has the figures):
   if another process holds the write lock, it is rolled back at once and goes to
 - the store thread, which waits for the lock (busy timeout 30 s) off the loop. That thread
   also runs the WAL checkpoints, so the loop never copies pages or syncs the disk.
+  It takes one transaction at a time: one that finds the lock held while the thread has
+  work waits for that work to end, then tries inline again. Queued there, transactions
+  formed a convoy: each held the lock while waiting for the GIL between its statements, so
+  every transaction the loop tried meanwhile found the lock held and joined the queue.
 Within one process the loop runs one transaction at a time, so they never contend with each
 other; IMMEDIATE also spares read-then-write transactions the snapshot conflict of a deferred
 BEGIN (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
@@ -87,6 +91,7 @@ class Store:
         self._waiting: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._commits = 0
+        self._on_thread: asyncio.Future[Any] | None = None  # the last transaction sent there
         database = make_url(url).database
         if is_sqlite(url) and database and database != ":memory:":
             self._inline = _sqlite_engine(url, busy_ms=0, autocheckpoint=False)
@@ -95,18 +100,26 @@ class Store:
 
     async def transaction(self, work: Callable[..., T], /, *args: Any) -> T:
         """`work(connection, *args)` in one transaction, committed if it returns. `work` only
-        touches the store: it may be rolled back and run again (on SQLite off the loop; on
-        PostgreSQL after a deadlock or a serialization failure)."""
+        touches the store: it may be rolled back and run again (on SQLite when it finds the write
+        lock held; on PostgreSQL after a deadlock or a serialization failure)."""
         self._on_work()
         if self._inline is None or self._waiting is None or self._thread is None:
             return await self._run_async(work, args)
         loop = asyncio.get_running_loop()
-        try:
-            result = self._run_inline(work, args)
-        except OperationalError as error:
-            if not _is_busy(error):
-                raise
-            return await loop.run_in_executor(self._thread, self._run, self._waiting, work, args)
+        while True:
+            try:
+                result = self._run_inline(work, args)
+                break
+            except OperationalError as error:
+                if not _is_busy(error):
+                    raise
+            queued = self._on_thread
+            if queued is None or queued.done():  # another process holds the write lock
+                self._on_thread = loop.run_in_executor(
+                    self._thread, self._run, self._waiting, work, args
+                )
+                return await self._on_thread
+            await asyncio.wait([queued])  # the thread holds the lock or waits for it
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
             loop.run_in_executor(self._thread, self._checkpoint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import Connection, text
@@ -66,6 +67,40 @@ async def test_waits_off_the_loop_while_another_connection_writes(store):
     finally:
         holder.close()
     assert bodies(path) == ["first", "second"]
+
+
+async def test_while_the_thread_waits_for_the_lock_the_others_wait_for_it_then_run_inline(
+    store,
+):
+    """Only the transaction that found another process's lock goes to the store thread; those
+    that come meanwhile wait for it, then run on the loop, instead of queueing behind it."""
+    store, path = store
+    ran_on: dict[str, str] = {}
+
+    def add_noting_thread(connection: Connection, body: str) -> int:
+        ran_on[body] = threading.current_thread().name
+        return add_note(connection, body)
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO notes (body) VALUES ('other process')")
+    try:
+        first = asyncio.create_task(store.transaction(add_noting_thread, "first"))
+        await asyncio.sleep(0.05)  # it found the lock held and went to the thread
+        later = [
+            asyncio.create_task(store.transaction(add_noting_thread, f"later {i}"))
+            for i in range(4)
+        ]
+        await asyncio.sleep(0.05)
+        assert not first.done() and not any(task.done() for task in later)
+        holder.execute("COMMIT")
+        await asyncio.wait_for(asyncio.gather(first, *later), 10)
+    finally:
+        holder.close()
+    assert ran_on.pop("first").startswith("hookline-store")
+    assert ran_on == {f"later {i}": threading.main_thread().name for i in range(4)}
+    assert bodies(path)[:2] == ["other process", "first"]
+    assert sorted(bodies(path)[2:]) == [f"later {i}" for i in range(4)]
 
 
 async def test_many_transactions_in_a_row(store):
