@@ -14,9 +14,9 @@ for every cursor call; docs/PERFORMANCE.md has the figures):
 - the store thread, which waits for the lock (busy timeout 30 s) off the loop. That thread
   also runs the WAL checkpoints, so the loop never copies pages or syncs the disk.
   It takes one transaction at a time: one that finds the lock held while the thread has
-  work waits for that work to end, then tries inline again. Queued there, transactions
-  formed a convoy: each held the lock while waiting for the GIL between its statements, so
-  every transaction the loop tried meanwhile found the lock held and joined the queue.
+  work waits for that work to end, then tries inline again. Queued behind it instead, they
+  would form a convoy: each holds the lock while it waits for the GIL between statements,
+  so every transaction the loop tried meanwhile would find the lock held and join the queue.
 Within one process the loop runs one transaction at a time, so they never contend with each
 other; IMMEDIATE also spares read-then-write transactions the snapshot conflict of a deferred
 BEGIN (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).

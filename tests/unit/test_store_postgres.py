@@ -32,12 +32,21 @@ async def store(postgres):
 
 
 def append_to_both(connection: Connection, first: int, tag: str, runs: list[str]) -> str:
-    """Locks note `first`, waits long enough for the other transaction to lock the other
-    note, then wants that one too."""
+    """Locks note `first`, then (on its first run) waits until the other transaction holds the
+    other note before it asks for that one: a deadlock, whatever the timing."""
     runs.append(tag)
     append = text("UPDATE notes SET body = body || :tag WHERE id = :id")
     connection.execute(append, {"tag": tag, "id": first})
-    connection.execute(text("SELECT pg_sleep(0.3)"))
+    if runs.count(tag) == 1:
+        # Each says it holds its first note with an advisory lock, and waits for the other's.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": first})
+        held = text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND granted"
+        )
+        for _ in range(200):  # bounded: 10 s
+            if connection.execute(held, {"key": 3 - first}).scalar_one():
+                break
+            connection.execute(text("SELECT pg_sleep(0.05)"))
     connection.execute(append, {"tag": tag, "id": 3 - first})
     return tag
 
