@@ -11,7 +11,7 @@ import sys
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from hookline.devserver import free_port, port_open, wait_healthy
+from hookline.devserver import free_port, port_free, port_open, wait_healthy
 from tests.support.receiver import Receiver
 
 
@@ -25,9 +25,19 @@ def metric(text: str, name: str, **labels: str) -> float:
     )
 
 
+def free_port_and_next() -> int:
+    """A free port whose next one is free too (`hookline dev` puts the API's SDK metrics
+    there, and refuses to start when it is taken)."""
+    for _ in range(50):  # bounded
+        port = free_port()
+        if port_free(port + 1):
+            return port
+    raise RuntimeError("no free port with a free next one")
+
+
 async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    sdk_metrics_port = free_port()  # the worker's; the API's is the next one
+    sdk_metrics_port = free_port_and_next()  # the worker's; the API's is the next one
     worker_metrics_port = free_port()  # the worker's hookline metrics
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
     process = subprocess.Popen(
@@ -111,6 +121,7 @@ async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
+        print(output)  # shown by pytest when the test fails, start-up failures included
     assert process.returncode == 0, output
     assert "API token" in output and "hookline stopped" in output
     assert f"http://127.0.0.1:{worker_metrics_port}/metrics (hookline: API, worker)" in output
