@@ -11,7 +11,8 @@ import sys
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from hookline.devserver import free_port, port_free, port_open, wait_healthy
+from hookline.devserver import free_port, port_open, wait_healthy
+from tests.support.ports import free_port_and_next
 from tests.support.receiver import Receiver
 
 
@@ -23,16 +24,6 @@ def metric(text: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
-
-
-def free_port_and_next() -> int:
-    """A free port whose next one is free too (`hookline dev` puts the API's SDK metrics
-    there, and refuses to start when it is taken)."""
-    for _ in range(50):  # bounded
-        port = free_port()
-        if port_free(port + 1):
-            return port
-    raise RuntimeError("no free port with a free next one")
 
 
 async def test_dev_runs_the_stack_and_ctrl_c_stops_it(tmp_path):

@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from hookline.devserver import free_port, port_open, wait_healthy
 from hookline.infra.crypto import CODEC_ENCODING, CODEC_KEY_ID, generate_key, parse_keys
+from tests.support.ports import free_port_and_next
 from tests.support.receiver import Receiver
 
 MARKER = "dev.history.marker"
@@ -36,7 +37,7 @@ class Dev:
 
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
-        self.sdk_metrics_port, self.worker_metrics_port = free_port(), free_port()
+        self.sdk_metrics_port, self.worker_metrics_port = free_port_and_next(), free_port()
         self.data_dir = data_dir
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
         ports = {

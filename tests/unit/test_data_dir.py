@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from hookline.devserver import free_port
 from hookline.store.engine import create_engine
+from tests.support.ports import free_port_and_next
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +84,7 @@ def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path, where: str, 
     if command == "dev":  # free ports: the port check comes first
         for flag in ("--api-port", "--temporal-port", "--ui-port", "--worker-metrics-port"):
             args += [flag, str(free_port())]
-        args += ["--sdk-metrics-port", str(free_port())]
+        args += ["--sdk-metrics-port", str(free_port_and_next())]
     done = hookline(*args, cwd=ROOT)
     assert done.returncode != 0
     [line] = done.stderr.strip().splitlines()
