@@ -18,7 +18,8 @@ Compiled validators are kept per (tenant, type, version): `ValidatorCache`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,19 @@ from hookline.core.filter_validation import compile_regex
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_ERRORS = 50  # listed in one answer; `truncated` says when there were more
 MAX_PATTERN_LENGTH = 512
+# Subschemas one value can be checked against, repeats counted: what references and
+# allOf/anyOf/oneOf/not/if/dependentSchemas unfold to. Real schemas stay in the tens; a chain of
+# anyOf over two references to the level below doubles at each level.
+MAX_UNFOLDED = 1_000
+# Schemas applied in place one inside another (a chain of references): each is a few frames of
+# the validator's recursion, beside the data's own depth (core/jsonlimits.py).
+MAX_IN_PLACE_DEPTH = 64
+# Keyword checks for one document of N bytes: at most BASE_STEPS + STEPS_PER_BYTE * N, the
+# bound on a publish's validation whatever the schema (applicators that reach the same value
+# twice multiply at each level of the data, which no check at save sees). Real schemas take
+# well under one step per byte of data.
+BASE_STEPS = 10_000
+STEPS_PER_BYTE = 2
 
 
 class SchemaRefused(ValueError):
@@ -108,12 +122,37 @@ def _additional_properties(
         yield ValidationError(f"additional properties are not allowed ({listed} unexpected)")
 
 
+class TooMuchWork(Exception):
+    """The document's check went past MAX_STEPS keyword checks."""
+
+
+_steps_left: ContextVar[list[int] | None] = ContextVar("schema_steps_left", default=None)
+
+
+def _metered(check: Callable[..., Any]) -> Callable[..., Any]:
+    """The keyword's check, counted against the document's budget (when one is set)."""
+
+    def run(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        left = _steps_left.get()
+        if left is not None:
+            left[0] -= 1
+            if left[0] < 0:
+                raise TooMuchWork
+        return check(validator, value, instance, schema)
+
+    return run
+
+
 Validator = validators.extend(
     Draft202012Validator,
     {
-        "pattern": _pattern,
-        "patternProperties": _pattern_properties,
-        "additionalProperties": _additional_properties,
+        keyword: _metered(check)
+        for keyword, check in {
+            **Draft202012Validator.VALIDATORS,
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "additionalProperties": _additional_properties,
+        }.items()
     },
 )
 
@@ -175,44 +214,173 @@ def compile_schema(schema: dict[str, Any]) -> Any:
     if has_pattern_properties and has_unevaluated:
         raise SchemaRefused("", "unevaluatedProperties beside patternProperties is not supported")
     validator = Validator(schema, registry=Registry())
+    anchors = _anchors(schema)
     for where, ref in refs:
-        if not ref.startswith("#"):
-            raise SchemaRefused(pointer(where), f"only local references (#...) are allowed: {ref}")
-        try:
-            _lookup(schema, ref)
-        except (Unresolvable, KeyError, IndexError, ValueError):
-            raise SchemaRefused(pointer(where), f"reference {ref} does not resolve") from None
+        _target(schema, ref, anchors, where)
+    _check_unfolding(schema, anchors)
     return validator
 
 
-def _lookup(schema: dict[str, Any], ref: str) -> None:
-    """A local reference resolves: a JSON pointer fragment, or an `$anchor` of the schema."""
+def _anchors(schema: dict[str, Any]) -> dict[str, tuple]:
+    """`$anchor` and `$dynamicAnchor` names, with the path of the schema that has each."""
+    found: dict[str, tuple] = {}
+    for path, node in _walk(schema, ()):
+        for keyword in ("$anchor", "$dynamicAnchor"):
+            if isinstance(node.get(keyword), str):
+                found.setdefault(node[keyword], path)
+    return found
+
+
+def _target(schema: dict[str, Any], ref: str, anchors: dict[str, tuple], where: tuple) -> tuple:
+    """The path of the schema a local reference names: a JSON pointer fragment, or an anchor.
+    SchemaRefused when it names nothing, or a value that is not a schema."""
+    if not ref.startswith("#"):
+        raise SchemaRefused(pointer(where), f"only local references (#...) are allowed: {ref}")
     fragment = ref[1:]
-    if not fragment or fragment.startswith("/"):
-        node: Any = schema
-        for part in fragment.split("/")[1:] if fragment else []:
-            part = part.replace("~1", "/").replace("~0", "~")
-            node = node[int(part)] if isinstance(node, list) else node[part]
+    if fragment and not fragment.startswith("/"):
+        if fragment not in anchors:
+            raise SchemaRefused(pointer(where), f"reference {ref} does not resolve")
+        return anchors[fragment]
+    node: Any = schema
+    path: list[str | int] = []
+    for part in fragment.split("/")[1:] if fragment else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        try:
+            if isinstance(node, list):
+                node, step = node[int(part)], int(part)
+            elif isinstance(node, dict):
+                node, step = node[part], part
+            else:
+                raise KeyError(part)
+        except (KeyError, IndexError, ValueError):
+            raise SchemaRefused(pointer(where), f"reference {ref} does not resolve") from None
+        path.append(step)
+    if not isinstance(node, dict | bool):
+        raise SchemaRefused(pointer(where), f"reference {ref} names a value that is not a schema")
+    return tuple(path)
+
+
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE = ("not", "if", "then", "else")
+_DESCENDING = (
+    "additionalProperties",
+    "items",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_DESCENDING_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+
+
+def _node(schema: dict[str, Any], path: tuple) -> Any:
+    node: Any = schema
+    for step in path:
+        node = node[step]
+    return node
+
+
+def _positions(node: Any, path: tuple) -> Iterator[tuple]:
+    """Every place in the schema that holds a schema (keyword values that are data, such as
+    `const` or `enum`, are not walked)."""
+    yield path
+    if not isinstance(node, dict):
         return
-    anchors = {
-        node.get("$anchor") for _, node in _walk(schema, ()) if isinstance(node.get("$anchor"), str)
-    } | {
-        node.get("$dynamicAnchor")
-        for _, node in _walk(schema, ())
-        if isinstance(node.get("$dynamicAnchor"), str)
-    }
-    if fragment not in anchors:
-        raise KeyError(fragment)
+    for keyword in (*_IN_PLACE_LISTS, "prefixItems"):
+        if isinstance(node.get(keyword), list):
+            for index, child in enumerate(node[keyword]):
+                yield from _positions(child, (*path, keyword, index))
+    for keyword in (*_IN_PLACE, *_DESCENDING):
+        if isinstance(node.get(keyword), dict | bool):
+            yield from _positions(node[keyword], (*path, keyword))
+    for keyword in (*_DESCENDING_MAPS, "dependentSchemas"):
+        if isinstance(node.get(keyword), dict):
+            for name, child in node[keyword].items():
+                yield from _positions(child, (*path, keyword, name))
+
+
+def _applied_in_place(
+    schema: dict[str, Any], path: tuple, anchors: dict[str, tuple]
+) -> list[tuple]:
+    """The schemas checked against the same value as the one at `path`."""
+    node = _node(schema, path)
+    if not isinstance(node, dict):
+        return []
+    found: list[tuple] = []
+    for keyword in _IN_PLACE_LISTS:
+        if isinstance(node.get(keyword), list):
+            found += [(*path, keyword, index) for index in range(len(node[keyword]))]
+    found += [(*path, keyword) for keyword in _IN_PLACE if isinstance(node.get(keyword), dict)]
+    if isinstance(node.get("dependentSchemas"), dict):
+        found += [(*path, "dependentSchemas", name) for name in node["dependentSchemas"]]
+    for keyword in ("$ref", "$dynamicRef"):
+        if isinstance(node.get(keyword), str):
+            found.append(_target(schema, node[keyword], anchors, (*path, keyword)))
+    return found
+
+
+def _check_unfolding(schema: dict[str, Any], anchors: dict[str, tuple]) -> None:
+    """Refuses a schema whose references loop without going into the data (`{"$ref": "#"}`:
+    checking any value would never end), or that unfolds to more than MAX_UNFOLDED subschemas
+    for one value. Iterative: a chain of references may be longer than Python's stack."""
+    unfolded: dict[tuple, int] = {}
+    depth: dict[tuple, int] = {}
+    for start in _positions(schema, ()):
+        if start in unfolded:
+            continue
+        stack = [(start, _applied_in_place(schema, start, anchors))]
+        on_stack = {start}
+        while stack:
+            path, pending = stack[-1]
+            if pending:
+                child = pending.pop()
+                if child in on_stack:
+                    raise SchemaRefused(
+                        pointer(path), "references loop back here without going into the data"
+                    )
+                if child not in unfolded:
+                    on_stack.add(child)
+                    stack.append((child, _applied_in_place(schema, child, anchors)))
+                continue
+            stack.pop()
+            on_stack.discard(path)
+            children = _applied_in_place(schema, path, anchors)
+            total = 1 + sum(unfolded[child] for child in children)
+            depth[path] = 1 + max((depth[child] for child in children), default=0)
+            if depth[path] > MAX_IN_PLACE_DEPTH:
+                raise SchemaRefused(
+                    pointer(path),
+                    f"a chain of more than {MAX_IN_PLACE_DEPTH} schemas applied one inside "
+                    "another (references, allOf/anyOf/oneOf, not, if) starts here",
+                )
+            if total > MAX_UNFOLDED:
+                raise SchemaRefused(
+                    pointer(path),
+                    f"checking one value here would apply {total} subschemas (at most "
+                    f"{MAX_UNFOLDED}): nested anyOf/oneOf/allOf over references multiply",
+                )
+            unfolded[path] = total
 
 
 # --------------------------------------------------------------------------- checks at publish
 
 
-def errors(validator: Any, document: Any, prefix: tuple = ()) -> tuple[list[DataError], bool]:
-    """Every way `document` breaks the schema (at most MAX_ERRORS, in document order), and
-    whether there were more. Pointers are prefixed by `prefix` (e.g. ("data",))."""
+_LOOPS = (
+    "the schema nests too deeply for this data (references that loop, or too long a chain of "
+    "them): fix the schema"
+)
+
+
+def errors(
+    validator: Any, document: Any, prefix: tuple = (), size: int = 0
+) -> tuple[list[DataError], bool]:
+    """Every way `document` (`size` bytes of JSON) breaks the schema (at most MAX_ERRORS, in
+    document order), and whether there were more. Pointers are prefixed by `prefix` (e.g.
+    ("data",)). A schema that takes more steps than the document's size allows is an error."""
     found: list[DataError] = []
     truncated = False
+    steps = BASE_STEPS + STEPS_PER_BYTE * size
+    budget = _steps_left.set([steps])
     try:
         for error in validator.iter_errors(document):
             if len(found) == MAX_ERRORS:
@@ -228,6 +396,16 @@ def errors(validator: Any, document: Any, prefix: tuple = ()) -> tuple[list[Data
             )
     except Unresolvable as exc:  # checked at save; kept from a 500 all the same
         found.append(DataError(pointer(prefix), f"the schema does not resolve: {exc}", "$ref", ""))
+    except TooMuchWork:
+        message = (
+            f"checking this data took more than {steps:,} steps of the schema, too many for "
+            f"{size:,} bytes: simplify the schema (applicators nested over references)"
+        )
+        found.append(DataError(pointer(prefix), message, "$schema", ""))
+    except RecursionError:  # a schema saved before loops were refused at save
+        found.append(DataError(pointer(prefix), _LOOPS, "$ref", ""))
+    finally:
+        _steps_left.reset(budget)
     found.sort(key=lambda e: e.pointer)
     return found, truncated
 

@@ -104,10 +104,10 @@ def _checkjson_size(settings: Settings, data: dict[str, Any]) -> int:
 async def _validate(validator: Any, name: str, data: dict[str, Any], size: int) -> None:
     if size > VALIDATE_INLINE_BYTES:
         errors, truncated = await asyncio.to_thread(
-            event_schemas.errors, validator, data, ("data",)
+            event_schemas.errors, validator, data, ("data",), size
         )
     else:
-        errors, truncated = event_schemas.errors(validator, data, ("data",))
+        errors, truncated = event_schemas.errors(validator, data, ("data",), size)
     if errors:
         raise invalid_data(name, errors, truncated)
 

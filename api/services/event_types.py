@@ -149,7 +149,9 @@ def check_definition(
             code="invalid_schema",
         ) from None
     if example is not None:
-        errors, truncated = event_schemas.errors(validator, example, ("example",))
+        errors, truncated = event_schemas.errors(
+            validator, example, ("example",), json_size(example)
+        )
         if errors:
             error = invalid_data(name, errors, truncated)
             error.message = f"example does not match the schema ({len(errors)} error(s))"

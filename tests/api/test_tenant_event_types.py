@@ -20,6 +20,13 @@ ORDER_SCHEMA = {
     "$defs": {"line": {"type": "object", "required": ["sku"]}},
 }
 ORDER_EXAMPLE = {"id": "ord_1", "amount": 4200}
+DOUBLING = {
+    "d0": {"type": "string"},
+    **{
+        f"d{n}": {"anyOf": [{"$ref": f"#/$defs/d{n - 1}"}, {"$ref": f"#/$defs/d{n - 1}"}]}
+        for n in range(1, 18)
+    },
+}
 
 
 async def create_type(client, tenant, **body):
@@ -84,6 +91,17 @@ async def test_types_are_per_tenant(client, tenant, settings) -> None:
         ({"$ref": "https://example.com/schema.json"}, "/$ref"),
         ({"$ref": "#/$defs/missing"}, "/$ref"),
         ({"$schema": "http://json-schema.org/draft-07/schema#"}, "/$schema"),
+        # References that loop without going into the data: checking would never end.
+        ({"$ref": "#"}, ""),
+        ({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}, "/$defs/b"),
+        ({"$dynamicAnchor": "m", "$dynamicRef": "#m"}, ""),
+        ({"anyOf": [{"type": "string"}, {"not": {"$ref": "#"}}]}, "/anyOf/1/not"),
+        # References to values that are not schemas.
+        ({"description": "abc", "$ref": "#/description/0"}, "/$ref"),
+        ({"$defs": {"t": True}, "$ref": "#/$defs/t/x"}, "/$ref"),
+        ({"required": ["a"], "$ref": "#/required/0"}, "/$ref"),
+        # anyOf over two references to the level below, 17 levels: 2**18 checks per value.
+        ({"$defs": DOUBLING, "properties": {"x": {"$ref": "#/$defs/d17"}}}, "/$defs/d8"),
     ],
 )
 async def test_a_schema_that_cannot_compile_is_422(client, tenant, schema, pointer) -> None:
@@ -173,6 +191,29 @@ async def test_publish_validates_data_with_json_pointers(client, tenant) -> None
 
     # Valid data passes the check (then finds no Temporal here: 503, not 422).
     assert (await publish(client, tenant, "order.created", ORDER_EXAMPLE)).status_code == 503
+
+
+async def test_a_schema_whose_work_multiplies_with_the_data_is_refused_at_publish(
+    client, tenant
+) -> None:
+    """Two applicators reach each `x` below the root: the work doubles at each level of the
+    data, which no check at save can bound. The publish's check stops at its step budget with
+    a 422 instead of holding the API (2**40 checks for this data)."""
+    twice = {"properties": {"x": {"$ref": "#"}}, "patternProperties": {"^x$": {"$ref": "#"}}}
+    await create_type(client, tenant, schema=twice)
+    data: dict = {}
+    inner = data
+    for _ in range(40):
+        inner["x"] = {}
+        inner = inner["x"]
+    error = assert_error(
+        await publish(client, tenant, "order.created", data), 422, "invalid_event_data"
+    )
+    [item] = error["details"]["errors"]
+    assert (item["pointer"], item["keyword"]) == ("/data", "$schema")
+    assert "simplify the schema" in item["message"]
+    # The same schema over shallow data is checked as usual.
+    assert (await publish(client, tenant, "order.created", {"x": {"x": {}}})).status_code == 503
 
 
 async def test_a_new_schema_applies_at_once(client, tenant) -> None:
