@@ -30,7 +30,7 @@ from hookline.api.schemas.events import (
     RedeliverResponse,
 )
 from hookline.api.schemas.jobs import JobOut
-from hookline.api.services import deliveries, events, jobs
+from hookline.api.services import deliveries, events, jobs, webhooks
 from hookline.core.models import EventStatus
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -164,6 +164,7 @@ async def bulk_redeliver(
     body: BulkRedeliverRequest,
     response: Response,
     principal: EventsRedeliver,
+    session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     idempotency_key: IdempotencyKey = None,
@@ -171,7 +172,10 @@ async def bulk_redeliver(
     """Every failed delivery of the tenant's live events in the window (created before now
     when `until` is not given), redelivered by a job at most HOOKLINE_REDELIVERY_JOB_RATE
     events a second. Answers at once with the job (`GET /jobs/{id}` for its progress); the
-    same `Idempotency-Key` again answers the same job, never a second one."""
+    same `Idempotency-Key` again answers the same job, never a second one. A `webhook_id`
+    the tenant does not have is a 404, as on every other route."""
+    if body.webhook_id is not None:
+        await webhooks.owned(session, principal.tenant_id, body.webhook_id)
     job = await jobs.start_redelivery(
         temporal, settings, principal.tenant_id, body, idempotency_key
     )

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hookline.api.schemas.common import Instant
 from hookline.core.jobs import JobKind
 
 
@@ -14,8 +15,8 @@ class ReplayRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"since": "2025-01-01T12:00:00Z"}]}
     )
 
-    since: datetime = Field(description="Every event of the webhook created at or after this")
-    until: datetime | None = Field(default=None, description="...and before this (default: now)")
+    since: Instant = Field(description="Every event of the webhook created at or after this")
+    until: Instant | None = Field(default=None, description="...and before this (default: now)")
 
 
 class JobRequestOut(BaseModel):

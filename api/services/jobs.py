@@ -145,6 +145,7 @@ async def start_redelivery(
         since=body.since,
         until=_until(body.until),
     )
+    _check_window(query)
     return await start(temporal, settings, query, key)
 
 
@@ -159,9 +160,13 @@ async def start_replay(
         since=body.since,
         until=_until(body.until),
     )
-    if query.since is not None and query.since >= query.until:
-        raise ApiError(422, "since must be before until (and before now)")
+    _check_window(query)
     return await start(temporal, settings, query, key)
+
+
+def _check_window(query: JobQuery) -> None:
+    if query.since is not None and query.until is not None and query.since >= query.until:
+        raise ApiError(422, "since must be before until (and before now)")
 
 
 async def _handle(temporal: Client, tenant_id: str, job: str) -> WorkflowHandle:

@@ -326,3 +326,25 @@ async def test_a_job_continues_as_new_carrying_its_cursor(
 
 async def _at_least(receiver: Receiver, n: int) -> bool:
     return len(receiver.requests) >= n
+
+
+async def test_a_job_request_out_of_range_is_refused_before_any_job(
+    client, tenant, other_tenant, create_webhook
+) -> None:
+    """Refused at the request, never a job that cannot run: a `since` outside the years 1 to
+    9999 in UTC (it used to start a replay whose count failed without end), a window that
+    ends before it starts, another tenant's webhook or none at all (404, as on every route)."""
+    webhook = await create_webhook()
+    theirs = await create_webhook(headers=other_tenant.headers)
+    replay = f"/api/v1/webhooks/{webhook['id']}/replay"
+    for since in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-05:00"):
+        answer = await client.post(replay, headers=tenant.headers, json={"since": since})
+        assert_error(answer, 422)
+    window = {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
+    for path in (replay, "/api/v1/events/redeliver"):
+        assert_error(await client.post(path, headers=tenant.headers, json=window), 422)
+    for webhook_id in (theirs["id"], "wh_nope", "wh_" + "x" * 5_000):
+        answer = await client.post(
+            "/api/v1/events/redeliver", headers=tenant.headers, json={"webhook_id": webhook_id}
+        )
+        assert_error(answer, 404, "not_found")
