@@ -24,7 +24,7 @@ from hookline.api.schemas.webhooks import SAMPLES
 from hookline.core import event_schemas, ids
 from hookline.core.catalog import Catalog, category_of
 from hookline.core.catalog import EventType as CatalogType
-from hookline.store.tables import EventType
+from hookline.store.tables import EventType, Tenant
 
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_EXAMPLE_BYTES = 64 * 1024
@@ -174,13 +174,11 @@ async def create_type(
 ) -> EventTypeOut:
     _refuse_builtin(catalog, body.name)
     check_definition(body.name, body.json_schema, body.example)
+    # The tenant's row locked first (PostgreSQL): creates of one tenant take turns, so the
+    # count below sees every type the others added (SQLite: the insert holds the write lock).
+    await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     if await tenant_row(session, tenant_id, body.name) is not None:
         raise ApiError(409, f"event type {body.name} exists", code="event_type_exists")
-    count = await session.scalar(
-        select(func.count()).select_from(EventType).where(EventType.tenant_id == tenant_id)
-    )
-    if (count or 0) >= MAX_TYPES_PER_TENANT:
-        raise ApiError(409, f"a tenant has at most {MAX_TYPES_PER_TENANT} event types")
     now = datetime.now(UTC)
     row = EventType(
         id=ids.new_id("et"),
@@ -195,6 +193,14 @@ async def create_type(
     )
     session.add(row)
     try:
+        await session.flush()
+        # Counted after the insert, in its transaction: two creates at once cannot both pass.
+        count = await session.scalar(
+            select(func.count()).select_from(EventType).where(EventType.tenant_id == tenant_id)
+        )
+        if (count or 0) > MAX_TYPES_PER_TENANT:
+            await session.rollback()
+            raise ApiError(409, f"a tenant has at most {MAX_TYPES_PER_TENANT} event types")
         await session.commit()
     except IntegrityError:  # the same name created at the same time
         await session.rollback()

@@ -3,6 +3,8 @@ applied at publish (422 with JSON pointers); subscriptions to them; the test sen
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hookline.api.services import event_types as service
@@ -355,3 +357,20 @@ async def test_in_the_openapi_document(client) -> None:
     assert {"get", "put", "delete"} <= set(spec["paths"]["/api/v1/event-types/{name}"])
     create = spec["components"]["schemas"]["EventTypeCreate"]
     assert {"name", "description", "schema", "example"} <= set(create["properties"])
+
+
+async def test_the_cap_on_types_holds_for_creates_at_once(client, tenant, monkeypatch) -> None:
+    """Creates that race each other (each counted the others' types before they were added)
+    do not take a tenant past its cap."""
+    monkeypatch.setattr(service, "MAX_TYPES_PER_TENANT", 5)
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/event-types", json={"name": f"order.n{n}"}, headers=tenant.headers)
+            for n in range(16)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201] * 5 + [409] * 11
+    listed = await client.get(
+        "/api/v1/event-types?category=order&limit=100", headers=tenant.headers
+    )
+    assert len([t for t in listed.json()["data"] if t["source"] == "tenant"]) == 5
