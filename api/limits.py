@@ -23,15 +23,28 @@ async def no_nul_in_address(request: Request) -> None:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    """A request head over `max_head_bytes` is a 400 (h11 bounds only a head still arriving:
+    one that came whole in a single read was parsed, however large); a body over `max_bytes`
+    a 413, before it is read."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_head_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_head_bytes = max_head_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = scope.get("headers") or []
+        # Each header line as sent: name, ": ", value, CRLF.
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += sum(len(name) + len(value) + 4 for name, value in headers)
+        if head > self.max_head_bytes:
+            message = f"request head over {self.max_head_bytes} bytes (its line and headers)"
+            await _answer(send, 400, error_body("bad_request", message))
+            return
+        declared = dict(headers).get(b"content-length")
         if (
             declared is not None
             and declared.isdigit()
@@ -54,20 +67,23 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("payload_too_large", f"request body over {self.max_bytes} bytes")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"request body over {self.max_bytes} bytes"
+        await _answer(send, 413, error_body("payload_too_large", message))
+
+
+async def _answer(send: Send, status: int, error: dict) -> None:
+    body = json.dumps(error).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 CLOSE = (b"connection", b"close")

@@ -95,7 +95,11 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     errors.install(app)
     instrument_app(app)  # when OTEL_* turns tracing on (infra/tracing.py)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_head_bytes=settings.max_header_bytes,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list,

@@ -232,3 +232,20 @@ def test_temporal_down_is_said_in_one_line_while_the_api_runs(api: Api) -> None:
     assert api.process.poll() is None
     answer = httpx.get(f"http://127.0.0.1:{api.port}/healthz", timeout=5)
     assert answer.status_code == 503
+
+
+def test_a_head_that_arrives_whole_over_the_limit_is_a_400(api: Api) -> None:
+    """h11 bounds a head still arriving; one that came whole in a single read is measured
+    after parsing: over 16 KiB of line and headers is the one JSON error, whatever its shape
+    (one long header, or many short ones)."""
+    url = f"http://127.0.0.1:{api.port}/openapi.json"
+    for headers in (
+        {"X-Big": "a" * 17_000},
+        {"X-Big": "a" * 60_000},
+        {f"X-{i}": "a" * 50 for i in range(600)},
+    ):
+        answer = httpx.get(url, headers=headers, timeout=10)
+        assert answer.status_code == 400, answer.text[:200]
+        assert answer.json()["error"]["code"] == "bad_request"
+        assert "request head over 16384 bytes" in answer.json()["error"]["message"]
+    assert httpx.get(url, headers={"X-Fine": "a" * 15_000}, timeout=10).status_code == 200
