@@ -4,7 +4,10 @@ Two layers, because a name that is public today may resolve to ``10.0.0.5`` tomo
 
 - ``validate_webhook_url`` (no I/O) checks the URL and refuses local names and literal
   private addresses, including the spellings that resolvers accept (``2130706433``,
-  ``0x7f.1``, ``[::ffff:127.0.0.1]``...).
+  ``0x7f.1``, ``[::ffff:127.0.0.1]``...). It reads the host as the delivery client does
+  (yarl, then aiohttp and getaddrinfo), with private URLs allowed or not: an IPv4 address
+  other than a dotted quad (``2130706433``, ``127.0.0.1.``) and a name that is not valid IDNA
+  (a label over 63 characters, an invisible character) are refused, as every delivery would.
 - ``vet_addresses`` refuses a host when any address it resolved to is forbidden. The delivery
   resolver (``hookline.delivery.resolver``) calls it on every lookup right before connecting,
   and the connection goes to one of the vetted addresses, never to the name again: a second
@@ -26,7 +29,10 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from yarl import URL
+
 MAX_URL_LENGTH = 2048
+MAX_HOST_NAME_LENGTH = 253  # DNS: 255 octets on the wire
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -163,7 +169,7 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
     if port is not None and not allow_private:
         check_port(port)
 
-    _check_host(parts, allow_private=allow_private)
+    _check_host(url, parts, allow_private=allow_private)
     return url
 
 
@@ -183,7 +189,7 @@ def check_port(port: int) -> None:
         )
 
 
-def _check_host(parts: SplitResult, *, allow_private: bool) -> None:
+def _check_host(url: str, parts: SplitResult, *, allow_private: bool) -> None:
     host = parts.hostname or ""
     shown = host
     if "[" in parts.netloc:
@@ -191,25 +197,53 @@ def _check_host(parts: SplitResult, *, allow_private: bool) -> None:
             ip: IPAddress | None = ipaddress.IPv6Address(unquote(host))
         except ValueError as exc:
             raise UrlError(f"host {host} is not a valid IPv6 address") from exc
+        delivered = _delivered_host(url, shown=host)
     else:
         if any(ch in host for ch in "%[]"):  # percent-encoded names decode differently
             raise UrlError(f"host {host} contains invalid characters")
-        try:
-            # IDNA maps look-alikes (fullwidth letters and digits) onto what would be resolved.
-            ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
-        except UnicodeError as exc:
-            raise UrlError(f"host {host} is not a valid domain name") from exc
-        ascii_host = ascii_host.lower().rstrip(".")
-        ip = _legacy_ipv4(ascii_host, shown=host)
-        if ip is None and not allow_private:
-            _check_name(ascii_host, shown=host)
-        if ip is not None and host != str(ip):  # say what "0x7f.1" really is
+        # The host as the delivery client will take it (``URL(url)`` in delivery/send.py).
+        delivered = _delivered_host(url, shown=host)
+        # yarl's IDNA maps look-alikes (fullwidth letters and digits) onto what is resolved.
+        name = delivered.rstrip(".")
+        ip = _legacy_ipv4(name, shown=host)
+        if ip is None:
+            _check_host_name(delivered, shown=host)
+            if not allow_private:
+                _check_name(name, shown=host)
+        elif host != str(ip):  # say what "0x7f.1" really is
             shown = f"{host} ({ip})"
 
     if ip is not None and not allow_private:
         kind = _forbidden_kind(ip)
         if kind is not None:
             raise UrlError(f"host {shown} is {_article(kind)} {kind} address")
+    if isinstance(ip, ipaddress.IPv4Address) and delivered != str(ip):
+        # aiohttp connects only to a dotted quad (and would resolve "0x7f.1" as a name).
+        raise UrlError(f"host {host} is not a canonical IPv4 address: write it as {ip}")
+
+
+def _delivered_host(url: str, *, shown: str) -> str:
+    """The host yarl gives aiohttp for ``url``: lowercase, IDNA-encoded, IPv6 unbracketed."""
+    try:
+        delivered = URL(url).raw_host
+    except ValueError as exc:  # UnicodeError too: invalid IDNA, invisible characters...
+        raise UrlError(f"host {shown} is not a valid host name ({exc})") from exc
+    if not delivered:
+        raise UrlError("url must have a host")
+    return delivered
+
+
+def _check_host_name(name: str, *, shown: str) -> None:
+    """What the delivery's resolver (getaddrinfo) and TLS (SNI) do with a name: encode it
+    with Python's ``idna`` codec, which refuses an empty label or one over 63 characters."""
+    try:
+        name.encode("idna")
+    except UnicodeError as exc:
+        raise UrlError(f"host {shown} is not a valid host name ({exc})") from exc
+    if len(name.rstrip(".")) > MAX_HOST_NAME_LENGTH:
+        raise UrlError(
+            f"host {shown} is not a valid host name (longer than {MAX_HOST_NAME_LENGTH} characters)"
+        )
 
 
 def _check_name(name: str, *, shown: str) -> None:

@@ -89,6 +89,29 @@ async def test_bad_urls_are_422_saying_why(client, tenant, url, reason) -> None:
 
 
 @pytest.mark.parametrize(
+    ("allow_private", "url", "reason"),
+    [
+        (True, "http://2130706433:18900/x", "not a canonical IPv4 address: write it as 127.0.0.1"),
+        (True, "http://127.0.0.1./x", "not a canonical IPv4 address: write it as 127.0.0.1"),
+        (False, "https://1572395042/hook", "canonical IPv4 address: write it as 93.184.216.34"),
+        (True, "http://hoo\u200dks.example.com/x", "is not a valid host name"),
+        (False, "https://" + "a" * 64 + ".example.com/x", "is not a valid host name"),
+    ],
+)
+async def test_hosts_no_delivery_could_reach_are_422(
+    api, tenant, dns, allow_private, url, reason
+) -> None:
+    # aiohttp would refuse each of them at every delivery: refused at create, dev rules too.
+    async with api(allow_private_urls=allow_private) as client:
+        body = {"url": url, "events": ["user.created"]}
+        response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+        error = assert_error(response, 422, "invalid_url")
+        assert error["details"]["field"] == "url"
+        assert reason in error["details"]["reason"]
+        assert reason in error["message"]
+
+
+@pytest.mark.parametrize(
     ("url", "reason"),
     [
         ("https://10.0.0.5/hook", "private"),

@@ -202,17 +202,6 @@ def test_allow_private_permits_http_but_not_other_schemes() -> None:
         ("https://[::ffff:127.0.0.1]/", "loopback"),
         ("https://[::ffff:7f00:1]/", "loopback"),
         ("https://[::ffff:a9fe:a9fe]/", "link-local"),
-        # Integer spellings a resolver turns into 127.0.0.1 / 10.0.0.5.
-        ("https://2130706433/", "host 2130706433 (127.0.0.1) is a loopback address"),
-        ("https://0x7f000001/", "(127.0.0.1) is a loopback"),
-        ("https://0x7f.1/", "host 0x7f.1 (127.0.0.1) is a loopback address"),
-        ("https://0177.0.0.1/", "(127.0.0.1) is a loopback"),
-        ("https://017700000001/", "(127.0.0.1) is a loopback"),
-        ("https://127.1/", "(127.0.0.1) is a loopback"),
-        ("https://10.5/", "(10.0.0.5) is a private"),
-        ("https://0xa.0.0.05/", "(10.0.0.5) is a private"),
-        ("https://0/", "(0.0.0.0) is an unspecified"),
-        ("https://127.0.0.1./", "(127.0.0.1) is a loopback"),
         (
             "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/",
             "(127.0.0.1) is a loopback",
@@ -227,9 +216,127 @@ def test_private_targets_refused_unless_allowed(url: str, message: str) -> None:
     assert validate_webhook_url(http_url, allow_private=True) == http_url
 
 
-def test_integer_spelling_of_a_public_address_is_allowed() -> None:
-    # 134744072 == 8.8.8.8: odd but public.
-    assert validate_webhook_url("https://134744072/", allow_private=False)
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        # Integer spellings a resolver turns into 127.0.0.1 / 10.0.0.5.
+        ("https://2130706433/", "host 2130706433 (127.0.0.1) is a loopback address"),
+        ("https://0x7f000001/", "(127.0.0.1) is a loopback"),
+        ("https://0x7f.1/", "host 0x7f.1 (127.0.0.1) is a loopback address"),
+        ("https://0177.0.0.1/", "(127.0.0.1) is a loopback"),
+        ("https://017700000001/", "(127.0.0.1) is a loopback"),
+        ("https://127.1/", "(127.0.0.1) is a loopback"),
+        ("https://10.5/", "(10.0.0.5) is a private"),
+        ("https://0xa.0.0.05/", "(10.0.0.5) is a private"),
+        ("https://0/", "(0.0.0.0) is an unspecified"),
+        ("https://127.0.0.1./", "(127.0.0.1) is a loopback"),
+    ],
+)
+def test_legacy_spellings_of_private_addresses_are_refused(url: str, message: str) -> None:
+    # Production names the address it reaches; with private URLs allowed the spelling is
+    # still refused: aiohttp connects only to a dotted quad (every delivery would fail).
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(url, allow_private=False)
+    assert message in str(info.value)
+    address = message.split("(")[1].split(")")[0]
+    http_url = url.replace("https://", "http://", 1)
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(http_url, allow_private=True)
+    assert f"is not a canonical IPv4 address: write it as {address}" in str(info.value)
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://1572395042:8443/x", "host 1572395042 is not a canonical IPv4 address"),
+        ("https://1572395042/hook", "write it as 93.184.216.34"),
+        ("https://134744072/", "host 134744072 is not a canonical IPv4 address"),
+        ("https://0x5d.0xb8.0xd8.0x22/hook", "canonical IPv4 address: write it as 93.184.216.34"),
+        ("https://93.184.216.034/hook", "not a canonical IPv4 address: write it as 93.184.216.28"),
+        ("https://8.8.8.8./", "host 8.8.8.8. is not a canonical IPv4 address: write it as 8.8.8.8"),
+        ("https://8.8.8.8../", "write it as 8.8.8.8"),
+    ],
+)
+def test_ipv4_addresses_must_be_dotted_quads(url: str, message: str, allow_private: bool) -> None:
+    # aiohttp refuses any other spelling at every delivery ("not a canonical IPv4 address").
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(url, allow_private=allow_private)
+    assert message in str(info.value)
+
+
+def test_dev_rules_refuse_an_integer_host_and_a_trailing_dot() -> None:
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url("http://2130706433:18900/x", allow_private=True)
+    assert str(info.value) == (
+        "host 2130706433 is not a canonical IPv4 address: write it as 127.0.0.1"
+    )
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url("http://127.0.0.1./x", allow_private=True)
+    assert str(info.value) == (
+        "host 127.0.0.1. is not a canonical IPv4 address: write it as 127.0.0.1"
+    )
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("a" * 64 + ".example.com", "label empty or too long"),  # over 63 characters
+        ("hooks." + "b" * 64 + ".example.com", "label empty or too long"),
+        ("ü" * 60 + ".example.com", "not a valid host name"),  # over 63 once encoded
+        ("hooks..example.com", "label empty or too long"),
+        (".example.com", "label empty or too long"),
+        ("hoo\u200dks.example.com", "cannot contain '\\u200d'"),  # zero-width joiner
+        ("hoo\u200bks.example.com", "cannot contain '\\u200b'"),  # zero-width space
+        ("hoo\u00adks.example.com", "cannot contain '\\xad'"),  # soft hyphen
+        (".".join(["a" * 63] * 4), "longer than 253 characters"),
+    ],
+)
+def test_hosts_that_are_not_valid_idna_are_refused(
+    host: str, reason: str, allow_private: bool
+) -> None:
+    # Each would fail every delivery (yarl, getaddrinfo or TLS) with a UnicodeError/ValueError.
+    with pytest.raises(UrlError) as info:
+        validate_webhook_url(f"https://{host}/hook", allow_private=allow_private)
+    assert str(info.value).startswith(f"host {host} is not a valid host name (")
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://" + "a" * 63 + ".example.com/",  # the longest label
+        "https://" + ".".join(["a" * 63] * 3 + ["b" * 61]) + "/",  # 253 characters
+        "https://" + ".".join(["a" * 63] * 3 + ["b" * 61]) + "./",  # and a trailing dot
+        "https://faß.de/",
+        "https://BÜCHER.example/",
+        "https://\uff45xample.com/",  # fullwidth e: example.com
+        "https://example.com.:8443/",
+        "https://93.184.216.34/hook",
+        "https://[2606:4700:4700::1111]/",
+        "https://[::ffff:5db8:d822]/",
+    ],
+)
+def test_forms_the_delivery_client_takes_are_accepted(url: str) -> None:
+    assert validate_webhook_url(url, allow_private=False) == url
+    assert validate_webhook_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:18900/x",
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:18900/x",  # fullwidth: 127.0.0.1
+        "http://[::1]:18900/x",
+        "http://localhost:18900/x",
+        "http://localhost.:18900/x",
+        "http://receiver:18900/x",
+        "http://bücher.localhost:18900/x",
+    ],
+)
+def test_local_forms_the_delivery_client_takes_are_accepted_in_dev(url: str) -> None:
+    assert validate_webhook_url(url, allow_private=True) == url
 
 
 def test_url_error_is_value_error() -> None:
