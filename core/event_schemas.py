@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2
-from jsonschema import Draft202012Validator, validators
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
@@ -160,16 +160,20 @@ Validator = validators.extend(
 # --------------------------------------------------------------------------- checks at save
 
 
-def _walk(node: Any, path: tuple) -> Iterator[tuple[tuple, dict]]:
-    """Every object in the schema, with its path (keyword values included: a stray check of a
-    non-schema object is harmless, a missed subschema is not)."""
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from _walk(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, (*path, index))
+# The metaschema's formats, but for `regex`: patterns run on RE2, not Python's `re`, and
+# `_check_regex` checks them (a pattern such as `\p{L}` is RE2's, not `re`'s).
+_METASCHEMA_FORMATS = FormatChecker(
+    [name for name in Draft202012Validator.FORMAT_CHECKER.checkers if name != "regex"]
+)
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[tuple, dict]]:
+    """Every schema object in `schema`, with its path: keyword values that are data (`const`,
+    `enum`, `default`, `examples`...) are not schemas, and are not checked as such."""
+    for path in _positions(schema, ()):
+        node = _node(schema, path)
+        if isinstance(node, dict):
+            yield path, node
 
 
 def _check_regex(patrn: Any, where: tuple) -> None:
@@ -194,12 +198,12 @@ def compile_schema(schema: dict[str, Any]) -> Any:
     if dialect is not None and str(dialect).rstrip("#") != DIALECT:
         raise SchemaRefused("/$schema", f"only draft 2020-12 is supported ({DIALECT})")
     try:
-        Validator.check_schema(schema)
+        Validator.check_schema(schema, format_checker=_METASCHEMA_FORMATS)
     except SchemaError as exc:
         raise SchemaRefused(pointer(exc.path), exc.message) from None
     has_pattern_properties = has_unevaluated = False
     refs: list[tuple[tuple, str]] = []
-    for path, node in _walk(schema, ()):
+    for path, node in _subschemas(schema):
         if isinstance(node.get("pattern"), str):
             _check_regex(node["pattern"], (*path, "pattern"))
         if isinstance(node.get("patternProperties"), dict):
@@ -224,7 +228,7 @@ def compile_schema(schema: dict[str, Any]) -> Any:
 def _anchors(schema: dict[str, Any]) -> dict[str, tuple]:
     """`$anchor` and `$dynamicAnchor` names, with the path of the schema that has each."""
     found: dict[str, tuple] = {}
-    for path, node in _walk(schema, ()):
+    for path, node in _subschemas(schema):
         for keyword in ("$anchor", "$dynamicAnchor"):
             if isinstance(node.get(keyword), str):
                 found.setdefault(node[keyword], path)

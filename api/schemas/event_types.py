@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hookline.api.schemas.common import StoreText
 from hookline.core.catalog import NAME_MAX
 
 TypeName = Annotated[
@@ -47,7 +48,7 @@ class EventTypeCreate(BaseModel):
     name: TypeName = Field(
         description="Dot-separated words of letters, digits, `_` and `-`; not a built-in name."
     )
-    description: str = Field(default="", max_length=1000)
+    description: StoreText = Field(default="", max_length=1000)
     json_schema: dict[str, Any] | None = Field(
         default=None,
         alias="schema",
@@ -71,7 +72,7 @@ class EventTypeUpdate(BaseModel):
         json_schema_extra={"examples": [{"description": "An order was placed or imported"}]},
     )
 
-    description: str | None = Field(default=None, max_length=1000)
+    description: StoreText | None = Field(default=None, max_length=1000)
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     example: dict[str, Any] | None = None
     archived: Literal[False] | None = Field(default=None, description="`false`: unarchive.")

@@ -37,7 +37,29 @@ def test_a_recursive_schema_that_goes_into_the_data_is_kept() -> None:
 
 
 def test_data_values_that_look_like_schemas_are_not_walked() -> None:
-    event_schemas.compile_schema({"const": {"$ref": "#"}, "enum": [{"anyOf": [{"$ref": "#"}]}]})
+    event_schemas.compile_schema(
+        {
+            "const": {"$ref": "#", "pattern": "(?=a)"},
+            "enum": [{"anyOf": [{"$ref": "#"}]}],
+            "default": {"patternProperties": {"(a)\\1": {}}},
+        }
+    )
+
+
+def test_patterns_are_re2_from_the_check_at_save_on() -> None:
+    """`\\p{L}` (a Unicode letter) is RE2's and not Python's `re`'s: the metaschema's `regex`
+    format must not refuse what the patterns run on."""
+    validator = event_schemas.compile_schema(
+        {
+            "properties": {"name": {"pattern": "^\\p{L}+$"}},
+            "patternProperties": {"^\\p{Lu}": {"type": "integer"}},
+        }
+    )
+    assert event_schemas.errors(validator, {"name": "Élodie", "Ä": 1}, (), 100) == ([], False)
+    found, _ = event_schemas.errors(validator, {"name": "R2D2", "Ä": "x"}, (), 100)
+    assert sorted((e.pointer, e.keyword) for e in found) == [("/name", "pattern"), ("/Ä", "type")]
+    with pytest.raises(event_schemas.SchemaRefused, match="not a valid RE2 pattern"):
+        event_schemas.compile_schema({"pattern": "(?=a)"})
 
 
 @pytest.mark.parametrize(
