@@ -7,13 +7,15 @@
    moves past the page only when its batch is done, so no event is signalled twice by a job
 4. after `batches_per_run` batches, continue-as-new carrying cursor and counts: each run's
    history stays a few hundred events, whatever the job's size
-5. a `cancel` signal stops the batch in flight at its next event; the job ends `cancelled`
+5. a `cancel` signal stops the batch in flight at its next event, or a store step (count,
+   page) still retrying; the job ends `cancelled`
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -36,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         RedeliveryJobInput,
     )
 
+# A cancel ends a store step that keeps failing (its retries have no end of their own).
+CANCELLABLE_STEPS = "job-cancellable-store-steps"
 STORE_STEP = timedelta(seconds=60)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
@@ -43,6 +47,9 @@ STORE_RETRY = RetryPolicy(
 # Long enough to notice a dead worker; the worker sends heartbeats at most once a second
 # (worker.py), so a cancellation reaches the activity within about a second.
 SIGNAL_HEARTBEAT = timedelta(seconds=30)
+
+
+T = TypeVar("T")
 
 
 @workflow.defn(name="RedeliveryJobWorkflow")
@@ -56,19 +63,25 @@ class RedeliveryJobWorkflow:
     @workflow.run
     async def run(self, input: RedeliveryJobInput) -> JobProgress:
         progress = self._progress
+        self._cancellable_steps = workflow.patched(CANCELLABLE_STEPS)
         if input.progress is None:
             progress.started_at = workflow.now()
-            counted = await workflow.execute_activity_method(
-                JobActivities.count_job_events,
-                JobCountInput(query=input.query),
-                start_to_close_timeout=STORE_STEP,
-                retry_policy=STORE_RETRY,
-                summary="count the events",
+            counted = await self._store_step(
+                workflow.start_activity_method(
+                    JobActivities.count_job_events,
+                    JobCountInput(query=input.query),
+                    start_to_close_timeout=STORE_STEP,
+                    retry_policy=STORE_RETRY,
+                    summary="count the events",
+                )
             )
-            progress.total = counted.total
+            if counted is not None:
+                progress.total = counted.total
         batches = 0
         while self._cancel is None:
             page = await self._page(input)
+            if page is None:  # cancelled while the store step retried
+                break
             if page.items:
                 done = await self._signal(input, page)
                 progress.add(done)
@@ -105,14 +118,29 @@ class RedeliveryJobWorkflow:
             job_id=input.job_id, query=input.query, rate=input.rate, progress=self._progress
         )
 
-    async def _page(self, input: RedeliveryJobInput) -> JobPage:
-        return await workflow.execute_activity_method(
-            JobActivities.job_page,
-            JobPageInput(query=input.query, cursor=self._progress.cursor, limit=input.page_size),
-            start_to_close_timeout=STORE_STEP,
-            retry_policy=STORE_RETRY,
-            summary="the next page of events",
+    async def _page(self, input: RedeliveryJobInput) -> JobPage | None:
+        return await self._store_step(
+            workflow.start_activity_method(
+                JobActivities.job_page,
+                JobPageInput(
+                    query=input.query, cursor=self._progress.cursor, limit=input.page_size
+                ),
+                start_to_close_timeout=STORE_STEP,
+                retry_policy=STORE_RETRY,
+                summary="the next page of events",
+            )
         )
+
+    async def _store_step(self, step: workflow.ActivityHandle[T]) -> T | None:
+        """The step's result; None when a cancel came first (the step is cancelled: it only
+        reads the store). Runs begun before CANCELLABLE_STEPS wait for the result, as they
+        did (their histories hold no cancellation of a store step)."""
+        if self._cancellable_steps:
+            await workflow.wait_condition(lambda: step.done() or self._cancel is not None)
+            if not step.done():
+                step.cancel()
+                return None
+        return await step
 
     async def _signal(self, input: RedeliveryJobInput, page: JobPage) -> JobSignalOutput:
         """The batch's signals; a cancel request cancels it, and it answers what it did."""

@@ -21,6 +21,9 @@ webhook answering 500 then 200, retried once, run to its expiry with `window_tim
 A workflow that cancels the series in another order does not replay (a timer's and an
 activity's cancellation are different commands; sdk-core does not tell two timers'
 cancellations apart, so the recorded series differ in kind on purpose).
+`job_2026-12-04_before_cancellable_steps.json` and `job_2026-12-04_completed.json`
+(tests/workflows/test_redelivery_job.py, HOOKLINE_RECORD_HISTORIES=1): a redelivery job of
+three events in two pages, before and after its store steps could be cancelled.
 Changing the workflow's commands? Record a new history here and keep the old ones."""
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from hookline.core.retry import JITTER
 from hookline.infra.crypto import data_converter
 from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import FLOW_V2, EventWorkflow
+from hookline.workflows.redelivery_job import RedeliveryJobWorkflow
 from tests.support.flow import publish, settled
 from tests.support.histories import markers, upserted
 from tests.support.receiver import Reply
@@ -78,7 +82,9 @@ async def test_an_older_history_replays(name: str, sandboxed: bool):
     )
     history = WorkflowHistory.from_json(name, HISTORIES[name])
     replayer = Replayer(
-        workflows=[EventWorkflow], data_converter=data_converter([]), workflow_runner=runner
+        workflows=[EventWorkflow, RedeliveryJobWorkflow],
+        data_converter=data_converter([]),
+        workflow_runner=runner,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
