@@ -94,10 +94,25 @@ async def test_empty_payloads(client, tenant):
     assert response.json() == {"payloads": []}
 
 
-async def test_bad_base64_is_a_400(client, tenant):
-    body = {"payloads": [{"metadata": {}, "data": "%%% not base64 %%%"}]}
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"metadata": {}, "data": "%%% not base64 %%%"},
+        {"metadata": {}, "data": "@@@"},  # protobuf's parser alone reads it as no bytes
+        {"metadata": {"encoding": "!!!"}, "data": "e30="},
+    ],
+)
+async def test_bad_base64_is_a_400(client, tenant, payload):
+    body = {"payloads": [payload]}
     response = await client.post("/codec/decode", json=body, headers=headers(tenant))
     assert_error(response, 400, "bad_request")
+
+
+async def test_unpadded_base64_is_read(client, tenant):
+    body = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg"}, "data": "e30"}]}
+    response = await client.post("/codec/decode", json=body, headers=headers(tenant))
+    assert response.status_code == 200, response.text
+    assert response.json()["payloads"][0]["data"] == "e30="
 
 
 @pytest.mark.parametrize("path", ["/codec/encode", "/codec/decode"])
