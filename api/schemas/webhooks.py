@@ -32,7 +32,11 @@ MetadataKey = Annotated[
     StringConstraints(min_length=1, max_length=MAX_METADATA_KEY, pattern=r"^[A-Za-z0-9_.:-]+$"),
 ]
 MetadataValue = Annotated[
-    str, StringConstraints(max_length=MAX_METADATA_VALUE, pattern=r"^[^\x00-\x1f\x7f]*$")
+    # No control character (C0, DEL, C1) nor line or paragraph separator.
+    str,
+    StringConstraints(
+        max_length=MAX_METADATA_VALUE, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    ),
 ]
 Metadata = Annotated[
     dict[MetadataKey, MetadataValue],

@@ -147,6 +147,8 @@ async def test_malformed_metadata_filters_are_400(client, tenant, query) -> None
         {"a[b]": "v"},
         {"k": "v" * 501},
         {"k": "line\nbreak"},
+        {"k": "next\u0085line"},  # C1 control
+        {"k": "line\u2028separator"},
         {"k": 1},
     ],
 )
