@@ -17,7 +17,6 @@ Without ``HOOKLINE_ENCRYPTION_KEY`` both pass payloads through unchanged.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -93,7 +92,7 @@ def _check_base64(value: str) -> None:
     text = value.replace("-", "+").replace("_", "/")
     try:
         base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text outside ASCII
         raise ApiError(400, f"not a valid Payloads message: {value[:40]!r} is not base64") from exc
 
 

@@ -100,6 +100,7 @@ async def test_empty_payloads(client, tenant):
         {"metadata": {}, "data": "%%% not base64 %%%"},
         {"metadata": {}, "data": "@@@"},  # protobuf's parser alone reads it as no bytes
         {"metadata": {"encoding": "!!!"}, "data": "e30="},
+        {"metadata": {}, "data": "\x80"},  # not ASCII
     ],
 )
 async def test_bad_base64_is_a_400(client, tenant, payload):
