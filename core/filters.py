@@ -30,7 +30,9 @@ the value or a string containing it as a substring; ``$regex`` is an RE2 regular
 linear in the text, whatever the pattern) searched anywhere in a string, or in any string of a
 list (use ``(?i)`` for case-insensitive), at most ``MAX_REGEX_LENGTH`` characters;
 ``$gt``/``$lt``... compare numbers with numbers and strings with strings, anything else does
-not match. Any error while evaluating (odd data) means "no match".
+not match. Values compare as JSON types (``JsonValue``): ``true`` equals only ``true``, never
+``1``, and a boolean is not a number for ``$gt``/``$lt``..., in every operator and inside lists
+and objects. Any error while evaluating (odd data) means "no match".
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "MAX_REGEX_LENGTH",
     "REGEX_MAX_MEMORY",
     "FilterError",
+    "JsonValue",
     "MatchResult",
     "RegexSearch",
     "compile_regex",
@@ -110,14 +113,85 @@ class RegexSearch:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _kind(value: object) -> str | None:
+    """The JSON type of a value (bool before int: in Python ``True`` is the integer 1)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def _json_equal(a: object, b: object) -> bool:
+    kind = _kind(a)
+    if kind is None or kind != _kind(b):
+        return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_json_equal, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(v, b[k]) for k, v in a.items())
+    return a == b
+
+
+def _ordered(a: object, b: object) -> bool:
+    return _kind(a) == _kind(b) and _kind(a) in ("number", "string")
+
+
+class JsonValue:
+    """A filter's value, compared as JSON types it (as MongoDB does). mongoquery compares with
+    Python's ``==`` and ``<``, where ``True == 1`` and ``False < 1``; this value is equal only
+    to a value of its own type (a boolean to a boolean, a number to a number, lists and objects
+    item by item) and ordered only against a number (for a number) or a string (for a string).
+    The document's values (str, int, list...) do not know this class, so Python asks it on
+    either side of a comparison, and in ``x in some_list``, element by element."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return _json_equal(self.value, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not _json_equal(self.value, other)
+
+    # `entry > cond` in mongoquery reaches `cond.__lt__(entry)`: each is `value OP other`.
+    def __lt__(self, other: object) -> bool:
+        return _ordered(self.value, other) and self.value < other
+
+    def __le__(self, other: object) -> bool:
+        return _ordered(self.value, other) and self.value <= other
+
+    def __gt__(self, other: object) -> bool:
+        return _ordered(self.value, other) and self.value > other
+
+    def __ge__(self, other: object) -> bool:
+        return _ordered(self.value, other) and self.value >= other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JsonValue({self.value!r})"
+
+
 def _normalise(spec: dict[str, Any]) -> dict[str, Any]:
     """Rewrite a filter into clauses mongoquery evaluates correctly.
 
     mongoquery has no ``$contains``; it ignores every other operator next to ``$exists`` on a
     dotted path and crashes on ``$exists`` under ``$not``/``$and``/``$or`` inside a field; its
-    ``$eq`` ignores list membership while a plain value honours it; and it reads ``"/x/i"`` as a
-    JS regex literal. So every field condition becomes top-level ``{path: {one operator}}``
-    clauses, which are the forms it does get right.
+    ``$eq`` ignores list membership while a plain value honours it; it reads ``"/x/i"`` as a
+    JS regex literal; and it compares with Python's ``==``/``<`` (``True == 1``). So every field
+    condition becomes top-level ``{path: {one operator}}`` clauses, which are the forms it does
+    get right, with every value to compare wrapped in ``JsonValue``.
     """
     return _all(_query_clauses(spec))
 
@@ -140,7 +214,7 @@ def _query_clauses(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _field_clauses(path: str, cond: Any) -> list[dict[str, Any]]:
     if not isinstance(cond, dict):
-        return [{path: cond}]
+        return [{path: JsonValue(cond)}]
     clauses: list[dict[str, Any]] = []
     for key, value in cond.items():
         if not key.startswith("$"):
@@ -151,12 +225,17 @@ def _field_clauses(path: str, cond: Any) -> list[dict[str, Any]]:
             clauses.append({"$not": _all(_field_clauses(path, value))})
         elif key in ("$eq", "$ne"):
             # A plain (non-object) value gets mongoquery's list-membership equality.
-            equal = {path: value} if not isinstance(value, dict) else {path: {"$eq": value}}
+            operand = JsonValue(value)
+            equal = {path: operand} if not isinstance(value, dict) else {path: {"$eq": operand}}
             clauses.append(equal if key == "$eq" else {"$not": equal})
         elif key == "$contains":
             clauses.append(_contains(path, value))
         elif key == "$regex":
             clauses.append({path: RegexSearch(value)})
+        elif key in ("$in", "$nin") and isinstance(value, list):
+            clauses.append({path: {key: [JsonValue(item) for item in value]}})
+        elif key in ("$gt", "$gte", "$lt", "$lte"):
+            clauses.append({path: {key: JsonValue(value)}})
         else:
             clauses.append({path: {key: value}})
     return clauses
@@ -165,7 +244,7 @@ def _field_clauses(path: str, cond: Any) -> list[dict[str, Any]]:
 def _contains(path: str, value: Any) -> dict[str, Any]:
     # On a list: some element equals the value. On a string: substring. ($elemMatch over a
     # string walks its characters, which can only agree with the substring test.)
-    in_list = {path: {"$elemMatch": {"$eq": value}}}
+    in_list = {path: {"$elemMatch": {"$eq": JsonValue(value)}}}
     if isinstance(value, str):
         # A literal (escaped) pattern: linear-time in Python's engine too, and mongoquery's
         # own $regex looks at strings only, never into a list's elements.

@@ -102,7 +102,8 @@ async def publish_batch(
     summary="List and search events",
     description="Newest first. Search: `q` is an event id or an idempotency key (exact); "
     "`data.<key>[.<key>...]=<value>` (up to 3, e.g. `data.user.id=usr_1`) keeps the events "
-    "whose `data` has that string or number at that path. A payload search reads the "
+    "whose `data` has that string, number or boolean (`true`, `false`; never `1`, `0`) at "
+    "that path. A payload search reads the "
     "tenant's events within `since`/`until` (at most the 7 days kept): narrow it with them.",
 )
 async def list_events(

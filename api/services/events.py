@@ -8,8 +8,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, String, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from temporalio.client import Client
 
 from hookline.api.errors import ApiError
@@ -102,8 +105,8 @@ _KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 @dataclass(frozen=True)
 class DataMatch:
-    """`data.<path>=<value>`: the event's `data` has, at that path of object keys, a string
-    (or number) whose text is `value`."""
+    """`data.<path>=<value>`: the event's `data` has, at that path of object keys, a string, a
+    number or a boolean whose text (JSON's, for a boolean: `true`, `false`) is `value`."""
 
     path: tuple[str, ...]
     value: str
@@ -131,6 +134,49 @@ class DataMatch:
         return DATA_PREFIX + ".".join(self.path)
 
 
+class _ByDialect(ColumnElement[str]):
+    """One expression on SQLite, another on PostgreSQL: their JSON functions differ."""
+
+    type = String()
+    inherit_cache = True
+    _traverse_internals = [
+        ("sqlite", InternalTraversal.dp_clauseelement),
+        ("postgresql", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, sqlite: ColumnElement[str], postgresql: ColumnElement[str]) -> None:
+        self.sqlite = sqlite
+        self.postgresql = postgresql
+
+
+@compiles(_ByDialect)
+def _compile_by_dialect(element: _ByDialect, compiler: SQLCompiler, **kw: object) -> str:
+    chosen = element.sqlite if compiler.dialect.name == "sqlite" else element.postgresql
+    return compiler.process(chosen, **kw)
+
+
+def payload_text(path: tuple[str, ...]) -> ColumnElement[str]:
+    """The text of the scalar at `path` in an event's `data`: a string as is, a number as its
+    digits, a boolean as `true`/`false` (so that `1` never finds `true`, nor `true` a `1`);
+    NULL for null, an object, a list or nothing. SQLite's `json_extract` reads a boolean as
+    the integer 0 or 1, so its `json_type` tells them apart; PostgreSQL's `#>>` writes
+    booleans as JSON does, and `json_typeof` keeps out objects and lists."""
+    # The keys are plain names (DataMatch.parse), so quoting them is safe; bound, all the same.
+    sqlite_path = "$" + "".join(f'."{key}"' for key in path)
+    text = cast(func.json_extract(Event.data, sqlite_path), String)
+    on_sqlite = case(
+        {"true": "true", "false": "false", "text": text, "integer": text, "real": text},
+        value=func.json_type(Event.data, sqlite_path),
+    )
+    on_postgresql = case(
+        (
+            func.json_typeof(Event.data[path]).in_(("string", "number", "boolean")),
+            Event.data[path].as_string(),
+        ),
+    )
+    return _ByDialect(on_sqlite, on_postgresql)
+
+
 def data_matches(params: list[tuple[str, str]]) -> list[DataMatch]:
     """The `data.*` query parameters, parsed (ValueError for a bad one or too many)."""
     found = [DataMatch.parse(n, v) for n, v in params if n.startswith(DATA_PREFIX)]
@@ -155,15 +201,15 @@ def filtered_events(
     """The tenant's events matching the filters (the API's list and the console's).
 
     `q`: the event's id or its idempotency key, exactly (the primary key and the index on
-    tenant and key). `data`: payload fields, compared as text by SQLAlchemy's JSON path
-    operators (SQLite's `json_extract`, PostgreSQL's `#>>`), path and value bound as
-    parameters; they have no index of their own: they are read from the tenant's live events
-    within `since`/`until` (the index on tenant and creation), at most 7 days of them."""
+    tenant and key). `data`: payload fields, compared as text (`payload_text`: SQLite's
+    `json_extract` and `json_type`, PostgreSQL's `#>>` and `json_typeof`), path and value
+    bound as parameters; they have no index of their own: they are read from the tenant's live
+    events within `since`/`until` (the index on tenant and creation), at most 7 days of them."""
     query = select(Event).where(Event.tenant_id == tenant_id, is_live())
     if q:
         query = query.where(or_(Event.id == q, Event.idempotency_key == q))
     for match in data or ():
-        query = query.where(cast(Event.data[match.path].as_string(), String) == match.value)
+        query = query.where(payload_text(match.path) == match.value)
     if status:
         query = query.where(Event.status == status)
     if type:

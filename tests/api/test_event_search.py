@@ -73,6 +73,39 @@ async def test_events_are_found_by_id_key_and_payload_field(client, tenant, othe
     assert both.json()["meta"]["total"] == 1
 
 
+async def test_payload_search_tells_booleans_from_numbers(client, tenant, sessions):
+    # JSON types: `1` finds the number 1 (and the string "1"), never `true`; `true` and
+    # `false` find booleans (and those strings), never 1 or 0. SQLite's json_extract reads
+    # true as 1, which once made data.v=1 find true and data.v=true find nothing.
+    values = [True, False, 1, 0, "true", "1", 1.5, None, {"x": 1}, [1], {"v": True}]
+    now = datetime.now(UTC)
+    made = []
+    async with sessions.begin() as session:
+        for n, value in enumerate(values):
+            made.append(ids.event_id())
+            session.add(
+                Event(
+                    id=made[-1], tenant_id=tenant.tenant_id, type="user.created",
+                    data={"v": value, "w": {"v": value}}, created=now - timedelta(minutes=n),
+                    status="succeeded", stages=[], expires_at=now + timedelta(days=7),
+                )
+            )  # fmt: skip
+    true, false, one, zero, true_text, one_text, one_and_half = made[:7]
+    h = tenant.headers
+
+    assert await found(client, h, **{"data.v": "1"}) == [one, one_text]
+    assert await found(client, h, **{"data.v": "0"}) == [zero]
+    assert await found(client, h, **{"data.v": "true"}) == [true, true_text]
+    assert await found(client, h, **{"data.v": "false"}) == [false]
+    assert await found(client, h, **{"data.w.v": "true"}) == [true, true_text]
+    assert await found(client, h, **{"data.w.v": "1"}) == [one, one_text]
+    assert await found(client, h, **{"data.v": "1.5"}) == [one_and_half]
+    assert await found(client, h, **{"data.v": "True"}) == []
+    # null, objects and lists are no scalar: found by no text.
+    for text in ("null", "None", "[1]", '{"x":1}', '{"x": 1}'):
+        assert await found(client, h, **{"data.v": text}) == []
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -484,3 +484,99 @@ def test_explain_truncates_long_found_values() -> None:
 )
 def test_explain_agrees_with_matches(spec: dict[str, Any], document: dict[str, Any]) -> None:
     assert explain(["user.*"], spec, document).matched == matches(["user.*"], spec, document)
+
+
+# --------------------------------------------------------------------------- JSON types
+
+# mongoquery compares with Python's == and <, where True == 1 and False == 0; a filter compares
+# as JSON (and MongoDB) do: a boolean equals only a boolean, a number only a number, and a
+# boolean is never in a numeric range.
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "expected"),
+    [
+        ({"data.n": 1}, True, False),
+        ({"data.n": 0}, False, False),
+        ({"data.n": 1.0}, True, False),
+        ({"data.n": True}, 1, False),
+        ({"data.n": False}, 0, False),
+        ({"data.n": True}, True, True),
+        ({"data.n": False}, False, True),
+        ({"data.n": 1}, 1, True),
+        ({"data.n": 1}, 1.0, True),  # numbers are numbers, int or float
+        ({"data.n": 0}, 0, True),
+        ({"data.n": {"$eq": 1}}, True, False),
+        ({"data.n": {"$eq": True}}, True, True),
+        ({"data.n": {"$ne": 1}}, True, True),
+        ({"data.n": {"$ne": 0}}, False, True),
+        ({"data.n": {"$ne": True}}, True, False),
+        ({"data.n": {"$ne": True}}, 1, True),
+        ({"data.n": {"$gt": 0}}, True, False),
+        ({"data.n": {"$gte": 1}}, True, False),
+        ({"data.n": {"$lt": 1}}, False, False),
+        ({"data.n": {"$lte": 0}}, False, False),
+        ({"data.n": {"$gt": 0}}, 1, True),
+        ({"data.n": {"$lt": 1}}, 0, True),
+        ({"data.n": {"$gt": 0.5, "$lt": 1.5}}, 1, True),
+        ({"data.n": {"$not": {"$gt": 0}}}, True, True),
+        ({"data.n": {"$in": [1]}}, True, False),
+        ({"data.n": {"$in": [0]}}, False, False),
+        ({"data.n": {"$in": [True]}}, 1, False),
+        ({"data.n": {"$in": [1, True]}}, True, True),
+        ({"data.n": {"$in": [2, 1]}}, 1, True),
+        ({"data.n": {"$nin": [1]}}, True, True),
+        ({"data.n": {"$nin": [0]}}, False, True),
+        ({"data.n": {"$nin": [True]}}, True, False),
+        ({"data.n": {"$contains": 1}}, [True], False),
+        ({"data.n": {"$contains": True}}, [1, 0], False),
+        ({"data.n": {"$contains": True}}, [0, True], True),
+        ({"data.n": 1}, [True, False], False),  # list membership, strict too
+        ({"data.n": 0}, [False], False),
+        ({"data.n": True}, [1], False),
+        ({"data.n": True}, [0, True], True),
+        ({"data.n": {"$ne": 1}}, [True], True),
+        ({"data.n": {"$in": [1]}}, [True, False], False),
+        ({"data.n": {"$in": [1]}}, [True, 1], True),
+        ({"data.n": {"$nin": [1]}}, [True], True),
+        ({"data.n": [1, True]}, [1, True], True),  # whole-list equality, item by item
+        ({"data.n": [1, True]}, [True, True], False),
+        ({"data.n": [1, True]}, [1, 1], False),
+        ({"data.n": [1, True]}, [True, 1], False),
+        ({"data.n": {"$eq": [0]}}, [False], False),
+        ({"data.n": [[1]]}, [[True]], False),  # a list inside the list
+        ({"data.n": [[1]]}, [[1]], True),
+        ({"data.n": {"$eq": {"a": 1}}}, {"a": True}, False),  # inside objects
+        ({"data.n": {"$eq": {"a": [1]}}}, {"a": [True]}, False),
+        ({"data.n": {"$eq": {"a": 1}}}, {"a": 1}, True),
+        ({"data.n": {"$ne": {"a": 1}}}, {"a": True}, True),
+        ({"data.n": {"$contains": {"a": 1}}}, [{"a": True}], False),
+        ({"data.n": {"$contains": {"a": 1}}}, [{"a": 1}], True),
+        ({"data.n": {"$in": [[1]]}}, [[True]], False),
+        ({"data.n": 1}, "1", False),  # nor is a string a number
+        ({"data.n": "1"}, 1, False),
+        ({"data.n": {"$gt": "0"}}, 1, False),
+        ({"data.n": {"$gt": 0}}, "1", False),
+        ({"data.n": None}, False, False),
+        ({"data.n": False}, None, False),
+        ({"data.n": 0}, None, False),
+        ({"data.n": {"$lt": 1}}, None, False),
+    ],
+)
+def test_booleans_are_not_numbers(spec: dict[str, Any], value: object, expected: bool) -> None:
+    assert f(spec, event(n=value)) is expected
+    assert explain(["*"], spec, event(n=value)).matched is expected
+
+
+def test_boolean_on_a_mapped_list_path() -> None:
+    document = event(items=[{"on": True}, {"on": 0}])
+    assert f({"data.items.on": True}, document)
+    assert f({"data.items.on": 0}, document)
+    assert not f({"data.items.on": 1}, event(items=[{"on": True}]))
+    assert not f({"data.items.on": False}, event(items=[{"on": 0}]))
+
+
+def test_explain_says_a_boolean_is_not_the_number() -> None:
+    result = explain(["*"], {"data.count": 1}, event(count=True))
+    assert result.matched is False
+    assert result.reasons[1] == "filter did not match: data.count: 1 not met (found true)"
