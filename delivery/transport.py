@@ -4,9 +4,11 @@ aiohttp directly rather than httpx's client API over `httpx-aiohttp`: the same c
 without the httpx layer's CPU per POST (docs/PERFORMANCE.md, "Delivery HTTP on aiohttp").
 
 What the session does, and why:
-- at most `max_concurrent_deliveries` connections, `max_requests_per_endpoint` per origin
-  (HTTP/1.1: one request per connection, so that many requests in flight; the rest wait,
-  within their timeout). It spares a receiver a flood when a fan-out or a backlog targets it.
+- at most `max_concurrent_deliveries` connections (HTTP/1.1: one request per connection, so
+  that many requests in flight; the rest wait, within their timeout). No limit per origin by
+  default (`max_requests_per_endpoint` 0): an origin often serves many webhooks of many
+  tenants, and a limit there was capacity one tenant's hanging webhooks could take from the
+  others on it. A receiver is spared a flood by each webhook's in-flight cap (admission).
 - connects only to addresses `VettingResolver` vetted (SSRF, DNS rebinding); no DNS cache,
   so every new connection is vetted on a fresh lookup;
 - no cookies kept or sent (`DummyCookieJar`): one receiver's cookie never reaches another

@@ -140,8 +140,11 @@ class Settings(BaseSettings):
     # Webhook hosts are still resolved and vetted here first (delivery/transport.py).
     delivery_proxy: SecretStr | None = None
     max_concurrent_deliveries: int = Field(default=100, ge=1)
-    # Requests in flight from one process to one origin (scheme, host, port); more wait.
-    max_requests_per_endpoint: int = Field(default=16, ge=1)
+    # Requests in flight from one process to one origin (scheme, host, port); more wait. 0:
+    # none. Receivers share origins across tenants (one host serves many webhooks), so a limit
+    # here would let one tenant's hanging webhooks hold the others': each webhook is held to
+    # its own in-flight cap instead, across every process.
+    max_requests_per_endpoint: int = Field(default=0, ge=0)
     # Deliveries in flight to one webhook at once, across every process (a webhook's own
     # `max_in_flight` overrides it); more wait durably, throttled, holding no worker slot.
     max_in_flight_per_webhook: int = Field(default=10, ge=1)

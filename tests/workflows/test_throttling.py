@@ -100,6 +100,44 @@ async def test_a_hanging_receiver_of_one_tenant_never_delays_another_tenants_del
     assert max(waits) < 2.0, sorted(waits)
 
 
+async def test_hanging_webhooks_on_an_origin_never_delay_another_tenants_there(
+    dev_env, settings, sessions, tenant, receiver
+):
+    """Receivers share origins (a chat service's or an automation platform's one host serves
+    thousands of tenants). Three of tenant A's webhooks on one origin hang, 10 POSTs each (the
+    in-flight cap); tenant B's webhook on the same origin answers at once: each of B's events
+    arrives within 2 s of its publish. No limit per origin stands between them: each webhook
+    is held to its own cap, and no more."""
+    settings = isolated_settings(settings, delivery_timeout=8)
+    other = await make_tenant(settings, "globex")
+    for n in range(3):
+        receiver.script(f"/hangs/{n}", Reply(200, delay=30))
+        await add_webhook(sessions, tenant.tenant_id, receiver.url(f"/hangs/{n}"))
+    await add_webhook(sessions, other.tenant_id, receiver.url("/fast"))
+    async with running_worker(dev_env.client, settings):
+        bursts = [await publish(dev_env.client, settings, tenant.tenant_id) for _ in range(20)]
+        for _ in range(100):  # bounded: until the three caps are taken (30 POSTs hanging)
+            hanging = [r.wall for r in receiver.requests if r.path.startswith("/hangs/")]
+            if len(hanging) >= 30:
+                break
+            await asyncio.sleep(0.1)
+        # All 30 at once, well within the 8 s timeout: nothing queued them per origin.
+        assert len(hanging) >= 30 and hanging[29] - hanging[0] < 4, hanging
+        published: dict[str, float] = {}
+        handles = []
+        for _ in range(10):
+            handle = await publish(dev_env.client, settings, other.tenant_id)
+            published[handle.id] = time.time()
+            handles.append(handle)
+            await asyncio.sleep(0.05)
+        received = await receiver.wait_for(10, path="/fast", timeout=60)
+        for handle in [*bursts, *handles]:
+            await handle.terminate("test over")
+    waits = [r.wall - published[r.json()["id"]] for r in received]
+    assert len(waits) == 10
+    assert max(waits) < 2.0, sorted(waits)
+
+
 async def webhook_of(sessions, webhook_id: str) -> Webhook:
     async with sessions() as session:
         return await session.get(Webhook, webhook_id)
