@@ -12,6 +12,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.activities.deps import Deps
 from hookline.core import search_attributes as sa
@@ -19,7 +21,7 @@ from hookline.devserver import TUNING_ARGS
 from hookline.infra.config import Settings
 from hookline.infra.crypto import data_converter
 from hookline.process import process_resources
-from hookline.worker import build_worker
+from hookline.worker import PASSTHROUGH, build_worker
 
 BIN = Path(sys.executable).parent
 
@@ -67,3 +69,23 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[De
         deps = process.deps
         async with build_worker(client, deps, settings):
             yield deps
+
+
+@asynccontextmanager
+async def sandboxed_worker(
+    client: Client, workflows: list[type], activities: list, prefix: str
+) -> AsyncIterator[str]:
+    """A worker of `workflows` run in the SDK's sandbox, as in production, with the given
+    (scripted) activities, on a task queue of its own, whose name it yields."""
+    task_queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        workflow_runner=runner,
+    ):
+        yield task_queue

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.core import alerts
 from hookline.core import search_attributes as sa
@@ -31,28 +26,16 @@ from hookline.core.models import (
     RedeliverSignal,
     WebhookDisabled,
 )
-from hookline.worker import PASSTHROUGH
 from hookline.workflows.event import EventWorkflow
 from hookline.workflows.visibility import SHOWN_WEBHOOK_IDS
 from tests.support.scripted_activities import Script, matched, outcome, retry_later
+from tests.support.temporal import sandboxed_worker
 
 TENANT = "ten_branches"
 
 
-@asynccontextmanager
-async def scripted_worker(client: Client, script: Script) -> AsyncIterator[str]:
-    task_queue = f"branches-{uuid.uuid4().hex[:8]}"
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[EventWorkflow],
-        activities=script.activities(),
-        workflow_runner=runner,
-    ):
-        yield task_queue
+def scripted_worker(client: Client, script: Script):
+    return sandboxed_worker(client, [EventWorkflow], script.activities(), "branches")
 
 
 def new_event(retention: timedelta = timedelta(hours=1)) -> EventWorkflowInput:

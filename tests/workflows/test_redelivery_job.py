@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +17,6 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hookline.core.jobs import (
     CancelJobSignal,
@@ -37,8 +33,8 @@ from hookline.core.jobs import (
     JobState,
     RedeliveryJobInput,
 )
-from hookline.worker import PASSTHROUGH
 from hookline.workflows.redelivery_job import RedeliveryJobWorkflow
+from tests.support.temporal import sandboxed_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 CREATED = datetime(2026, 12, 1, tzinfo=UTC)
@@ -88,20 +84,8 @@ class ScriptedJob:
         return [self.count, self.page, self.signal]
 
 
-@asynccontextmanager
-async def job_worker(client: Client, script: ScriptedJob) -> AsyncIterator[str]:
-    task_queue = f"jobs-{uuid.uuid4().hex[:8]}"
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[RedeliveryJobWorkflow],
-        activities=script.activities(),
-        workflow_runner=runner,
-    ):
-        yield task_queue
+def job_worker(client: Client, script: ScriptedJob):
+    return sandboxed_worker(client, [RedeliveryJobWorkflow], script.activities(), "jobs")
 
 
 def job_input() -> RedeliveryJobInput:
