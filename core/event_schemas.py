@@ -170,8 +170,7 @@ _METASCHEMA_FORMATS = FormatChecker(
 def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[tuple, dict]]:
     """Every schema object in `schema`, with its path: keyword values that are data (`const`,
     `enum`, `default`, `examples`...) are not schemas, and are not checked as such."""
-    for path in _positions(schema, ()):
-        node = _node(schema, path)
+    for path, node in _positions(schema, ()):
         if isinstance(node, dict):
             yield path, node
 
@@ -284,10 +283,10 @@ def _node(schema: dict[str, Any], path: tuple) -> Any:
     return node
 
 
-def _positions(node: Any, path: tuple) -> Iterator[tuple]:
-    """Every place in the schema that holds a schema (keyword values that are data, such as
-    `const` or `enum`, are not walked)."""
-    yield path
+def _positions(node: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+    """Every place in the schema that holds a schema, with that schema (keyword values that
+    are data, such as `const` or `enum`, are not walked)."""
+    yield path, node
     if not isinstance(node, dict):
         return
     for keyword in (*_IN_PLACE_LISTS, "prefixItems"):
@@ -329,13 +328,15 @@ def _check_unfolding(schema: dict[str, Any], anchors: dict[str, tuple]) -> None:
     for one value. Iterative: a chain of references may be longer than Python's stack."""
     unfolded: dict[tuple, int] = {}
     depth: dict[tuple, int] = {}
-    for start in _positions(schema, ()):
+    for start, _ in _positions(schema, ()):
         if start in unfolded:
             continue
-        stack = [(start, _applied_in_place(schema, start, anchors))]
+        # Each entry: a schema's path, what it applies in place, and those not visited yet.
+        children = _applied_in_place(schema, start, anchors)
+        stack = [(start, children, list(children))]
         on_stack = {start}
         while stack:
-            path, pending = stack[-1]
+            path, children, pending = stack[-1]
             if pending:
                 child = pending.pop()
                 if child in on_stack:
@@ -344,11 +345,11 @@ def _check_unfolding(schema: dict[str, Any], anchors: dict[str, tuple]) -> None:
                     )
                 if child not in unfolded:
                     on_stack.add(child)
-                    stack.append((child, _applied_in_place(schema, child, anchors)))
+                    grandchildren = _applied_in_place(schema, child, anchors)
+                    stack.append((child, grandchildren, list(grandchildren)))
                 continue
             stack.pop()
             on_stack.discard(path)
-            children = _applied_in_place(schema, path, anchors)
             total = 1 + sum(unfolded[child] for child in children)
             depth[path] = 1 + max((depth[child] for child in children), default=0)
             if depth[path] > MAX_IN_PLACE_DEPTH:
