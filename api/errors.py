@@ -77,6 +77,21 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
     ]
 
 
+def _body_not_json(request: Request, details: list[dict]) -> str | None:
+    """Why a route's JSON body was not read, when the whole body failed (not one of its
+    fields): there was none, or it was not sent as JSON (FastAPI reads a body as JSON only
+    with a JSON Content-Type). None when the body was JSON of the wrong shape: that is a 422."""
+    whole = [d for d in details if d["loc"] == ["body"]]
+    if any(d["type"] == "missing" for d in whole):
+        return "this request needs a JSON body"
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = content_type == "application/json" or content_type.endswith("+json")
+    if whole and not is_json:
+        had = content_type or "none"
+        return f"the body must be sent as JSON, Content-Type: application/json (this one had {had})"
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -85,10 +100,14 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         if any(d["type"] == "json_invalid" for d in details):
             return error_response(400, "malformed JSON body", details)
+        unread = _body_not_json(request, details)
+        if unread is not None:
+            rule = {"limit": jsonlimits.SYNTAX, "rule": jsonlimits.LIMITS[jsonlimits.SYNTAX]}
+            return error_response(400, unread, rule)
         # Query, path and header parameters: 400, "Invalid parameters" (the public contract).
         if all(d["loc"] and d["loc"][0] in ("query", "path", "header") for d in details):
             return error_response(400, "invalid parameters", details)

@@ -127,7 +127,7 @@ class RedeliverResult(_Model):
     events: int
     delivery_ids: list[str] = Field(default_factory=list)
     expired: list[str] = Field(default_factory=list)
-    not_scheduled: dict[str, str] = Field(default_factory=dict)  # in flight, with why
+    not_scheduled: dict[str, str] = Field(default_factory=dict)  # by id, with why
     message: str = ""
 
 

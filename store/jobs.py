@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from hookline.core.jobs import JobCursor, JobItem, JobKind, JobPage, JobQuery
-from hookline.core.models import DeliveryStatus
+from hookline.store.settling import redeliverable
 from hookline.store.tables import Delivery, Event
 
 _events, _deliveries = Event.__table__, Delivery.__table__
@@ -20,7 +20,7 @@ def _delivery_filters(query: JobQuery) -> list[Any]:
     d = _deliveries.c
     filters: list[Any] = [d.tenant_id == query.tenant_id]
     if query.kind == JobKind.REDELIVER:
-        filters.append(d.status == DeliveryStatus.FAILED)
+        filters.append(redeliverable())
     if query.webhook_id:
         filters.append(d.webhook_id == query.webhook_id)
     if query.type:

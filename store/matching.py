@@ -10,6 +10,7 @@ from hookline.core import filters, retry
 from hookline.core.ids import delivery_id
 from hookline.core.models import AcceptInput, ChunkInput, DeliveryStatus, MatchedWebhook
 from hookline.store.engine import insert_ignoring_duplicates
+from hookline.store.settling import NOT_DELIVERED
 from hookline.store.tables import Delivery, Webhook
 
 _WEBHOOKS = Webhook.__table__
@@ -94,7 +95,13 @@ def chunk_targets(
     ones, never one in flight (pending)."""
     deliveries, hooks = Delivery.__table__, _WEBHOOKS
     query = (
-        select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.status, hooks.c.retry_policy)
+        select(
+            deliveries.c.id,
+            deliveries.c.webhook_id,
+            deliveries.c.status,
+            hooks.c.retry_policy,
+            hooks.c.status.label("webhook_status"),
+        )
         .select_from(deliveries.outerjoin(hooks, hooks.c.id == deliveries.c.webhook_id))
         .where(deliveries.c.event_id == chunk.event_id)
         .order_by(deliveries.c.webhook_id)
@@ -107,8 +114,8 @@ def chunk_targets(
         if chunk.webhook_ids is not None:
             named = set(chunk.webhook_ids)
             rows = [r for r in rows if r.webhook_id in named]
-        elif chunk.only_failed:
-            rows = [r for r in rows if r.status == DeliveryStatus.FAILED]
+        elif chunk.only_failed:  # as store/settling.py's redeliverable()
+            rows = [r for r in rows if r.status in NOT_DELIVERED and r.webhook_status == "active"]
     return [
         MatchedWebhook(
             webhook_id=r.webhook_id,

@@ -126,7 +126,14 @@ async def event_page(
     user.require("events:read")
     event = await events.get_event(session, user.tenant_id, event_id)
     webhooks = await queries.webhook_names(session, user.tenant_id)
-    failed = sum(1 for d in event.deliveries if d.status == DeliveryStatus.FAILED)
+    # What "redeliver failed" takes (store/settling.py's undelivered()): failed, or skipped
+    # while the webhook still exists.
+    failed = sum(
+        1
+        for d in event.deliveries
+        if d.status == DeliveryStatus.FAILED
+        or (d.status == DeliveryStatus.SKIPPED and d.webhook_id in webhooks)
+    )
     settling = event.status not in SETTLED or any(
         d.status == DeliveryStatus.PENDING for d in event.deliveries
     )

@@ -135,8 +135,9 @@ class RedeliverResult(BaseModel):
     expired: list[str] = Field(default_factory=list)
     not_scheduled: dict[str, str] = Field(
         default_factory=dict,
-        description="Named deliveries not redelivered, by id, with why (still in flight: its "
-        "current series goes on; ask again once it has ended).",
+        description="Deliveries asked for but not redelivered, by id, with why: still in "
+        "flight (its current series goes on; ask again once it has ended), or its webhook "
+        "inactive (activate it, then redeliver) or deleted.",
     )
 
 

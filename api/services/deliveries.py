@@ -181,6 +181,22 @@ async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[st
     return True
 
 
+IN_FLIGHT = "in flight: its current series goes on"
+
+
+def _not_redeliverable(delivery: Delivery, webhook_status: str | None) -> str | None:
+    """Why a delivery asked for is not redelivered now (said in the answer, not counted as
+    scheduled), or None. The workflow also refuses one in flight, and skips one whose webhook
+    is not active: answering "scheduled" for those would promise a POST that never comes."""
+    if delivery.status == DeliveryStatus.PENDING:
+        return IN_FLIGHT
+    if webhook_status is None:
+        return "webhook deleted: nothing to deliver to"
+    if webhook_status != "active":
+        return f"webhook {webhook_status}: activate it, then redeliver"
+    return None
+
+
 async def redeliver(
     session: AsyncSession,
     temporal: Client,
@@ -188,14 +204,20 @@ async def redeliver(
     event_id: str,
     webhook_ids: list[str] | None = None,
 ) -> RedeliverResponse:
-    """An event's failed deliveries, or those to the named webhooks, start a new manual series:
-    one `redeliver` signal to its workflow."""
+    """An event's failed deliveries (and those skipped because their webhook was deactivated),
+    or those to the named webhooks, start a new manual series: one `redeliver` signal to its
+    workflow. Deliveries in flight, or to a webhook not active, are answered as not scheduled."""
     event = await owned_event(session, tenant_id, event_id)
-    deliveries = (
-        await session.scalars(select(Delivery).where(Delivery.event_id == event.id))
+    rows = (
+        await session.execute(
+            select(Delivery, Webhook.status)
+            .outerjoin(Webhook, Webhook.id == Delivery.webhook_id)
+            .where(Delivery.event_id == event.id)
+        )
     ).all()
+    webhook_status = {d.webhook_id: status for d, status in rows}  # None: deleted
     if webhook_ids:
-        known = {d.webhook_id: d for d in deliveries}
+        known = {d.webhook_id: d for d, _ in rows}
         unknown = [wh for wh in webhook_ids if wh not in known]
         if unknown:
             raise ApiError(
@@ -203,18 +225,20 @@ async def redeliver(
                 "this event has no delivery to some of the named webhooks",
                 details={"webhook_ids": unknown},
             )
-        named = [known[wh] for wh in dict.fromkeys(webhook_ids)]
-        # A delivery still in flight (pending) is not redelivered: the workflow leaves it to
-        # its series; said here, not answered as scheduled.
-        targets = [d for d in named if d.status != DeliveryStatus.PENDING]
-        not_scheduled = {
-            d.id: "in flight: its current series goes on"
-            for d in named
-            if d.status == DeliveryStatus.PENDING
-        }
-    else:
-        targets = [d for d in deliveries if d.status == DeliveryStatus.FAILED]
-        not_scheduled = {}
+        wanted = [known[wh] for wh in dict.fromkeys(webhook_ids)]
+    else:  # "redeliver failed": as store/settling.py's undelivered()
+        wanted = [
+            d
+            for d, status in rows
+            if d.status == DeliveryStatus.FAILED
+            or (d.status == DeliveryStatus.SKIPPED and status is not None)
+        ]
+    not_scheduled = {
+        d.id: reason
+        for d in wanted
+        if (reason := _not_redeliverable(d, webhook_status[d.webhook_id])) is not None
+    }
+    targets = [d for d in wanted if d.id not in not_scheduled]
     expired: list[str] = []
     if targets and not await signal_redeliver(temporal, event.id, [d.webhook_id for d in targets]):
         expired, targets = [event.id], []
@@ -226,10 +250,13 @@ async def redeliver(
         expired=expired,
         not_scheduled=not_scheduled,
     )
+    in_flight = sum(reason == IN_FLIGHT for reason in not_scheduled.values())
+    inactive = len(not_scheduled) - in_flight
     message = (
         f"event {event.id} expired; nothing can be redelivered"
         if expired
         else f"{len(targets)} deliveries scheduled for redelivery"
-        + (f"; {len(not_scheduled)} still in flight, not redelivered" if not_scheduled else "")
+        + (f"; {in_flight} still in flight, not redelivered" if in_flight else "")
+        + (f"; {inactive} not redelivered: webhook inactive or deleted" if inactive else "")
     )
     return RedeliverResponse(success=not expired, message=message, data=result)

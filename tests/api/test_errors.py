@@ -72,3 +72,33 @@ async def test_malformed_json_is_400(client, tenant) -> None:
     response = await client.post("/api/v1/webhooks", content=b"{'url': 1}", headers=headers)
     error = assert_error(response, 400, "bad_request")
     assert "JSON" in error["message"]
+
+
+async def test_a_missing_body_or_one_not_sent_as_json_is_400_json_syntax(client, tenant) -> None:
+    """Said as such, not as a 422 about the body's fields: the body was never read as JSON."""
+    event = b'{"type": "user.created", "data": {}}'
+    cases = [
+        ("application/json", b"", "needs a JSON body"),
+        ("text/plain", event, "this one had text/plain"),
+        ("application/x-www-form-urlencoded", event, "Content-Type: application/json"),
+        (None, event, "this one had none"),
+    ]
+    for content_type, body, said in cases:
+        headers = dict(tenant.headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        for path in ("/api/v1/events", "/api/v1/webhooks"):
+            response = await client.post(path, content=body, headers=headers)
+            error = assert_error(response, 400, "bad_request")
+            assert said in error["message"], (content_type, path, error)
+            assert error["details"]["limit"] == "json_syntax"
+    # A route whose body is optional takes none; JSON of the wrong shape stays a 422.
+    response = await client.post(
+        "/api/v1/events/evt_missing/redeliver", content=b"", headers=tenant.headers
+    )
+    assert_error(response, 404)
+    as_json = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.post(
+        "/api/v1/events/evt_missing/redeliver", content=b"[]", headers=as_json
+    )
+    assert_error(response, 422)

@@ -1,0 +1,107 @@
+"""Which ended deliveries count as not delivered (store/settling.py): failed, or skipped while
+the webhook still exists. The settle, a bulk redelivery's selection and a large event's chunks
+read the same rule, and a redelivery sends only those whose webhook is active."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, update
+
+from hookline.core import ids
+from hookline.core.jobs import JobKind, JobQuery
+from hookline.core.models import ChunkInput, DeliveryStatus, EventStatus
+from hookline.core.retry import RetrySpec
+from hookline.store.jobs import count_job_events, job_page
+from hookline.store.matching import chunk_targets
+from hookline.store.settling import settle
+from hookline.store.tables import Delivery, Event, Webhook
+from tests.support.events import add_event
+from tests.support.store import add_webhook
+
+FAR = datetime.now(UTC) + timedelta(days=7)
+
+
+async def event_with(sessions, tenant_id: str, deliveries: dict[str, DeliveryStatus]) -> str:
+    """One event with a delivery to each webhook, in the status given."""
+    first, *others = deliveries
+    event_id, delivery_id = await add_event(sessions, tenant_id, first, FAR)
+    async with sessions.begin() as session:
+        row = await session.get(Delivery, delivery_id)
+        row.status = deliveries[first]
+        for webhook_id in others:
+            session.add(
+                Delivery(
+                    id=ids.delivery_id(event_id, webhook_id),
+                    tenant_id=tenant_id,
+                    event_id=event_id,
+                    webhook_id=webhook_id,
+                    event_type="user.created",
+                    status=deliveries[webhook_id],
+                    attempts=1,
+                    created_at=row.created_at,
+                )
+            )
+    return event_id
+
+
+async def webhooks(sessions, tenant_id: str) -> tuple[str, str, str]:
+    """An active webhook, an inactive one and a deleted one."""
+    active, inactive, deleted = [
+        (await add_webhook(sessions, tenant_id, "https://example.com/hook")).id for _ in range(3)
+    ]
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == inactive).values(status="inactive")
+        )
+        await session.execute(delete(Webhook).where(Webhook.id == deleted))
+    return active, inactive, deleted
+
+
+def status_of(connection, event_id: str) -> EventStatus | None:
+    return settle(connection, event_id, [], "settled")
+
+
+async def test_a_skip_fails_its_event_only_while_its_webhook_exists(store, sessions, tenant):
+    active, inactive, deleted = await webhooks(sessions, tenant.tenant_id)
+    s, k = DeliveryStatus.SUCCEEDED, DeliveryStatus.SKIPPED
+    skipped_inactive = await event_with(sessions, tenant.tenant_id, {active: s, inactive: k})
+    skipped_deleted = await event_with(sessions, tenant.tenant_id, {active: s, deleted: k})
+    assert await store.transaction(status_of, skipped_inactive) == EventStatus.FAILED
+    assert await store.transaction(status_of, skipped_deleted) == EventStatus.SUCCEEDED
+    async with sessions() as session:
+        assert (await session.get(Event, skipped_inactive)).status == EventStatus.FAILED
+
+
+async def test_redelivery_selection_takes_what_was_not_delivered_to_active_webhooks(
+    store, sessions, tenant
+):
+    active, inactive, deleted = await webhooks(sessions, tenant.tenant_id)
+    other = (await add_webhook(sessions, tenant.tenant_id, "https://example.com/other")).id
+    f, k, s = DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.SUCCEEDED
+    mixed = await event_with(
+        sessions, tenant.tenant_id, {active: k, other: f, inactive: f, deleted: f}
+    )
+    only_inactive = await event_with(sessions, tenant.tenant_id, {inactive: k, other: s})
+    query = JobQuery(tenant_id=tenant.tenant_id, kind=JobKind.REDELIVER, until=FAR)
+
+    assert await store.transaction(count_job_events, query) == 1
+    page = await store.transaction(job_page, query, None, 10)
+    assert [(item.event_id, item.webhook_ids) for item in page.items] == [
+        (mixed, sorted([active, other]))
+    ]
+    assert only_inactive not in [item.event_id for item in page.items]
+
+    chunk = ChunkInput(
+        event_id=mixed,
+        tenant_id=tenant.tenant_id,
+        type="user.created",
+        created=datetime.now(UTC),
+        expires_at=FAR,
+        series=1,
+        offset=0,
+        limit=10,
+        only_failed=True,
+    )
+    targets = await store.transaction(chunk_targets, chunk, RetrySpec())
+    assert sorted(t.webhook_id for t in targets) == sorted([active, other])
