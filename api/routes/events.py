@@ -174,9 +174,9 @@ async def bulk_redeliver(
     when `until` is not given), redelivered by a job at most HOOKLINE_REDELIVERY_JOB_RATE
     events a second. Answers at once with the job (`GET /jobs/{id}` for its progress); the
     same `Idempotency-Key` again answers the same job, never a second one. A `webhook_id`
-    the tenant does not have is a 404, as on every other route."""
+    the tenant does not have is a 404, as on every other route; one not active, a 409."""
     if body.webhook_id is not None:
-        await webhooks.owned(session, principal.tenant_id, body.webhook_id)
+        jobs.require_active(await webhooks.owned(session, principal.tenant_id, body.webhook_id))
     job = await jobs.start_redelivery(
         temporal, settings, principal.tenant_id, body, idempotency_key
     )

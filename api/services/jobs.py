@@ -153,6 +153,7 @@ async def start_replay(
     temporal: Client, settings: Settings, webhook: Webhook, body: ReplayRequest, key: str | None
 ) -> JobOut:
     """Every event of the webhook since `since`, failed or not, delivered to it again."""
+    require_active(webhook)
     query = JobQuery(
         tenant_id=webhook.tenant_id,
         kind=JobKind.REPLAY,
@@ -162,6 +163,17 @@ async def start_replay(
     )
     _check_window(query)
     return await start(temporal, settings, query, key)
+
+
+def require_active(webhook: Webhook) -> None:
+    """A job for a webhook that is not active would only skip its deliveries: refused, not
+    started (409), so that a 202 is not a promise the job cannot keep."""
+    if webhook.status != "active":
+        raise ApiError(
+            409,
+            f"webhook {webhook.id} is {webhook.status}: activate it, then redeliver",
+            details={"webhook_id": webhook.id, "status": webhook.status},
+        )
 
 
 def _check_window(query: JobQuery) -> None:

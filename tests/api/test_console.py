@@ -304,7 +304,13 @@ async def test_the_webhook_forms_edit_disable_rotate_test_and_explain(
     assert disabled.status_code == 303 and (await api_view())["status"] == "inactive"
     page = await client.get(disabled.headers["location"])
     assert "Webhook disabled" in page.text and ">Enable</button>" in page.text
+    # A replay could only skip its deliveries: not offered, and refused if posted anyway.
+    assert "Replay events since" not in page.text
+    replay = {"csrf": csrf, "since": "2025-01-31T09:00"}
+    refused = await client.post(f"{base}/replay", data=replay)
+    assert refused.status_code == 409 and "activate it, then redeliver" in refused.text
     await client.post(f"{base}/status", data={"csrf": csrf, "status": "active"})
+    assert "Replay events since" in (await client.get(base)).text
     assert (await api_view())["status"] == "active"
 
     rotated = await client.post(f"{base}/rotate-secret", data={"csrf": csrf})

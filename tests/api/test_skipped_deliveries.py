@@ -93,8 +93,8 @@ async def test_a_webhook_deactivated_mid_retry_leaves_its_event_failed_until_red
     assert "1/2 deliveries succeeded, 1 skipped" in event["stages"][-1]["detail"]
     assert len(receiver.for_path("/failing")) == 1  # the retry was not POSTed
 
-    # Not active: "redeliver failed" names it but does not promise a POST, in one event or
-    # in bulk.
+    # Not active: "redeliver failed" names it but does not promise a POST; a job for that
+    # webhook is refused, and a tenant-wide one does not take it.
     answer = await live.post(f"/api/v1/events/{event_id}/redeliver", headers=headers)
     assert answer.status_code == 200, answer.text
     result = answer.json()["data"]
@@ -103,10 +103,15 @@ async def test_a_webhook_deactivated_mid_retry_leaves_its_event_failed_until_red
         skipped["id"]: "webhook inactive: activate it, then redeliver"
     }
     assert "1 not redelivered: webhook inactive or deleted" in answer.json()["message"]
-    bulk = await live.post(
-        "/api/v1/events/redeliver", json={"webhook_id": failing["id"]}, headers=headers
-    )
-    job = await job_ended(live, headers, bulk)
+    for path, body in [
+        ("/api/v1/events/redeliver", {"webhook_id": failing["id"]}),
+        (f"/api/v1/webhooks/{failing['id']}/replay", {"since": event["created"]}),
+    ]:
+        refused = await live.post(path, json=body, headers=headers)
+        assert refused.status_code == 409, refused.text  # no job that could only skip
+        assert "activate it, then redeliver" in refused.json()["error"]["message"]
+    tenant_wide = await live.post("/api/v1/events/redeliver", json={}, headers=headers)
+    job = await job_ended(live, headers, tenant_wide)
     assert (job["status"], job["total"], job["scheduled"]) == ("completed", 0, 0)
 
     # Active again, and the receiver fixed: the bulk "redeliver failed" sends it.
