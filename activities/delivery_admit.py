@@ -66,7 +66,7 @@ def load_and_admit(
             t.webhook_id,
             webhooks[t.webhook_id].max_in_flight,
             default_cap,
-            timeout=t.retry.timeout,
+            timeout=retry.attempt_limit(t.retry.timeout),
             booked=t.rate_booked,
             manual=t.trigger == Trigger.MANUAL,
             retried=retried,

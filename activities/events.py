@@ -24,7 +24,7 @@ from hookline.core.models import (
     SettleInput,
     SettleOutput,
 )
-from hookline.core.retry import RetrySpec
+from hookline.core.retry import RetrySpec, attempt_limit
 from hookline.store.admission import Candidate, Refusal
 from hookline.store.events import (
     accept_repair,
@@ -66,7 +66,7 @@ def match_and_admit(
             m.webhook_id,
             row.max_in_flight,
             default_cap,
-            timeout=m.retry.timeout,
+            timeout=attempt_limit(m.retry.timeout),
             retried=retried,
         )
         for m, row in found

@@ -261,6 +261,13 @@ def at_least_for(status_code: int | None, delay: float) -> float:
     return max(delay, RATE_LIMITED_MIN_WAIT) if status_code == 429 else delay
 
 
+def attempt_limit(timeout: float) -> float:
+    """The longest one attempt takes (s): up to its `timeout` waiting for one of its process's
+    connections, which is hookline's time and not the receiver's, then its `timeout` with the
+    receiver. Activities, leases and probes are bounded by it."""
+    return 2 * timeout
+
+
 def jittered(delay: float, draw: float) -> float:
     """`delay` stretched by `draw` (in [0, 1)) times JITTER of it."""
     return delay * (1 + JITTER * min(max(draw, 0.0), 1.0))

@@ -85,10 +85,11 @@ async def send(
     timeout: float,
     extra_headers: dict[str, str] | None = None,
 ) -> SendResult:
-    """Sign and POST one payload within `timeout` seconds (waiting for a connection slot,
-    connecting, writing and reading the excerpt, all together); its `duration_ms` leaves out
-    the wait for a connection slot. `extra_headers` (the
-    webhook's custom headers, the attempt's `traceparent`) go with the request."""
+    """Sign and POST one payload within `timeout` seconds (connecting, writing and reading the
+    excerpt, all together), after waiting at most `timeout` seconds for a connection slot of
+    the process (core/retry.py `attempt_limit`): neither the wait nor `duration_ms` count
+    hookline's queueing as the receiver's time. `extra_headers` (the webhook's custom
+    headers, the attempt's `traceparent`) go with the request."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     timestamp = int(started_at.timestamp())
@@ -104,9 +105,10 @@ async def send(
     recorded = as_recorded(headers, extra_headers or {})
     headers.update(extra_headers or {})
     status_code = excerpt = error = retry_after = answered = None
+    received: list[bytes] = []  # of the body, as it comes: kept if it stops coming
     queued = QueueWait()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout) as queued.deadline:
             target = URL(url)
             if not http.allow_private:
                 _vet_target(target)
@@ -124,9 +126,18 @@ async def send(
                 status_code = reply.status  # a 3xx is an answer: never followed
                 retry_after = _header(reply, "Retry-After")
                 answered = _headers(reply)
-                excerpt = await _excerpt(reply)
+                excerpt = await _excerpt(reply, received)
     except TimeoutError:  # ours, or aiohttp's own connect/read timeouts
-        error = f"timeout after {timeout:g}s"
+        if queued.waiting:  # never sent: said as such, not as the receiver's timeout
+            error = (
+                f"not sent: all {http.connections} connections of this process stayed busy "
+                f"for {timeout:g}s (HOOKLINE_MAX_CONCURRENT_DELIVERIES)"
+            )
+        elif status_code is not None:  # the head came: its status is the answer
+            excerpt = _decoded(received)
+            error = f"the body did not end within {timeout:g}s (kept: what came of it)"
+        else:
+            error = f"timeout after {timeout:g}s"
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # UrlError is a ValueError
         error = error_text(exc)
     except Exception as exc:  # not ours to raise: the attempt's error, retried
@@ -220,18 +231,22 @@ def error_text(exc: BaseException, prefix: str = "") -> str:
     return storable_text(text, ERROR_TEXT_CHARS)
 
 
-async def _excerpt(reply: aiohttp.ClientResponse) -> str:
+async def _excerpt(reply: aiohttp.ClientResponse, chunks: list[bytes]) -> str:
     """The first BODY_EXCERPT_BYTES of the answer, whatever its size: the rest is never read
-    (the connection is then closed rather than drained). Invalid UTF-8 and NUL are U+FFFD."""
-    chunks, size = [], 0
+    (the connection is then closed rather than drained), appended to `chunks` as they come.
+    Invalid UTF-8 and NUL are U+FFFD."""
+    size = 0
     while size < BODY_EXCERPT_BYTES:
         chunk = await reply.content.read(BODY_EXCERPT_BYTES - size)
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
-    text = b"".join(chunks).decode("utf-8", errors="replace")
-    return storable_text(text, BODY_EXCERPT_BYTES)
+    return _decoded(chunks)
+
+
+def _decoded(chunks: list[bytes]) -> str:
+    return storable_text(b"".join(chunks).decode("utf-8", errors="replace"), BODY_EXCERPT_BYTES)
 
 
 def _describe(exc: BaseException) -> str:

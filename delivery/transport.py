@@ -5,7 +5,10 @@ without the httpx layer's CPU per POST (docs/PERFORMANCE.md, "Delivery HTTP on a
 
 What the session does, and why:
 - at most `max_concurrent_deliveries` connections (HTTP/1.1: one request per connection, so
-  that many requests in flight; the rest wait, within their timeout). No limit per origin by
+  that many requests in flight; the rest wait for one). The wait is hookline's, not the
+  receiver's: it does not use up the attempt's timeout, and is itself bounded by it
+  (`send()`), so one tenant's hanging receivers holding every connection of a process
+  delay another's deliveries there but never fail them as timeouts. No limit per origin by
   default (`max_requests_per_endpoint` 0): an origin often serves many webhooks of many
   tenants, and a limit there was capacity one tenant's hanging webhooks could take from the
   others on it. A receiver is spared a flood by each webhook's in-flight cap (admission).
@@ -27,6 +30,7 @@ how the SSRF rules hold through it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -48,6 +52,7 @@ class DeliveryTransport:
 
     def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.allow_private = settings.allow_private_urls
+        self.connections = settings.max_concurrent_deliveries
         proxy = settings.delivery_proxy_url
         # The proxy without credentials, and the Proxy-Authorization value (None: no proxy, or
         # no credentials); `send()` passes both with each request.
@@ -93,10 +98,13 @@ class DeliveryTransport:
 
 class QueueWait(SimpleNamespace):
     """Passed with one request (`trace_request_ctx`): the seconds it waited for a connection
-    slot of the session, which is hookline's queueing, not the receiver's time."""
+    slot of the session, which is hookline's queueing, not the receiver's time; whether it
+    waits now; and the attempt's deadline, moved later by each wait once it ends."""
 
     seconds: float = 0.0
     since: float = 0.0
+    waiting: bool = False
+    deadline: asyncio.Timeout | None = None
 
 
 def _queue_clock() -> aiohttp.TraceConfig:
@@ -105,11 +113,17 @@ def _queue_clock() -> aiohttp.TraceConfig:
     async def queued(_session, context, _params) -> None:
         if isinstance(context.trace_request_ctx, QueueWait):
             context.trace_request_ctx.since = time.perf_counter()
+            context.trace_request_ctx.waiting = True
 
     async def dequeued(_session, context, _params) -> None:
         wait = context.trace_request_ctx
         if isinstance(wait, QueueWait):
-            wait.seconds += time.perf_counter() - wait.since
+            waited = time.perf_counter() - wait.since
+            wait.seconds += waited
+            wait.waiting = False
+            when = wait.deadline.when() if wait.deadline is not None else None
+            if when is not None:  # the receiver's time starts now
+                wait.deadline.reschedule(when + waited)
 
     trace.on_connection_queued_start.append(queued)
     trace.on_connection_queued_end.append(dequeued)

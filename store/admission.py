@@ -28,7 +28,7 @@ from hookline.store.tables import DeliveryLease, Webhook
 
 _LEASES = DeliveryLease.__table__
 _WEBHOOKS = Webhook.__table__
-# A lease outlives its POST's timeout by this much before another process may reclaim it
+# A lease outlives its attempt's limit by this much before another process may reclaim it
 # (its process died mid-POST): long enough for the attempt to be recorded.
 LEASE_MARGIN = timedelta(seconds=10)
 SLOW = timedelta(seconds=1)
@@ -44,7 +44,7 @@ class Candidate:
     delivery_id: str
     webhook_id: str
     cap: int
-    timeout: float  # seconds: the POST's own bound
+    timeout: float  # seconds: the longest its attempt takes (core/retry.py attempt_limit)
     booked: bool = False  # holds a slot of the rate limit, booked when it was refused
     manual: bool = False  # an operator's redelivery: goes through an open circuit
     default_cap: bool = False  # the server's default: binds only while the endpoint is slow

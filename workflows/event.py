@@ -56,9 +56,11 @@ CHUNK_SIZE = 500
 # Continue-as-new past this many history events (or when the server suggests it), far below
 # the 51,200 limit, once no series runs: the run's state goes on in the next run.
 HISTORY_BUDGET = 10_000
-# Record, match and attempt 1: the store steps plus the POSTs, each bounded by the delivery
-# timeout (at most retry.MAX_DELIVERY_TIMEOUT).
-ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + retry.MAX_DELIVERY_TIMEOUT
+# Record, match and attempt 1: the store steps plus the POSTs, each bounded by the longest an
+# attempt takes with the largest delivery timeout (retry.MAX_DELIVERY_TIMEOUT).
+ACCEPT_WITH_ATTEMPTS = 2 * STORE_STEP + timedelta(
+    seconds=retry.attempt_limit(retry.MAX_DELIVERY_TIMEOUT.total_seconds())
+)
 
 
 @workflow.defn(name="EventWorkflow")

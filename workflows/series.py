@@ -148,7 +148,7 @@ class Series:
                     stage=stage(series) if self.settles else None,
                 ),
                 start_to_close_timeout=timedelta(
-                    seconds=max(t.retry.timeout for t in targets) + 10
+                    seconds=retry.attempt_limit(max(t.retry.timeout for t in targets)) + 10
                 ),
                 retry_policy=FIRST_ATTEMPTS_RETRY,
                 summary=f"attempt 1 to {named([t.webhook_id for t in targets])}"
@@ -222,7 +222,9 @@ class Series:
                 outcome = await workflow.execute_activity_method(
                     DeliveryActivities.deliver,
                     request,
-                    start_to_close_timeout=timedelta(seconds=spec.timeout + 10),
+                    start_to_close_timeout=timedelta(
+                        seconds=retry.attempt_limit(spec.timeout) + 10
+                    ),
                     retry_policy=policy,
                     summary=f"attempts {made + 1}-{spec.max_attempts} to {target.webhook_id}"
                     + of_series(series),

@@ -321,7 +321,8 @@ async def test_the_timeout_covers_reading_the_excerpt(
     scripted = Scripted(lambda n: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart")
     port = await serve(scripted)  # the rest of the body never comes
     result = await send_to(http, port, timeout=0.3)
-    assert result.status_code == 200 and result.error == "timeout after 0.3s"
+    assert (result.status_code, result.body) == (200, "start")  # what came is kept
+    assert result.error == "the body did not end within 0.3s (kept: what came of it)"
 
 
 async def test_a_refused_connection_is_a_connection_error(
@@ -384,3 +385,56 @@ async def test_the_wait_for_a_connection_slot_is_not_the_receivers_time(serve: S
     assert (held.status_code, waited.status_code) == (200, 200)
     assert held.duration_ms >= 1000
     assert waited.duration_ms < 500
+
+
+async def held_then_answered(scripted: Scripted, after: float) -> None:
+    """Lets the held requests of `scripted` be answered `after` seconds from now."""
+    await asyncio.sleep(after)
+    scripted.hold = False
+    scripted.release.set()
+
+
+async def test_waiting_for_a_busy_process_connection_does_not_use_up_the_timeout(
+    serve: Serve,
+) -> None:
+    """Another receiver's requests hold every connection of the process; the one queued behind
+    them waits for a connection, and then has its whole timeout with its own receiver: a
+    receiver that answers within its timeout is not recorded as timing out."""
+    hanging = Scripted(lambda n: ok(), hold=True)
+    hanging_port = await serve(hanging)
+    slow = Scripted(lambda n: ok(b"slow but in time"), hold=True)
+    slow_port = await serve(slow)
+    settings = Settings(allow_private_urls=True, max_concurrent_deliveries=2)
+    async with delivery_transport(settings) as http:
+        held = [asyncio.create_task(send_to(http, hanging_port, timeout=5)) for _ in range(2)]
+        await hanging.wait_in_flight(2)
+        queued = asyncio.create_task(send_to(http, slow_port, timeout=0.8))
+        # The connections come free after 0.6 s; the receiver then takes 0.5 s of its 0.8 s.
+        freed = asyncio.create_task(held_then_answered(hanging, 0.6))
+        await slow.wait_in_flight(1)
+        await held_then_answered(slow, 0.5)
+        result = await queued
+        await asyncio.gather(freed, *held)
+    assert (result.status_code, result.error, result.body) == (200, None, "slow but in time")
+    assert 450 <= result.duration_ms < 800  # the receiver's time, not the wait
+
+
+async def test_a_request_that_never_gets_a_connection_is_not_sent_not_timed_out(
+    serve: Serve,
+) -> None:
+    hanging = Scripted(lambda n: ok(), hold=True)
+    hanging_port = await serve(hanging)
+    quick = Scripted(lambda n: ok())
+    quick_port = await serve(quick)
+    settings = Settings(allow_private_urls=True, max_concurrent_deliveries=1)
+    async with delivery_transport(settings) as http:
+        held = asyncio.create_task(send_to(http, hanging_port, timeout=5))
+        await hanging.wait_in_flight(1)
+        result = await send_to(http, quick_port, timeout=0.3)
+        hanging.release.set()
+        await held
+    assert result.status_code is None and quick.served == 0
+    assert result.error == (
+        "not sent: all 1 connections of this process stayed busy for 0.3s "
+        "(HOOKLINE_MAX_CONCURRENT_DELIVERIES)"
+    )

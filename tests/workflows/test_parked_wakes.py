@@ -1,7 +1,7 @@
 """A delivery parked for a slot is woken by the next delivery that gives one back, whatever the
 webhook looked like when that one was admitted. An endpoint that answers fast binds the default
 cap only while one of its leases looks stuck; the deliveries it parks then must not wait out
-their timers (25 s and more, up to 5 minutes): under a burst that left most of a fast
+their timers (40 s and more, up to 5 minutes): under a burst that left most of a fast
 endpoint's events minutes late. The real dev server, a real receiver on 127.0.0.1, the store."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, update
 from temporalio.api.enums.v1 import EventType
 
+from hookline.core.retry import attempt_limit
 from hookline.store.admission import LEASE_MARGIN, STUCK
 from hookline.store.tables import DeliveryLease, Webhook
 from tests.support.flow import publish_recorded
@@ -38,7 +39,7 @@ async def test_a_parked_delivery_of_a_fast_endpoint_is_woken_not_left_to_its_tim
             insert(DeliveryLease).values(
                 delivery_id="dlv_elsewhere",
                 webhook_id=webhook.id,
-                expires_at=taken + timedelta(seconds=TIMEOUT) + LEASE_MARGIN,
+                expires_at=taken + timedelta(seconds=attempt_limit(TIMEOUT)) + LEASE_MARGIN,
             )
         )
     async with running_worker(dev_env.client, settings) as deps:
