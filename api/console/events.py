@@ -146,6 +146,12 @@ async def event_page(
     if request.query_params.get("notice") == "redelivered":
         count = queries.count_param(request.query_params.get("count", "0"))
         notice = f"{count} {'delivery' if count == 1 else 'deliveries'} scheduled for redelivery."
+        held = queries.count_param(request.query_params.get("held", "0"))
+        if held:
+            notice += (
+                f" {held} not: still in flight, or {'its' if held == 1 else 'their'} webhook"
+                " is inactive (enable it, then redeliver) or deleted."
+            )
         settling = True  # the signal is on its way: watch the new attempts arrive
     elif request.query_params.get("notice") == "expired":
         notice = "This event's retention is over: nothing can be redelivered."
@@ -188,7 +194,11 @@ async def redeliver(
     if result.data.expired:
         target = f"/console/events/{event_id}?notice=expired"
     else:
-        target = f"/console/events/{event_id}?notice=redelivered&count={result.data.scheduled}"
+        held = len(result.data.not_scheduled)  # in flight, or the webhook not active
+        target = (
+            f"/console/events/{event_id}?notice=redelivered&count={result.data.scheduled}"
+            f"&held={held}"
+        )
     return redirect(request, target)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from tests.api.test_console import sign_in
 from tests.support.receiver import Reply
 
 RETRY_LATER = {"max_attempts": 3, "initial_interval": 3}  # attempt 2 comes 3 s after attempt 1
@@ -103,6 +104,13 @@ async def test_a_webhook_deactivated_mid_retry_leaves_its_event_failed_until_red
         skipped["id"]: "webhook inactive: activate it, then redeliver"
     }
     assert "1 not redelivered: webhook inactive or deleted" in answer.json()["message"]
+    csrf = await sign_in(live, headers)  # the console says it too
+    page = await live.get(f"/console/events/{event_id}")
+    assert "Redeliver all failed (1)" in page.text
+    posted = await live.post(f"/console/events/{event_id}/redeliver", data={"csrf": csrf})
+    assert posted.status_code == 303, posted.text
+    page = await live.get(posted.headers["location"])
+    assert "0 deliveries scheduled for redelivery. 1 not: still in flight, or its" in page.text
     for path, body in [
         ("/api/v1/events/redeliver", {"webhook_id": failing["id"]}),
         (f"/api/v1/webhooks/{failing['id']}/replay", {"since": event["created"]}),
