@@ -30,6 +30,9 @@ class SendResult:
     # request's headers as sent, custom header values masked; the response's headers.
     request_headers: dict[str, str] | None = None
     response_headers: dict[str, str] | None = None
+    # False: the request never got one of its process's connections, so it tells nothing of
+    # the receiver (its breaker, latency and auto-disable clock do not count it).
+    sent: bool = True
 
 
 # The most kept of a response body and of an error text (send() keeps as much or less).

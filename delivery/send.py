@@ -144,6 +144,7 @@ async def send(
         log.warning("unexpected error in a delivery attempt", exc_info=True)
         error = error_text(exc, "unexpected error: ")
     return SendResult(
+        sent=not queued.waiting,
         status_code=status_code,
         body=excerpt,
         error=error,

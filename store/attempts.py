@@ -62,7 +62,8 @@ class AttemptRecord:
 def failing_too_long(record: AttemptRecord, cutoff: datetime) -> bool:
     """A failed attempt of a webhook that has failed every attempt since before `cutoff`."""
     since = record.failing_since
-    return record.decision.outcome is not Outcome.SUCCESS and since is not None and since <= cutoff
+    failed = record.decision.outcome is not Outcome.SUCCESS and record.result.sent
+    return failed and since is not None and since <= cutoff
 
 
 _NOW = bindparam("b_now", type_=UTCDateTime())
@@ -102,6 +103,7 @@ def record_attempts(
         [
             (r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS, r.result.duration_ms)
             for r in records
+            if r.result.sent  # one never sent says nothing of its receiver
         ],
         now,
         breaker,

@@ -433,7 +433,7 @@ async def test_a_request_that_never_gets_a_connection_is_not_sent_not_timed_out(
         result = await send_to(http, quick_port, timeout=0.3)
         hanging.release.set()
         await held
-    assert result.status_code is None and quick.served == 0
+    assert result.status_code is None and quick.served == 0 and not result.sent
     assert result.error == (
         "not sent: all 1 connections of this process stayed busy for 0.3s "
         "(HOOKLINE_MAX_CONCURRENT_DELIVERIES)"
