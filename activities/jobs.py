@@ -21,6 +21,7 @@ from hookline.activities.deps import Deps
 from hookline.core.jobs import (
     MAX_ERRORS,
     SKIPPED_EXPIRED,
+    SKIPPED_IN_FLIGHT,
     SKIPPED_MISSING_KEY,
     JobCountInput,
     JobCountOutput,
@@ -81,6 +82,9 @@ class JobActivities:
         return out
 
     async def _signal(self, client: Client, item: JobItem, out: JobSignalOutput) -> None:
+        if item.in_flight:  # its workflow would leave it to its series: not a promise to count
+            _skip(out, SKIPPED_IN_FLIGHT)
+            return
         while True:
             try:
                 if await missing_workflow_keys(client, item.event_id):

@@ -34,6 +34,9 @@ class JobState(StrEnum):
 # Why an event was not signalled (the counts' keys).
 SKIPPED_EXPIRED = "expired"  # its workflow has closed: its retention is over
 SKIPPED_MISSING_KEY = "missing_key"  # its history needs an encryption key no longer configured
+# Replayed while its delivery was still in flight (attempt 1, or retries): its workflow would
+# leave it to the series it is in, so it is not counted as scheduled.
+SKIPPED_IN_FLIGHT = "in_flight"
 
 
 def tenant_prefix(tenant_id: str) -> str:
@@ -160,6 +163,7 @@ class JobItem(BaseModel):
     event_id: str
     created: datetime
     webhook_ids: list[str]
+    in_flight: bool = False  # a replay's delivery still in its series when the page was read
 
 
 class JobPage(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from hookline.core.jobs import JobCursor, JobItem, JobKind, JobPage, JobQuery
+from hookline.core.models import DeliveryStatus
 from hookline.store.settling import redeliverable
 from hookline.store.tables import Delivery, Event
 
@@ -69,9 +70,20 @@ def job_page(
     if not rows:
         return JobPage(items=[], last=True)
     named: dict[str, list[str]] = {row.id: [] for row in rows}
+    in_flight: set[str] = set()
     if query.kind == JobKind.REPLAY and query.webhook_id:
         for ids in named.values():
             ids.append(query.webhook_id)
+        d = _deliveries.c
+        in_flight.update(
+            connection.execute(
+                select(d.event_id).where(
+                    d.event_id.in_(list(named)),
+                    d.webhook_id == query.webhook_id,
+                    d.status == DeliveryStatus.PENDING,
+                )
+            ).scalars()
+        )
     else:
         d = _deliveries.c
         pairs = connection.execute(
@@ -82,7 +94,12 @@ def job_page(
         for event_id, webhook_id in pairs:
             named[event_id].append(webhook_id)
     items = [
-        JobItem(event_id=row.id, created=row.created, webhook_ids=named[row.id])
+        JobItem(
+            event_id=row.id,
+            created=row.created,
+            webhook_ids=named[row.id],
+            in_flight=row.id in in_flight,
+        )
         for row in rows
         if named[row.id]
     ]

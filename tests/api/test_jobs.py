@@ -348,3 +348,42 @@ async def test_a_job_request_out_of_range_is_refused_before_any_job(
             "/api/v1/events/redeliver", headers=tenant.headers, json={"webhook_id": webhook_id}
         )
         assert_error(answer, 404, "not_found")
+
+
+async def test_a_replay_counts_a_delivery_still_in_its_series_as_skipped_in_flight(
+    live_settings, temporal_env, tenant, create_webhook, receiver
+):
+    """Its workflow would leave that delivery to the series it is in: not scheduled."""
+    async with live_api(live_settings, temporal_env) as api:
+        since = datetime.now(UTC)
+        webhook = await create_webhook(
+            client=api,
+            url=receiver.url("/hook"),
+            retry_policy={"max_attempts": 3, "initial_interval": 3600},  # its retry: far off
+        )
+        receiver.script("/hook", [Reply(200), Reply(503)])
+        [done] = await publish(api, tenant.headers, 1, "a")
+        await until(lambda: _at_least(receiver, 1))  # answered 200: the next one, 503
+        [retrying] = await publish(api, tenant.headers, 1, "b")
+        await until(lambda: _at_least(receiver, 2))
+
+        async def status_of(event_id: str) -> str:
+            event = await api.get(f"/api/v1/events/{event_id}", headers=tenant.headers)
+            return event.json()["data"]["deliveries"][0]["status"]
+
+        async def attempt_1_recorded() -> bool:
+            return [await status_of(done), await status_of(retrying)] == ["succeeded", "pending"]
+
+        await until(attempt_1_recorded)
+        receiver.script("/hook", [Reply(200)])
+        answer = await api.post(
+            f"/api/v1/webhooks/{webhook['id']}/replay",
+            headers=tenant.headers,
+            json={"since": since.isoformat()},
+        )
+        assert answer.status_code == 202, answer.text
+        ended = await job_ended(api, tenant.headers, answer.json()["data"]["id"])
+        assert (ended["total"], ended["scheduled"], ended["skipped"]) == (2, 1, {"in_flight": 1})
+        await until(lambda: _at_least(receiver, 3))
+        await asyncio.sleep(0.5)
+        assert hits(receiver) == Counter({done: 2, retrying: 1})
