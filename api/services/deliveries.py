@@ -255,7 +255,8 @@ async def redeliver(
     message = (
         f"event {event.id} expired; nothing can be redelivered"
         if expired
-        else f"{len(targets)} deliveries scheduled for redelivery"
+        else f"{len(targets)} {'delivery' if len(targets) == 1 else 'deliveries'} scheduled "
+        "for redelivery"
         + (f"; {in_flight} still in flight, not redelivered" if in_flight else "")
         + (f"; {inactive} not redelivered: webhook inactive or deleted" if inactive else "")
     )

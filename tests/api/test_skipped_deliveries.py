@@ -170,6 +170,7 @@ async def test_a_webhook_deleted_mid_retry_leaves_its_event_succeeded(
     assert answer.status_code == 200, answer.text
     result = answer.json()["data"]
     assert result["scheduled"] == 1
+    assert answer.json()["message"].startswith("1 delivery scheduled for redelivery;")
     assert result["delivery_ids"] == [delivery_to(event, fine["id"])["id"]]
     assert result["not_scheduled"] == {
         delivery_to(event, gone["id"])["id"]: "webhook deleted: nothing to deliver to"
