@@ -82,7 +82,8 @@ def _body_not_json(request: Request, details: list[dict]) -> str | None:
     fields): there was none, or it was not sent as JSON (FastAPI reads a body as JSON only
     with a JSON Content-Type). None when the body was JSON of the wrong shape: that is a 422."""
     whole = [d for d in details if d["loc"] == ["body"]]
-    if any(d["type"] == "missing" for d in whole):
+    empty = request.headers.get("content-length", "0") == "0"  # not a JSON `null`
+    if empty and any(d["type"] == "missing" for d in whole):
         return "this request needs a JSON body"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_json = content_type == "application/json" or content_type.endswith("+json")

@@ -98,6 +98,8 @@ async def test_a_missing_body_or_one_not_sent_as_json_is_400_json_syntax(client,
     )
     assert_error(response, 404)
     as_json = {**tenant.headers, "Content-Type": "application/json"}
+    response = await client.post("/api/v1/webhooks", content=b"null", headers=as_json)
+    assert_error(response, 422)
     response = await client.post(
         "/api/v1/events/evt_missing/redeliver", content=b"[]", headers=as_json
     )
