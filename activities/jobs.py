@@ -107,7 +107,7 @@ class JobActivities:
                     out.errors.append(f"{item.event_id}: {exc.message[:200]}")
                 return
             out.scheduled += 1
-            out.deliveries += len(item.webhook_ids)
+            out.deliveries += item.size
             return
 
 

@@ -162,8 +162,16 @@ class JobPageInput(BaseModel):
 class JobItem(BaseModel):
     event_id: str
     created: datetime
-    webhook_ids: list[str]
+    # The webhooks its signal names; None: every failed one of a large event (more than
+    # CHUNK_SIZE: its chunks each take their own, `deliveries` of them in all).
+    webhook_ids: list[str] | None
+    deliveries: int = 0
     in_flight: bool = False  # a replay's delivery still in its series when the page was read
+
+    @property
+    def size(self) -> int:
+        """The deliveries its signal concerns."""
+        return len(self.webhook_ids) if self.webhook_ids is not None else self.deliveries
 
 
 class JobPage(BaseModel):

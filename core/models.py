@@ -297,6 +297,13 @@ class MatchOutput(BaseModel):
     chunked_total: int | None = None
 
 
+# An event matched by more webhooks than this is large: chunk workflows of this many deliver
+# it, so no payload, history or pending-activity count grows with the event (docs/DESIGN.md).
+# A redelivery naming webhooks runs as one chunk, so it names at most this many; "every
+# failed one" of a large event names none and goes chunk by chunk.
+CHUNK_SIZE = 500
+
+
 class ChunkInput(BaseModel):
     """One chunk of a large event's deliveries, in one series: the deliveries of the event
     ordered by webhook id, `offset` to `offset + limit`; of those, only the failed ones

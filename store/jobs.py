@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from hookline.core.jobs import JobCursor, JobItem, JobKind, JobPage, JobQuery
-from hookline.core.models import DeliveryStatus
+from hookline.core.models import CHUNK_SIZE, DeliveryStatus
 from hookline.store.settling import redeliverable
 from hookline.store.tables import Delivery, Event
 
@@ -70,6 +70,7 @@ def job_page(
     if not rows:
         return JobPage(items=[], last=True)
     named: dict[str, list[str]] = {row.id: [] for row in rows}
+    counts: dict[str, int] = {}
     in_flight: set[str] = set()
     if query.kind == JobKind.REPLAY and query.webhook_id:
         for ids in named.values():
@@ -86,9 +87,19 @@ def job_page(
         )
     else:
         d = _deliveries.c
+        counts = dict(
+            connection.execute(
+                select(d.event_id, func.count())
+                .where(d.event_id.in_(list(named)), *_delivery_filters(query))
+                .group_by(d.event_id)
+            ).all()
+        )
+        # A large event's are not listed: its signal names none, so that neither this page
+        # nor the signal grows with its webhooks (core/models.py CHUNK_SIZE).
+        small = [event_id for event_id, n in counts.items() if n <= CHUNK_SIZE]
         pairs = connection.execute(
             select(d.event_id, d.webhook_id)
-            .where(d.event_id.in_(list(named)), *_delivery_filters(query))
+            .where(d.event_id.in_(small), *_delivery_filters(query))
             .order_by(d.event_id, d.webhook_id)
         )
         for event_id, webhook_id in pairs:
@@ -97,11 +108,12 @@ def job_page(
         JobItem(
             event_id=row.id,
             created=row.created,
-            webhook_ids=named[row.id],
+            webhook_ids=named[row.id] if counts.get(row.id, 0) <= CHUNK_SIZE else None,
+            deliveries=counts.get(row.id, 0),
             in_flight=row.id in in_flight,
         )
         for row in rows
-        if named[row.id]
+        if named[row.id] or counts.get(row.id, 0) > CHUNK_SIZE
     ]
     tail = rows[-1]
     return JobPage(

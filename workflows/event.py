@@ -27,7 +27,7 @@ from hookline.workflows.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.events import EventActivities
-    from hookline.core import retry
+    from hookline.core import models, retry
     from hookline.core import search_attributes as sa
     from hookline.core.models import (
         AcceptInput,
@@ -50,9 +50,7 @@ with workflow.unsafe.imports_passed_through():
 # (one timer, or a timer re-armed per request then expire_event and an `expired` upsert), and
 # deliveries released when their series ends.
 FLOW_V2 = "event-flow-v2"
-# An event matched by more webhooks than this is large: chunk workflows of this many deliver
-# it, so no payload, history or pending-activity count grows with the event (docs/DESIGN.md).
-CHUNK_SIZE = 500
+CHUNK_SIZE = models.CHUNK_SIZE  # a large event's chunk (core/models.py)
 # Continue-as-new past this many history events (or when the server suggests it), far below
 # the 51,200 limit, once no series runs: the run's state goes on in the next run.
 HISTORY_BUDGET = 10_000

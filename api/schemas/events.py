@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookline.api.schemas.common import Instant, StoreText
+from hookline.core.models import CHUNK_SIZE
 
 
 class PublishEvent(BaseModel):
@@ -115,7 +116,9 @@ class RedeliverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     webhook_ids: list[StoreText] | None = Field(
-        default=None, description="Only these webhooks' deliveries; default: every failed one."
+        default=None,
+        max_length=CHUNK_SIZE,
+        description="Only these webhooks' deliveries (at most 500); default: every failed one.",
     )
 
 

@@ -22,7 +22,7 @@ from hookline.api.schemas.events import (
     WebhookStats,
 )
 from hookline.api.services.events import owned_event
-from hookline.core.models import DeliveryStatus, RedeliverSignal
+from hookline.core.models import CHUNK_SIZE, DeliveryStatus, RedeliverSignal
 from hookline.core.retry import status_family
 from hookline.infra import metrics
 from hookline.infra.crypto import missing_key_message
@@ -158,7 +158,7 @@ async def webhook_stats(session: AsyncSession, webhook: Webhook, span: timedelta
 # --------------------------------------------------------------------------- redelivery
 
 
-async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[str]) -> bool:
+async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[str] | None) -> bool:
     """False when the workflow has closed: the event's retention is over. 409 when the event's
     history was sealed with a key no longer configured (its worker could not replay it)."""
     try:
@@ -239,8 +239,11 @@ async def redeliver(
         if (reason := _not_redeliverable(d, webhook_status[d.webhook_id])) is not None
     }
     targets = [d for d in wanted if d.id not in not_scheduled]
+    # "Every failed one" of a large event is named by none: its chunks each take their own
+    # (store/matching.py), where naming thousands would make one chunk of them all.
+    named = None if not webhook_ids and len(rows) > CHUNK_SIZE else [d.webhook_id for d in targets]
     expired: list[str] = []
-    if targets and not await signal_redeliver(temporal, event.id, [d.webhook_id for d in targets]):
+    if targets and not await signal_redeliver(temporal, event.id, named):
         expired, targets = [event.id], []
     metrics.redelivery_requested(len(targets))
     result = RedeliverResult(

@@ -104,3 +104,19 @@ async def test_a_missing_body_or_one_not_sent_as_json_is_400_json_syntax(client,
         "/api/v1/events/evt_missing/redeliver", content=b"[]", headers=as_json
     )
     assert_error(response, 422)
+
+
+async def test_a_redelivery_names_at_most_a_chunk_of_webhooks(client, tenant) -> None:
+    """Named webhooks are redelivered as one chunk of the event: at most 500 of them (to
+    redeliver every failed one of a larger event, name none)."""
+    named = {"webhook_ids": [f"wh_{n}" for n in range(501)]}
+    response = await client.post(
+        "/api/v1/events/evt_missing/redeliver", json=named, headers=tenant.headers
+    )
+    error = assert_error(response, 422)
+    assert error["details"][0]["loc"] == ["body", "webhook_ids"]
+    named["webhook_ids"] = named["webhook_ids"][:500]
+    response = await client.post(
+        "/api/v1/events/evt_missing/redeliver", json=named, headers=tenant.headers
+    )
+    assert_error(response, 404)

@@ -10,7 +10,7 @@ from sqlalchemy import delete, update
 
 from hookline.core import ids
 from hookline.core.jobs import JobKind, JobQuery
-from hookline.core.models import ChunkInput, DeliveryStatus, EventStatus
+from hookline.core.models import CHUNK_SIZE, ChunkInput, DeliveryStatus, EventStatus
 from hookline.core.retry import RetrySpec
 from hookline.store.jobs import count_job_events, job_page
 from hookline.store.matching import chunk_targets
@@ -105,3 +105,21 @@ async def test_redelivery_selection_takes_what_was_not_delivered_to_active_webho
     )
     targets = await store.transaction(chunk_targets, chunk, RetrySpec())
     assert sorted(t.webhook_id for t in targets) == sorted([active, other])
+
+
+async def test_a_bulk_page_names_no_webhook_of_a_large_event(store, sessions, tenant):
+    """A large event's failed deliveries are not listed in the job's page nor in its signal
+    (each of its chunks takes its own): neither grows with the event's webhooks."""
+    hooks = [
+        (await add_webhook(sessions, tenant.tenant_id, f"https://example.com/{n}")).id
+        for n in range(CHUNK_SIZE + 1)
+    ]
+    large = await event_with(
+        sessions, tenant.tenant_id, dict.fromkeys(hooks, DeliveryStatus.FAILED)
+    )
+    small = await event_with(sessions, tenant.tenant_id, {hooks[0]: DeliveryStatus.FAILED})
+    query = JobQuery(tenant_id=tenant.tenant_id, kind=JobKind.REDELIVER, until=FAR)
+    page = await store.transaction(job_page, query, None, 10)
+    items = {item.event_id: item for item in page.items}
+    assert (items[large].webhook_ids, items[large].size) == (None, CHUNK_SIZE + 1)
+    assert (items[small].webhook_ids, items[small].size) == ([hooks[0]], 1)
