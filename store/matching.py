@@ -10,7 +10,7 @@ from hookline.core import filters, retry
 from hookline.core.ids import delivery_id
 from hookline.core.models import AcceptInput, ChunkInput, DeliveryStatus, MatchedWebhook
 from hookline.store.engine import insert_ignoring_duplicates
-from hookline.store.settling import NOT_DELIVERED
+from hookline.store.settling import is_redeliverable
 from hookline.store.tables import Delivery, Webhook
 
 _WEBHOOKS = Webhook.__table__
@@ -114,8 +114,8 @@ def chunk_targets(
         if chunk.webhook_ids is not None:
             named = set(chunk.webhook_ids)
             rows = [r for r in rows if r.webhook_id in named]
-        elif chunk.only_failed:  # as store/settling.py's redeliverable()
-            rows = [r for r in rows if r.status in NOT_DELIVERED and r.webhook_status == "active"]
+        elif chunk.only_failed:
+            rows = [r for r in rows if is_redeliverable(r.status, r.webhook_status)]
     return [
         MatchedWebhook(
             webhook_id=r.webhook_id,

@@ -31,6 +31,16 @@ def undelivered() -> ColumnElement[bool]:
     )
 
 
+def is_undelivered(status: DeliveryStatus, webhook_exists: bool) -> bool:
+    """undelivered() for one delivery already loaded."""
+    return status == DeliveryStatus.FAILED or (status == DeliveryStatus.SKIPPED and webhook_exists)
+
+
+def is_redeliverable(status: DeliveryStatus, webhook_status: str | None) -> bool:
+    """redeliverable() for one delivery already loaded (webhook_status None: deleted)."""
+    return status in NOT_DELIVERED and webhook_status == "active"
+
+
 def redeliverable() -> ColumnElement[bool]:
     """What "redeliver failed" sends now: an undelivered delivery whose webhook is active
     (an inactive webhook's delivery would only be skipped again)."""

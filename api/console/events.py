@@ -22,6 +22,7 @@ from hookline.api.schemas.event_types import EventTypeCreate
 from hookline.api.services import deliveries, event_types, events
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.delivery.send import event_body
+from hookline.store.settling import is_undelivered
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -126,14 +127,8 @@ async def event_page(
     user.require("events:read")
     event = await events.get_event(session, user.tenant_id, event_id)
     webhooks = await queries.webhook_names(session, user.tenant_id)
-    # What "redeliver failed" takes (store/settling.py's undelivered()): failed, or skipped
-    # while the webhook still exists.
-    failed = sum(
-        1
-        for d in event.deliveries
-        if d.status == DeliveryStatus.FAILED
-        or (d.status == DeliveryStatus.SKIPPED and d.webhook_id in webhooks)
-    )
+    # What "redeliver failed" takes.
+    failed = sum(is_undelivered(d.status, d.webhook_id in webhooks) for d in event.deliveries)
     settling = event.status not in SETTLED or any(
         d.status == DeliveryStatus.PENDING for d in event.deliveries
     )

@@ -28,6 +28,7 @@ from hookline.infra import metrics
 from hookline.infra.crypto import missing_key_message
 from hookline.infra.keys_in_use import client_key_ids, missing_workflow_keys
 from hookline.store.retention import has_expired, is_live
+from hookline.store.settling import is_undelivered
 from hookline.store.tables import Attempt, Delivery, Event, Webhook
 
 MAX_STATS_WINDOW = timedelta(days=7)
@@ -226,13 +227,8 @@ async def redeliver(
                 details={"webhook_ids": unknown},
             )
         wanted = [known[wh] for wh in dict.fromkeys(webhook_ids)]
-    else:  # "redeliver failed": as store/settling.py's undelivered()
-        wanted = [
-            d
-            for d, status in rows
-            if d.status == DeliveryStatus.FAILED
-            or (d.status == DeliveryStatus.SKIPPED and status is not None)
-        ]
+    else:  # "redeliver failed"
+        wanted = [d for d, status in rows if is_undelivered(d.status, status is not None)]
     not_scheduled = {
         d.id: reason
         for d in wanted

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from hookline.core import ids
 from hookline.core.jobs import JobKind, JobQuery
@@ -14,7 +14,13 @@ from hookline.core.models import CHUNK_SIZE, ChunkInput, DeliveryStatus, EventSt
 from hookline.core.retry import RetrySpec
 from hookline.store.jobs import count_job_events, job_page
 from hookline.store.matching import chunk_targets
-from hookline.store.settling import settle
+from hookline.store.settling import (
+    is_redeliverable,
+    is_undelivered,
+    redeliverable,
+    settle,
+    undelivered,
+)
 from hookline.store.tables import Delivery, Event, Webhook
 from tests.support.events import add_event
 from tests.support.store import add_webhook
@@ -123,3 +129,23 @@ async def test_a_bulk_page_names_no_webhook_of_a_large_event(store, sessions, te
     items = {item.event_id: item for item in page.items}
     assert (items[large].webhook_ids, items[large].size) == (None, CHUNK_SIZE + 1)
     assert (items[small].webhook_ids, items[small].size) == ([hooks[0]], 1)
+
+
+async def test_the_loaded_row_rule_agrees_with_the_sql_for_every_status(store, sessions, tenant):
+    """The API's redelivery and the console count rows already loaded; they must take what the
+    settle and the jobs select in SQL."""
+    hooks = dict(
+        zip(("active", "inactive", None), await webhooks(sessions, tenant.tenant_id), strict=True)
+    )
+    for status in DeliveryStatus:
+        for webhook_status, webhook_id in hooks.items():
+            event_id = await event_with(sessions, tenant.tenant_id, {webhook_id: status})
+            async with sessions() as session:
+                sql_undelivered, sql_redeliverable = (
+                    await session.execute(
+                        select(undelivered(), redeliverable()).where(Delivery.event_id == event_id)
+                    )
+                ).one()
+            case = (status, webhook_status)
+            assert is_undelivered(status, webhook_status is not None) == sql_undelivered, case
+            assert is_redeliverable(status, webhook_status) == sql_redeliverable, case
