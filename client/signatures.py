@@ -124,18 +124,25 @@ class Webhook:
                 f"{signing.HEADER_STANDARD_SIGNATURE} without {signing.HEADER_ID} "
                 f"and {signing.HEADER_TIMESTAMP}"
             )
-        try:
-            timestamp = int(stamp.strip())
-        except ValueError:
-            raise InvalidSignature(f"{signing.HEADER_TIMESTAMP} is not an integer") from None
+        stamp = stamp.strip()
+        # Digits only, as signed: int() would also take "+17…" or "1_7…", and the signature
+        # would then be checked over a text the sender never signed.
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 15):
+            raise InvalidSignature(f"{signing.HEADER_TIMESTAMP} is not an integer")
+        timestamp = int(stamp)
+        if str(timestamp) != stamp:
+            raise InvalidSignature(f"{signing.HEADER_TIMESTAMP} has leading zeros")
         if timestamp < now - self.tolerance:
             raise InvalidSignature("the message timestamp is too old")
         if timestamp > now + self.tolerance:
             raise InvalidSignature("the message timestamp is too new")
+        # Entries of another version, or with nothing after "v1,", are skipped, not fatal:
+        # one of the others may be the one signed with this secret.
         given = [
-            entry.rstrip(",").split(",", 1)[1]
+            signature
             for entry in headers[signing.HEADER_STANDARD_SIGNATURE].split()
-            if entry.startswith("v1,")
+            for version, _, signature in [entry.rstrip(",").partition(",")]
+            if version == "v1" and signature
         ]
         for secret in self.secrets:
             expected = signing.sign_standard(secret, msg_id, timestamp, body).split(",", 1)[1]

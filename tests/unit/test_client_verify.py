@@ -122,6 +122,37 @@ def test_the_timestamp_tolerance_both_ways():
         Webhook(SECRET).verify(BODY, old)
 
 
+@pytest.mark.parametrize("stamp_form", ["+{}", "{:_}", "0{}", "{}.0", "{:e}", " {} "])
+def test_a_timestamp_in_another_form_than_signed_is_refused(stamp_form: str):
+    """The signature covers the timestamp's text: "+17…" or "1_7…" is not what was signed,
+    even where int() reads the same number. Surrounding spaces are only header whitespace."""
+    headers = signed()
+    stamp = int(headers[signing.HEADER_TIMESTAMP])
+    headers[signing.HEADER_TIMESTAMP] = stamp_form.format(stamp)
+    if stamp_form == " {} ":
+        assert Webhook(SECRET).verify(BODY, headers) == EVENT
+        return
+    with pytest.raises(InvalidSignature, match="webhook-timestamp"):
+        Webhook(SECRET).verify(BODY, headers)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    ["v1,", "v1, {valid}", "v1 {valid}", "v2,abc {valid}", "v1,,, {valid}", ", {valid}", ""],
+)
+def test_a_malformed_signature_entry_is_skipped_not_a_crash(entries: str):
+    """A receiver's verifier must answer InvalidSignature or verify, never raise anything else,
+    whatever the header holds: an empty or foreign entry beside the valid one is skipped."""
+    headers = signed()
+    valid = headers[signing.HEADER_STANDARD_SIGNATURE]
+    headers[signing.HEADER_STANDARD_SIGNATURE] = entries.format(valid=valid)
+    if "{valid}" in entries:
+        assert Webhook(SECRET, schemes=["standard"]).verify(BODY, headers) == EVENT
+    else:
+        with pytest.raises(InvalidSignature, match="no matching webhook-signature"):
+            Webhook(SECRET, schemes=["standard"]).verify(BODY, headers)
+
+
 def test_during_a_rotation_either_secret_verifies():
     """hookline signs with the new and the old secret while it rotates: a receiver holding
     either one (or both) accepts; one holding neither does not."""
