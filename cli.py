@@ -50,7 +50,10 @@ def _admin(args: argparse.Namespace, action, *action_args):
 def _tenant_create(args: argparse.Namespace) -> None:
     from hookline.store.admin import get_or_create_tenant
 
-    tenant = _admin(args, get_or_create_tenant, args.name)
+    try:
+        tenant = _admin(args, get_or_create_tenant, args.name)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     print(f"{tenant.id}\t{tenant.name}")
 
 
@@ -61,7 +64,11 @@ def _token_create(args: argparse.Namespace) -> None:
         tenant = await admin.find_tenant(session, args.tenant)
         if tenant is None:
             raise SystemExit(f"no tenant {args.tenant!r}")
-        scopes = args.scopes.split(",") if args.scopes else None
+        scopes = None
+        if args.scopes is not None:
+            scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
+            if not scopes:  # not "all": a script's unset variable must grant nothing
+                raise SystemExit("--scopes names no scope; leave it out for all scopes")
         return await admin.issue_token(session, tenant, name=args.name, scopes=scopes)
 
     try:
@@ -88,11 +95,21 @@ def _token_list(args: argparse.Namespace) -> None:
 
 def _token_revoke(args: argparse.Namespace) -> None:
     from hookline.store import admin
+    from hookline.store.tables import Token
 
-    token = _admin(args, admin.revoke_token, args.token_id)
+    async def action(session):
+        token = await session.get(Token, args.token_id)
+        if token is None or token.revoked_at is not None:
+            return token, False
+        return await admin.revoke_token(session, token.id), True
+
+    token, revoked_now = _admin(args, action)
     if token is None:
-        raise SystemExit(f"no token {args.token_id}")
-    print(f"revoked {token.id}")
+        raise SystemExit(f"no token {args.token_id!r}")
+    if revoked_now:
+        print(f"revoked {token.id}")
+    else:
+        print(f"{token.id} was already revoked on {token.revoked_at:%Y-%m-%d %H:%M} UTC")
 
 
 def _dev(args: argparse.Namespace) -> None:

@@ -21,8 +21,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_encode(secrets.token_bytes(16), 24)}"
 
 
+TENANT_PREFIX = "ten_"
+
+
 def tenant_id() -> str:
-    return new_id("ten")
+    return new_id(TENANT_PREFIX.rstrip("_"))
 
 
 def token_id() -> str:

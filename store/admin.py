@@ -90,6 +90,23 @@ class IssuedToken:
     value: str  # shown once, never stored
 
 
+TENANT_NAME_MAX = 100
+
+
+def check_tenant_name(name: str) -> str:
+    """A name an operator can type back: printed on one line by the admin commands, and
+    never one that reads as another tenant's id (the commands take either)."""
+    if not name or name != name.strip():
+        raise ValueError("a tenant name must not be empty or start or end with a space")
+    if len(name) > TENANT_NAME_MAX:
+        raise ValueError(f"a tenant name has at most {TENANT_NAME_MAX} characters")
+    if not name.isprintable():
+        raise ValueError("a tenant name must not hold tabs, newlines or other control characters")
+    if name.startswith(ids.TENANT_PREFIX):
+        raise ValueError(f"a tenant name must not start with {ids.TENANT_PREFIX!r} (tenant ids do)")
+    return name
+
+
 async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
     """Made unless it exists, safe beside another process doing the same (`hookline api
     --processes N` bootstraps in each): the INSERT comes first and yields to the other's row,
@@ -97,7 +114,7 @@ async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
     transaction reads the other's rows too."""
     await session.execute(
         insert_ignoring_duplicates(await session.connection(), Tenant.__table__),
-        [{"id": ids.tenant_id(), "name": name}],
+        [{"id": ids.tenant_id(), "name": check_tenant_name(name)}],
     )
     return (await session.scalars(select(Tenant).where(Tenant.name == name))).one()
 

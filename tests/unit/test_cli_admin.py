@@ -55,3 +55,45 @@ def test_data_dir_flag_and_env_reach_the_same_store(tmp_path):
     revoked = hookline("token", "revoke", token_id, "--data-dir", "X", cwd=tmp_path)
     assert revoked.stdout.strip() == f"revoked {token_id}"
     assert not (tmp_path / ".hookline").exists()
+
+
+def test_admin_commands_refuse_what_an_operator_could_not_type_back(tmp_path):
+    assert hookline("migrate", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    for name in ("", " acme", "a\tb", "a\nb", "x" * 101, "ten_0123"):
+        done = hookline("tenant", "create", name, "--data-dir", "X", cwd=tmp_path)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, (name, done.stderr)
+        assert "tenant name" in done.stderr, name
+    assert hookline("tenant", "create", "x" * 100, "--data-dir", "X", cwd=tmp_path).returncode == 0
+    listed = hookline("token", "list", "a\tb", "--data-dir", "X", cwd=tmp_path)
+    assert listed.returncode == 1 and "no tenant" in listed.stderr
+
+
+def test_an_empty_scope_list_grants_nothing_rather_than_everything(tmp_path):
+    assert hookline("migrate", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    assert hookline("tenant", "create", "acme", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    for scopes in ("", ",", " "):
+        done = hookline(
+            "token", "create", "acme", "--scopes", scopes, "--data-dir", "X", cwd=tmp_path
+        )
+        assert done.returncode == 1 and "names no scope" in done.stderr, (scopes, done.stderr)
+    narrow = hookline(
+        "token", "create", "acme", "--scopes", "events:read, ", "--data-dir", "X", cwd=tmp_path
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    assert "scopes:   events:read\n" in narrow.stdout
+    listed = hookline("token", "list", "acme", "--data-dir", "X", cwd=tmp_path).stdout
+    assert len(listed.splitlines()) == 1  # the refused ones made no token
+
+
+def test_revoking_twice_says_so_and_an_unknown_id_is_named(tmp_path):
+    assert hookline("migrate", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    assert hookline("tenant", "create", "acme", "--data-dir", "X", cwd=tmp_path).returncode == 0
+    token_id = hookline("token", "create", "acme", "--data-dir", "X", cwd=tmp_path).stdout.split()[
+        2
+    ]
+    first = hookline("token", "revoke", token_id, "--data-dir", "X", cwd=tmp_path)
+    assert first.stdout.strip() == f"revoked {token_id}"
+    again = hookline("token", "revoke", token_id, "--data-dir", "X", cwd=tmp_path)
+    assert again.returncode == 0 and "already revoked on" in again.stdout
+    unknown = hookline("token", "revoke", "tok_nope", "--data-dir", "X", cwd=tmp_path)
+    assert unknown.returncode == 1 and "no token 'tok_nope'" in unknown.stderr
