@@ -18,7 +18,12 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter
 
-from hookline.client.errors import HooklineConnectionError, HooklineError, error_from_response
+from hookline.client.errors import (
+    BadRequest,
+    HooklineConnectionError,
+    HooklineError,
+    error_from_response,
+)
 
 API_PREFIX = "/api/v1"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -220,13 +225,22 @@ class _Client:
         if isinstance(params, Mapping):
             params = [(name, value) for name, value in params.items()]
         query = [(name, value) for name, value in params or [] if value is not None]
-        request = self._http.build_request(
-            method,
-            self.base_url + API_PREFIX + path,
-            params=query or None,
-            json=json,
-            headers={**self._auth, **(headers or {})},
-        )
+        try:
+            request = self._http.build_request(
+                method,
+                self.base_url + API_PREFIX + path,
+                params=query or None,
+                json=json,
+                headers={**self._auth, **(headers or {})},
+            )
+        except (TypeError, ValueError) as exc:
+            # NaN, Infinity, a datetime or a set in the data: the API would answer 400 (it
+            # takes standard JSON only); say so before sending, as the same error.
+            raise BadRequest(
+                f"the request body cannot be sent as JSON: {exc}",
+                code="json_syntax",
+                details={"limit": "json_syntax"},
+            ) from exc
         started = time.monotonic()
         attempt = 0
         while True:

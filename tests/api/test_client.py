@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -289,6 +290,22 @@ async def test_a_create_is_not_sent_twice_after_a_503_but_is_after_a_429() -> No
         with pytest.raises(RateLimited):
             await hl.create_webhook("https://example.com/hook", ["user.created"])
     assert len(limited.seen) == 2
+
+
+@pytest.mark.parametrize(
+    "data", [{"score": float("nan")}, {"at": datetime(2026, 1, 1, tzinfo=UTC)}, {"ids": {1, 2}}]
+)
+async def test_data_that_is_not_json_is_a_bad_request_before_anything_is_sent(data) -> None:
+    """The API takes standard JSON only: the client says so as the API's own 400, not as a bare
+    ValueError or TypeError from deep inside httpx, and sends nothing."""
+    front = Front(None, [], path="/api/v1/events")
+    async with asgi_client(front, "t") as hl:
+        with pytest.raises(BadRequest) as raised:
+            await hl.publish("user.created", data)
+        with pytest.raises(BadRequest):
+            await hl.publish_batch([{"type": "user.created", "data": data}])
+    assert raised.value.code == "json_syntax" and "cannot be sent as JSON" in raised.value.message
+    assert front.seen == []
 
 
 class DropsFirst(httpx.AsyncBaseTransport):
