@@ -56,7 +56,7 @@ from hookline.delivery import send as sending
 from hookline.delivery.send import error_text, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.admission import Refusal
-from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.store.attempts import AttemptRecord, mark_skipped, not_sent, record_attempts
 from hookline.store.ordering import woken_by
 from hookline.store.settling import settle
 
@@ -229,18 +229,21 @@ class DeliveryActivities:
             input, event, event.body(), webhooks[input.webhook_id], attempt
         )
         decision = record.decision
+        ends = not record.waits and decision.outcome is not Outcome.RETRY
 
         def write(connection: Connection, now: datetime) -> tuple[list[AttemptRecord], Woken]:
             disabled = record_attempts(
                 connection, [record], now, self._disable_cutoff(now), self._breaker
             )
-            ended = [input.webhook_id] if decision.outcome is not Outcome.RETRY or disabled else []
+            ended = [input.webhook_id] if ends or disabled else []
             return disabled, woken_by(connection, ended, [input.webhook_id], fifo, now)
 
         disabled, woken = await self.deps.store.transaction(write, datetime.now(UTC))
         await self._turns.wake(woken)
         self._observe(record, event.type)
         output = self._output(record)
+        if output.throttled:  # never sent: no attempt used up, the workflow asks again
+            return output
         message = summary(record.url, record.result)
         if disabled:  # final: the workflow alerts the tenant; a retry would be skipped anyway
             output.disabled = self._disabled(record)
@@ -332,6 +335,8 @@ class DeliveryActivities:
 
     @staticmethod
     def _output(record: AttemptRecord) -> DeliverOutput:
+        if record.waits:
+            return throttled(record.target, not_sent(record), record.number - 1)
         retrying = record.decision.outcome is Outcome.RETRY
         return DeliverOutput(
             delivery_id=record.target.delivery_id,
@@ -348,11 +353,15 @@ class DeliveryActivities:
         """Metrics and one JSON log line per attempt. Never raises: it runs after the
         attempts are recorded, where an exception would make the step's retry POST again."""
         result, decision, target = record.result, record.decision, record.target
+        outcome = decision.outcome if result.sent else "not sent"
         try:
-            metrics.record_attempt(decision.outcome, result.status_code, result.duration_ms / 1000)
+            if not record.waits:
+                metrics.record_attempt(
+                    decision.outcome, result.status_code, result.duration_ms / 1000
+                )
             log.info(
                 "delivery attempt %s",
-                decision.outcome,
+                outcome,
                 extra={
                     "event_id": target.event_id,
                     "delivery_id": target.delivery_id,
@@ -363,7 +372,7 @@ class DeliveryActivities:
                     "series": target.series,
                     "trigger": target.trigger,
                     "status_code": result.status_code,
-                    "outcome": decision.outcome,
+                    "outcome": outcome,
                     "duration_ms": result.duration_ms,
                     "error": result.error,
                 },

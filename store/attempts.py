@@ -25,6 +25,10 @@ from hookline.store.admission import BreakerPolicy, Refusal, account, release
 from hookline.store.engine import insert_ignoring_duplicates
 from hookline.store.tables import Attempt, Delivery, UTCDateTime, Webhook
 
+# How many times in a row a delivery may wait for want of a connection before such a request
+# uses up an attempt (`AttemptRecord.waits`).
+NOT_SENT_WAITS = 3
+
 
 @dataclass
 class AttemptRecord:
@@ -38,6 +42,16 @@ class AttemptRecord:
     def __post_init__(self) -> None:
         # Stored, and in the activity's output and errors: storable, whoever built the result.
         self.result = storable_result(self.result)
+
+    @property
+    def waits(self) -> bool:
+        """A request that never got one of its process's connections (all held by slow
+        receivers) reached no receiver: no attempt is recorded or used up, and its delivery
+        waits and asks again, as one refused admission does. Only the first few times in a
+        row: each wait adds to the workflow's history, which a process saturated for hours
+        would otherwise fill; after them such a request is an attempt (still not held
+        against its receiver: breaker, latency and auto-disable skip it)."""
+        return not self.result.sent and self.target.refusals < NOT_SENT_WAITS
 
     @property
     def delivery_status(self) -> DeliveryStatus:
@@ -57,6 +71,11 @@ class AttemptRecord:
         if self.decision.outcome is not Outcome.RETRY or self.decision.delay is None:
             return None
         return now + timedelta(seconds=self.decision.delay)
+
+
+def not_sent(record: AttemptRecord) -> Refusal:
+    """Why a delivery whose request never got a connection waits (`AttemptRecord.waits`)."""
+    return Refusal(record.result.error or "not sent")
 
 
 def failing_too_long(record: AttemptRecord, cutoff: datetime) -> bool:
@@ -94,10 +113,15 @@ def record_attempts(
 ) -> list[AttemptRecord]:
     """Writes the attempts and their effects (their admission leases released, their
     webhooks' accounts: store/admission.py `account`); returns those whose webhook it
-    auto-disabled."""
+    auto-disabled. A request that never got a connection and `waits` made no attempt: its
+    delivery is throttled, as one not admitted is."""
     if not records:
         return []
     release(connection, [r.target.delivery_id for r in records])
+    mark_throttled(connection, {r.target.delivery_id: not_sent(r) for r in records if r.waits}, now)
+    records = [r for r in records if not r.waits]
+    if not records:
+        return []
     account(
         connection,
         [

@@ -10,7 +10,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from hookline.store.tables import Attempt
+from hookline.store.tables import Attempt, Delivery
 from tests.conftest import make_tenant
 from tests.support.flow import publish
 from tests.support.receiver import Reply
@@ -55,3 +55,45 @@ async def test_another_tenants_receiver_behind_busy_connections_is_delayed_not_f
     assert (attempt.status_code, attempt.error) == (200, None)
     # Its duration is its receiver's time, not the wait for a connection.
     assert attempt.duration_ms < TIMEOUT * 1000
+
+
+async def test_a_request_that_never_got_a_connection_uses_up_no_attempt(
+    dev_env, settings, sessions, tenant, receiver
+):
+    """Another tenant's delivery with a single attempt, queued behind connections held longer
+    than its own timeout: each request that got no connection is not an attempt, so the
+    delivery waits and is sent once a connection frees, instead of failing for good."""
+    held_for = 6.0  # s: the hanging tenant's timeout, past the other's 1 s
+    settings = isolated_settings(
+        settings, delivery_timeout=held_for, max_concurrent_deliveries=CONNECTIONS
+    )
+    other = await make_tenant(settings, "globex")
+    for n in range(CONNECTIONS):
+        receiver.script(f"/hangs/{n}", Reply(200, delay=30))
+        await add_webhook(
+            sessions, tenant.tenant_id, receiver.url(f"/hangs/{n}"), retry={"max_attempts": 1}
+        )
+    one_try = await add_webhook(
+        sessions, other.tenant_id, receiver.url("/one-try"), retry={"max_attempts": 1, "timeout": 1}
+    )
+    async with running_worker(dev_env.client, settings):
+        hanging = await publish(dev_env.client, settings, tenant.tenant_id)
+        await receiver.wait_for(CONNECTIONS, timeout=30)  # every connection is held now
+        quiet = await publish(dev_env.client, settings, other.tenant_id)
+        for _ in range(600):  # bounded: until its delivery ends (at most 60 s)
+            async with sessions() as session:
+                delivery = await session.scalar(
+                    select(Delivery).where(Delivery.webhook_id == one_try.id)
+                )
+            if delivery is not None and delivery.status != "pending":
+                break
+            await asyncio.sleep(0.1)
+        for handle in (hanging, quiet):
+            await handle.terminate("test over")
+        async with sessions() as session:
+            attempts = (
+                await session.scalars(select(Attempt).where(Attempt.webhook_id == one_try.id))
+            ).all()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 1)
+    assert [(a.number, a.status_code, a.error) for a in attempts] == [(1, 200, None)]
+    assert len(receiver.for_path("/one-try")) == 1
