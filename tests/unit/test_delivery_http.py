@@ -2,107 +2,33 @@
 `send()` as the activities and the test endpoint use it: the request on the wire, reply
 framing, interim replies, keep-alive and when a connection is not reused, broken and sloppy
 replies (recorded as the attempt's error, never raised), timeouts, redirects, the bounded
-excerpt, the connection limits. (SSRF, DNS rebinding, TLS and SNI: test_send_pinning.py;
-cookies: test_delivery_client.py.)"""
+excerpt. (The connection limits: test_delivery_connections.py; SSRF, DNS rebinding, TLS and
+SNI: test_send_pinning.py; cookies: test_delivery_client.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from hookline.core.models import SendResult
 from hookline.delivery.send import send
 from hookline.delivery.transport import DeliveryTransport, delivery_transport
 from hookline.infra.config import Settings
+from tests.support.scripted_server import Scripted, Serve, ok, scripted_servers, send_to
 from tests.support.send import post
-
-Serve = Callable[["Scripted"], Awaitable[int]]
-
-
-class Scripted:
-    """Reads each request whole, then writes `reply(n)` for the nth request (0-based) on the
-    server; closes after a reply when `close_after(n)` says so. Counts connections and
-    requests in flight; a request waits for `release` when `hold` is set."""
-
-    def __init__(
-        self,
-        reply: Callable[[int], bytes],
-        close_after: Callable[[int], bool] = lambda n: False,
-        hold: bool = False,
-    ) -> None:
-        self.reply = reply
-        self.close_after = close_after
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.served = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.hold = hold
-        self.release = asyncio.Event()
-        self.arrived = asyncio.Condition()
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.writers.append(writer)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                self.requests.append(head + await reader.readexactly(length))
-                n, self.served = self.served, self.served + 1
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                async with self.arrived:
-                    self.arrived.notify_all()
-                if self.hold:
-                    await self.release.wait()
-                self.in_flight -= 1
-                writer.write(self.reply(n))
-                await writer.drain()
-                if self.close_after(n):
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def wait_in_flight(self, count: int) -> None:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: self.in_flight >= count), 10)
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
-    servers: list[asyncio.Server] = []
-
-    async def start(scripted: Scripted) -> int:
-        server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
-        servers.append(server)
-        return server.sockets[0].getsockname()[1]
-
-    yield start
-    for server in servers:
-        server.close()
+    async with scripted_servers() as start:
+        yield start
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[DeliveryTransport]:
     async with delivery_transport(Settings(allow_private_urls=True)) as transport:
         yield transport
-
-
-def ok(body: bytes = b"ok", extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
-
-
-async def send_to(http: DeliveryTransport, port: int, **kwargs: float) -> SendResult:
-    return await post(http, f"http://127.0.0.1:{port}/hook", body=b'{"id":"evt_1"}', **kwargs)
 
 
 # --------------------------------------------------------------------------- the request
@@ -335,106 +261,3 @@ async def test_a_refused_connection_is_a_connection_error(
     result = await send_to(http, port)
     assert result.status_code is None and result.error is not None
     assert result.error.startswith("connection error: Cannot connect to host 127.0.0.1")
-
-
-async def test_more_requests_than_connections_queue_and_all_complete(serve: Serve) -> None:
-    scripted = Scripted(lambda n: ok(), hold=True)
-    port = await serve(scripted)
-    settings = Settings(allow_private_urls=True, max_concurrent_deliveries=3)
-    async with delivery_transport(settings) as http:
-        sends = [asyncio.create_task(send_to(http, port)) for _ in range(20)]
-        await scripted.wait_in_flight(3)
-        scripted.release.set()
-        results = await asyncio.gather(*sends)
-    assert [r.status_code for r in results] == [200] * 20
-    assert scripted.max_in_flight == 3 and scripted.connections == 3
-
-
-async def test_one_origin_gets_at_most_its_limit_and_others_do_not_wait(serve: Serve) -> None:
-    busy = Scripted(lambda n: ok(), hold=True)
-    busy_port = await serve(busy)
-    quick = Scripted(lambda n: ok())
-    quick_port = await serve(quick)
-    settings = Settings(allow_private_urls=True, max_requests_per_endpoint=2)
-    async with delivery_transport(settings) as http:
-        held = [asyncio.create_task(send_to(http, busy_port)) for _ in range(6)]
-        await busy.wait_in_flight(2)
-        # Another origin (another port) has its own slots: it is answered meanwhile.
-        other = await send_to(http, quick_port)
-        assert (other.status_code, busy.in_flight, busy.served) == (200, 2, 2)
-        busy.release.set()
-        results = await asyncio.gather(*held)
-    assert [r.status_code for r in results] == [200] * 6
-    assert busy.max_in_flight == 2  # the other four waited for a slot, then went two by two
-
-
-async def test_the_wait_for_a_connection_slot_is_not_the_receivers_time(serve: Serve) -> None:
-    """An attempt's duration is the receiver's: one queued behind a held request shows the
-    time it was answered in, not the time it waited for the slot (admission reads it)."""
-    scripted = Scripted(lambda n: ok(), hold=True)
-    port = await serve(scripted)
-    settings = Settings(allow_private_urls=True, max_requests_per_endpoint=1)
-    async with delivery_transport(settings) as http:
-        first = asyncio.create_task(send_to(http, port))
-        await scripted.wait_in_flight(1)
-        queued = asyncio.create_task(send_to(http, port))
-        await asyncio.sleep(1.0)  # the second waits for the one connection all along
-        scripted.hold = False
-        scripted.release.set()
-        held, waited = await asyncio.gather(first, queued)
-    assert (held.status_code, waited.status_code) == (200, 200)
-    assert held.duration_ms >= 1000
-    assert waited.duration_ms < 500
-
-
-async def held_then_answered(scripted: Scripted, after: float) -> None:
-    """Lets the held requests of `scripted` be answered `after` seconds from now."""
-    await asyncio.sleep(after)
-    scripted.hold = False
-    scripted.release.set()
-
-
-async def test_waiting_for_a_busy_process_connection_does_not_use_up_the_timeout(
-    serve: Serve,
-) -> None:
-    """Another receiver's requests hold every connection of the process; the one queued behind
-    them waits for a connection, and then has its whole timeout with its own receiver: a
-    receiver that answers within its timeout is not recorded as timing out."""
-    hanging = Scripted(lambda n: ok(), hold=True)
-    hanging_port = await serve(hanging)
-    slow = Scripted(lambda n: ok(b"slow but in time"), hold=True)
-    slow_port = await serve(slow)
-    settings = Settings(allow_private_urls=True, max_concurrent_deliveries=2)
-    async with delivery_transport(settings) as http:
-        held = [asyncio.create_task(send_to(http, hanging_port, timeout=5)) for _ in range(2)]
-        await hanging.wait_in_flight(2)
-        queued = asyncio.create_task(send_to(http, slow_port, timeout=0.8))
-        # The connections come free after 0.6 s; the receiver then takes 0.5 s of its 0.8 s.
-        freed = asyncio.create_task(held_then_answered(hanging, 0.6))
-        await slow.wait_in_flight(1)
-        await held_then_answered(slow, 0.5)
-        result = await queued
-        await asyncio.gather(freed, *held)
-    assert (result.status_code, result.error, result.body) == (200, None, "slow but in time")
-    assert 450 <= result.duration_ms < 800  # the receiver's time, not the wait
-
-
-async def test_a_request_that_never_gets_a_connection_is_not_sent_not_timed_out(
-    serve: Serve,
-) -> None:
-    hanging = Scripted(lambda n: ok(), hold=True)
-    hanging_port = await serve(hanging)
-    quick = Scripted(lambda n: ok())
-    quick_port = await serve(quick)
-    settings = Settings(allow_private_urls=True, max_concurrent_deliveries=1)
-    async with delivery_transport(settings) as http:
-        held = asyncio.create_task(send_to(http, hanging_port, timeout=5))
-        await hanging.wait_in_flight(1)
-        result = await send_to(http, quick_port, timeout=0.3)
-        hanging.release.set()
-        await held
-    assert result.status_code is None and quick.served == 0 and not result.sent
-    assert result.error == (
-        "not sent: all 1 connections of this process stayed busy for 0.3s "
-        "(HOOKLINE_MAX_CONCURRENT_DELIVERIES)"
-    )
