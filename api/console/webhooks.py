@@ -17,13 +17,8 @@ from hookline.api.console.render import page, redirect
 from hookline.api.deps import CatalogDep, HttpDep, SecretsDep, SessionDep, SettingsDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination
-from hookline.api.schemas.webhooks import (
-    FilterTestRequest,
-    SampleEvent,
-    WebhookCreate,
-    WebhookTestRequest,
-    WebhookUpdate,
-)
+from hookline.api.schemas.trials import FilterTestRequest, SampleEvent, WebhookTestRequest
+from hookline.api.schemas.webhooks import WebhookCreate, WebhookUpdate
 from hookline.api.services import deliveries, trials, webhooks
 from hookline.core.models import DeliveryStatus
 

@@ -18,17 +18,19 @@ from hookline.api.deps import (
 )
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep, Success
-from hookline.api.schemas.webhooks import (
+from hookline.api.schemas.trials import (
     FilterTestRequest,
     FilterTestResult,
+    WebhookTestRequest,
+    WebhookTestResult,
+)
+from hookline.api.schemas.webhooks import (
     RotatedSecret,
     RotateRequest,
     WebhookCreate,
     WebhookCreated,
     WebhookDetail,
     WebhookOut,
-    WebhookTestRequest,
-    WebhookTestResult,
     WebhookUpdate,
 )
 from hookline.api.services import trials, webhooks

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.api.errors import ApiError
 from hookline.api.publish import check_event
-from hookline.api.schemas.webhooks import sample_data
+from hookline.api.schemas.trials import sample_data
 from hookline.api.services.event_types import invalid_data, json_size, tenant_row
 from hookline.core import event_schemas
 from hookline.core.catalog import Catalog, closest

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.event_types import EventTypeCreate, EventTypeOut, EventTypeUpdate
-from hookline.api.schemas.webhooks import SAMPLES
+from hookline.api.schemas.trials import SAMPLES
 from hookline.core import event_schemas, ids
 from hookline.core.catalog import Catalog, category_of
 from hookline.core.catalog import EventType as CatalogType

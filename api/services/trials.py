@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookline.api.schemas.webhooks import (
+from hookline.api.schemas.trials import (
     FilterTestRequest,
     FilterTestResult,
     WebhookTestDetails,
