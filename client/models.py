@@ -69,8 +69,9 @@ class Event(_Model):
     idempotency_key: str | None = None
     replayed: bool = Field(
         default=False,
-        description="Publish only: the API answered an earlier publish of the same key "
-        "(Idempotent-Replayed: true) and delivers nothing more.",
+        description="Publish and publish_batch only: the API answered an earlier publish of "
+        "the same key (Idempotent-Replayed: true, or the batch item's `replayed`) and delivers "
+        "nothing more.",
     )
 
 

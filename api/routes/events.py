@@ -21,6 +21,7 @@ from hookline.api.errors import ApiError
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data, Instant, Page, PaginationDep
 from hookline.api.schemas.events import (
+    BatchEventOut,
     BulkRedeliverRequest,
     EventDetail,
     EventOut,
@@ -76,7 +77,7 @@ async def publish_event(
 @router.post(
     "/events/batch",
     status_code=202,
-    response_model=Data[list[EventOut]],
+    response_model=Data[list[BatchEventOut]],
     responses=ERRORS,
     summary="Publish up to 100 events",
 )
@@ -87,8 +88,9 @@ async def publish_batch(
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
-) -> Data[list[EventOut]]:
-    """All-or-nothing validation first; then every event starts (each idempotent by its id)."""
+) -> Data[list[BatchEventOut]]:
+    """All-or-nothing validation first; then every event starts (each idempotent by its id:
+    `replayed` says which were published before)."""
     published = await events.publish_batch(
         store, temporal, settings, catalog, principal.tenant_id, body.events
     )

@@ -49,6 +49,13 @@ class EventOut(BaseModel):
     idempotency_key: str | None = None
 
 
+class BatchEventOut(EventOut):
+    replayed: bool = Field(
+        description="This event's id was published before: the answer is that event, and "
+        "nothing more is delivered (a single publish says so with `Idempotent-Replayed`)."
+    )
+
+
 class Stage(BaseModel):
     stage: str
     at: datetime

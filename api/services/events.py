@@ -20,6 +20,7 @@ from hookline.api.publish import event_workflow_input, publish
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.events import (
     AttemptOut,
+    BatchEventOut,
     DeliveryDetail,
     EventDetail,
     EventOut,
@@ -76,7 +77,7 @@ async def publish_batch(
     catalog: Catalog,
     tenant_id: str,
     events: list[PublishEvent],
-) -> list[EventOut]:
+) -> list[BatchEventOut]:
     """All-or-nothing validation first; then every event starts (each idempotent by its id)."""
     for index, item in enumerate(events):
         try:
@@ -90,7 +91,7 @@ async def publish_batch(
             for item in events
         )
     )
-    return [out for out, _ in results]
+    return [BatchEventOut(**out.model_dump(), replayed=replayed) for out, replayed in results]
 
 
 # --------------------------------------------------------------------------- search

@@ -222,6 +222,7 @@ async def test_sync_client_publishes_and_reads_over_http(live, tenant, receiver)
         hook, first, again, batch, batch_again, event = await asyncio.to_thread(work, url)
     assert (again.id, again.replayed, first.replayed) == (first.id, True, False)
     assert batch[0].id == batch_again[0].id
+    assert (batch[0].replayed, batch_again[0].replayed) == (False, True)
     assert event.id == first.id and event.type == "user.created"
     got = await delivered(receiver, 2)
     ids = {r.json()["id"] for r in got}

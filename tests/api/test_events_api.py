@@ -196,3 +196,31 @@ async def test_next_attempt_at_is_null_when_no_retry_is_coming(client, tenant, s
     detail = (await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)).json()
     (delivery,) = detail["data"]["deliveries"]
     assert "next_attempt_at" in delivery and delivery["next_attempt_at"] is None
+
+
+async def test_a_batch_says_which_of_its_events_were_published_before(live, tenant):
+    """The batch's answer to an id already published is that event, marked `replayed`, as a
+    single publish's Idempotent-Replayed header says; the others are new."""
+    first = await live.post(
+        "/api/v1/events/batch",
+        headers=tenant.headers,
+        json={"events": [{"type": "user.created", "id": "ord-1"}]},
+    )
+    assert first.status_code == 202, first.text
+    again = await live.post(
+        "/api/v1/events/batch",
+        headers=tenant.headers,
+        json={
+            "events": [
+                {"type": "user.created", "id": "ord-2"},
+                {"type": "user.created", "id": "ord-1"},
+            ]
+        },
+    )
+    assert again.status_code == 202, again.text
+    items = again.json()["data"]
+    assert [(e["idempotency_key"], e["replayed"]) for e in items] == [
+        ("ord-2", False),
+        ("ord-1", True),
+    ]
+    assert items[1]["id"] == first.json()["data"][0]["id"]
