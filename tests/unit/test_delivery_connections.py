@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hookline.delivery.transport import DeliveryTransport, delivery_transport
+from hookline.delivery.transport import delivery_transport
 from hookline.infra.config import Settings
 from tests.support.scripted_server import Scripted, Serve, ok, scripted_servers, send_to
 
@@ -18,12 +18,6 @@ from tests.support.scripted_server import Scripted, Serve, ok, scripted_servers,
 async def serve() -> AsyncIterator[Serve]:
     async with scripted_servers() as start:
         yield start
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[DeliveryTransport]:
-    async with delivery_transport(Settings(allow_private_urls=True)) as transport:
-        yield transport
 
 
 async def test_more_requests_than_connections_queue_and_all_complete(serve: Serve) -> None:

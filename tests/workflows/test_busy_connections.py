@@ -21,6 +21,16 @@ CONNECTIONS = 4  # of the worker process: all taken by the hanging tenant's one 
 TIMEOUT = 2.0  # s, every webhook's delivery timeout
 
 
+async def hanging_webhooks(sessions, tenant_id: str, receiver) -> None:
+    """As many webhooks as the worker has connections, each hanging for 30 s: one event to
+    them holds every connection until their timeout."""
+    for n in range(CONNECTIONS):
+        receiver.script(f"/hangs/{n}", Reply(200, delay=30))
+        await add_webhook(
+            sessions, tenant_id, receiver.url(f"/hangs/{n}"), retry={"max_attempts": 1}
+        )
+
+
 async def test_another_tenants_receiver_behind_busy_connections_is_delayed_not_failed(
     dev_env, settings, sessions, tenant, receiver
 ):
@@ -28,11 +38,7 @@ async def test_another_tenants_receiver_behind_busy_connections_is_delayed_not_f
         settings, delivery_timeout=TIMEOUT, max_concurrent_deliveries=CONNECTIONS
     )
     other = await make_tenant(settings, "globex")
-    for n in range(CONNECTIONS):
-        receiver.script(f"/hangs/{n}", Reply(200, delay=30))
-        await add_webhook(
-            sessions, tenant.tenant_id, receiver.url(f"/hangs/{n}"), retry={"max_attempts": 1}
-        )
+    await hanging_webhooks(sessions, tenant.tenant_id, receiver)
     # Answers in a quarter of its timeout: in time, once it has a connection.
     receiver.script("/steady", Reply(200, delay=TIMEOUT / 4))
     steady = await add_webhook(sessions, other.tenant_id, receiver.url("/steady"))
@@ -68,11 +74,7 @@ async def test_a_request_that_never_got_a_connection_uses_up_no_attempt(
         settings, delivery_timeout=held_for, max_concurrent_deliveries=CONNECTIONS
     )
     other = await make_tenant(settings, "globex")
-    for n in range(CONNECTIONS):
-        receiver.script(f"/hangs/{n}", Reply(200, delay=30))
-        await add_webhook(
-            sessions, tenant.tenant_id, receiver.url(f"/hangs/{n}"), retry={"max_attempts": 1}
-        )
+    await hanging_webhooks(sessions, tenant.tenant_id, receiver)
     one_try = await add_webhook(
         sessions, other.tenant_id, receiver.url("/one-try"), retry={"max_attempts": 1, "timeout": 1}
     )
