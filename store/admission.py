@@ -96,6 +96,7 @@ _ADMISSION_ROWS = (
         _WEBHOOKS.c.id,
         _WEBHOOKS.c.rate_limit,
         _WEBHOOKS.c.rate_tat,
+        _WEBHOOKS.c.rate_burst_tat,
         _WEBHOOKS.c.breaker_state,
         _WEBHOOKS.c.breaker_until,
         _WEBHOOKS.c.breaker_history,
@@ -189,17 +190,11 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
                 turn=True,
             )
             continue
-        if row is not None and row.rate_limit and not c.booked:
-            interval = timedelta(seconds=1 / row.rate_limit)
-            tat = max(state.get("rate_tat", row.rate_tat) or now, now)
-            state["rate_tat"] = tat + interval  # this delivery's slot: now, or booked
+        if row is not None and row.rate_limit:
+            refusal = _rate(row, state, c.booked, now)
             changes[c.webhook_id] = state
-            if tat - now >= interval:  # a burst of one; later, it comes back at its slot
-                refused[c.delivery_id] = Refusal(
-                    f"throttled: rate limit {row.rate_limit}/s",
-                    (tat - now).total_seconds(),
-                    booked=True,
-                )
+            if refusal is not None:
+                refused[c.delivery_id] = refusal
                 continue
         if breaker in (OPEN, HALF_OPEN) and not c.manual:  # its time is up: this one probes
             state["breaker_state"] = HALF_OPEN
@@ -224,6 +219,32 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
             ],
         )
     return refused
+
+
+def _rate(row, state: dict, booked: bool, now: datetime) -> Refusal | None:
+    """The rate limit, two cell-rate checks (GCRA) of one delivery per 1/rate s.
+
+    Slots: a delivery refused books the next slot and comes back at it, booked. The server's
+    timers are not finer than about a second, and a loaded server fires them later still, so
+    booked slots of two seconds or more could come back together. Admissions: every delivery
+    let through, booked or not, also passes a second check over the times it was let through,
+    with a second's worth of burst; one refused there comes back when it would pass, keeping
+    its slot. So no second (any window of one) sees more than twice the limit, and timers
+    that bunch a second's slots together cost nothing: the average rate stays the limit."""
+    limit = row.rate_limit
+    why = f"throttled: rate limit {limit}/s"
+    interval = timedelta(seconds=1 / limit)
+    if not booked:
+        tat = max(state.get("rate_tat", row.rate_tat) or now, now)
+        state["rate_tat"] = tat + interval  # this delivery's slot: now, or booked
+        if tat - now >= interval:  # a burst of one; later, it comes back at its slot
+            return Refusal(why, (tat - now).total_seconds(), booked=True)
+    burst_tat = max(state.get("rate_burst_tat", row.rate_burst_tat) or now, now)
+    early = burst_tat - now - (timedelta(seconds=1) - interval)
+    if early > timedelta(0):
+        return Refusal(why, early.total_seconds(), booked=True)
+    state["rate_burst_tat"] = burst_tat + interval
+    return None
 
 
 def parked_wait(connection: Connection, candidate: Candidate, now: datetime) -> float:

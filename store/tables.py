@@ -104,6 +104,9 @@ class Webhook(Base):
     # the limiter's state (GCRA: when the next delivery is due).
     rate_limit: Mapped[int | None] = mapped_column(Integer, default=None)
     rate_tat: Mapped[datetime | None] = mapped_column(default=None)
+    # The same over the deliveries actually admitted, with a second's worth of burst: booked
+    # slots whose timers fire late together pass at most that at once.
+    rate_burst_tat: Mapped[datetime | None] = mapped_column(default=None)
     # The circuit breaker (store/admission.py): its state, until when it stays open, the
     # recent attempts it counts, and its last transitions.
     breaker_state: Mapped[str] = mapped_column(String(16), default="closed")

@@ -5,6 +5,7 @@ goes with the recording of its attempt, or expires when its process died mid-POS
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -216,3 +217,50 @@ async def test_a_fan_outs_attempts_are_counted_webhook_by_webhook(stores, sessio
     assert (rows[fine.id].latency_ms, rows[fine.id].last_triggered) == (40, NOW)
     assert rows[once.id].breaker_state == "closed" and rows[once.id].failing_since == NOW
     assert (rows[once.id].window_attempts, rows[once.id].window_failures) == (1, 1)
+
+
+async def test_booked_slots_that_come_back_together_pass_at_most_twice_the_rate_a_second(
+    stores, sessions, tenant
+):
+    """A rate-limited webhook's refused deliveries book slots 1/rate apart and come back on
+    timers; a late server fires those of several seconds at once. A second's worth passes at
+    once, the others come back when they would pass (their slots kept): no window of one
+    second sees more than twice the limit, and the backlog still drains at the limit."""
+    limit = 3
+    webhook = await add_webhook(sessions, tenant.tenant_id, "https://hooks.example.com/a")
+    one, two = stores
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Webhook).where(Webhook.id == webhook.id).values(rate_limit=limit)
+        )
+    first = candidates(webhook.id, 10, cap=100)
+    refused = await one.transaction(admit, first, NOW)
+    assert sorted(refused) == [f"dlv_{i}" for i in range(1, 10)]  # dlv_0 went; 9 booked
+    assert all(r.booked for r in refused.values())
+    assert [refused[f"dlv_{i}"].wait for i in (1, 2, 9)] == pytest.approx([1 / 3, 2 / 3, 3])
+    # Their timers all fire together 3.5 s later; each refused one comes back when told,
+    # through either process.
+    due = {
+        c.delivery_id: (NOW + timedelta(seconds=3.5), replace(c, booked=True)) for c in first[1:]
+    }
+    admitted: list[datetime] = []
+    for step in range(100):  # bounded: each round admits at least one
+        if not due:
+            break
+        at = min(when for when, _ in due.values())
+        batch = [c for when, c in due.values() if when == at]
+        store = (one, two)[step % 2]
+        again = await store.transaction(admit, batch, at)
+        for c in batch:
+            if c.delivery_id in again:
+                assert again[c.delivery_id].booked
+                due[c.delivery_id] = (at + timedelta(seconds=again[c.delivery_id].wait), c)
+            else:
+                admitted.append(at)
+                del due[c.delivery_id]
+    assert not due and admitted.count(NOW + timedelta(seconds=3.5)) == limit
+    busiest = max(sum(1 for u in admitted if t <= u < t + timedelta(seconds=1)) for t in admitted)
+    assert busiest <= 2 * limit
+    # The backlog drains at the limit: the ninth passes 2 s after the first three.
+    drained = (admitted[-1] - admitted[0]).total_seconds()
+    assert drained == pytest.approx((9 - limit) / limit, abs=0.01)
