@@ -149,11 +149,15 @@ class EventType(Base):
     # JSON Schema draft 2020-12 of the events' `data`; None: any object.
     json_schema: Mapped[dict[str, Any] | None] = mapped_column("schema", JSON, default=None)
     example: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # Bumped by every change: compiled validators are cached per (tenant, name, version).
+    # Bumped by every change: compiled validators are cached per (tenant, name, version). The
+    # ORM writes a change only over the version it read (StaleDataError otherwise), so two
+    # concurrent changes never share a version, nor does one undo the other.
     version: Mapped[int] = mapped_column(Integer, default=1)
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class Event(Base):

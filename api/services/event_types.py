@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Page, Pagination
@@ -208,37 +209,71 @@ async def create_type(
     return tenant_out(row)
 
 
+# Concurrent changes of one type: each is tried over the version it read, again on a
+# conflict (a few times, then 409: the caller sends it again).
+CHANGE_TRIES = 8
+
+
 async def update_type(
     session: AsyncSession, catalog: Catalog, tenant_id: str, name: str, body: EventTypeUpdate
 ) -> EventTypeOut:
-    """Only the fields given change; the new schema and example are checked together."""
+    """Only the fields given change; the new schema and example are checked together, against
+    the type as it is when the change is written. A change that changes nothing keeps the
+    version."""
     _refuse_builtin(catalog, name)
-    row = await tenant_row(session, tenant_id, name)
-    if row is None:
-        raise _not_found(name)
-    given = body.model_fields_set
-    schema = body.json_schema if "json_schema" in given else row.json_schema
-    example = body.example if "example" in given else row.example
-    check_definition(name, schema, example)
-    if "description" in given and body.description is not None:
-        row.description = body.description
-    row.json_schema, row.example = schema, example
-    if "archived" in given:
-        row.archived_at = None
-    row.version += 1
-    row.updated_at = datetime.now(UTC)
-    await session.commit()
-    return tenant_out(row)
+    for _ in range(CHANGE_TRIES):
+        row = await tenant_row(session, tenant_id, name)
+        if row is None:
+            raise _not_found(name)
+        given = body.model_fields_set
+        schema = body.json_schema if "json_schema" in given else row.json_schema
+        example = body.example if "example" in given else row.example
+        description = body.description if body.description is not None else row.description
+        restore = body.archived is False and row.archived_at is not None
+        changed = (schema, example, description) != (
+            row.json_schema,
+            row.example,
+            row.description,
+        )
+        if not changed and not restore:
+            return tenant_out(row)
+        check_definition(name, schema, example)
+        row.description, row.json_schema, row.example = description, schema, example
+        if restore:
+            row.archived_at = None
+        row.version += 1
+        row.updated_at = datetime.now(UTC)
+        try:
+            await session.commit()
+        except StaleDataError:  # another change was written since the read: on top of it
+            await session.rollback()
+            continue
+        return tenant_out(row)
+    raise _changed_concurrently(name)
+
+
+def _changed_concurrently(name: str) -> ApiError:
+    return ApiError(
+        409, f"event type {name} was changed by other requests meanwhile; send this one again"
+    )
 
 
 async def archive_type(session: AsyncSession, catalog: Catalog, tenant_id: str, name: str) -> None:
     """Hidden from new subscriptions and publishes; events of it keep their history, and
     webhooks subscribed to it keep the subscription."""
     _refuse_builtin(catalog, name)
-    row = await tenant_row(session, tenant_id, name)
-    if row is None:
-        raise _not_found(name)
-    if row.archived_at is None:
-        row.archived_at = datetime.now(UTC)
+    for _ in range(CHANGE_TRIES):
+        row = await tenant_row(session, tenant_id, name)
+        if row is None:
+            raise _not_found(name)
+        if row.archived_at is not None:
+            return
+        row.archived_at = row.updated_at = datetime.now(UTC)
         row.version += 1
-        await session.commit()
+        try:
+            await session.commit()
+        except StaleDataError:
+            await session.rollback()
+            continue
+        return
+    raise _changed_concurrently(name)

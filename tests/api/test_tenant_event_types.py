@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from hookline.api.services import event_types as service
+from hookline.core import event_schemas
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 
@@ -386,3 +387,48 @@ async def test_the_cap_on_types_holds_for_creates_at_once(client, tenant, monkey
         "/api/v1/event-types?category=order&limit=100", headers=tenant.headers
     )
     assert len([t for t in listed.json()["data"] if t["source"] == "tenant"]) == 5
+
+
+async def test_concurrent_changes_each_get_their_own_version(client, tenant) -> None:
+    """Changes sent at once are written one over the other, never over the same version: each
+    answered change has a version of its own, none is lost, and the stored example always
+    fits the stored schema, whichever of two conflicting changes came last."""
+    await create_type(client, tenant, schema={"type": "object"}, example={"a": 1})
+    path = "/api/v1/event-types/order.created"
+
+    async def put(body):
+        return await client.put(path, json=body, headers=tenant.headers)
+
+    answers = await asyncio.gather(*(put({"description": f"d{n}"}) for n in range(20)))
+    assert {a.status_code for a in answers} <= {200, 409}
+    versions = [a.json()["data"]["version"] for a in answers if a.status_code == 200]
+    assert len(versions) == len(set(versions)) >= 10, versions
+    final = (await client.get(path, headers=tenant.headers)).json()["data"]
+    assert final["version"] == 1 + len(versions) == max(versions)
+    # Two changes that each fit the stored type, but not together.
+    for round in range(5):
+        required, example = await asyncio.gather(
+            put({"schema": {"type": "object", "required": [f"k{round}"]}}),
+            put({"example": {"other": round}}),
+        )
+        assert {required.status_code, example.status_code} <= {200, 409, 422}
+        stored = (await client.get(path, headers=tenant.headers)).json()["data"]
+        validator = event_schemas.compile_schema(stored["schema"])
+        assert event_schemas.errors(validator, stored["example"], (), 100) == ([], False), stored
+        # Back to a schema every example fits, for the next round.
+        reset = await put({"schema": {"type": "object"}, "example": {"a": 1}})
+        assert reset.status_code == 200, reset.text
+
+
+async def test_a_change_that_changes_nothing_keeps_the_version(client, tenant) -> None:
+    created = await create_type(client, tenant)
+    path = "/api/v1/event-types/order.created"
+    for body in ({}, {"archived": False}, {"description": created["description"]}):
+        same = await client.put(path, json=body, headers=tenant.headers)
+        assert same.json()["data"]["version"] == 1, body
+    assert (await client.delete(path, headers=tenant.headers)).status_code == 200
+    # `null` is no change: it does not bring an archived type back; `false` does.
+    kept = await client.put(path, json={"archived": None}, headers=tenant.headers)
+    assert kept.json()["data"]["archived"] is True
+    back = await client.put(path, json={"archived": False}, headers=tenant.headers)
+    assert back.json()["data"]["archived"] is False and back.json()["data"]["version"] == 3
