@@ -17,8 +17,9 @@ Compiled validators are kept per (tenant, type, version): `ValidatorCache`.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from hookline.core.filter_validation import compile_regex
+from hookline.core.json_equality import json_key
 from hookline.core.schema_references import (
     MAX_IN_PLACE_DEPTH,
     MAX_UNFOLDED,
@@ -127,18 +129,101 @@ class TooMuchWork(Exception):
 _steps_left: ContextVar[list[int] | None] = ContextVar("schema_steps_left", default=None)
 
 
+def _charge(steps: int) -> None:
+    """Counts `steps` against the document's budget (when one is set)."""
+    left = _steps_left.get()
+    if left is not None:
+        left[0] -= steps
+        if left[0] < 0:
+            raise TooMuchWork
+
+
 def _metered(check: Callable[..., Any]) -> Callable[..., Any]:
-    """The keyword's check, counted against the document's budget (when one is set)."""
+    """The keyword's check, one step of the document's budget (`_keyed` counts the work of
+    those that compare whole values)."""
 
     def run(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
-        left = _steps_left.get()
-        if left is not None:
-            left[0] -= 1
-            if left[0] < 0:
-                raise TooMuchWork
+        _charge(1)
         return check(validator, value, instance, schema)
 
     return run
+
+
+# --------------------------------------------------------------------------- equality keywords
+
+
+def _keyed(value: Any) -> Hashable:
+    """The value's equality key, each value in it one step."""
+    nodes = [0]
+    key = json_key(value, nodes)
+    _charge(nodes[0])
+    return key
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unique_items(
+    validator: Any, unique: Any, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Hashable] = set()
+    for index, item in enumerate(instance):
+        key = _keyed(item)
+        if key in seen:
+            yield ValidationError(f"item {index} repeats an earlier one: {_shown(item)}")
+            return
+        seen.add(key)
+
+
+class _SchemaKeys:
+    """Equality keys of the schemas' `enum` lists and `const` values, made once per value
+    (the compiled validators keep their schemas, so these values, alive; the oldest are
+    dropped past `size`)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._made: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()  # validations may run in threads
+
+    def of(self, value: Any, make: Callable[[Any], Any]) -> Any:
+        if type(value) not in (list, dict):
+            return make(value)
+        with self._lock:
+            found = self._made.get(id(value))
+            if found is not None and found[0] is value:
+                self._made.move_to_end(id(value))
+                return found[1]
+        made = make(value)
+        with self._lock:
+            self._made[id(value)] = (value, made)
+            while len(self._made) > self._size:
+                self._made.popitem(last=False)
+        return made
+
+
+_SCHEMA_KEYS = _SchemaKeys()
+
+
+def _key_set(values: list) -> frozenset:
+    return frozenset(json_key(value, [0]) for value in values)
+
+
+def _key(value: Any) -> Hashable:
+    return json_key(value, [0])
+
+
+def _enum(validator: Any, enums: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if _keyed(instance) not in _SCHEMA_KEYS.of(enums, _key_set):
+        yield ValidationError(f"{_shown(instance)} is not one of the {len(enums)} values allowed")
+
+
+def _const(validator: Any, const: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    if _keyed(instance) != _SCHEMA_KEYS.of(const, _key):
+        yield ValidationError(f"{_shown(const)} was expected")
 
 
 Validator = validators.extend(
@@ -150,6 +235,9 @@ Validator = validators.extend(
             "pattern": _pattern,
             "patternProperties": _pattern_properties,
             "additionalProperties": _additional_properties,
+            "uniqueItems": _unique_items,
+            "enum": _enum,
+            "const": _const,
         }.items()
     },
 )
