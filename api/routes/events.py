@@ -177,10 +177,11 @@ async def bulk_redeliver(
     events a second. Answers at once with the job (`GET /jobs/{id}` for its progress); the
     same `Idempotency-Key` again answers the same job, never a second one. A `webhook_id`
     the tenant does not have is a 404, as on every other route; one not active, a 409."""
+    webhook = None
     if body.webhook_id is not None:
-        jobs.require_active(await webhooks.owned(session, principal.tenant_id, body.webhook_id))
+        webhook = await webhooks.owned(session, principal.tenant_id, body.webhook_id)
     job = await jobs.start_redelivery(
-        temporal, settings, principal.tenant_id, body, idempotency_key
+        temporal, settings, principal.tenant_id, body, idempotency_key, webhook
     )
     response.headers["Location"] = job.links.self
     return Data(data=job)

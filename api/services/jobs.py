@@ -21,6 +21,7 @@ from hookline.api.publish import UNAVAILABLE, temporal_unavailable
 from hookline.api.schemas.events import BulkRedeliverRequest
 from hookline.api.schemas.jobs import JobLinks, JobOut, JobRequestOut, ReplayRequest
 from hookline.core import search_attributes as sa
+from hookline.core.ids import new_id
 from hookline.core.jobs import (
     CancelJobSignal,
     JobKind,
@@ -78,9 +79,16 @@ def _kind_of(job: str, tenant_id: str) -> JobKind:
     return JobKind.REPLAY if rest.startswith(JobKind.REPLAY.value) else JobKind.REDELIVER
 
 
-async def start(temporal: Client, settings: Settings, query: JobQuery, key: str | None) -> JobOut:
+# In a keyed job's memo: the request as its caller sent it, and who started it.
+REQUEST, STARTED_BY = "request", "started_by"
+
+
+async def start(
+    temporal: Client, settings: Settings, query: JobQuery, key: str | None, request: dict
+) -> JobOut:
     """Starts the job, or finds the one this request already started (same tenant, kind and
-    idempotency key): answered at once, before any event is read."""
+    idempotency key; `request`, the body as sent, the same too: else 409), answered at once,
+    before any event is read."""
     job = job_id(query.tenant_id, query.kind, key)
     input = RedeliveryJobInput(
         job_id=job,
@@ -89,8 +97,9 @@ async def start(temporal: Client, settings: Settings, query: JobQuery, key: str 
         page_size=settings.redelivery_job_page_size,
         batches_per_run=settings.redelivery_job_batches_per_run,
     )
+    nonce = new_id("req") if key is not None else None
     try:
-        await temporal.start_workflow(
+        handle = await temporal.start_workflow(
             RedeliveryJobWorkflow.run,
             input,
             id=job,
@@ -103,10 +112,14 @@ async def start(temporal: Client, settings: Settings, query: JobQuery, key: str 
                     SearchAttributePair(sa.STATUS, JobState.RUNNING.value),
                 ]
             ),
+            memo={REQUEST: request, STARTED_BY: nonce} if key is not None else None,
             static_summary=f"{query.kind.value} job",
         )
-    except WorkflowAlreadyStartedError:
-        return await get_job(temporal, query.tenant_id, job)  # that key's job has ended
+        # The same key may have started it already (and it still runs): then it is that job.
+        if key is not None and (await _memo(handle)).get(STARTED_BY) != nonce:
+            return await _keyed_job(temporal, query.tenant_id, job, request)
+    except WorkflowAlreadyStartedError:  # that key's job has ended
+        return await _keyed_job(temporal, query.tenant_id, job, request)
     except RPCError as exc:
         if exc.status in UNAVAILABLE:
             raise temporal_unavailable(exc) from exc
@@ -117,6 +130,38 @@ async def start(temporal: Client, settings: Settings, query: JobQuery, key: str 
         raise
     view = JobView(job_id=job, query=query, rate=input.rate, progress=JobProgress())
     return _out(job, query.kind, JobState.RUNNING.value, view)
+
+
+async def _memo(handle: WorkflowHandle) -> dict:
+    return await (await handle.describe()).memo()
+
+
+async def _keyed_job(temporal: Client, tenant_id: str, job: str, request: dict) -> JobOut:
+    """The job an idempotency key already started, if this request is the one it started
+    with; 409 if the key was used for another request (the key names one job, one request)."""
+    started_with = (await _memo(temporal.get_workflow_handle(job))).get(REQUEST)
+    if started_with is not None and started_with != request:
+        raise ApiError(
+            409,
+            "this Idempotency-Key started a job for another request: send that request "
+            "again, or use a new key",
+            details={"job_id": job, "request": started_with},
+        )
+    return await get_job(temporal, tenant_id, job)
+
+
+async def existing_keyed_job(
+    temporal: Client, tenant_id: str, kind: JobKind, key: str | None, request: dict
+) -> JobOut | None:
+    """The job this key started with this request, if any (None: no such job yet)."""
+    if key is None:
+        return None
+    try:
+        return await _keyed_job(temporal, tenant_id, job_id(tenant_id, kind, key), request)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def _until(until: datetime | None) -> datetime:
@@ -135,8 +180,13 @@ async def start_redelivery(
     tenant_id: str,
     body: BulkRedeliverRequest,
     key: str | None,
+    webhook: Webhook | None = None,
 ) -> JobOut:
-    """Every failed delivery of the tenant matching the filters, as a job."""
+    """Every failed delivery of the tenant matching the filters, as a job (`webhook`: the one
+    `body.webhook_id` names, the tenant's, which must be active)."""
+    request = body.model_dump(mode="json")
+    if webhook is not None and webhook.status != "active":
+        return await _started_or_refused(temporal, webhook, JobKind.REDELIVER, key, request)
     query = JobQuery(
         tenant_id=tenant_id,
         kind=JobKind.REDELIVER,
@@ -146,14 +196,16 @@ async def start_redelivery(
         until=_until(body.until),
     )
     _check_window(query)
-    return await start(temporal, settings, query, key)
+    return await start(temporal, settings, query, key, request)
 
 
 async def start_replay(
     temporal: Client, settings: Settings, webhook: Webhook, body: ReplayRequest, key: str | None
 ) -> JobOut:
     """Every event of the webhook since `since`, failed or not, delivered to it again."""
-    require_active(webhook)
+    request = {"webhook_id": webhook.id, **body.model_dump(mode="json")}
+    if webhook.status != "active":
+        return await _started_or_refused(temporal, webhook, JobKind.REPLAY, key, request)
     query = JobQuery(
         tenant_id=webhook.tenant_id,
         kind=JobKind.REPLAY,
@@ -162,18 +214,28 @@ async def start_replay(
         until=_until(body.until),
     )
     _check_window(query)
-    return await start(temporal, settings, query, key)
+    return await start(temporal, settings, query, key, request)
 
 
-def require_active(webhook: Webhook) -> None:
+async def _started_or_refused(
+    temporal: Client, webhook: Webhook, kind: JobKind, key: str | None, request: dict
+) -> JobOut:
+    """For a webhook not active: the job this key already started with this request (the
+    webhook deactivated since; a retry of that request is that job), else 409."""
+    found = await existing_keyed_job(temporal, webhook.tenant_id, kind, key, request)
+    if found is None:
+        raise _inactive(webhook)
+    return found
+
+
+def _inactive(webhook: Webhook) -> ApiError:
     """A job for a webhook that is not active would only skip its deliveries: refused, not
     started (409), so that a 202 is not a promise the job cannot keep."""
-    if webhook.status != "active":
-        raise ApiError(
-            409,
-            f"webhook {webhook.id} is {webhook.status}: activate it, then redeliver",
-            details={"webhook_id": webhook.id, "status": webhook.status},
-        )
+    return ApiError(
+        409,
+        f"webhook {webhook.id} is {webhook.status}: activate it, then redeliver",
+        details={"webhook_id": webhook.id, "status": webhook.status},
+    )
 
 
 def _check_window(query: JobQuery) -> None:

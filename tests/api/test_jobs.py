@@ -387,3 +387,54 @@ async def test_a_replay_counts_a_delivery_still_in_its_series_as_skipped_in_flig
         await until(lambda: _at_least(receiver, 3))
         await asyncio.sleep(0.5)
         assert hits(receiver) == Counter({done: 2, retrying: 1})
+
+
+async def test_an_idempotency_key_names_one_request_and_its_job(
+    live_settings, temporal_env, tenant, receiver
+):
+    """The same key with the same request answers the job it started, running or ended, as
+    that job is (even once its webhook is deactivated); with another request, a 409 naming
+    that job, never a 202 describing a job that does not exist."""
+    async with live_api(live_settings, temporal_env, redelivery_job_rate=5.0) as api:
+        webhook = await failing_webhook(api, tenant.headers, receiver)
+        await publish(api, tenant.headers, 30)
+        await all_failed(api, tenant.headers, 30)
+        receiver.script("/hook", [Reply(200)])
+        headers = {**tenant.headers, "Idempotency-Key": "replay-once"}
+        path = f"/api/v1/webhooks/{webhook}/replay"
+        since = "2020-01-01T00:00:00Z"
+        first = await api.post(path, headers=headers, json={"since": since})
+        assert first.status_code == 202, first.text
+        job = first.json()["data"]["id"]
+        await asyncio.sleep(1.5)  # running: some events done, most not
+        # The same request, with its time written another way: the job as it is.
+        again = await api.post(path, headers=headers, json={"since": "2020-01-01T00:00:00+00:00"})
+        assert again.status_code == 202, again.text
+        assert again.json()["data"]["id"] == job
+        assert again.json()["data"]["request"]["since"].startswith("2020-01-01T00:00:00")
+        other = await api.post(
+            path, headers=headers, json={"since": "2026-01-01T00:00:00Z", "until": None}
+        )
+        assert_error(other, 409)
+        assert other.json()["error"]["details"]["job_id"] == job
+        bulk = await api.post(
+            "/api/v1/events/redeliver", headers=headers, json={"webhook_id": webhook}
+        )
+        assert bulk.status_code == 202 and bulk.json()["data"]["id"] != job  # another kind
+        ended = await job_ended(api, tenant.headers, job)
+        assert ended["scheduled"] + sum(ended["skipped"].values()) == 30
+        # Deactivated since: the same key and request still answer that job.
+        deactivated = await api.put(
+            f"/api/v1/webhooks/{webhook}", headers=tenant.headers, json={"status": "inactive"}
+        )
+        assert deactivated.status_code == 200, deactivated.text
+        retried = await api.post(path, headers=headers, json={"since": since})
+        assert retried.status_code == 202, retried.text
+        assert (retried.json()["data"]["id"], retried.json()["data"]["status"]) == (
+            job,
+            "completed",
+        )
+        fresh = await api.post(
+            path, headers={**tenant.headers, "Idempotency-Key": "new"}, json={"since": since}
+        )
+        assert_error(fresh, 409)
