@@ -132,8 +132,10 @@ class RedeliverRequest(BaseModel):
 class BulkRedeliverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    webhook_id: StoreText | None = None
-    type: StoreText | None = None
+    # Empty is not "any": a body built from an unset variable must not widen the job to
+    # every type (leave the field out for that).
+    webhook_id: StoreText | None = Field(default=None, min_length=1)
+    type: StoreText | None = Field(default=None, min_length=1, max_length=200)
     since: Instant | None = None
     until: Instant | None = None
 

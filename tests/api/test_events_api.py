@@ -224,3 +224,15 @@ async def test_a_batch_says_which_of_its_events_were_published_before(live, tena
         ("ord-1", True),
     ]
     assert items[1]["id"] == first.json()["data"][0]["id"]
+
+
+async def test_an_empty_filter_is_refused_not_read_as_no_filter(client, tenant):
+    """A filter sent empty (a script's unset variable) would widen a list to everything, or a
+    bulk redelivery to every type: refused, like an empty `q`."""
+    for param in ("type", "webhook_id", "q"):
+        listed = await client.get(f"/api/v1/events?{param}=", headers=tenant.headers)
+        assert listed.status_code in (400, 422), (param, listed.text)
+        assert listed.json()["error"]["details"], param
+    for body in ({"type": ""}, {"webhook_id": ""}):
+        started = await client.post("/api/v1/events/redeliver", headers=tenant.headers, json=body)
+        assert_error(started, 422)
