@@ -292,6 +292,11 @@ def compile_schema(schema: dict[str, Any]) -> Any:
         for keyword in ("$ref", "$dynamicRef"):
             if isinstance(node.get(keyword), str):
                 refs.append(((*path, keyword), node[keyword]))
+    kinds = schema.get("type")
+    if kinds is not None and "object" not in ([kinds] if isinstance(kinds, str) else kinds):
+        raise SchemaRefused(
+            "/type", "an event's data is a JSON object: this schema would refuse every event"
+        )
     if has_pattern_properties and has_unevaluated:
         raise SchemaRefused("", "unevaluatedProperties beside patternProperties is not supported")
     validator = Validator(schema, registry=Registry())

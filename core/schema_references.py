@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 # Subschemas one value can be checked against, repeats counted: what references and
 # allOf/anyOf/oneOf/not/if/dependentSchemas unfold to. Real schemas stay in the tens; a chain of
@@ -63,7 +64,8 @@ def _target(schema: dict[str, Any], ref: str, anchors: dict[str, tuple], where: 
     SchemaRefused when it names nothing, or a value that is not a schema."""
     if not ref.startswith("#"):
         raise SchemaRefused(pointer(where), f"only local references (#...) are allowed: {ref}")
-    fragment = ref[1:]
+    # A URI fragment: percent-encoded (RFC 6901 §6), as the validator reads it.
+    fragment = unquote(ref[1:])
     if fragment and not fragment.startswith("/"):
         if fragment not in anchors:
             raise SchemaRefused(pointer(where), f"reference {ref} does not resolve")

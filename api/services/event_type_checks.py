@@ -35,12 +35,12 @@ validators = event_schemas.ValidatorCache(size=1024)
 _NO_SCHEMA = False  # cached for a version without a schema
 
 
-async def tenant_names(session: AsyncSession, tenant_id: str) -> list[str]:
-    """The tenant's types that take subscriptions and publishes (not archived)."""
+async def tenant_names(session: AsyncSession, tenant_id: str, archived: bool = False) -> list[str]:
+    """The tenant's types that take subscriptions and publishes (not archived); or, with
+    `archived`, those archived."""
+    shelved = EventType.archived_at.is_not(None) if archived else EventType.archived_at.is_(None)
     rows = await session.scalars(
-        select(EventType.name).where(
-            EventType.tenant_id == tenant_id, EventType.archived_at.is_(None)
-        )
+        select(EventType.name).where(EventType.tenant_id == tenant_id, shelved)
     )
     return list(rows)
 
@@ -51,27 +51,43 @@ async def check_patterns(
     tenant_id: str,
     patterns: list[str],
     kept: list[str] | None = None,
+    allow_archived: bool = False,
 ) -> None:
     """Every subscription pattern matches a type that exists now (built-in or the tenant's,
     not archived): an exact name, `prefix.*` matching one, or `*`. `kept`: patterns a webhook
-    already has, accepted as they are (a type archived since does not block an edit)."""
+    already has, accepted as they are (a type archived since does not block an edit).
+    `allow_archived`: archived types count too (a search of the webhooks subscribed to one)."""
     new = [p for p in patterns if p not in (kept or [])]
     if not new:
         return
     own: list[str] = []
+    archived: list[str] = []
     if catalog.unknown(new):  # only then is the store read
         own = await tenant_names(session, tenant_id)
+        archived = await tenant_names(session, tenant_id, archived=True)
+        if allow_archived:
+            own += archived
     unknown = catalog.unknown(new, own)
-    if unknown:
-        # The closest names (or `category.*` for a wildcard), not the whole catalog.
-        did_you_mean = closest(unknown, [*catalog.names(), *own])
-        hint = f"; did you mean {', '.join(did_you_mean)}?" if did_you_mean else ""
+    if not unknown:
+        return
+    shelved = [p for p in unknown if not catalog.unknown([p], archived)]
+    if shelved and shelved == unknown:
         raise ApiError(
             400,
-            f"unknown event type(s): {', '.join(unknown)}{hint}",
-            details={"unknown": unknown, "did_you_mean": did_you_mean},
-            code="unknown_event_type",
+            f"event type(s) archived: {', '.join(shelved)}; restore one "
+            '(PUT /event-types/{name} {"archived": false}) to subscribe to it',
+            details={"archived": shelved},
+            code="archived_event_type",
         )
+    # The closest names (or `category.*` for a wildcard), not the whole catalog.
+    did_you_mean = closest(unknown, [*catalog.names(), *own])
+    hint = f"; did you mean {', '.join(did_you_mean)}?" if did_you_mean else ""
+    raise ApiError(
+        400,
+        f"unknown event type(s): {', '.join(unknown)}{hint}",
+        details={"unknown": unknown, "did_you_mean": did_you_mean, "archived": shelved},
+        code="unknown_event_type",
+    )
 
 
 def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
@@ -201,5 +217,13 @@ async def test_data(
     size = _checkjson_size(settings, chosen)
     validator = _row_validator(row)
     if validator is not _NO_SCHEMA:
-        await _validate(validator, type_, chosen, size)
+        try:
+            await _validate(validator, type_, chosen, size)
+        except ApiError as error:
+            if data is None and row.example is None:  # hookline's sample, not the caller's
+                error.message = (
+                    f"{type_} has a schema but no example, and a generic sample does not fit "
+                    "it: set the type's example, or send the test's data"
+                )
+            raise
     return chosen

@@ -185,7 +185,9 @@ async def list_webhooks(
             .limit(pagination.limit)
         )
         return Page(data=[fields(w) for w in rows], meta=pagination.meta(total or 0))
-    await event_type_checks.check_patterns(session, catalog, tenant_id, [event])
+    await event_type_checks.check_patterns(
+        session, catalog, tenant_id, [event], allow_archived=True
+    )
     # Subscriptions are JSON lists with wildcards: match them here, over ids and patterns only.
     candidates = await session.execute(
         select(Webhook.id, Webhook.events).where(*where).order_by(*NEWEST_FIRST)

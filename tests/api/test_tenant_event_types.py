@@ -290,7 +290,11 @@ async def test_archive_hides_it_from_subscriptions_and_publishes(
         json={"url": "https://example.com/h", "events": ["order.created"]},
         headers=tenant.headers,
     )
-    assert_error(new, 400, "unknown_event_type")
+    refused = assert_error(new, 400, "archived_event_type")  # said so, not "unknown"
+    assert refused["details"]["archived"] == ["order.created"]
+    # The webhooks that keep it can still be found by it.
+    by_type = await client.get("/api/v1/webhooks?event=order.created", headers=tenant.headers)
+    assert [w["id"] for w in by_type.json()["data"]] == [subscribed["id"]], by_type.text
     listed = (await client.get("/api/v1/event-types?category=order", headers=tenant.headers)).json()
     assert listed["data"] == []
     with_archived = (
@@ -351,6 +355,21 @@ async def test_test_send_sends_the_example(client, tenant, create_webhook, recei
         "/data/id"
     )
     assert len(receiver.requests) == 1
+
+
+async def test_a_test_send_without_example_says_how_to_give_data(
+    client, tenant, create_webhook, receiver
+) -> None:
+    """No example and no data: hookline's generic sample is what failed the schema, and the
+    answer says so, not as if the caller's data were wrong."""
+    await create_type(client, tenant, name="noex.req", schema={"required": ["order_id"]})
+    created = await create_webhook(url=receiver.url("/hook"), events=["noex.req"])
+    answer = await client.post(
+        f"/api/v1/webhooks/{created['id']}/test", json={"event": "noex.req"}, headers=tenant.headers
+    )
+    error = assert_error(answer, 422, "invalid_event_data")
+    assert "no example" in error["message"] and "send the test's data" in error["message"]
+    assert receiver.requests == []
 
 
 async def test_filter_test_knows_tenant_types(client, tenant, create_webhook) -> None:

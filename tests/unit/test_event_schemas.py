@@ -168,3 +168,21 @@ def test_unique_items_and_enum_take_linear_work_at_the_sizes_data_reaches():
     ]
     assert "item 20000 repeats an earlier one" in found[1].message
     assert "not one of the 10000 values allowed" in found[0].message
+
+
+def test_a_reference_written_percent_encoded_resolves_at_save_as_at_publish():
+    schema = {"$ref": "#/$defs/a%20b", "$defs": {"a b": {"type": "object", "required": ["x"]}}}
+    validator = event_schemas.compile_schema(schema)
+    found, _ = event_schemas.errors(validator, {}, ("data",), 2)
+    assert [e.keyword for e in found] == ["required"]
+    with pytest.raises(event_schemas.SchemaRefused, match="does not resolve"):
+        event_schemas.compile_schema({"$ref": "#/$defs/a%20c", "$defs": {"a b": {}}})
+
+
+@pytest.mark.parametrize("kinds", ["string", ["array", "null"]])
+def test_a_schema_no_event_data_can_match_is_refused_at_save(kinds):
+    """An event's data is always an object: a top-level type without "object" would make the
+    type impossible to publish."""
+    with pytest.raises(event_schemas.SchemaRefused, match="would refuse every event"):
+        event_schemas.compile_schema({"type": kinds})
+    event_schemas.compile_schema({"type": ["object", "null"]})
