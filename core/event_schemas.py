@@ -180,9 +180,10 @@ def _unique_items(
 
 
 class _SchemaKeys:
-    """Equality keys of the schemas' `enum` lists and `const` values, made once per value
-    (the compiled validators keep their schemas, so these values, alive; the oldest are
-    dropped past `size`)."""
+    """What is derived from a part of a compiled schema (the equality keys of an `enum` list
+    or a `const` value, a schema's paths), made once per part: the compiled validators keep
+    their schemas, so these parts, alive; the oldest are dropped past `size`. One instance
+    per kind of derivation."""
 
     def __init__(self, size: int = 4096) -> None:
         self._made: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
@@ -206,6 +207,7 @@ class _SchemaKeys:
 
 
 _SCHEMA_KEYS = _SchemaKeys()
+_SCHEMA_PATHS = _SchemaKeys(size=1024)  # a compiled schema's subschemas, by identity
 
 
 def _key_set(values: list) -> frozenset:
@@ -333,7 +335,7 @@ def errors(
                     pointer=pointer((*prefix, *error.absolute_path)),
                     message=error.message[:500],
                     keyword=str(error.validator),
-                    schema_pointer=pointer(error.absolute_schema_path),
+                    schema_pointer=_schema_pointer(validator.schema, error),
                 )
             )
     except Unresolvable as exc:  # checked at save; kept from a 500 all the same
@@ -350,6 +352,21 @@ def errors(
         _steps_left.reset(budget)
     found.sort(key=lambda e: e.pointer)
     return found, truncated
+
+
+def _paths(schema: Any) -> dict[int, tuple]:
+    """Where each subschema object sits in the schema, by identity."""
+    return {id(node): path for path, node in subschemas(schema)} if isinstance(schema, dict) else {}
+
+
+def _schema_pointer(schema: Any, error: ValidationError) -> str:
+    """Where the failing keyword is in the tenant's schema. The validator's own path follows
+    references without saying so (a keyword reached through `$ref` shows where the `$ref`
+    is, not where the keyword is), so the keyword's subschema is looked up by identity."""
+    where = _SCHEMA_PATHS.of(schema, _paths).get(id(error.schema))
+    if where is None:
+        return pointer(error.absolute_schema_path)
+    return pointer((*where, error.validator))
 
 
 class ValidatorCache:

@@ -186,3 +186,19 @@ def test_a_schema_no_event_data_can_match_is_refused_at_save(kinds):
     with pytest.raises(event_schemas.SchemaRefused, match="would refuse every event"):
         event_schemas.compile_schema({"type": kinds})
     event_schemas.compile_schema({"type": ["object", "null"]})
+
+
+def test_an_error_through_a_reference_points_at_its_keyword_in_the_schema():
+    """`schema_pointer` names the failing keyword where the tenant wrote it, also when it was
+    reached through a `$ref` (the validator's own path would point beside it)."""
+    schema = {
+        "type": "object",
+        "properties": {"x": {"$ref": "#/$defs/count"}, "y": {"type": "string"}},
+        "$defs": {"count": {"type": "integer"}},
+    }
+    validator = event_schemas.compile_schema(schema)
+    found, _ = event_schemas.errors(validator, {"x": "one", "y": 2}, ("data",), 20)
+    assert [(e.pointer, e.schema_pointer) for e in found] == [
+        ("/data/x", "/$defs/count/type"),
+        ("/data/y", "/properties/y/type"),
+    ]
