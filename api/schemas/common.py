@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 T = TypeVar("T")
 
@@ -35,8 +42,23 @@ def no_nul(value: str) -> str:
 # A string of a body that goes into a text column or a WHERE clause.
 StoreText = Annotated[str, AfterValidator(no_nul)]
 
+
+def _readable_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+    """The parser's own words for a time out of range ("unexpected extra characters" for
+    T24:00:00Z) do not say what is wrong: this does."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if not isinstance(value, str) or exc.errors()[0]["type"] != "datetime_from_date_parsing":
+            raise
+        raise ValueError(
+            f"{value[:40]!r} is not a date-time such as 2026-01-31T23:59:59Z (RFC 3339: hours "
+            "00 to 23, minutes and seconds 00 to 59, a zone or none for UTC)"
+        ) from None
+
+
 # A date and time a client sends (query parameters, bodies): refused with a 400/422, not a 500.
-Instant = Annotated[datetime, AfterValidator(utc_instant)]
+Instant = Annotated[datetime, WrapValidator(_readable_instant), AfterValidator(utc_instant)]
 
 
 class Meta(BaseModel):

@@ -147,6 +147,12 @@ def metadata_query(params: list[tuple[str, str]]) -> dict[str, str]:
         if not name.startswith("metadata"):
             continue
         key = name[len("metadata[") : -1] if name.startswith("metadata[") else ""
+        if name.endswith("]") and len(key) > MAX_METADATA_KEY:
+            raise ApiError(
+                400,
+                f"invalid parameters: a metadata key has at most {MAX_METADATA_KEY} characters",
+                details={"parameter": name[:100]},
+            )
         if not name.endswith("]") or not METADATA_KEY.fullmatch(key) or key in found:
             raise ApiError(
                 400,

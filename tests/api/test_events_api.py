@@ -236,3 +236,16 @@ async def test_an_empty_filter_is_refused_not_read_as_no_filter(client, tenant):
     for body in ({"type": ""}, {"webhook_id": ""}):
         started = await client.post("/api/v1/events/redeliver", headers=tenant.headers, json=body)
         assert_error(started, 422)
+
+
+async def test_a_time_out_of_range_is_named_as_such(client, tenant):
+    """24:00 or a 60th second is not read as "extra characters at the end": the answer says
+    which form a time takes, in a body as in a query."""
+    for since in ("2026-12-04T24:00:00Z", "2026-12-04T21:00:60Z"):
+        started = await client.post(
+            "/api/v1/events/redeliver", headers=tenant.headers, json={"since": since}
+        )
+        assert_error(started, 422)
+        assert "is not a date-time such as" in started.text, since
+        listed = await client.get("/api/v1/events", headers=tenant.headers, params={"since": since})
+        assert listed.status_code in (400, 422) and "is not a date-time" in listed.text, since

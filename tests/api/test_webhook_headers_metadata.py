@@ -195,3 +195,8 @@ async def test_delivered_with_headers_to_a_tenant_type(live, tenant, receiver) -
     assert got.headers["authorization"] == "Bearer s3cr3t"
     assert got.headers["x-tenant"] == "acme"
     assert got.json()["type"] == "order.created"
+
+
+async def test_a_metadata_filter_key_too_long_says_so(client, tenant) -> None:
+    answer = await client.get(f"/api/v1/webhooks?metadata[{'k' * 41}]=x", headers=tenant.headers)
+    assert "at most 40 characters" in assert_error(answer, 400)["message"]
