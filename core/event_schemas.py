@@ -206,7 +206,8 @@ class _SchemaKeys:
         return made
 
 
-_SCHEMA_KEYS = _SchemaKeys()
+_ENUM_KEYS = _SchemaKeys()
+_CONST_KEYS = _SchemaKeys()
 _SCHEMA_PATHS = _SchemaKeys(size=1024)  # a compiled schema's subschemas, by identity
 
 
@@ -219,12 +220,12 @@ def _key(value: Any) -> Hashable:
 
 
 def _enum(validator: Any, enums: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if _keyed(instance) not in _SCHEMA_KEYS.of(enums, _key_set):
+    if _keyed(instance) not in _ENUM_KEYS.of(enums, _key_set):
         yield ValidationError(f"{_shown(instance)} is not one of the {len(enums)} values allowed")
 
 
 def _const(validator: Any, const: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if _keyed(instance) != _SCHEMA_KEYS.of(const, _key):
+    if _keyed(instance) != _CONST_KEYS.of(const, _key):
         yield ValidationError(f"{_shown(const)} was expected")
 
 

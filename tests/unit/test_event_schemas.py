@@ -202,3 +202,13 @@ def test_an_error_through_a_reference_points_at_its_keyword_in_the_schema():
         ("/data/x", "/$defs/count/type"),
         ("/data/y", "/properties/y/type"),
     ]
+
+
+def test_one_list_as_an_enum_and_as_a_const_is_read_as_each():
+    """The keys made of a schema's values are kept per keyword: the same list object named by
+    an `enum` and by a `const` is a list of values once and one value once."""
+    shared = [None]
+    as_enum = event_schemas.Validator({"enum": shared}, registry=Registry())
+    as_const = event_schemas.Validator({"const": shared}, registry=Registry())
+    assert as_enum.is_valid(None) and not as_enum.is_valid([None])
+    assert as_const.is_valid([None]) and not as_const.is_valid(None)
