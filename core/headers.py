@@ -57,7 +57,7 @@ TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})
 
 class HeaderRefused(ValueError):
     def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"header {name!r}: {reason}")
+        super().__init__(f"header {name!r}: {reason}" if name else reason)
         self.name = name
         self.reason = reason
 
@@ -83,7 +83,9 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
             raise HeaderRefused(name, "given twice (names are case-insensitive)")
         seen.add(name.lower())
         if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
-            raise HeaderRefused(name, f"the value must be text of at most {MAX_VALUE_LENGTH}")
+            raise HeaderRefused(
+                name, f"the value must be text of at most {MAX_VALUE_LENGTH} characters"
+            )
         if not VALUE.fullmatch(value):
             raise HeaderRefused(
                 name,

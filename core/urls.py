@@ -27,6 +27,7 @@ name and port rules and allows plain http, for local receivers.
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from yarl import URL
@@ -135,6 +136,9 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 # --------------------------------------------------------------------------- syntax
 
 
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def validate_webhook_url(url: str, *, allow_private: bool) -> str:
     """Check a webhook URL; return it unchanged, or raise ``UrlError`` saying what is wrong."""
     if not isinstance(url, str) or not url:
@@ -144,6 +148,9 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
     # urlsplit silently drops tabs/newlines and clients disagree on backslashes: refuse them.
     if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in url):
         raise UrlError("url must not contain spaces, control characters or backslashes")
+    # The HTTP client would send a stray "%" as "%25": a URL other than the one recorded.
+    if _STRAY_PERCENT.search(url):
+        raise UrlError("url has a '%' not followed by two hex digits (write a percent sign as %25)")
     try:
         parts = urlsplit(url)
     except ValueError as exc:

@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
+    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -41,6 +42,9 @@ def no_nul(value: str) -> str:
 
 # A string of a body that goes into a text column or a WHERE clause.
 StoreText = Annotated[str, AfterValidator(no_nul)]
+# A description: its bound inside the type, so that an optional one is refused as text
+# ("at most 1000 characters"), not as a value of unknown kind.
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
 
 
 def _readable_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hookline.api.schemas.common import StoreText
+from hookline.api.schemas.common import Description, StoreText
 from hookline.core.catalog import NAME_MAX
 
 TypeName = Annotated[
@@ -72,7 +72,7 @@ class EventTypeUpdate(BaseModel):
         json_schema_extra={"examples": [{"description": "An order was placed or imported"}]},
     )
 
-    description: StoreText | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     example: dict[str, Any] | None = None
     archived: Literal[False] | None = Field(default=None, description="`false`: unarchive.")

@@ -124,8 +124,9 @@ class RedeliverRequest(BaseModel):
 
     webhook_ids: list[StoreText] | None = Field(
         default=None,
+        min_length=1,  # an empty list is not "every failed one": leave the field out for that
         max_length=CHUNK_SIZE,
-        description="Only these webhooks' deliveries (at most 500); default: every failed one.",
+        description="Only these webhooks' deliveries (1 to 500); left out: every failed one.",
     )
 
 

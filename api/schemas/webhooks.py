@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hookline.api.schemas.common import StoreText
+from hookline.api.schemas.common import Description
 from hookline.core import retry
 from hookline.core.headers import MASKED_VALUE
 
@@ -164,7 +164,7 @@ class WebhookCreate(BaseModel):
         max_length=MAX_EVENTS,
         description="Event types: exact names, `category.*` or `*`.",
     )
-    description: StoreText | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     filter: dict[str, Any] | None = Field(
         default=None,
         description="Optional MongoDB-style query over {type, data, tenant}.",
@@ -208,7 +208,7 @@ class WebhookUpdate(BaseModel):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     events: list[EventPattern] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
     status: WebhookStatus | None = None
-    description: StoreText | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     filter: dict[str, Any] | None = None
     retry_policy: RetryPolicy | None = None
     headers: Headers | None = None

@@ -98,6 +98,16 @@ def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
             details={"type": name},
             code="archived_event_type",
         )
+    if "*" in name:  # a pattern subscribes; an event (or a test of one) has one type
+        prefix = name.rstrip("*")
+        did_you_mean = [n for n in catalog.names() if n.startswith(prefix)][:3]
+        return ApiError(
+            400,
+            f"{name!r} is a pattern: an event has one type"
+            + (f", such as {', '.join(map(repr, did_you_mean))}" if did_you_mean else ""),
+            details={"did_you_mean": did_you_mean},
+            code="unknown_event_type",
+        )
     did_you_mean = closest([name], catalog.names())
     hint = f"; did you mean {', '.join(map(repr, did_you_mean))}?" if did_you_mean else ""
     return ApiError(

@@ -120,3 +120,8 @@ async def test_a_redelivery_names_at_most_a_chunk_of_webhooks(client, tenant) ->
         "/api/v1/events/evt_missing/redeliver", json=named, headers=tenant.headers
     )
     assert_error(response, 404)
+    # None named is not "every failed one" (that is the field left out): refused.
+    response = await client.post(
+        "/api/v1/events/evt_missing/redeliver", json={"webhook_ids": []}, headers=tenant.headers
+    )
+    assert assert_error(response, 422)["details"][0]["loc"] == ["body", "webhook_ids"]

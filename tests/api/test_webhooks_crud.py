@@ -318,3 +318,26 @@ async def test_delete_keeps_the_delivery_history(client, tenant, create_webhook,
             await session.scalars(select(Delivery).where(Delivery.webhook_id == created["id"]))
         ).all()
     assert len(kept) == 1
+
+
+async def test_refusals_say_what_is_wrong(client, tenant, create_webhook) -> None:
+    """Each refusal names its own fault: a test event's pattern is not a type (and the answer
+    does not suggest the pattern back), a description is text of at most 1000 characters, a
+    header value has a unit, too many headers are not one header with no name."""
+    hook = await create_webhook(url="https://example.com/hook", events=["user.*"])
+    pattern = await client.post(
+        f"/api/v1/webhooks/{hook['id']}/test", json={"event": "user.*"}, headers=tenant.headers
+    )
+    error = assert_error(pattern, 400, "unknown_event_type")
+    assert "is a pattern: an event has one type, such as 'user." in error["message"]
+    assert "user.*" not in error["details"]["did_you_mean"]
+    path = f"/api/v1/webhooks/{hook['id']}"
+    long = await client.put(path, json={"description": "x" * 1001}, headers=tenant.headers)
+    assert_error(long, 422)
+    assert "at most 1000 characters" in long.text
+    value = await client.put(path, json={"headers": {"X-A": "v" * 1025}}, headers=tenant.headers)
+    assert "at most 1024 characters" in assert_error(value, 422)["message"]
+    many = {f"X-H{n}": "v" for n in range(21)}
+    too_many = await client.put(path, json={"headers": many}, headers=tenant.headers)
+    message = assert_error(too_many, 422)["message"]
+    assert "at most 20 headers" in message and "''" not in message
