@@ -19,7 +19,8 @@ from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination
 from hookline.api.schemas.trials import FilterTestRequest, SampleEvent, WebhookTestRequest
 from hookline.api.schemas.webhooks import WebhookCreate, WebhookUpdate
-from hookline.api.services import deliveries, trials, webhooks
+from hookline.api.services import deliveries, event_type_checks, trials, webhooks
+from hookline.core.filters import type_matches
 from hookline.core.models import DeliveryStatus
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -104,7 +105,12 @@ async def _detail_page(
     context.setdefault("form", forms.form_of(webhook))
     context.setdefault("trial", {})
     notice = NOTICES.get(request.query_params.get("notice", ""))
-    first = next((t for t in webhook.events if t in catalog), "user.created")
+    # The tenant's own types too: they may be all this webhook can receive.
+    names = [
+        *catalog.names(),
+        *sorted(await event_type_checks.tenant_names(session, user.tenant_id)),
+    ]
+    first = next((n for n in names if type_matches(webhook.events, n)), "user.created")
     return page(
         request,
         "webhook.html",
@@ -114,7 +120,7 @@ async def _detail_page(
             "stats": stats,
             "spark": spark,
             "deliveries": recent,
-            "event_types": catalog.names(),
+            "event_types": names,
             "webhook_first_type": first,
             "notice": notice,
             **context,

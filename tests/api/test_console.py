@@ -371,3 +371,23 @@ async def test_the_webhook_page_shows_its_limits_and_its_circuit(
     assert "<dt>Order</dt><dd>one at a time, in publish order (fifo)</dd>" in page
     assert re.search(r'<dd class="bad">open until', page)
     assert "opened: 7 of 10 failed" in page
+
+
+async def test_a_webhook_page_offers_the_tenants_own_types_to_try(
+    client, tenant, receiver, create_webhook
+):
+    """A webhook subscribed only to the tenant's own types can be tested from its page: the
+    test event and the filter playground list them, the playground starting on one it takes."""
+    created = await client.post(
+        "/api/v1/event-types", json={"name": "order.created"}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    webhook = await create_webhook(url=receiver.url("/hook"), events=["order.*"])
+    await sign_in(client, tenant.headers)
+    page = await client.get(f"/console/webhooks/{webhook['id']}")
+    assert page.status_code == 200
+    for select_id in ("test-event", "try-type"):
+        options = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', page.text, re.S)
+        assert options and "<option" in options[1] and ">order.created<" in options[1], select_id
+    playground = re.search(r'<select id="try-type"[^>]*>(.*?)</select>', page.text, re.S)[1]
+    assert "<option selected>order.created</option>" in playground
