@@ -100,6 +100,7 @@ _DELIVERY_UPDATE = (
         ),
         next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
         parked=False,
+        redelivery_requested_at=None,  # attempted: a claim (store/claims.py) has done its work
     )
 )
 
@@ -257,5 +258,6 @@ def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime)
                 last_error=reason,
                 updated_at=now,
                 next_attempt_at=None,
+                redelivery_requested_at=None,
             )
         )

@@ -27,6 +27,7 @@ from hookline.core.retry import status_family
 from hookline.infra import metrics
 from hookline.infra.crypto import missing_key_message
 from hookline.infra.keys_in_use import client_key_ids, missing_workflow_keys
+from hookline.store import claims
 from hookline.store.retention import has_expired, is_live
 from hookline.store.settling import is_undelivered
 from hookline.store.tables import Attempt, Delivery, Event, Webhook
@@ -183,6 +184,7 @@ async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[st
 
 
 IN_FLIGHT = "in flight: its current series goes on"
+JUST_ASKED = "in flight: another request just scheduled its redelivery"
 
 
 def _not_redeliverable(delivery: Delivery, webhook_status: str | None) -> str | None:
@@ -235,11 +237,17 @@ async def redeliver(
         if (reason := _not_redeliverable(d, webhook_status[d.webhook_id])) is not None
     }
     targets = [d for d in wanted if d.id not in not_scheduled]
+    # Another request for the same deliveries a moment ago: its series has not recorded an
+    # attempt yet, and the workflow would take this one as nothing to do.
+    claimed = await claims.claim(session, [d.id for d in targets], datetime.now(UTC))
+    not_scheduled |= {d.id: JUST_ASKED for d in targets if d.id not in claimed}
+    targets = [d for d in targets if d.id in claimed]
     # "Every failed one" of a large event is named by none: its chunks each take their own
     # (store/matching.py), where naming thousands would make one chunk of them all.
     named = None if not webhook_ids and len(rows) > CHUNK_SIZE else [d.webhook_id for d in targets]
     expired: list[str] = []
     if targets and not await signal_redeliver(temporal, event.id, named):
+        await claims.release(session, [d.id for d in targets])
         expired, targets = [event.id], []
     metrics.redelivery_requested(len(targets))
     result = RedeliverResult(
@@ -249,7 +257,7 @@ async def redeliver(
         expired=expired,
         not_scheduled=not_scheduled,
     )
-    in_flight = sum(reason == IN_FLIGHT for reason in not_scheduled.values())
+    in_flight = sum(reason in (IN_FLIGHT, JUST_ASKED) for reason in not_scheduled.values())
     inactive = len(not_scheduled) - in_flight
     message = (
         f"event {event.id} expired; nothing can be redelivered"

@@ -48,3 +48,51 @@ async def test_redelivering_beside_a_retrying_delivery_delivers_and_says_what_it
     assert got[-1].headers["x-webhook-attempt"] == "1"  # a new, manual series
     await asyncio.sleep(0.5)
     assert len(receiver.for_path("/retrying")) == 1  # its series goes on as it was
+
+
+async def test_concurrent_requests_for_one_delivery_schedule_it_once(
+    live, tenant, create_webhook, receiver
+):
+    """Four redeliveries of one failed delivery at once (a double click, a retried script):
+    one is scheduled, the others say it is in flight, and the receiver gets one POST. Once
+    that attempt is recorded, the delivery can be redelivered again."""
+    receiver.script("/hook", [Reply(500)])
+    hook = await create_webhook(
+        client=live, url=receiver.url("/hook"), retry_policy={"max_attempts": 1}
+    )
+    published = await live.post(
+        "/api/v1/events", json={"type": "user.created", "data": {}}, headers=tenant.headers
+    )
+    event_id = published.json()["data"]["id"]
+    path = f"/api/v1/events/{event_id}"
+    deadline = time.monotonic() + 30
+    while (await live.get(path, headers=tenant.headers)).json()["data"]["status"] != "failed":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    # Answered slowly: its attempt is recorded only after every request below has come.
+    receiver.script("/hook", [Reply(200, delay=2)])
+
+    async def redeliver():
+        answer = await live.post(
+            f"{path}/redeliver", json={"webhook_ids": [hook["id"]]}, headers=tenant.headers
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["data"]
+
+    answers = await asyncio.gather(*(redeliver() for _ in range(4)))
+    assert sorted(a["scheduled"] for a in answers) == [0, 0, 0, 1]
+    assert all(
+        "in flight" in next(iter(a["not_scheduled"].values()))
+        for a in answers
+        if not a["scheduled"]
+    )
+    await receiver.wait_for(2, path="/hook", timeout=30)
+    deadline = time.monotonic() + 30
+    while (await live.get(path, headers=tenant.headers)).json()["data"]["status"] != "succeeded":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    assert len(receiver.for_path("/hook")) == 2  # the first attempt, and one redelivery
+    again = await redeliver()  # ended again: a new request is a new redelivery
+    assert again["scheduled"] == 1
+    await receiver.wait_for(3, path="/hook", timeout=30)
