@@ -70,8 +70,10 @@ class RetryPolicy(BaseModel):
     (`retry.BOUNDS`); durations are in seconds.
     """
 
+    # Strict: `true` or "3" for a count is a mistake to report, not a value to guess.
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={"examples": [{"max_attempts": 8, "initial_interval": 10}]},
     )
 
@@ -126,6 +128,7 @@ class RetryPolicy(BaseModel):
 MaxInFlight = Annotated[
     int | None,
     Field(
+        strict=True,
         ge=1,
         le=1000,
         description="Deliveries POSTing to this webhook at once, across every worker; more "
@@ -136,6 +139,7 @@ MaxInFlight = Annotated[
 RateLimit = Annotated[
     int | None,
     Field(
+        strict=True,
         ge=1,
         le=10_000,
         description="Deliveries per second at most, across every worker; more wait, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from hookline.api.schemas.webhooks import MASKED_SECRET
@@ -341,3 +342,23 @@ async def test_refusals_say_what_is_wrong(client, tenant, create_webhook) -> Non
     too_many = await client.put(path, json={"headers": many}, headers=tenant.headers)
     message = assert_error(too_many, 422)["message"]
     assert "at most 20 headers" in message and "''" not in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rate_limit": True},
+        {"max_in_flight": "3"},
+        {"retry_policy": {"max_attempts": "3"}},
+        {"retry_policy": {"initial_interval": False}},
+    ],
+)
+async def test_counts_and_durations_are_numbers_not_guessed_from_other_json(
+    client, tenant, create_webhook, change
+) -> None:
+    """`true` stored as a rate of 1, or "3" as 3 attempts, would keep a mistake silently."""
+    hook = await create_webhook(url="https://example.com/hook")
+    answer = await client.put(f"/api/v1/webhooks/{hook['id']}", json=change, headers=tenant.headers)
+    assert_error(answer, 422)
+    stored = (await client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()
+    assert stored["data"]["rate_limit"] is None and stored["data"]["max_in_flight"] is None
