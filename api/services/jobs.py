@@ -133,7 +133,17 @@ async def start(
 
 
 async def _memo(handle: WorkflowHandle) -> dict:
-    return await (await handle.describe()).memo()
+    """The job's memo (RPCError NOT_FOUND: no such job; 503 while Temporal is away)."""
+    try:
+        return await (await handle.describe()).memo()
+    except RPCError as exc:
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    except RuntimeError as exc:  # a lazy client that cannot connect yet
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
 
 
 async def _keyed_job(temporal: Client, tenant_id: str, job: str, request: dict) -> JobOut:

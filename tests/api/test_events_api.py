@@ -90,6 +90,27 @@ async def test_temporal_down_is_503_with_retry_after(api, tenant):
     assert health.status_code == 503 and health.json()["store"] == "ok"
 
 
+async def test_temporal_down_is_503_when_a_keyed_job_is_looked_up(api, tenant):
+    """A replay of an inactive webhook with a key looks for the job that key started (a
+    retry of it is that job): with Temporal away, that is a 503 to retry, not a 500."""
+    async with api(temporal_address=f"127.0.0.1:{free_port()}") as client:
+        created = await client.post(
+            "/api/v1/webhooks",
+            headers=tenant.headers,
+            json={"url": "https://example.com/hook", "events": ["user.created"]},
+        )
+        hook = created.json()["data"]["id"]
+        await client.put(
+            f"/api/v1/webhooks/{hook}", headers=tenant.headers, json={"status": "inactive"}
+        )
+        answer = await client.post(
+            f"/api/v1/webhooks/{hook}/replay",
+            headers={**tenant.headers, "Idempotency-Key": "k-1"},
+            json={"since": "2026-01-01T00:00:00Z"},
+        )
+    assert_error(answer, 503, "service_unavailable")
+
+
 async def test_events_of_another_tenant_are_invisible(client, tenant, other_tenant, sessions):
     now = datetime.now(UTC)
     async with sessions.begin() as session:
