@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +32,22 @@ def temporal_unavailable(exc: Exception) -> ApiError:
         details={"reason": str(exc)[:200]},
         headers={"Retry-After": "5"},
     )
+
+
+@contextmanager
+def temporal_reached() -> Iterator[None]:
+    """Around a call to Temporal: the errors that mean it is away (unavailable, or a lazy
+    client that cannot connect yet) become the 503 to retry; any other is raised as it is."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status in UNAVAILABLE:
+            raise temporal_unavailable(exc) from exc
+        raise
+    except RuntimeError as exc:
+        if "connect" in str(exc).lower():
+            raise temporal_unavailable(exc) from exc
+        raise
 
 
 def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) -> None:
@@ -63,23 +81,16 @@ async def start_event(
 ) -> WorkflowHandle | None:
     """Starts the workflow; None when a closed run of the same id exists (already delivered)."""
     try:
-        handle = await client.start_workflow(
-            EventWorkflow.run,
-            event,
-            **start_options(settings, event),  # the reconciler's too (infra/starts.py)
-            # Granted only when this process runs a worker (the API's embedded one).
-            request_eager_start=True,
-        )
+        with temporal_reached():
+            handle = await client.start_workflow(
+                EventWorkflow.run,
+                event,
+                **start_options(settings, event),  # the reconciler's too (infra/starts.py)
+                # Granted only when this process runs a worker (the API's embedded one).
+                request_eager_start=True,
+            )
     except WorkflowAlreadyStartedError:
         return None
-    except RPCError as exc:
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
-        raise
-    except RuntimeError as exc:  # lazy client that cannot connect yet
-        if "connect" in str(exc).lower():
-            raise temporal_unavailable(exc) from exc
-        raise
     # Whether the start was eager is not in the SDK's public API (only a private flag on the
     # handle): counted as a start. The API's SDK metrics give the eager share: workflow tasks
     # it ran (`temporal_workflow_task_execution_latency_count`) minus those it polled

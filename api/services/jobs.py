@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
-from hookline.api.publish import UNAVAILABLE, temporal_unavailable
+from hookline.api.publish import temporal_reached
 from hookline.api.schemas.events import BulkRedeliverRequest
 from hookline.api.schemas.jobs import JobLinks, JobOut, JobRequestOut, ReplayRequest
 from hookline.core import search_attributes as sa
@@ -99,51 +99,36 @@ async def start(
     )
     nonce = new_id("req") if key is not None else None
     try:
-        handle = await temporal.start_workflow(
-            RedeliveryJobWorkflow.run,
-            input,
-            id=job,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.TENANT, query.tenant_id),
-                    SearchAttributePair(sa.STATUS, JobState.RUNNING.value),
-                ]
-            ),
-            memo={REQUEST: request, STARTED_BY: nonce} if key is not None else None,
-            static_summary=f"{query.kind.value} job",
-        )
-        # The same key may have started it already (and it still runs): then it is that job.
-        if key is not None and (await _memo(handle)).get(STARTED_BY) != nonce:
-            return await _keyed_job(temporal, query.tenant_id, job, request)
+        with temporal_reached():
+            handle = await temporal.start_workflow(
+                RedeliveryJobWorkflow.run,
+                input,
+                id=job,
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.TENANT, query.tenant_id),
+                        SearchAttributePair(sa.STATUS, JobState.RUNNING.value),
+                    ]
+                ),
+                memo={REQUEST: request, STARTED_BY: nonce} if key is not None else None,
+                static_summary=f"{query.kind.value} job",
+            )
     except WorkflowAlreadyStartedError:  # that key's job has ended
         return await _keyed_job(temporal, query.tenant_id, job, request)
-    except RPCError as exc:
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
-        raise
-    except RuntimeError as exc:  # a lazy client that cannot connect yet
-        if "connect" in str(exc).lower():
-            raise temporal_unavailable(exc) from exc
-        raise
+    # The same key may have started it already (and it still runs): then it is that job.
+    if key is not None and (await _memo(handle)).get(STARTED_BY) != nonce:
+        return await _keyed_job(temporal, query.tenant_id, job, request)
     view = JobView(job_id=job, query=query, rate=input.rate, progress=JobProgress())
     return _out(job, query.kind, JobState.RUNNING.value, view)
 
 
 async def _memo(handle: WorkflowHandle) -> dict:
     """The job's memo (RPCError NOT_FOUND: no such job; 503 while Temporal is away)."""
-    try:
+    with temporal_reached():
         return await (await handle.describe()).memo()
-    except RPCError as exc:
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
-        raise
-    except RuntimeError as exc:  # a lazy client that cannot connect yet
-        if "connect" in str(exc).lower():
-            raise temporal_unavailable(exc) from exc
-        raise
 
 
 async def _keyed_job(temporal: Client, tenant_id: str, job: str, request: dict) -> JobOut:
@@ -264,16 +249,11 @@ async def get_job(temporal: Client, tenant_id: str, job: str) -> JobOut:
     counts of the runs before it)."""
     handle = await _handle(temporal, tenant_id, job)
     try:
-        described = await handle.describe()
+        with temporal_reached():
+            described = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"job {job} does not exist") from exc
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
-        raise
-    except RuntimeError as exc:  # a lazy client that cannot connect yet
-        if "connect" in str(exc).lower():
-            raise temporal_unavailable(exc) from exc
         raise
     view: JobView | None
     try:
@@ -291,14 +271,9 @@ async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | N
     ended is answered as it is."""
     handle = await _handle(temporal, tenant_id, job)
     try:
-        await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
+        with temporal_reached():
+            await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
     except RPCError as exc:
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
-        if exc.status != RPCStatusCode.NOT_FOUND:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # no such job: get_job says so
             raise
-    except RuntimeError as exc:  # a lazy client that cannot connect yet
-        if "connect" in str(exc).lower():
-            raise temporal_unavailable(exc) from exc
-        raise
     return await get_job(temporal, tenant_id, job)
