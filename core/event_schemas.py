@@ -179,30 +179,50 @@ def _unique_items(
         seen.add(key)
 
 
+class LruCache:
+    """At most `size` entries by key, the least recently used going first; safe to share
+    between threads (validations may run in them)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class _SchemaKeys:
     """What is derived from a part of a compiled schema (the equality keys of an `enum` list
-    or a `const` value, a schema's paths), made once per part: the compiled validators keep
-    their schemas, so these parts, alive; the oldest are dropped past `size`. One instance
-    per kind of derivation."""
+    or a `const` value, a schema's paths), made once per part and kept by its identity: the
+    compiled validators keep their schemas, so these parts, alive; the least recently used go
+    first past `size`. One instance per kind of derivation."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._made: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()  # validations may run in threads
+        self._made = LruCache(size)
 
     def of(self, value: Any, make: Callable[[Any], Any]) -> Any:
         if type(value) not in (list, dict):
             return make(value)
-        with self._lock:
-            found = self._made.get(id(value))
-            if found is not None and found[0] is value:
-                self._made.move_to_end(id(value))
-                return found[1]
+        found = self._made.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
         made = make(value)
-        with self._lock:
-            self._made[id(value)] = (value, made)
-            while len(self._made) > self._size:
-                self._made.popitem(last=False)
+        self._made.put(id(value), (value, made))
         return made
 
 
@@ -370,25 +390,6 @@ def _schema_pointer(schema: Any, error: ValidationError) -> str:
     return pointer((*where, error.validator))
 
 
-class ValidatorCache:
+class ValidatorCache(LruCache):
     """Compiled validators by (tenant, type, version): a type's version changes with its
-    schema, so an entry is never stale; least recently used ones go first."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
-
-    def get(self, key: tuple[str, str, int]) -> Any | None:
-        validator = self._entries.get(key)
-        if validator is not None:
-            self._entries.move_to_end(key)
-        return validator
-
-    def put(self, key: tuple[str, str, int], validator: Any) -> None:
-        self._entries[key] = validator
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+    schema, so an entry is never stale."""
