@@ -9,6 +9,7 @@ against it (`event_type_checks`). Built-in types have no schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -214,6 +215,30 @@ async def create_type(
 CHANGE_TRIES = 8
 
 
+async def _change(
+    session: AsyncSession, tenant_id: str, name: str, change: Callable[[EventType], bool]
+) -> EventType:
+    """The type changed by `change` (False: nothing to change) and written with a new version,
+    over the version read: tried again on top of another change written meanwhile."""
+    for _ in range(CHANGE_TRIES):
+        row = await tenant_row(session, tenant_id, name)
+        if row is None:
+            raise _not_found(name)
+        if not change(row):
+            return row
+        row.version += 1
+        row.updated_at = datetime.now(UTC)
+        try:
+            await session.commit()
+        except StaleDataError:  # another change was written since the read: on top of it
+            await session.rollback()
+            continue
+        return row
+    raise ApiError(
+        409, f"event type {name} was changed by other requests meanwhile; send this one again"
+    )
+
+
 async def update_type(
     session: AsyncSession, catalog: Catalog, tenant_id: str, name: str, body: EventTypeUpdate
 ) -> EventTypeOut:
@@ -221,11 +246,9 @@ async def update_type(
     the type as it is when the change is written. A change that changes nothing keeps the
     version."""
     _refuse_builtin(catalog, name)
-    for _ in range(CHANGE_TRIES):
-        row = await tenant_row(session, tenant_id, name)
-        if row is None:
-            raise _not_found(name)
-        given = body.model_fields_set
+    given = body.model_fields_set
+
+    def change(row: EventType) -> bool:
         schema = body.json_schema if "json_schema" in given else row.json_schema
         example = body.example if "example" in given else row.example
         description = body.description if body.description is not None else row.description
@@ -236,44 +259,25 @@ async def update_type(
             row.description,
         )
         if not changed and not restore:
-            return tenant_out(row)
+            return False
         check_definition(name, schema, example)
         row.description, row.json_schema, row.example = description, schema, example
         if restore:
             row.archived_at = None
-        row.version += 1
-        row.updated_at = datetime.now(UTC)
-        try:
-            await session.commit()
-        except StaleDataError:  # another change was written since the read: on top of it
-            await session.rollback()
-            continue
-        return tenant_out(row)
-    raise _changed_concurrently(name)
+        return True
 
-
-def _changed_concurrently(name: str) -> ApiError:
-    return ApiError(
-        409, f"event type {name} was changed by other requests meanwhile; send this one again"
-    )
+    return tenant_out(await _change(session, tenant_id, name, change))
 
 
 async def archive_type(session: AsyncSession, catalog: Catalog, tenant_id: str, name: str) -> None:
     """Hidden from new subscriptions and publishes; events of it keep their history, and
     webhooks subscribed to it keep the subscription."""
     _refuse_builtin(catalog, name)
-    for _ in range(CHANGE_TRIES):
-        row = await tenant_row(session, tenant_id, name)
-        if row is None:
-            raise _not_found(name)
+
+    def archive(row: EventType) -> bool:
         if row.archived_at is not None:
-            return
-        row.archived_at = row.updated_at = datetime.now(UTC)
-        row.version += 1
-        try:
-            await session.commit()
-        except StaleDataError:
-            await session.rollback()
-            continue
-        return
-    raise _changed_concurrently(name)
+            return False
+        row.archived_at = datetime.now(UTC)
+        return True
+
+    await _change(session, tenant_id, name, archive)
