@@ -35,14 +35,28 @@ validators = event_schemas.ValidatorCache(size=1024)
 _NO_SCHEMA = False  # cached for a version without a schema
 
 
-async def tenant_names(session: AsyncSession, tenant_id: str, archived: bool = False) -> list[str]:
-    """The tenant's types that take subscriptions and publishes (not archived); or, with
-    `archived`, those archived."""
-    shelved = EventType.archived_at.is_not(None) if archived else EventType.archived_at.is_(None)
+async def tenant_names(session: AsyncSession, tenant_id: str) -> list[str]:
+    """The tenant's types that take subscriptions and publishes (not archived)."""
     rows = await session.scalars(
-        select(EventType.name).where(EventType.tenant_id == tenant_id, shelved)
+        select(EventType.name).where(
+            EventType.tenant_id == tenant_id, EventType.archived_at.is_(None)
+        )
     )
     return list(rows)
+
+
+async def _tenant_types(session: AsyncSession, tenant_id: str) -> tuple[list[str], list[str]]:
+    """The tenant's type names, in one read: those not archived, and those archived."""
+    active: list[str] = []
+    archived: list[str] = []
+    rows = await session.execute(
+        select(EventType.name, EventType.archived_at.is_not(None)).where(
+            EventType.tenant_id == tenant_id
+        )
+    )
+    for name, shelved in rows:
+        (archived if shelved else active).append(name)
+    return active, archived
 
 
 async def check_patterns(
@@ -63,8 +77,7 @@ async def check_patterns(
     own: list[str] = []
     archived: list[str] = []
     if catalog.unknown(new):  # only then is the store read
-        own = await tenant_names(session, tenant_id)
-        archived = await tenant_names(session, tenant_id, archived=True)
+        own, archived = await _tenant_types(session, tenant_id)
         if allow_archived:
             own += archived
     unknown = catalog.unknown(new, own)
