@@ -55,6 +55,16 @@ async def counts(sessions, event_id: str) -> tuple[str, dict[str, int], int]:
     return status, by_status, attempts
 
 
+async def settled_as(sessions, event_id: str, status: str, deliveries: int, timeout: float):
+    """Until the event has `status` and all its `deliveries` that status too."""
+
+    async def settled() -> bool:
+        now, by_status, _ = await counts(sessions, event_id)
+        return now == status and by_status == {status: deliveries}
+
+    await until(settled, timeout)
+
+
 async def until(check, timeout: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
@@ -78,11 +88,7 @@ async def test_an_event_to_2000_webhooks_is_delivered_retried_recorded_and_redel
     async with running_worker(dev_env.client, settings):
         handle = await publish(dev_env.client, settings, tenant.tenant_id)
 
-        async def settled() -> bool:
-            status, by_status, _ = await counts(sessions, handle.id)
-            return status == "succeeded" and by_status == {"succeeded": WEBHOOKS}
-
-        await until(settled, timeout=240)
+        await settled_as(sessions, handle.id, "succeeded", WEBHOOKS, timeout=240)
         await receiver.wait_for(WEBHOOKS + FAILING_ONCE, timeout=30)
         _, _, attempts = await counts(sessions, handle.id)
         progress = await handle.query(EventWorkflow.progress)

@@ -14,7 +14,7 @@ from hookline.workflows.event import CHUNK_SIZE
 from tests.support.flow import publish
 from tests.support.receiver import Reply
 from tests.support.temporal import isolated_settings, running_worker
-from tests.workflows.test_fan_out import add_webhooks, chunk_runs, counts, until
+from tests.workflows.test_fan_out import add_webhooks, chunk_runs, settled_as, until
 
 # ~250 bytes of a chunk's attempt-1 payload each: one chunk over 9,000 would be ~2.2 MB,
 # past Temporal's 2 MB (6,000 made 1.49 MB in one marker).
@@ -36,21 +36,13 @@ async def test_redelivering_thousands_of_failed_deliveries_fans_out_by_chunks(
     async with running_worker(dev_env.client, settings):
         handle = await publish(dev_env.client, settings, tenant.tenant_id)
 
-        async def all_failed() -> bool:
-            status, by_status, _ = await counts(sessions, handle.id)
-            return status == "failed" and by_status == {"failed": WEBHOOKS}
-
-        await until(all_failed, timeout=300)
+        await settled_as(sessions, handle.id, "failed", WEBHOOKS, timeout=300)
         receiver.script("/down", Reply(200))  # back up
         async with sessions() as session:
             answer = await redeliver(session, dev_env.client, tenant.tenant_id, handle.id)
         assert answer.data.scheduled == WEBHOOKS
 
-        async def all_succeeded() -> bool:
-            status, by_status, _ = await counts(sessions, handle.id)
-            return status == "succeeded" and by_status == {"succeeded": WEBHOOKS}
-
-        await until(all_succeeded, timeout=300)
+        await settled_as(sessions, handle.id, "succeeded", WEBHOOKS, timeout=300)
 
         async def redelivered_by_chunks() -> bool:  # visibility lags a little
             runs = await chunk_runs(dev_env.client, handle.id)
