@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api.errors import ApiError
-from hookline.api.publish import UNAVAILABLE, temporal_unavailable
+from hookline.api.publish import temporal_reached
 from hookline.api.schemas.common import Page, Pagination
 from hookline.api.schemas.events import (
     AttemptOut,
@@ -162,23 +162,23 @@ async def webhook_stats(session: AsyncSession, webhook: Webhook, span: timedelta
 
 async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[str] | None) -> bool:
     """False when the workflow has closed: the event's retention is over. 409 when the event's
-    history was sealed with a key no longer configured (its worker could not replay it)."""
+    history was sealed with a key no longer configured (its worker could not replay it); 503
+    when Temporal is away."""
     try:
-        missing = await missing_workflow_keys(temporal, event_id)
-        if missing:
-            raise ApiError(
-                409,
-                missing_key_message(f"event {event_id} is", missing, client_key_ids(temporal)),
-                details={"missing_key_ids": sorted(missing)},
+        with temporal_reached():
+            missing = await missing_workflow_keys(temporal, event_id)
+            if missing:
+                raise ApiError(
+                    409,
+                    missing_key_message(f"event {event_id} is", missing, client_key_ids(temporal)),
+                    details={"missing_key_ids": sorted(missing)},
+                )
+            await temporal.get_workflow_handle(event_id).signal(
+                "redeliver", RedeliverSignal(webhook_ids=webhook_ids)
             )
-        await temporal.get_workflow_handle(event_id).signal(
-            "redeliver", RedeliverSignal(webhook_ids=webhook_ids)
-        )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return False
-        if exc.status in UNAVAILABLE:
-            raise temporal_unavailable(exc) from exc
         raise
     return True
 
@@ -246,7 +246,14 @@ async def redeliver(
     # (store/matching.py), where naming thousands would make one chunk of them all.
     named = None if not webhook_ids and len(rows) > CHUNK_SIZE else [d.webhook_id for d in targets]
     expired: list[str] = []
-    if targets and not await signal_redeliver(temporal, event.id, named):
+    try:
+        signalled = not targets or await signal_redeliver(temporal, event.id, named)
+    except Exception:
+        # Not asked of the workflow: a retry of this request must not find its own claim.
+        # (A cancelled request keeps it: the signal may have gone; the claim lapses.)
+        await claims.release(session, [d.id for d in targets])
+        raise
+    if not signalled:
         await claims.release(session, [d.id for d in targets])
         expired, targets = [event.id], []
     metrics.redelivery_requested(len(targets))

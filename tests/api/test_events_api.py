@@ -18,6 +18,7 @@ from hookline.store.transactions import Store
 from tests.api.conftest import assert_error
 from tests.conftest import make_tenant
 from tests.support.events import add_event
+from tests.support.store import add_webhook
 
 
 async def test_unknown_type_is_400_with_the_closest_names(client, tenant):
@@ -109,6 +110,30 @@ async def test_temporal_down_is_503_when_a_keyed_job_is_looked_up(api, tenant):
             json={"since": "2026-01-01T00:00:00Z"},
         )
     assert_error(answer, 503, "service_unavailable")
+
+
+async def test_temporal_down_is_503_for_a_redelivery_that_a_retry_then_gets(
+    api, tenant, sessions, temporal_env
+):
+    """A redelivery asked while Temporal is away is a 503 to retry, not a 500, and leaves no
+    claim behind: the retry is not answered "another request just scheduled it"."""
+    hook = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hook")
+    event_id, _ = await add_event(
+        sessions, tenant.tenant_id, hook.id, datetime.now(UTC) + timedelta(days=1)
+    )
+    path = f"/api/v1/events/{event_id}/redeliver"
+    async with api(temporal_address=f"127.0.0.1:{free_port()}") as client:
+        answer = await client.post(path, headers=tenant.headers, json={})
+    assert_error(answer, 503, "service_unavailable")
+
+    async with api(
+        temporal_address=temporal_env.client.service_client.config.target_host
+    ) as client:
+        retried = await client.post(path, headers=tenant.headers, json={})
+    # Temporal is back and has no run for this store-only event: its window is over.
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["expired"] == [event_id]
+    assert retried.json()["data"]["not_scheduled"] == {}
 
 
 async def test_events_of_another_tenant_are_invisible(client, tenant, other_tenant, sessions):
