@@ -237,10 +237,11 @@ async def add_event_type(
     user: FormUserDep,
     session: SessionDep,
     catalog: CatalogDep,
-    name: Annotated[str, Form(max_length=200)] = "",
-    description: Annotated[str, Form(max_length=1000)] = "",
-    json_schema: Annotated[str, Form(max_length=70_000, alias="schema")] = "",
-    example: Annotated[str, Form(max_length=70_000)] = "",
+    # The API model's limits, so that over one the form comes back with the input and a message.
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    json_schema: Annotated[str, Form(alias="schema")] = "",
+    example: Annotated[str, Form()] = "",
 ) -> Response:
     """The API's `POST /event-types`, from the form."""
     user.require("webhooks:write")

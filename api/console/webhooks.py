@@ -32,7 +32,8 @@ NOTICES = {
     "enabled": "Webhook enabled: it receives events again.",
     "disabled": "Webhook disabled: new events skip it until it is enabled.",
 }
-Text = Annotated[str, Form(max_length=20_000)]
+# A field's limit is the API model's: over it, the form comes back with the input and a message.
+Text = Annotated[str, Form()]
 
 
 # --------------------------------------------------------------------------- pages
@@ -304,7 +305,7 @@ async def filter_test(
     session: SessionDep,
     settings: SettingsDep,
     catalog: CatalogDep,
-    type: Annotated[str, Form(max_length=200)] = "",
+    type: Text = "",
     data: Text = "",
     filter: Text = "",
 ) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -329,6 +331,35 @@ async def test_the_webhook_forms_edit_disable_rotate_test_and_explain(
     assert "Matches" in yes.text and "type user.created matches" in yes.text
     wrong = await client.post(f"{base}/filter-test", data=trial | {"data": "[1]"})
     assert wrong.status_code == 422 and "must be a JSON object" in wrong.text
+
+
+async def test_a_form_over_a_fields_limit_comes_back_with_its_input(client, tenant, create_webhook):
+    """Over the API's limit for a field, a form is shown again with what was typed and the
+    field's limit; a payload longer than a line of text is tried in the playground."""
+    webhook = await create_webhook(events=["user.*"])
+    csrf = await sign_in(client, tenant.headers)
+    long_filter = '{"data.plan": "' + "p" * 25_000 + '"}'
+    created = await client.post(
+        "/console/webhooks",
+        data={"csrf": csrf, "url": "https://example.com/kept", "events": "user.created",
+              "description": "d" * 20_500, "filter": long_filter},
+    )  # fmt: skip
+    assert created.status_code == 422
+    assert "description" in created.text and "1000 characters" in created.text
+    assert 'value="https://example.com/kept"' in created.text and "p" * 25_000 in created.text
+
+    data = '{"plan": "pro", "notes": "' + "n" * 30_000 + '"}'
+    trial = {"csrf": csrf, "type": "user.created", "data": data, "filter": '{"data.plan": "pro"}'}
+    tried = await client.post(f"/console/webhooks/{webhook['id']}/filter-test", data=trial)
+    assert tried.status_code == 200 and "Matches" in tried.text
+
+    schema = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(4000)}}
+    added = await client.post(
+        "/console/event-types",
+        data={"csrf": csrf, "name": "report.ready", "schema": json.dumps(schema)},
+    )
+    assert added.status_code == 422 and "schema is larger than 65536 bytes" in added.text
+    assert 'value="report.ready"' in added.text and '"p3999"' in html.unescape(added.text)
 
 
 async def test_hookline_dev_mints_a_link_for_the_bootstrap_tenant(client, settings):
