@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -18,8 +19,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.activities.deps import Deps
+from hookline.core import ids
 from hookline.core.jobs import (
     MAX_ERRORS,
+    SKIPPED_DELIVERED,
     SKIPPED_EXPIRED,
     SKIPPED_IN_FLIGHT,
     SKIPPED_MISSING_KEY,
@@ -34,6 +37,7 @@ from hookline.core.jobs import (
 from hookline.core.models import RedeliverSignal
 from hookline.infra import metrics
 from hookline.infra.keys_in_use import missing_workflow_keys
+from hookline.store import claims
 from hookline.store.jobs import count_job_events, job_page
 
 # Temporal briefly unavailable: the same event is tried again (not the activity, which would
@@ -85,11 +89,36 @@ class JobActivities:
         if item.in_flight:  # its workflow would leave it to its series: not a promise to count
             _skip(out, SKIPPED_IN_FLIGHT)
             return
+        claimed: list[str] = []
+        if item.webhook_ids is not None:
+            # Claimed as a single redelivery claims them: another request for the same
+            # deliveries a moment before or after schedules them once.
+            by_delivery = {ids.delivery_id(item.event_id, w): w for w in item.webhook_ids}
+            taken, in_flight = await self.deps.store.transaction(
+                claims.claim_for_job,
+                list(by_delivery),
+                datetime.now(UTC),
+                item.undelivered_only,
+            )
+            claimed = [d for d in by_delivery if d in taken]
+            if not claimed:
+                _skip(out, SKIPPED_IN_FLIGHT if in_flight else SKIPPED_DELIVERED)
+                return
+            item = item.model_copy(update={"webhook_ids": [by_delivery[d] for d in claimed]})
+        signalled = False
+        try:
+            signalled = await self._send(client, item, out)
+        finally:
+            if claimed and not signalled:  # not asked of the workflow: free them for another
+                await self.deps.store.transaction(claims.release_for_job, claimed)
+
+    async def _send(self, client: Client, item: JobItem, out: JobSignalOutput) -> bool:
+        """Whether the signal was sent (then counted as scheduled)."""
         while True:
             try:
                 if await missing_workflow_keys(client, item.event_id):
                     _skip(out, SKIPPED_MISSING_KEY)
-                    return
+                    return False
                 signal = client.get_workflow_handle(item.event_id).signal(
                     "redeliver", RedeliverSignal(webhook_ids=item.webhook_ids)
                 )
@@ -97,7 +126,7 @@ class JobActivities:
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     _skip(out, SKIPPED_EXPIRED)
-                    return
+                    return False
                 if exc.status in _UNAVAILABLE and not out.cancelled:
                     activity.heartbeat(out.model_dump(mode="json"))
                     await asyncio.sleep(_UNAVAILABLE_PAUSE)
@@ -105,10 +134,10 @@ class JobActivities:
                 out.failed += 1
                 if len(out.errors) < MAX_ERRORS:
                     out.errors.append(f"{item.event_id}: {exc.message[:200]}")
-                return
+                return False
             out.scheduled += 1
             out.deliveries += item.size
-            return
+            return True
 
 
 async def _to_its_end(call: Awaitable[None], out: JobSignalOutput) -> None:

@@ -34,9 +34,12 @@ class JobState(StrEnum):
 # Why an event was not signalled (the counts' keys).
 SKIPPED_EXPIRED = "expired"  # its workflow has closed: its retention is over
 SKIPPED_MISSING_KEY = "missing_key"  # its history needs an encryption key no longer configured
-# Replayed while its delivery was still in flight (attempt 1, or retries): its workflow would
-# leave it to the series it is in, so it is not counted as scheduled.
+# Replayed while its delivery was still in flight (attempt 1, or retries), or redelivered by
+# another request a moment before: its workflow would leave it to the series it is in, so it
+# is not counted as scheduled.
 SKIPPED_IN_FLIGHT = "in_flight"
+# A bulk redelivery's deliveries, all delivered since its page was read (by another request).
+SKIPPED_DELIVERED = "delivered"
 
 
 def tenant_prefix(tenant_id: str) -> str:
@@ -167,6 +170,8 @@ class JobItem(BaseModel):
     webhook_ids: list[str] | None
     deliveries: int = 0
     in_flight: bool = False  # a replay's delivery still in its series when the page was read
+    # A bulk redelivery's: each named delivery is signalled only if still undelivered then.
+    undelivered_only: bool = False
 
     @property
     def size(self) -> int:

@@ -111,6 +111,7 @@ def job_page(
             webhook_ids=named[row.id] if counts.get(row.id, 0) <= CHUNK_SIZE else None,
             deliveries=counts.get(row.id, 0),
             in_flight=row.id in in_flight,
+            undelivered_only=query.kind == JobKind.REDELIVER,
         )
         for row in rows
         if named[row.id] or counts.get(row.id, 0) > CHUNK_SIZE

@@ -58,6 +58,26 @@ async def add_event(
     return event_id, delivery_id
 
 
+async def add_delivery(
+    sessions: SessionMaker, tenant_id: str, event_id: str, webhook_id: str, status: str
+) -> str:
+    """Another delivery of an event add_event() wrote; its id."""
+    delivery_id = ids.delivery_id(event_id, webhook_id)
+    async with sessions.begin() as session:
+        session.add(
+            Delivery(
+                id=delivery_id,
+                tenant_id=tenant_id,
+                event_id=event_id,
+                webhook_id=webhook_id,
+                event_type="user.created",
+                status=status,
+                attempts=int(status != "pending"),
+            )
+        )
+    return delivery_id
+
+
 def first_attempt(
     tenant_id: str, event_id: str, webhook_id: str, status_code: int, outcome: str, at: datetime
 ) -> dict:

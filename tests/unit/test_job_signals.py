@@ -4,13 +4,16 @@ may have reached its workflow is counted, and no later one is sent."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from temporalio.testing import ActivityEnvironment
 
 from hookline.activities import jobs
 from hookline.activities.jobs import JobActivities
 from hookline.core.jobs import JobItem, JobSignalInput
+from tests.support.events import add_delivery, add_event
+from tests.support.store import add_webhook
 
 
 class _SlowHandle:
@@ -38,17 +41,29 @@ async def _no_missing_keys(client: object, workflow_id: str) -> set[str]:
     return set()
 
 
-async def test_a_cancel_during_a_signal_counts_that_signal_and_sends_no_other(monkeypatch):
+async def test_a_cancel_during_a_signal_counts_that_signal_and_sends_no_other(
+    monkeypatch, store, sessions, tenant
+):
     monkeypatch.setattr(jobs, "missing_workflow_keys", _no_missing_keys)
     client = _SlowClient()
     env = ActivityEnvironment(client=client)  # type: ignore[arg-type]
-    items = [
-        JobItem(event_id=f"evt_{n}", created=datetime.now(UTC), webhook_ids=["wh_a", "wh_b"])
-        for n in range(5)
-    ]
+    hooks = [await add_webhook(sessions, tenant.tenant_id, "https://example.com/h") for _ in "ab"]
+    expires = datetime.now(UTC) + timedelta(days=1)
+    items = []
+    for _ in range(5):  # each event's deliveries to both webhooks failed
+        event_id, _ = await add_event(sessions, tenant.tenant_id, hooks[0].id, expires)
+        await add_delivery(sessions, tenant.tenant_id, event_id, hooks[1].id, "failed")
+        items.append(
+            JobItem(
+                event_id=event_id,
+                created=datetime.now(UTC),
+                webhook_ids=[hook.id for hook in hooks],
+                undelivered_only=True,
+            )
+        )
     batch = asyncio.ensure_future(
         env.run(
-            JobActivities(deps=None).signal_batch,
+            JobActivities(deps=SimpleNamespace(store=store)).signal_batch,
             JobSignalInput(job_id="job_1", items=items, rate=1000.0),
         )  # type: ignore[arg-type]
     )
@@ -57,5 +72,5 @@ async def test_a_cancel_during_a_signal_counts_that_signal_and_sends_no_other(mo
     out = await batch
 
     assert out.cancelled
-    assert client.sent == client.started == ["evt_0"]
+    assert client.sent == client.started == [items[0].event_id]
     assert (out.scheduled, out.deliveries, out.done) == (1, 2, 1)
