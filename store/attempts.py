@@ -232,13 +232,16 @@ def recorded(connection: Connection, keys: list[tuple[str, int, int]]) -> dict[s
 
 
 def mark_throttled(connection: Connection, throttled: dict[str, Refusal], now: datetime) -> None:
-    """Deliveries (by id) not admitted: no attempt made, why, and when they ask again."""
+    """Deliveries (by id) not admitted: no attempt made, why, and when they ask again. Pending
+    again if a redelivery's series found them failed: in flight for the API, and in line for
+    the wakes and the turns (store/ordering.py), which look among pending deliveries."""
     for delivery, refusal in throttled.items():
         wait = refusal.wait if refusal.wait is not None else THROTTLE_WAIT
         connection.execute(
             update(Delivery.__table__)
             .where(Delivery.id == delivery)
             .values(
+                status=DeliveryStatus.PENDING,
                 last_error=refusal.reason,
                 updated_at=now,
                 next_attempt_at=now + timedelta(seconds=wait),
