@@ -56,11 +56,21 @@ from hookline.delivery import send as sending
 from hookline.delivery.send import error_text, send, webhook_secrets
 from hookline.infra import metrics, tracing
 from hookline.store.admission import Refusal
-from hookline.store.attempts import AttemptRecord, mark_skipped, not_sent, record_attempts
+from hookline.store.attempts import (
+    AttemptRecord,
+    mark_skipped,
+    not_sent,
+    record_attempts,
+    restamp_retries,
+)
 from hookline.store.ordering import woken_by
 from hookline.store.settling import settle
 
 Woken = list[tuple[str, str]]  # (event id, webhook id) to wake: store/ordering.py
+PENDING = DeliveryStatus.PENDING
+# Attempt 1's answers are recorded together at the step's end, in one transaction; those that
+# came within this while another POST still runs are recorded then, before it ends.
+RECORD_ANSWERED_AFTER = 1.0
 log = logging.getLogger("hookline.delivery")
 
 
@@ -146,13 +156,24 @@ class DeliveryActivities:
         skipped = {dlv: reason for dlv, reason in skipped.items() if reason}
         live = [t for t in targets if t.delivery_id not in skipped | refused.keys() | made.keys()]
         records: list[AttemptRecord] = []
+        answered: list[AttemptRecord] = []  # recorded before the step's end
+        disabled_early: list[AttemptRecord] = []
         if event is not None and live:
             body = event.body()
-            records = list(
-                await asyncio.gather(
-                    *(self._attempt(t, event, body, webhooks[t.webhook_id], 1) for t in live)
-                )
-            )
+            posts = [
+                asyncio.ensure_future(self._attempt(t, event, body, webhooks[t.webhook_id], 1))
+                for t in live
+            ]
+            done, waiting = await asyncio.wait(posts, timeout=RECORD_ANSWERED_AFTER)
+            if waiting and done:
+                # A slow receiver beside them: the others' answers are recorded now, not when
+                # it times out (its replay would make them again; the API would show none).
+                answered = [post.result() for post in posts if post in done]
+                disabled_early = await self._record_answered(answered, webhooks)
+            if waiting:
+                await asyncio.wait(waiting)
+            records = [post.result() for post in posts]
+        early = {r.target.delivery_id for r in answered}
         outcomes = (
             [self._output(r) for r in records]
             + [
@@ -171,18 +192,26 @@ class DeliveryActivities:
             and all(o.status != DeliveryStatus.PENDING for o in outcomes)
         )
 
+        rest = [r for r in records if r.target.delivery_id not in early]
+
         def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None, Woken]:
             disabled = record_attempts(
-                connection, records, now, self._disable_cutoff(now), self._breaker
+                connection, rest, now, self._disable_cutoff(now), self._breaker
             )
+            restamp_retries(connection, answered, now)  # their retries wait from now
             mark_skipped(connection, skipped, now)
             status = settle(connection, event.id, outcomes, stage) if settles and event else None
-            ended = [o.webhook_id for o in outcomes if o.status != DeliveryStatus.PENDING]
+            ended = [
+                o.webhook_id
+                for o in outcomes
+                if o.status != DeliveryStatus.PENDING and o.delivery_id not in early
+            ]
             ended += [r.target.webhook_id for r in disabled]
-            freed = [r.target.webhook_id for r in records]
+            freed = [r.target.webhook_id for r in rest]
             return disabled, status, woken_by(connection, ended, freed, fifo_of(webhooks), now)
 
         disabled, event_status, woken = await self.deps.store.transaction(write)
+        disabled += disabled_early
         if disabled:  # the workflow alerts the tenant (and retries none of them)
             by_delivery = {r.target.delivery_id: self._disabled(r) for r in disabled}
             outcomes = [
@@ -195,6 +224,25 @@ class DeliveryActivities:
             self._observe(record, event.type)
         await self._turns.wake(woken)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
+
+    async def _record_answered(
+        self, answered: list[AttemptRecord], webhooks: dict[str, Row[Any]]
+    ) -> list[AttemptRecord]:
+        """Attempts answered while others of the step still run: recorded, their slots given
+        back and the deliveries waiting for them woken; those whose webhook it disabled."""
+
+        def write(connection: Connection, now: datetime) -> tuple[list[AttemptRecord], Woken]:
+            disabled = record_attempts(
+                connection, answered, now, self._disable_cutoff(now), self._breaker
+            )
+            ended = [r.target.webhook_id for r in answered if r.delivery_status != PENDING]
+            ended += [r.target.webhook_id for r in disabled]
+            freed = [r.target.webhook_id for r in answered]
+            return disabled, woken_by(connection, ended, freed, fifo_of(webhooks), now)
+
+        disabled, woken = await self.deps.store.transaction(write, datetime.now(UTC))
+        await self._turns.wake(woken)
+        return disabled
 
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverOutput:

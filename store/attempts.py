@@ -231,6 +231,27 @@ def recorded(connection: Connection, keys: list[tuple[str, int, int]]) -> dict[s
     return {row.delivery_id: row for row in rows}
 
 
+def restamp_retries(connection: Connection, records: list[AttemptRecord], now: datetime) -> None:
+    """Of attempts recorded before their step ended (a slow receiver beside them), those that
+    asked for a retry: its wait starts when the step ends, so it is due from `now`."""
+    retrying = [r for r in records if r.next_attempt_at(now) is not None]
+    if retrying:
+        connection.execute(
+            _RESTAMP,
+            [{"r_id": r.target.delivery_id, "r_next": r.next_attempt_at(now)} for r in retrying],
+        )
+
+
+_RESTAMP = (
+    update(Delivery.__table__)
+    .where(
+        Delivery.id == bindparam("r_id"),
+        Delivery.status == DeliveryStatus.PENDING,
+    )
+    .values(next_attempt_at=bindparam("r_next", type_=UTCDateTime()))
+)
+
+
 def mark_throttled(connection: Connection, throttled: dict[str, Refusal], now: datetime) -> None:
     """Deliveries (by id) not admitted: no attempt made, why, and when they ask again. Pending
     again if a redelivery's series found them failed: in flight for the API, and in line for

@@ -22,7 +22,12 @@ from hookline.core.models import (
 )
 from hookline.core.retry import Decision, Outcome, RetrySpec, StatusClass, decide
 from hookline.store.admission import BreakerPolicy
-from hookline.store.attempts import AttemptRecord, mark_skipped, record_attempts
+from hookline.store.attempts import (
+    AttemptRecord,
+    mark_skipped,
+    record_attempts,
+    restamp_retries,
+)
 from hookline.store.events import settle_deliveries
 from hookline.store.tables import Delivery, Webhook
 from tests.support.events import add_event
@@ -210,3 +215,23 @@ async def test_a_webhooks_run_of_failures_starts_at_its_first_and_a_success_ends
     assert row.failing_since is None and row.last_triggered == later + timedelta(minutes=1)
     row = await attempt_at(4, 503, later + timedelta(minutes=2))
     assert row.failing_since == later + timedelta(minutes=2)
+
+
+async def test_a_retry_recorded_before_its_step_ended_is_due_from_the_end(
+    store, sessions, delivery
+):
+    """Attempt 1 recorded while a slow sibling's POST still ran: its retry's timer starts when
+    the step ends, and so does the time it is due."""
+    _, delivery_id, _ = delivery
+    answered = datetime.now(UTC).replace(microsecond=0)
+    early = attempt(delivery, 1, 503, decide(503, 1, SPEC))
+    await record(store, [early], answered)
+    ended = answered + timedelta(seconds=14)  # the sibling timed out
+    await store.transaction(restamp_retries, [early], ended)
+    assert await next_attempt_at(sessions, delivery_id) == ended + timedelta(seconds=30)
+
+    # Ended meanwhile (not pending), it is left as it is.
+    done = attempt(delivery, 2, 200, decide(200, 2, SPEC))
+    await record(store, [done], ended)
+    await store.transaction(restamp_retries, [early], ended + timedelta(seconds=1))
+    assert await next_attempt_at(sessions, delivery_id) is None
