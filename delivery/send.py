@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -267,8 +268,13 @@ def _describe(exc: BaseException) -> str:
         return f"connection error: the egress proxy: {exc}"
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered other than 200
         return f"proxy error: the egress proxy answered {exc.status} {exc.message}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientSSLError):  # its text names the TLS failure
         return f"connection error: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # aiohttp's text says "ssl:default"
+        cause = exc.os_error
+        known = cause.errno is not None and cause.errno > 0  # a resolver's are negative
+        reason = os.strerror(cause.errno) if known else cause.strerror or str(cause)
+        return f"connection error: cannot connect to {exc.host}:{exc.port}: {reason}"
     if isinstance(exc, aiohttp.ClientResponseError):  # a reply aiohttp could not parse
         return f"protocol error: {exc.message or type(exc).__name__}"
     if isinstance(exc, aiohttp.ClientError):

@@ -260,4 +260,6 @@ async def test_a_refused_connection_is_a_connection_error(
     await server.wait_closed()
     result = await send_to(http, port)
     assert result.status_code is None and result.error is not None
-    assert result.error.startswith("connection error: Cannot connect to host 127.0.0.1")
+    assert (
+        result.error == f"connection error: cannot connect to 127.0.0.1:{port}: Connection refused"
+    )
