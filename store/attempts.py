@@ -233,8 +233,9 @@ def recorded(connection: Connection, keys: list[tuple[str, int, int]]) -> dict[s
 
 def restamp_retries(connection: Connection, records: list[AttemptRecord], now: datetime) -> None:
     """Of attempts recorded before their step ended (a slow receiver beside them), those that
-    asked for a retry: its wait starts when the step ends, so it is due from `now`."""
-    retrying = [r for r in records if r.next_attempt_at(now) is not None]
+    asked for a retry: its wait starts when the step ends, so it is due from `now`. One that
+    got no connection (`waits`) keeps the wait it was throttled with."""
+    retrying = [r for r in records if not r.waits and r.next_attempt_at(now) is not None]
     if retrying:
         connection.execute(
             _RESTAMP,
