@@ -39,18 +39,8 @@ async def add_event(
             )
         )
         await session.flush()  # no ORM relationship orders the inserts
-        session.add(
-            Delivery(
-                id=delivery_id,
-                tenant_id=tenant_id,
-                event_id=event_id,
-                webhook_id=webhook_id,
-                event_type="user.created",
-                status="failed" if attempted else "pending",
-                attempts=int(attempted),
-                created_at=created,
-            )
-        )
+        status = "failed" if attempted else "pending"
+        session.add(_delivery(tenant_id, event_id, webhook_id, status, created_at=created))
         await session.flush()
         if attempted:
             attempt = first_attempt(tenant_id, event_id, webhook_id, 500, "fail", created)
@@ -62,20 +52,26 @@ async def add_delivery(
     sessions: SessionMaker, tenant_id: str, event_id: str, webhook_id: str, status: str
 ) -> str:
     """Another delivery of an event add_event() wrote; its id."""
-    delivery_id = ids.delivery_id(event_id, webhook_id)
+    row = _delivery(tenant_id, event_id, webhook_id, status)
     async with sessions.begin() as session:
-        session.add(
-            Delivery(
-                id=delivery_id,
-                tenant_id=tenant_id,
-                event_id=event_id,
-                webhook_id=webhook_id,
-                event_type="user.created",
-                status=status,
-                attempts=int(status != "pending"),
-            )
-        )
-    return delivery_id
+        session.add(row)
+    return row.id
+
+
+def _delivery(
+    tenant_id: str, event_id: str, webhook_id: str, status: str, **more: object
+) -> Delivery:
+    """A delivery row of user.created; one attempt made unless it is pending."""
+    return Delivery(
+        id=ids.delivery_id(event_id, webhook_id),
+        tenant_id=tenant_id,
+        event_id=event_id,
+        webhook_id=webhook_id,
+        event_type="user.created",
+        status=status,
+        attempts=int(status != "pending"),
+        **more,
+    )
 
 
 def first_attempt(
