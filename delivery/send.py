@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -271,9 +270,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientSSLError):  # its text names the TLS failure
         return f"connection error: {exc}"
     if isinstance(exc, aiohttp.ClientConnectorError):  # aiohttp's text says "ssl:default"
-        cause = exc.os_error
-        known = cause.errno is not None and cause.errno > 0  # a resolver's are negative
-        reason = os.strerror(cause.errno) if known else cause.strerror or str(cause)
+        # The OS's error names the address tried (the host may be a name).
+        reason = str(exc.os_error) or type(exc.os_error).__name__
         return f"connection error: cannot connect to {exc.host}:{exc.port}: {reason}"
     if isinstance(exc, aiohttp.ClientResponseError):  # a reply aiohttp could not parse
         return f"protocol error: {exc.message or type(exc).__name__}"

@@ -56,12 +56,17 @@ def _batches(delivery_ids: list[str]) -> Iterator[list[str]]:
         yield delivery_ids[start : start + _BATCH]
 
 
-async def claim(session: AsyncSession, delivery_ids: list[str], now: datetime) -> set[str]:
+async def claim(
+    session: AsyncSession, delivery_ids: list[str], now: datetime, undelivered_only: bool
+) -> set[str]:
     """Those of the deliveries this request claims: ended, and not claimed by another request
-    within CLAIM_FOR. Committed at once, so a concurrent request sees them."""
+    within CLAIM_FOR. Committed at once, so a concurrent request sees them. "Redeliver failed"
+    (`undelivered_only`) also needs each still undelivered: read a moment before, it may
+    have been redelivered and delivered since, by a job."""
+    conditions = [undelivered()] if undelivered_only else []
     claimed: set[str] = set()
     for batch in _batches(delivery_ids):
-        claimed.update((await session.execute(_claiming(batch, now))).scalars())
+        claimed.update((await session.execute(_claiming(batch, now, *conditions))).scalars())
     await session.commit()
     return claimed
 

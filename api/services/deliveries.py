@@ -239,7 +239,9 @@ async def redeliver(
     targets = [d for d in wanted if d.id not in not_scheduled]
     # Another request for the same deliveries a moment ago: its series has not recorded an
     # attempt yet, and the workflow would take this one as nothing to do.
-    claimed = await claims.claim(session, [d.id for d in targets], datetime.now(UTC))
+    claimed = await claims.claim(
+        session, [d.id for d in targets], datetime.now(UTC), undelivered_only=not webhook_ids
+    )
     not_scheduled |= {d.id: JUST_ASKED for d in targets if d.id not in claimed}
     targets = [d for d in targets if d.id in claimed]
     # "Every failed one" of a large event is named by none: its chunks each take their own

@@ -52,8 +52,9 @@ async def test_a_job_and_single_redeliveries_of_the_same_deliveries_post_each_on
         ended = [await job_ended(api, tenant.headers, job.json()["data"]["id"]) for job in jobs]
         by_jobs = sum(job["scheduled"] for job in ended)
         assert by_singles + by_jobs == events, (by_singles, ended)
-        for job in ended:  # every event gone through: scheduled, or said why not
-            assert job["scheduled"] + sum(job["skipped"].values()) == events, job
+        for job in ended:  # every event it read: scheduled, or said why not (one delivered
+            # before the job read its page is not among them)
+            assert job["scheduled"] + sum(job["skipped"].values()) == job["processed"], job
             assert set(job["skipped"]) <= {"in_flight", "delivered"}, job
         assert any(job["skipped"].get("delivered") for job in ended), ended
 

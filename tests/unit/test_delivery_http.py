@@ -260,6 +260,7 @@ async def test_a_refused_connection_is_a_connection_error(
     await server.wait_closed()
     result = await send_to(http, port)
     assert result.status_code is None and result.error is not None
-    assert (
-        result.error == f"connection error: cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert result.error == (
+        f"connection error: cannot connect to 127.0.0.1:{port}: "
+        f"[Errno 111] Connect call failed ('127.0.0.1', {port})"
     )
