@@ -67,7 +67,6 @@ from hookline.store.ordering import woken_by
 from hookline.store.settling import settle
 
 Woken = list[tuple[str, str]]  # (event id, webhook id) to wake: store/ordering.py
-PENDING = DeliveryStatus.PENDING
 # Attempt 1's answers are recorded together at the step's end, in one transaction; those that
 # came within this while another POST still runs are recorded then, before it ends.
 RECORD_ANSWERED_AFTER = 1.0
@@ -195,20 +194,16 @@ class DeliveryActivities:
         rest = [r for r in records if r.target.delivery_id not in early]
 
         def write(connection: Connection) -> tuple[list[AttemptRecord], EventStatus | None, Woken]:
-            disabled = record_attempts(
-                connection, rest, now, self._disable_cutoff(now), self._breaker
-            )
-            restamp_retries(connection, answered, now)  # their retries wait from now
             mark_skipped(connection, skipped, now)
-            status = settle(connection, event.id, outcomes, stage) if settles and event else None
             ended = [
                 o.webhook_id
                 for o in outcomes
                 if o.status != DeliveryStatus.PENDING and o.delivery_id not in early
             ]
-            ended += [r.target.webhook_id for r in disabled]
-            freed = [r.target.webhook_id for r in rest]
-            return disabled, status, woken_by(connection, ended, freed, fifo_of(webhooks), now)
+            disabled, woken = self._record(connection, rest, ended, webhooks, now)
+            restamp_retries(connection, answered, now)  # their retries wait from now
+            status = settle(connection, event.id, outcomes, stage) if settles and event else None
+            return disabled, status, woken
 
         disabled, event_status, woken = await self.deps.store.transaction(write)
         disabled += disabled_early
@@ -225,22 +220,35 @@ class DeliveryActivities:
         await self._turns.wake(woken)
         return FirstAttemptsOutput(outcomes=outcomes, event_status=event_status)
 
+    def _record(
+        self,
+        connection: Connection,
+        records: list[AttemptRecord],
+        ended: list[str],
+        webhooks: dict[str, Row[Any]],
+        now: datetime,
+    ) -> tuple[list[AttemptRecord], Woken]:
+        """Writes attempt 1's `records` (store/attempts.py); those whose webhook it disabled,
+        and the deliveries to wake: behind the webhooks whose delivery `ended` (or was
+        disabled) in a fifo line, and behind the slots the records give back."""
+        disabled = record_attempts(
+            connection, records, now, self._disable_cutoff(now), self._breaker
+        )
+        ended = ended + [r.target.webhook_id for r in disabled]
+        freed = [r.target.webhook_id for r in records]
+        return disabled, woken_by(connection, ended, freed, fifo_of(webhooks), now)
+
     async def _record_answered(
         self, answered: list[AttemptRecord], webhooks: dict[str, Row[Any]]
     ) -> list[AttemptRecord]:
         """Attempts answered while others of the step still run: recorded, their slots given
         back and the deliveries waiting for them woken; those whose webhook it disabled."""
-
-        def write(connection: Connection, now: datetime) -> tuple[list[AttemptRecord], Woken]:
-            disabled = record_attempts(
-                connection, answered, now, self._disable_cutoff(now), self._breaker
-            )
-            ended = [r.target.webhook_id for r in answered if r.delivery_status != PENDING]
-            ended += [r.target.webhook_id for r in disabled]
-            freed = [r.target.webhook_id for r in answered]
-            return disabled, woken_by(connection, ended, freed, fifo_of(webhooks), now)
-
-        disabled, woken = await self.deps.store.transaction(write, datetime.now(UTC))
+        ended = [
+            r.target.webhook_id for r in answered if r.delivery_status != DeliveryStatus.PENDING
+        ]
+        disabled, woken = await self.deps.store.transaction(
+            self._record, answered, ended, webhooks, datetime.now(UTC)
+        )
         await self._turns.wake(woken)
         return disabled
 

@@ -235,12 +235,10 @@ def restamp_retries(connection: Connection, records: list[AttemptRecord], now: d
     """Of attempts recorded before their step ended (a slow receiver beside them), those that
     asked for a retry: its wait starts when the step ends, so it is due from `now`. One that
     got no connection (`waits`) keeps the wait it was throttled with."""
-    retrying = [r for r in records if not r.waits and r.next_attempt_at(now) is not None]
+    due = [(r.target.delivery_id, r.next_attempt_at(now)) for r in records if not r.waits]
+    retrying = [{"r_id": delivery, "r_next": at} for delivery, at in due if at is not None]
     if retrying:
-        connection.execute(
-            _RESTAMP,
-            [{"r_id": r.target.delivery_id, "r_next": r.next_attempt_at(now)} for r in retrying],
-        )
+        connection.execute(_RESTAMP, retrying)
 
 
 _RESTAMP = (

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Update, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,10 @@ CLAIM_FOR = timedelta(minutes=2)
 _BATCH = 500  # ids per statement: far under every store's bound on parameters
 
 
-def _claiming(delivery_ids: list[str], now: datetime, *conditions: Any) -> Update:
+def _claiming(delivery_ids: list[str], now: datetime, undelivered_only: bool) -> Update:
+    """`undelivered_only`: a request that read the deliveries as failed a while before (a bulk
+    redelivery's page, a single "redeliver failed") claims only those still undelivered."""
+    conditions = [undelivered()] if undelivered_only else []
     return (
         update(Delivery)
         .where(
@@ -63,10 +65,9 @@ async def claim(
     within CLAIM_FOR. Committed at once, so a concurrent request sees them. "Redeliver failed"
     (`undelivered_only`) also needs each still undelivered: read a moment before, it may
     have been redelivered and delivered since, by a job."""
-    conditions = [undelivered()] if undelivered_only else []
     claimed: set[str] = set()
     for batch in _batches(delivery_ids):
-        claimed.update((await session.execute(_claiming(batch, now, *conditions))).scalars())
+        claimed.update((await session.execute(_claiming(batch, now, undelivered_only))).scalars())
     await session.commit()
     return claimed
 
@@ -85,10 +86,9 @@ def claim_for_job(
     pending, or claimed by another request). A bulk redelivery's (`undelivered_only`) also needs
     each still undelivered: its page was read a while ago, and one redelivered and delivered
     since (by a single redelivery, or another job) must not be POSTed again."""
-    conditions = [undelivered()] if undelivered_only else []
     claimed: set[str] = set()
     for batch in _batches(delivery_ids):
-        claimed.update(connection.execute(_claiming(batch, now, *conditions)).scalars())
+        claimed.update(connection.execute(_claiming(batch, now, undelivered_only)).scalars())
     others = [delivery_id for delivery_id in delivery_ids if delivery_id not in claimed]
     in_flight = any(
         connection.execute(
