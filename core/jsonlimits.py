@@ -9,7 +9,9 @@ what every later step decodes and encodes unchanged:
 - nesting: at most ``MAX_DEPTH`` (64) levels of objects and arrays, counting the body itself;
 - integers: 64-bit signed (``INT_MIN`` .. ``INT_MAX``);
 - numbers: finite only (no ``NaN``/``Infinity`` literals, no ``1e999``, which parses as inf);
-- text: valid UTF-8, no lone surrogates (``"\\ud800"``), in keys as in values.
+- text: valid UTF-8, no lone surrogates (``"\\ud800"``), in keys as in values;
+- no U+0000 (NUL) in text: PostgreSQL cannot read it out of a JSON document (every search of
+  a payload field would fail on the event that holds one), nor store it in a text column.
 
 Anything else raises ``JsonLimitError`` naming the limit; the API answers it with a 400.
 """
@@ -30,6 +32,7 @@ DEPTH = "max_depth"
 INTEGER = "integer_range"
 FINITE = "finite_numbers"
 TEXT = "utf8_text"
+NUL = "no_nul"
 SYNTAX = "json_syntax"
 
 LIMITS = {
@@ -37,6 +40,7 @@ LIMITS = {
     INTEGER: f"integers lie within the 64-bit signed range ({INT_MIN} to {INT_MAX})",
     FINITE: "numbers are finite (no NaN, Infinity or overflowing exponents such as 1e999)",
     TEXT: "text is valid UTF-8, with no lone surrogates in keys or values",
+    NUL: "text holds no U+0000 (NUL) character, in keys or values",
     SYNTAX: "the body is well-formed JSON (RFC 8259)",
 }
 
@@ -94,7 +98,7 @@ def check(value: Any) -> None:
             for key, child in item.items():
                 if type(key) is not str:
                     raise _error(SYNTAX, "object keys must be strings", path)
-                if not key.isascii():
+                if not key.isascii() or "\x00" in key:
                     _check_text(key, (path, key))
                 if child is not None and type(child) is not bool:
                     push((child, depth + 1, (path, key)))
@@ -105,7 +109,7 @@ def check(value: Any) -> None:
                 if child is not None and type(child) is not bool:
                     push((child, depth + 1, (path, index)))
         elif kind is str:
-            if not item.isascii():
+            if not item.isascii() or "\x00" in item:
                 _check_text(item, path)
         elif kind is int:
             if not INT_MIN <= item <= INT_MAX:
@@ -118,6 +122,8 @@ def check(value: Any) -> None:
 
 
 def _check_text(text: str, path: Path) -> None:
+    if "\x00" in text:
+        raise _error(NUL, f"text holds U+0000: {LIMITS[NUL]}", path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

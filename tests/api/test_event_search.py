@@ -106,6 +106,48 @@ async def test_payload_search_tells_booleans_from_numbers(client, tenant, sessio
         assert await found(client, h, **{"data.v": text}) == []
 
 
+async def test_nul_in_data_is_refused_and_never_breaks_a_search(
+    client, tenant, sessions, store_kind
+):
+    # PostgreSQL cannot read U+0000 out of a JSON document: one event holding it once made
+    # every payload search of its tenant a 500. It is refused at publish; one stored before
+    # (inserted here as it was) breaks no search, and PostgreSQL's never finds it.
+    h = tenant.headers
+    for data in ({"note": "a\u0000b"}, {"a\u0000": 1}, {"list": [{"deep": "\u0000"}]}):
+        refused = await client.post(
+            "/api/v1/events", headers=h, json={"type": "user.created", "data": data}
+        )
+        assert_error(refused, 400)
+        assert refused.json()["error"]["details"]["limit"] == "no_nul"
+    assert "U+0000" in refused.json()["error"]["message"]
+    assert "list[0].deep" in refused.json()["error"]["message"]
+
+    first, _, third, _ = await add_events(sessions, tenant.tenant_id)
+    now = datetime.now(UTC)
+    stored_before = {
+        # (data, created): a backslash before u0000 is text, not U+0000: found everywhere.
+        ids.event_id(): ({"user": {"id": "usr_1"}, "note": "\\u0000"}, now + timedelta(seconds=2)),
+        ids.event_id(): ({"user": {"id": "usr_1"}, "note": "x\u0000y"}, now + timedelta(seconds=1)),
+        ids.event_id(): ({"user\u0000": {"id": "usr_1"}}, now),
+    }
+    async with sessions.begin() as session:
+        for event_id, (data, created) in stored_before.items():
+            session.add(
+                Event(
+                    id=event_id, tenant_id=tenant.tenant_id, type="user.created", data=data,
+                    created=created, status="succeeded", stages=[],
+                    expires_at=now + timedelta(days=7),
+                )
+            )  # fmt: skip
+    escaped, with_nul, _ = stored_before
+    expected = (
+        [escaped, first, third] if store_kind == "postgres" else [escaped, with_nul, first, third]
+    )
+    assert await found(client, h, **{"data.user.id": "usr_1"}) == expected
+    if store_kind == "postgres":
+        assert await found(client, h, **{"data.note": "x"}) == []
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -28,6 +28,7 @@ def refused(body: bytes | str) -> JsonLimitError:
         b'{"f": 1.7976931348623157e308, "tiny": 5e-324}',
         '{"é": "日本語 😀", "esc": "\\ud83d\\ude00"}'.encode(),  # a surrogate *pair* is fine
         nested(MAX_DEPTH).encode(),
+        b'{"x": "\\\\u0000"}',  # an escaped backslash, then the text u0000: no U+0000
     ],
 )
 def test_json_within_the_limits_parses(body: bytes) -> None:
@@ -52,6 +53,8 @@ def test_json_within_the_limits_parses(body: bytes) -> None:
         ('{"\\udc00": 1}', jsonlimits.TEXT, ""),  # a lone low surrogate, in a key
         (b'{"x": "\xe9"}', jsonlimits.TEXT, ""),  # Latin-1, not UTF-8
         (b'{"x": "\xed\xa0\x80"}', jsonlimits.TEXT, ""),  # a surrogate encoded as UTF-8
+        ('{"x": {"y": ["a\\u0000"]}}', jsonlimits.NUL, "x.y[0]"),  # PostgreSQL refuses it
+        ('{"é\\u0000": 1}', jsonlimits.NUL, "é\x00"),  # in a key, beside non-ASCII
         (b'{"x": 1', jsonlimits.SYNTAX, ""),
         (b'{"x": "NaN" y}', jsonlimits.SYNTAX, ""),
         (b"", jsonlimits.SYNTAX, ""),
