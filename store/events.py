@@ -71,6 +71,12 @@ def record_accepted(connection: Connection, event: EventWorkflowInput) -> Row[An
     return connection.execute(select(_EVENTS).where(_EVENTS.c.id == event.event_id)).one()
 
 
+def is_recorded(connection: Connection, event_id: str) -> bool:
+    """Whether the event's row exists (published before, not swept yet)."""
+    found = connection.execute(select(_EVENTS.c.id).where(_EVENTS.c.id == event_id)).first()
+    return found is not None
+
+
 def forget_unstarted(connection: Connection, event_id: str) -> None:
     """Remove a row whose workflow could not be started (only while nothing ran for it)."""
     connection.execute(

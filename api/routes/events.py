@@ -88,9 +88,16 @@ async def publish_batch(
     settings: SettingsDep,
     temporal: TemporalDep,
     catalog: CatalogDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Data[list[BatchEventOut]]:
     """All-or-nothing validation first; then every event starts (each idempotent by its id:
     `replayed` says which were published before)."""
+    if idempotency_key is not None:  # taken silently, a retried batch would deliver twice
+        raise ApiError(
+            400,
+            "Idempotency-Key names one event: in a batch, each event's `id` is its key",
+            details={"header": "Idempotency-Key"},
+        )
     published = await events.publish_batch(
         store, temporal, settings, catalog, principal.tenant_id, body.events
     )

@@ -295,3 +295,63 @@ async def test_a_time_out_of_range_is_named_as_such(client, tenant):
         assert "is not a date-time such as" in started.text, since
         listed = await client.get("/api/v1/events", headers=tenant.headers, params={"since": since})
         assert listed.status_code in (400, 422) and "is not a date-time" in listed.text, since
+
+
+async def test_a_retried_publish_is_a_replay_after_its_type_changed(live, tenant):
+    """A publish whose answer was lost is retried with the same key: the answer is the event
+    published before (202, replayed), even when the type's schema or its archiving would now
+    refuse the data. An event with a new key is checked against the type as it is now."""
+    h = tenant.headers
+    made = await live.post(
+        "/api/v1/event-types",
+        headers=h,
+        json={"name": "order.created", "schema": {"type": "object", "required": ["a"]}},
+    )
+    assert made.status_code == 201, made.text
+    body = {"type": "order.created", "data": {"a": 1}, "id": "ord-1"}
+    first = await live.post("/api/v1/events", headers=h, json=body)
+    assert first.status_code == 202, first.text
+    event_id = first.json()["data"]["id"]
+
+    changed = await live.put(
+        "/api/v1/event-types/order.created",
+        headers=h,
+        json={"schema": {"type": "object", "required": ["b"]}},
+    )
+    assert changed.status_code == 200, changed.text
+    again = await live.post("/api/v1/events", headers=h, json=body)
+    assert again.status_code == 202, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"]["id"] == event_id
+    in_batch = await live.post("/api/v1/events/batch", headers=h, json={"events": [body]})
+    assert in_batch.status_code == 202, in_batch.text
+    assert [(e["id"], e["replayed"]) for e in in_batch.json()["data"]] == [(event_id, True)]
+    assert_error(await live.post("/api/v1/events", headers=h, json={**body, "id": "ord-2"}), 422)
+
+    archived = await live.delete("/api/v1/event-types/order.created", headers=h)
+    assert archived.status_code == 200, archived.text
+    by_header = await live.post(
+        "/api/v1/events",
+        headers={**h, "Idempotency-Key": "ord-1"},
+        json={"type": "order.created", "data": {"a": 1}},
+    )
+    assert by_header.status_code == 202, by_header.text
+    assert by_header.json()["data"]["id"] == event_id
+    new = await live.post("/api/v1/events", headers=h, json={**body, "id": "ord-3"})
+    assert_error(new, 400, "archived_event_type")
+    listed = await live.get("/api/v1/events", headers=h)
+    assert [e["id"] for e in listed.json()["data"]] == [event_id]
+
+
+async def test_a_batch_refuses_an_idempotency_key_header(live, tenant):
+    """A batch's keys are its events' ids: a header key taken silently would let a retried
+    batch deliver twice. Refused, nothing published."""
+    answer = await live.post(
+        "/api/v1/events/batch",
+        headers={**tenant.headers, "Idempotency-Key": "batch-1"},
+        json={"events": [{"type": "user.created"}, {"type": "user.created", "id": "u-2"}]},
+    )
+    refused = assert_error(answer, 400)
+    assert "Idempotency-Key" in refused["message"] and refused["details"]["header"]
+    listed = await live.get("/api/v1/events", headers=tenant.headers)
+    assert listed.json()["meta"]["total"] == 0
