@@ -104,6 +104,9 @@ async def publish_batch(
     return Data(data=published)
 
 
+_LIST_PARAMS = ("page", "limit", "status", "type", "webhook_id", "since", "until", "q")
+
+
 @router.get(
     "/events",
     response_model=Page[EventOut],
@@ -127,8 +130,24 @@ async def list_events(
     until: Annotated[Instant | None, Query()] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Page[EventOut]:
+    params = list(request.query_params.multi_items())
+    unknown = sorted(
+        {name for name, _ in params if name not in _LIST_PARAMS}
+        - {name for name, _ in params if name.startswith(events.DATA_PREFIX)}
+    )
+    if unknown:  # a misspelt filter would list every event, as if it had matched
+        raise ApiError(
+            400,
+            f"unknown parameter {unknown[0]!r}: the filters are {', '.join(_LIST_PARAMS)} "
+            "and data.<key>",
+            details={"unknown": unknown[:10]},
+        )
+    if status == EventStatus.EXPIRED:
+        raise ApiError(400, "expired events are not kept: no event is listed as expired")
+    if since is not None and until is not None and since >= until:
+        raise ApiError(400, "since must be before until")
     try:
-        data = events.data_matches(list(request.query_params.multi_items()))
+        data = events.data_matches(params)
     except ValueError as exc:
         raise ApiError(400, f"invalid parameters: {exc}") from None
     return await events.list_events(

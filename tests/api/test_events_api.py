@@ -180,6 +180,21 @@ async def test_list_filters_validate_their_parameters(client, tenant):
         await client.get("/api/v1/events", headers=tenant.headers, params={"since": "yesterday"}),
         400,
     )
+    # A misspelt filter, an impossible window or status once listed every event, or none.
+    for params, said in (
+        ({"stauts": "failed"}, "'stauts'"),
+        ({"dta.user.id": "usr_1", "data.user.id": "usr_1"}, "'dta.user.id'"),
+        ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "since"),
+        ({"status": "expired"}, "expired"),
+    ):
+        refused = await client.get("/api/v1/events", headers=tenant.headers, params=params)
+        assert said in assert_error(refused, 400)["message"], params
+    every_filter = {
+        "page": "1", "limit": "5", "status": "failed", "type": "user.created",
+        "webhook_id": "wh_x", "since": "2026-12-01T00:00:00Z", "q": "x", "data.a.b": "1",
+    }  # fmt: skip
+    listed = await client.get("/api/v1/events", headers=tenant.headers, params=every_filter)
+    assert listed.status_code == 200, listed.text
     assert_error(
         await client.get("/api/v1/webhooks/wh_x/stats", headers=tenant.headers), 404, "not_found"
     )
