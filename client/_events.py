@@ -78,8 +78,11 @@ class _EventOperations(_Client):
         until: datetime | str | None = None,
         page: int = 1,
         limit: int = 20,
+        starting_after: str | None = None,
     ) -> _Call[Page[Event]]:
-        """The tenant's live events, newest first (``since`` inclusive, ``until`` not)."""
+        """The tenant's live events, newest first (``since`` inclusive, ``until`` not);
+        ``starting_after``: the last event id of the page before, to read on without the
+        events published meanwhile shifting the pages."""
         return (
             yield from self._get(
                 "/events",
@@ -92,6 +95,7 @@ class _EventOperations(_Client):
                 until=_instant(until),
                 page=page,
                 limit=limit,
+                starting_after=starting_after,
             )
         )
 

@@ -104,7 +104,9 @@ async def publish_batch(
     return Data(data=published)
 
 
-_LIST_PARAMS = ("page", "limit", "status", "type", "webhook_id", "since", "until", "q")
+_LIST_PARAMS = (
+    "page", "limit", "status", "type", "webhook_id", "since", "until", "q", "starting_after",
+)  # fmt: skip
 
 
 @router.get(
@@ -129,6 +131,15 @@ async def list_events(
     since: Annotated[Instant | None, Query()] = None,
     until: Annotated[Instant | None, Query()] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    starting_after: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=40,
+            description="An event id, the last of the page before: the events after it (older), "
+            "however many were published since. `meta` then counts from it; `page` stays 1.",
+        ),
+    ] = None,
 ) -> Page[EventOut]:
     params = list(request.query_params.multi_items())
     unknown = sorted(
@@ -146,13 +157,16 @@ async def list_events(
         raise ApiError(400, "expired events are not kept: no event is listed as expired")
     if since is not None and until is not None and since >= until:
         raise ApiError(400, "since must be before until")
+    if starting_after is not None and pages.page != 1:
+        raise ApiError(400, "starting_after pages by itself: leave page at 1")
     try:
         data = events.data_matches(params)
     except ValueError as exc:
         raise ApiError(400, f"invalid parameters: {exc}") from None
     return await events.list_events(
-        session, principal.tenant_id, pages, status, type, webhook_id, since, until, q, data
-    )
+        session, principal.tenant_id, pages, status, type, webhook_id, since, until, q, data,
+        starting_after=starting_after,
+    )  # fmt: skip
 
 
 @router.get(

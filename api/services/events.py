@@ -8,7 +8,19 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, String, case, cast, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -285,9 +297,24 @@ async def list_events(
     until: datetime | None = None,
     q: str | None = None,
     data: list[DataMatch] | None = None,
+    *,
+    starting_after: str | None = None,
 ) -> Page[EventOut]:
-    """Newest first."""
+    """Newest first; `starting_after`: from the event after that one (older), so that events
+    published meanwhile shift nothing (an offset would list some twice)."""
     query = filtered_events(tenant_id, status, type, webhook_id, since, until, q, data)
+    if starting_after is not None:
+        cursor = await session.get(Event, starting_after)
+        if cursor is None or cursor.tenant_id != tenant_id or has_expired(cursor.expires_at):
+            raise ApiError(
+                400, f"starting_after: event {starting_after} does not exist or has expired"
+            )
+        query = query.where(
+            or_(
+                Event.created < cursor.created,
+                and_(Event.created == cursor.created, Event.id < cursor.id),
+            )
+        )
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.order_by(Event.created.desc(), Event.id.desc())

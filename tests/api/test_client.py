@@ -178,6 +178,8 @@ async def test_publish_replay_read_redeliver_and_verify_async(live, tenant, rece
         assert {e.id for e in listed.data} <= {one.id, two.id} and listed.meta.limit == 10
         everything = await hl.list_events()
         assert everything.meta.total == 3
+        older = await hl.list_events(limit=1, starting_after=everything.data[0].id)
+        assert [e.id for e in older.data] == [everything.data[1].id] and older.meta.total == 2
 
         redone = await hl.redeliver(first.id, webhook_ids=[hook.id])
         assert (redone.scheduled, redone.events) == (1, 1) and redone.message

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hookline.core import ids
 from hookline.core.models import DeliverInput, SendResult
 from hookline.core.retry import RetrySpec, decide
 from hookline.devserver import free_port
@@ -370,3 +371,56 @@ async def test_a_batch_refuses_an_idempotency_key_header(live, tenant):
     assert "Idempotency-Key" in refused["message"] and refused["details"]["header"]
     listed = await live.get("/api/v1/events", headers=tenant.headers)
     assert listed.json()["meta"]["total"] == 0
+
+
+async def test_pages_read_on_from_an_event_whatever_was_published_since(
+    client, tenant, other_tenant, sessions
+):
+    """`starting_after` reads on from the last event of a page: events published meanwhile
+    shift nothing (an offset lists the page's last event again). Events created in the same
+    instant are ordered by id."""
+    now = datetime.now(UTC)
+    created = [now - timedelta(seconds=n // 2) for n in range(7)]  # pairs share an instant
+    made = await _insert_events(sessions, tenant.tenant_id, created)
+    newest_first = sorted(made, key=lambda e: (e[1], e[0]), reverse=True)
+    expected = [event_id for event_id, _ in newest_first]
+    h = tenant.headers
+
+    first = (await client.get("/api/v1/events", headers=h, params={"limit": 3})).json()
+    assert [e["id"] for e in first["data"]] == expected[:3]
+    await _insert_events(sessions, tenant.tenant_id, [now + timedelta(seconds=1)])  # meanwhile
+    read, cursor = [e["id"] for e in first["data"]], first["data"][-1]["id"]
+    while True:
+        answer = await client.get(
+            "/api/v1/events", headers=h, params={"limit": 3, "starting_after": cursor}
+        )
+        body = answer.json()
+        assert body["meta"]["total"] == len(expected) - len(read), body
+        if not body["data"]:
+            break
+        read += [e["id"] for e in body["data"]]
+        cursor = read[-1]
+    assert read == expected
+    offset = await client.get("/api/v1/events", headers=h, params={"limit": 3, "page": 2})
+    assert offset.json()["data"][0]["id"] == expected[2]  # what the cursor is for
+
+    ((theirs, _),) = await _insert_events(sessions, other_tenant.tenant_id, [now])
+    for params in (
+        {"starting_after": "evt_missing"},
+        {"starting_after": theirs},
+        {"starting_after": expected[0], "page": 2},
+    ):
+        assert_error(await client.get("/api/v1/events", headers=h, params=params), 400)
+
+
+async def _insert_events(sessions, tenant_id: str, created: list[datetime]) -> list[tuple]:
+    made = []
+    async with sessions.begin() as session:
+        for at in created:
+            event = Event(
+                id=ids.event_id(), tenant_id=tenant_id, type="user.created", data={},
+                created=at, status="succeeded", stages=[], expires_at=at + timedelta(days=7),
+            )  # fmt: skip
+            session.add(event)
+            made.append((event.id, at))
+    return made
