@@ -19,7 +19,7 @@ from hookline.api.deps import CatalogDep, SessionDep, SettingsDep, TemporalDep
 from hookline.api.errors import ApiError
 from hookline.api.schemas.common import Pagination, utc_instant
 from hookline.api.schemas.event_types import EventTypeCreate
-from hookline.api.services import deliveries, event_types, events
+from hookline.api.services import deliveries, event_search, event_types, events
 from hookline.core.models import DeliveryStatus, EventStatus
 from hookline.delivery.send import event_body
 from hookline.store.settling import is_undelivered
@@ -31,16 +31,16 @@ SETTLED = {EventStatus.SUCCEEDED, EventStatus.FAILED, EventStatus.EXPIRED}
 FILTERS = ("q", "field", "status", "type", "webhook_id", "since", "until")
 
 
-def payload_field(text: str) -> events.DataMatch:
+def payload_field(text: str) -> event_search.DataMatch:
     """The search form's payload field, `user.id=usr_1` (or `data.user.id=usr_1`): the API's
     `data.user.id=usr_1` parameter (ValueError saying what is wrong)."""
     name, equals, value = text.partition("=")
     if not equals:
         raise ValueError(f"{text!r} is not path=value (e.g. user.id=usr_1)")
     name = name.strip()
-    if not name.startswith(events.DATA_PREFIX):
-        name = events.DATA_PREFIX + name
-    return events.DataMatch.parse(name, value.strip())
+    if not name.startswith(event_search.DATA_PREFIX):
+        name = event_search.DATA_PREFIX + name
+    return event_search.DataMatch.parse(name, value.strip())
 
 
 def _instant(value: str) -> datetime:

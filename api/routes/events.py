@@ -31,7 +31,7 @@ from hookline.api.schemas.events import (
     RedeliverResponse,
 )
 from hookline.api.schemas.jobs import JobOut
-from hookline.api.services import deliveries, events, jobs, webhooks
+from hookline.api.services import deliveries, event_search, events, jobs, webhooks
 from hookline.core.models import EventStatus
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -144,7 +144,7 @@ async def list_events(
     params = list(request.query_params.multi_items())
     unknown = sorted(
         {name for name, _ in params if name not in _LIST_PARAMS}
-        - {name for name, _ in params if name.startswith(events.DATA_PREFIX)}
+        - {name for name, _ in params if name.startswith(event_search.DATA_PREFIX)}
     )
     if unknown:  # a misspelt filter would list every event, as if it had matched
         raise ApiError(
@@ -160,7 +160,7 @@ async def list_events(
     if starting_after is not None and pages.page != 1:
         raise ApiError(400, "starting_after pages by itself: leave page at 1")
     try:
-        data = events.data_matches(params)
+        data = event_search.data_matches(params)
     except ValueError as exc:
         raise ApiError(400, f"invalid parameters: {exc}") from None
     return await events.list_events(

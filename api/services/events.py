@@ -4,27 +4,10 @@ attempts."""
 from __future__ import annotations
 
 import asyncio
-import re
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    String,
-    and_,
-    case,
-    cast,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-)
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal
 from temporalio.client import Client
 
 from hookline.api.errors import ApiError
@@ -38,6 +21,7 @@ from hookline.api.schemas.events import (
     EventOut,
     PublishEvent,
 )
+from hookline.api.services.event_search import DataMatch, payload_matches
 from hookline.api.services.event_type_checks import check_published
 from hookline.core.catalog import Catalog
 from hookline.core.ids import tenant_scoped_event_id
@@ -137,115 +121,6 @@ async def _publish_checked(
     return out, published.replayed
 
 
-# --------------------------------------------------------------------------- search
-
-# A payload field: `data.` then up to MAX_PATH_KEYS object keys, each a plain name.
-DATA_PREFIX = "data."
-MAX_DATA_FILTERS = 3
-MAX_PATH_KEYS = 8
-MAX_SEARCH_VALUE = 200
-_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
-
-
-@dataclass(frozen=True)
-class DataMatch:
-    """`data.<path>=<value>`: the event's `data` has, at that path of object keys, a string, a
-    number or a boolean whose text (JSON's, for a boolean: `true`, `false`) is `value`."""
-
-    path: tuple[str, ...]
-    value: str
-
-    @classmethod
-    def parse(cls, name: str, value: str) -> DataMatch:
-        """From a query parameter (`data.user.id`, `usr_1`); ValueError saying what is wrong."""
-        keys = name.removeprefix(DATA_PREFIX).split(".")
-        if not name.startswith(DATA_PREFIX) or len(keys) > MAX_PATH_KEYS:
-            raise ValueError(
-                f"{name!r} is not a payload field: data. then 1-{MAX_PATH_KEYS} keys, "
-                "e.g. data.user.id"
-            )
-        for key in keys:
-            if not _KEY.fullmatch(key):
-                raise ValueError(
-                    f"{name!r}: each key of a payload field is 1-64 letters, digits, _ or -"
-                )
-        if not value or len(value) > MAX_SEARCH_VALUE or "\x00" in value:
-            raise ValueError(f"{name!r}: the value must be 1-{MAX_SEARCH_VALUE} characters")
-        return cls(tuple(keys), value)
-
-    @property
-    def name(self) -> str:
-        return DATA_PREFIX + ".".join(self.path)
-
-
-class _ByDialect(ColumnElement[str]):
-    """One expression on SQLite, another on PostgreSQL: their JSON functions differ."""
-
-    type = String()
-    inherit_cache = True
-    _traverse_internals = [
-        ("sqlite", InternalTraversal.dp_clauseelement),
-        ("postgresql", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, sqlite: ColumnElement[str], postgresql: ColumnElement[str]) -> None:
-        self.sqlite = sqlite
-        self.postgresql = postgresql
-
-
-@compiles(_ByDialect)
-def _compile_by_dialect(element: _ByDialect, compiler: SQLCompiler, **kw: object) -> str:
-    chosen = element.sqlite if compiler.dialect.name == "sqlite" else element.postgresql
-    return compiler.process(chosen, **kw)
-
-
-def payload_text(path: tuple[str, ...]) -> ColumnElement[str]:
-    """The text of the scalar at `path` in an event's `data`: a string as is, a number as its
-    digits, a boolean as `true`/`false` (so that `1` never finds `true`, nor `true` a `1`);
-    NULL for null, an object, a list or nothing. SQLite's `json_extract` reads a boolean as
-    the integer 0 or 1, so its `json_type` tells them apart; PostgreSQL's `#>>` writes
-    booleans as JSON does, and `json_typeof` keeps out objects and lists."""
-    # The keys are plain names (DataMatch.parse), so quoting them is safe; bound, all the same.
-    sqlite_path = "$" + "".join(f'."{key}"' for key in path)
-    text = cast(func.json_extract(Event.data, sqlite_path), String)
-    on_sqlite = case(
-        {"true": "true", "false": "false", "text": text, "integer": text, "real": text},
-        value=func.json_type(Event.data, sqlite_path),
-    )
-    on_postgresql = case(
-        (
-            _HAS_NO_NUL,
-            case(
-                (
-                    func.json_typeof(Event.data[path]).in_(("string", "number", "boolean")),
-                    Event.data[path].as_string(),
-                )
-            ),
-        )
-    )
-    return _ByDialect(on_sqlite, on_postgresql)
-
-
-# PostgreSQL fails any JSON operator on a document holding `\u0000` (U+0000, which it cannot
-# make text): an event stored before the API refused it (core/jsonlimits.py) is kept out of
-# payload searches by its stored text, before any operator reads it (a CASE decides in order;
-# an AND might not). The regex runs only on the rare document with the six characters, and
-# tells `\u0000` from an escaped backslash followed by `u0000`.
-_STORED = cast(Event.data, String)
-_HAS_NO_NUL = or_(
-    func.strpos(_STORED, literal("\\u0000")) == 0,
-    not_(_STORED.regexp_match(literal(r"(^|[^\\])(\\\\)*\\u0000"))),
-)
-
-
-def data_matches(params: list[tuple[str, str]]) -> list[DataMatch]:
-    """The `data.*` query parameters, parsed (ValueError for a bad one or too many)."""
-    found = [DataMatch.parse(n, v) for n, v in params if n.startswith(DATA_PREFIX)]
-    if len(found) > MAX_DATA_FILTERS:
-        raise ValueError(f"at most {MAX_DATA_FILTERS} payload fields at once")
-    return found
-
-
 # --------------------------------------------------------------------------- read
 
 
@@ -262,15 +137,14 @@ def filtered_events(
     """The tenant's events matching the filters (the API's list and the console's).
 
     `q`: the event's id or its idempotency key, exactly (the primary key and the index on
-    tenant and key). `data`: payload fields, compared as text (`payload_text`: SQLite's
-    `json_extract` and `json_type`, PostgreSQL's `#>>` and `json_typeof`), path and value
-    bound as parameters; they have no index of their own: they are read from the tenant's live
+    tenant and key). `data`: payload fields (event_search.py), path and value bound as
+    parameters; they have no index of their own: they are read from the tenant's live
     events within `since`/`until` (the index on tenant and creation), at most 7 days of them."""
     query = select(Event).where(Event.tenant_id == tenant_id, is_live())
     if q:
         query = query.where(or_(Event.id == q, Event.idempotency_key == q))
     for match in data or ():
-        query = query.where(payload_text(match.path) == match.value)
+        query = query.where(payload_matches(match))
     if status:
         query = query.where(Event.status == status)
     if type:

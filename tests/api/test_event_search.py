@@ -148,6 +148,42 @@ async def test_nul_in_data_is_refused_and_never_breaks_a_search(
         assert await found(client, h, **{"data.note": "x"}) == []
 
 
+async def test_payload_search_compares_numbers_as_numbers(client, tenant, sessions):
+    # JSON writes one number many ways (1, 1.0, 1e0): a number searched finds the numbers
+    # equal to it, whatever their text; it once found only the text Python's encoder writes
+    # (`1.0` for a float 1, `100.0` for 1e2), so `1` missed 1.0 and `100` missed 1e2.
+    values = [1, 1.0, 100.0, 0.1, -0.0, 2**63 - 1, 2**63 - 2, "1.0", "01", 12.5]
+    now = datetime.now(UTC)
+    made = []
+    async with sessions.begin() as session:
+        for n, value in enumerate(values):
+            made.append(ids.event_id())
+            session.add(
+                Event(
+                    id=made[-1], tenant_id=tenant.tenant_id, type="user.created",
+                    data={"v": value}, created=now - timedelta(minutes=n),
+                    status="succeeded", stages=[], expires_at=now + timedelta(days=7),
+                )
+            )  # fmt: skip
+    one, one_float, hundred, tenth, minus_zero, biggest, below, one_text, padded, twelve = made
+    h = tenant.headers
+
+    assert await found(client, h, **{"data.v": "1"}) == [one, one_float]
+    assert await found(client, h, **{"data.v": "1.0"}) == [one, one_float, one_text]
+    assert await found(client, h, **{"data.v": "1e0"}) == [one, one_float]
+    assert await found(client, h, **{"data.v": "100"}) == [hundred]
+    assert await found(client, h, **{"data.v": "1E2"}) == [hundred]
+    assert await found(client, h, **{"data.v": "0.1"}) == [tenth]
+    assert await found(client, h, **{"data.v": "0"}) == [minus_zero]
+    assert await found(client, h, **{"data.v": str(2**63 - 1)}) == [biggest]  # exact, not near
+    assert await found(client, h, **{"data.v": str(2**63 - 2)}) == [below]
+    assert await found(client, h, **{"data.v": "12.50"}) == [twelve]
+    # Not JSON numbers: compared as text only.
+    assert await found(client, h, **{"data.v": "01"}) == [padded]
+    for text in ("+1", "1.", ".1", "0x1", "1e999", str(2**64), "NaN"):
+        assert await found(client, h, **{"data.v": text}) == [], text
+
+
 @pytest.mark.parametrize(
     "params",
     [
