@@ -44,6 +44,23 @@ async def add_events(sessions, tenant_id: str) -> list[str]:
     return made
 
 
+async def add_data(sessions, tenant_id: str, datas: list[dict]) -> list[str]:
+    """An event for each `data`, newest first, a minute apart."""
+    now = datetime.now(UTC)
+    made = []
+    async with sessions.begin() as session:
+        for n, data in enumerate(datas):
+            made.append(ids.event_id())
+            session.add(
+                Event(
+                    id=made[-1], tenant_id=tenant_id, type="user.created", data=data,
+                    created=now - timedelta(minutes=n), status="succeeded", stages=[],
+                    expires_at=now + timedelta(days=7),
+                )
+            )  # fmt: skip
+    return made
+
+
 async def found(client, headers, **params) -> list[str]:
     answer = await client.get("/api/v1/events", headers=headers, params=params)
     assert answer.status_code == 200, answer.text
@@ -78,18 +95,7 @@ async def test_payload_search_tells_booleans_from_numbers(client, tenant, sessio
     # `false` find booleans (and those strings), never 1 or 0. SQLite's json_extract reads
     # true as 1, which once made data.v=1 find true and data.v=true find nothing.
     values = [True, False, 1, 0, "true", "1", 1.5, None, {"x": 1}, [1], {"v": True}]
-    now = datetime.now(UTC)
-    made = []
-    async with sessions.begin() as session:
-        for n, value in enumerate(values):
-            made.append(ids.event_id())
-            session.add(
-                Event(
-                    id=made[-1], tenant_id=tenant.tenant_id, type="user.created",
-                    data={"v": value, "w": {"v": value}}, created=now - timedelta(minutes=n),
-                    status="succeeded", stages=[], expires_at=now + timedelta(days=7),
-                )
-            )  # fmt: skip
+    made = await add_data(sessions, tenant.tenant_id, [{"v": v, "w": {"v": v}} for v in values])
     true, false, one, zero, true_text, one_text, one_and_half = made[:7]
     h = tenant.headers
 
@@ -153,18 +159,7 @@ async def test_payload_search_compares_numbers_as_numbers(client, tenant, sessio
     # equal to it, whatever their text; it once found only the text Python's encoder writes
     # (`1.0` for a float 1, `100.0` for 1e2), so `1` missed 1.0 and `100` missed 1e2.
     values = [1, 1.0, 100.0, 0.1, -0.0, 2**63 - 1, 2**63 - 2, "1.0", "01", 12.5]
-    now = datetime.now(UTC)
-    made = []
-    async with sessions.begin() as session:
-        for n, value in enumerate(values):
-            made.append(ids.event_id())
-            session.add(
-                Event(
-                    id=made[-1], tenant_id=tenant.tenant_id, type="user.created",
-                    data={"v": value}, created=now - timedelta(minutes=n),
-                    status="succeeded", stages=[], expires_at=now + timedelta(days=7),
-                )
-            )  # fmt: skip
+    made = await add_data(sessions, tenant.tenant_id, [{"v": value} for value in values])
     one, one_float, hundred, tenth, minus_zero, biggest, below, one_text, padded, twelve = made
     h = tenant.headers
 
