@@ -33,3 +33,11 @@ def type_schema(
     """The type's current version and its schema (None: the type has none)."""
     row = connection.execute(_SCHEMA, {"tenant": tenant_id, "name": name}).one()
     return row.version, row.schema
+
+
+def active_names(connection: Connection, tenant_id: str) -> list[str]:
+    """The tenant's types not archived, by name: what a refused publish may suggest."""
+    query = select(_TYPES.c.name).where(
+        _TYPES.c.tenant_id == tenant_id, _TYPES.c.archived_at.is_(None)
+    )
+    return list(connection.scalars(query.order_by(_TYPES.c.name)))

@@ -24,7 +24,7 @@ from hookline.api.services.event_types import invalid_data, json_size, tenant_ro
 from hookline.core import event_schemas
 from hookline.core.catalog import Catalog, closest
 from hookline.infra.config import Settings
-from hookline.store.event_types import find_types, type_schema
+from hookline.store.event_types import active_names, find_types, type_schema
 from hookline.store.tables import EventType
 from hookline.store.transactions import Store
 
@@ -103,7 +103,12 @@ async def check_patterns(
     )
 
 
-def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
+def _unknown(
+    catalog: Catalog, name: str, own: list[str] | None = None, archived: bool = False
+) -> ApiError:
+    """The 400 for a type that cannot be published or tested; `own`: the tenant's types that
+    can, offered beside the built-in ones."""
+    names = [*catalog.names(), *(own or [])]
     if archived:
         return ApiError(
             400,
@@ -113,7 +118,7 @@ def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
         )
     if "*" in name:  # a pattern subscribes; an event (or a test of one) has one type
         prefix = name.rstrip("*")
-        did_you_mean = [n for n in catalog.names() if n.startswith(prefix)][:3]
+        did_you_mean = [n for n in names if n.startswith(prefix)][:3]
         return ApiError(
             400,
             f"{name!r} is a pattern: an event has one type"
@@ -121,7 +126,7 @@ def _unknown(catalog: Catalog, name: str, archived: bool = False) -> ApiError:
             details={"did_you_mean": did_you_mean},
             code="unknown_event_type",
         )
-    did_you_mean = closest([name], catalog.names())
+    did_you_mean = closest([name], names)
     hint = f"; did you mean {', '.join(map(repr, did_you_mean))}?" if did_you_mean else ""
     return ApiError(
         400,
@@ -165,8 +170,10 @@ async def check_published(
         check_event(catalog, settings, type_, data)  # no store read for a built-in type
         return
     found = (await store.transaction(find_types, tenant_id, [type_])).get(type_)
-    if found is None or found.archived_at is not None:
-        raise _unknown(catalog, type_, archived=found is not None)
+    if found is None:
+        raise _unknown(catalog, type_, await store.transaction(active_names, tenant_id))
+    if found.archived_at is not None:
+        raise _unknown(catalog, type_, archived=True)
     size = _checkjson_size(settings, data)
     key = (tenant_id, type_, found.version)
     validator = validators.get(key)
@@ -183,8 +190,10 @@ async def _activetenant_row(
     session: AsyncSession, catalog: Catalog, tenant_id: str, name: str
 ) -> EventType:
     row = await tenant_row(session, tenant_id, name)
-    if row is None or row.archived_at is not None:
-        raise _unknown(catalog, name, archived=row is not None)
+    if row is None:
+        raise _unknown(catalog, name, await tenant_names(session, tenant_id))
+    if row.archived_at is not None:
+        raise _unknown(catalog, name, archived=True)
     return row
 
 

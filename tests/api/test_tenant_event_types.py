@@ -85,6 +85,36 @@ async def test_types_are_per_tenant(client, tenant, settings) -> None:
     await create_type(client, other)
 
 
+async def test_a_misspelt_type_suggests_the_tenants_own(
+    client, tenant, settings, create_webhook
+) -> None:
+    """Publishing, test-sending or naming a pattern of a misspelt type suggests the tenant's
+    own types beside the built-in ones, never another tenant's."""
+    await create_type(client, tenant, name="invoice.finalized")
+    other = await make_tenant(settings, "other")
+    await create_type(client, other, name="invoice.finalised")
+
+    refused = assert_error(
+        await publish(client, tenant, "invoice.finalzed", {}), 400, "unknown_event_type"
+    )
+    assert refused["details"]["did_you_mean"] == ["invoice.finalized"]
+    assert "'invoice.finalized'" in refused["message"]
+
+    created = await create_webhook(events=["invoice.finalized"])
+    tried = await client.post(
+        f"/api/v1/webhooks/{created['id']}/test",
+        json={"event": "invoice.finalzed"},
+        headers=tenant.headers,
+    )
+    assert assert_error(tried, 400, "unknown_event_type")["details"]["did_you_mean"] == [
+        "invoice.finalized"
+    ]
+    pattern = assert_error(
+        await publish(client, tenant, "invoice.*", {}), 400, "unknown_event_type"
+    )
+    assert pattern["details"]["did_you_mean"] == ["invoice.finalized"]
+
+
 @pytest.mark.parametrize(
     ("schema", "pointer"),
     [
