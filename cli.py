@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from hookline.infra.config import Settings, get_settings
+from pydantic import ValidationError
+
+from hookline.infra.config import Settings, get_settings, settings_errors
 from hookline.serve import cmd_api, cmd_worker, data_dir, migrate_store
 
 
@@ -247,7 +249,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        raise SystemExit(settings_errors(exc)) from None
 
 
 if __name__ == "__main__":

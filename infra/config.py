@@ -8,13 +8,14 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from yarl import URL
 
 from hookline.core import retry
 from hookline.core.rate_limit import parse_rate
 from hookline.store.admission import BreakerPolicy
+from hookline.store.engine import database_url
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -254,6 +255,11 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return database_url(value)
+
     @model_validator(mode="after")
     def _retry_bounds(self) -> Settings:
         retry.check_bounds(self.retry_spec())  # fails at start-up, naming the field
@@ -361,6 +367,16 @@ class Settings(BaseSettings):
         if not self.encryption_key:
             return []
         return [k.strip() for k in self.encryption_key.split(",") if k.strip()]
+
+
+def settings_errors(exc: ValidationError) -> str:
+    """Settings refused at start-up, one line per variable, named as it is set."""
+    lines = []
+    for error in exc.errors():
+        name = "HOOKLINE_" + "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if error["loc"] else message)
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 @lru_cache

@@ -15,7 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookline.core import ids
-from hookline.store.engine import create_engine, insert_ignoring_duplicates, session_maker
+from hookline.store.engine import (
+    create_engine,
+    insert_ignoring_duplicates,
+    session_maker,
+    sqlite_path,
+)
 from hookline.store.tables import ConsoleSession, Tenant, Token
 
 SCOPES = (
@@ -65,12 +70,15 @@ async def run_in_store(
     database_url: str, sqlite_file: Path | None, action: Callable[..., Awaitable[T]], *args: Any
 ) -> T:
     """`action(session, *args)` in one transaction on the store at `database_url`;
-    StoreMissing if there is no store there. `sqlite_file`: the default store's file, which
-    must exist (opening a missing SQLite file would create an empty one); None for a URL
-    given by HOOKLINE_DATABASE_URL."""
+    StoreMissing if there is no store there, or it cannot be reached. `sqlite_file`: the
+    default store's file; None for a URL given by HOOKLINE_DATABASE_URL. A SQLite file must
+    exist either way: opening a missing one would create an empty one."""
     where = str(sqlite_file) if sqlite_file else "HOOKLINE_DATABASE_URL"
-    if sqlite_file is not None and not sqlite_file.exists():  # noqa: ASYNC240 (a CLI, once)
-        raise _no_store(where, "no hookline store")
+    sqlite_file = sqlite_file or sqlite_path(database_url)
+    if sqlite_file is not None and not sqlite_file.exists():
+        raise _no_store(
+            where if where == str(sqlite_file) else f"{where} ({sqlite_file})", "no hookline store"
+        )
     engine = create_engine(database_url)
     try:
         async with session_maker(engine).begin() as session:
@@ -80,6 +88,8 @@ async def run_in_store(
         if "no such table" in text.lower() or "does not exist" in text.lower():
             raise _no_store(where, "the store has no hookline tables") from None
         raise StoreMissing(f"the store at {where} failed: {text.splitlines()[0]}") from None
+    except OSError as exc:  # the server refused or could not be reached
+        raise StoreMissing(f"cannot reach the store at {where}: {exc}") from None
     finally:
         await engine.dispose()
 
@@ -104,6 +114,20 @@ def check_tenant_name(name: str) -> str:
         raise ValueError("a tenant name must not hold tabs, newlines or other control characters")
     if name.startswith(ids.TENANT_PREFIX):
         raise ValueError(f"a tenant name must not start with {ids.TENANT_PREFIX!r} (tenant ids do)")
+    return name
+
+
+TOKEN_NAME_MAX = 200  # the column's length
+
+
+def check_token_name(name: str) -> str:
+    """A label `hookline token list` prints on one line, tab separated (empty: none)."""
+    if name != name.strip():
+        raise ValueError("a token name must not start or end with a space")
+    if len(name) > TOKEN_NAME_MAX:
+        raise ValueError(f"a token name has at most {TOKEN_NAME_MAX} characters")
+    if not name.isprintable():
+        raise ValueError("a token name must not hold tabs, newlines or other control characters")
     return name
 
 
@@ -136,7 +160,7 @@ async def issue_token(
     token = Token(
         id=ids.token_id(),
         tenant_id=tenant.id,
-        name=name,
+        name=check_token_name(name),
         token_hash=hash_token(value),
         prefix=value[:10],
         scopes=check_scopes(list(SCOPES) if scopes is None else scopes),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +18,47 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SessionMaker = async_sessionmaker[AsyncSession]
+
+
+# The drivers hookline runs on, and the schemes users paste that name the same store.
+_DRIVERS = {
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def database_url(value: str) -> str:
+    """HOOKLINE_DATABASE_URL checked at start-up: empty (the SQLite file under the data dir),
+    or a URL of one of the stores hookline runs on, with its async driver named."""
+    value = value.strip()
+    if not value:
+        return ""
+    scheme, sep, rest = value.partition("://")
+    driver = _DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        raise ValueError(
+            "not a store URL hookline can use: give postgresql+asyncpg://user:pw@host/db "
+            "or sqlite+aiosqlite:///path/to/file.db"
+        )
+    url = f"{driver}://{rest}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a parsable database URL") from None
+    if driver.startswith("postgresql") and not parsed.database:
+        raise ValueError("the PostgreSQL URL names no database (…@host/db)")
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL opens (None: not SQLite, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def is_sqlite(url: str) -> bool:

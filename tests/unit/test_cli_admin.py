@@ -66,6 +66,18 @@ def test_admin_commands_refuse_what_an_operator_could_not_type_back(tmp_path):
     assert hookline("tenant", "create", "x" * 100, "--data-dir", "X", cwd=tmp_path).returncode == 0
     listed = hookline("token", "list", "a\tb", "--data-dir", "X", cwd=tmp_path)
     assert listed.returncode == 1 and "no tenant" in listed.stderr
+    for name in (" ci", "c\ti", "c\ni", "x" * 201):
+        done = hookline(
+            "token", "create", "x" * 100, "--name", name, "--data-dir", "X", cwd=tmp_path
+        )
+        assert done.returncode == 1 and "Traceback" not in done.stderr, (name, done.stderr)
+        assert "token name" in done.stderr, name
+    named = hookline(
+        "token", "create", "x" * 100, "--name", "é" * 200, "--data-dir", "X", cwd=tmp_path
+    )
+    assert named.returncode == 0, named.stderr
+    tokens = hookline("token", "list", "x" * 100, "--data-dir", "X", cwd=tmp_path).stdout
+    assert [line.split("\t")[2] for line in tokens.splitlines()] == ["é" * 200]
 
 
 def test_an_empty_scope_list_grants_nothing_rather_than_everything(tmp_path):
@@ -97,3 +109,36 @@ def test_revoking_twice_says_so_and_an_unknown_id_is_named(tmp_path):
     assert again.returncode == 0 and "already revoked on" in again.stdout
     unknown = hookline("token", "revoke", "tok_nope", "--data-dir", "X", cwd=tmp_path)
     assert unknown.returncode == 1 and "no token 'tok_nope'" in unknown.stderr
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path):
+    """Every command reads the settings first; a value it refuses is named as it is set, with
+    no traceback, and a URL's password is never printed."""
+    for command in (("token", "list", "acme"), ("migrate",), ("api",)):
+        done = hookline(*command, cwd=tmp_path, HOOKLINE_DELIVERY_TIMEOUT="abc")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "HOOKLINE_DELIVERY_TIMEOUT: not a duration: 'abc'" in done.stderr
+    for url in ("mysql://root:hunter2@db/hooks", "hunter2", "postgresql://u:hunter2@db"):
+        done = hookline("migrate", cwd=tmp_path, HOOKLINE_DATABASE_URL=url)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "HOOKLINE_DATABASE_URL:" in done.stderr and "hunter2" not in done.stderr
+    assert not (tmp_path / ".hookline").exists()
+
+
+def test_a_database_url_to_a_missing_file_or_a_dead_server_says_so(tmp_path):
+    missing = tmp_path / "elsewhere" / "hookline.db"
+    for scheme in ("sqlite+aiosqlite", "sqlite"):
+        done = hookline(
+            "token", "list", "acme", cwd=tmp_path, HOOKLINE_DATABASE_URL=f"{scheme}:///{missing}"
+        )
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"no hookline store at HOOKLINE_DATABASE_URL ({missing})" in done.stderr
+        assert not missing.parent.exists()  # nothing created, not even the directory
+    # Nothing listens on port 1 of this machine.
+    dead = "postgres://hookline:hunter2@127.0.0.1:1/hookline"
+    done = hookline("tenant", "create", "acme", cwd=tmp_path, HOOKLINE_DATABASE_URL=dead)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.splitlines()
+    assert (
+        line.startswith("cannot reach the store at HOOKLINE_DATABASE_URL") and "hunter2" not in line
+    )
