@@ -17,21 +17,24 @@ Compiled validators are kept per (tenant, type, version): `ValidatorCache`.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import re2
-from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from hookline.core.filter_validation import compile_regex
-from hookline.core.json_equality import json_key
+from hookline.core.schema_keywords import (
+    SCHEMA_PATHS,
+    LruCache,
+    TooMuchWork,
+    Validator,
+    steps_left,
+)
+from hookline.core.schema_messages import message
 from hookline.core.schema_references import (
     MAX_IN_PLACE_DEPTH,
     MAX_UNFOLDED,
@@ -79,193 +82,6 @@ class DataError:
         }
 
 
-# --------------------------------------------------------------------------- RE2 keywords
-
-
-def _search(pattern: str, text: str) -> bool:
-    return compile_regex(pattern).search(text) is not None
-
-
-def _pattern(validator: Any, patrn: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and not _search(patrn, instance):
-        yield ValidationError(f"{instance!r} does not match {patrn!r}")
-
-
-def _pattern_properties(
-    validator: Any, patterns: dict, instance: Any, schema: dict
-) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "object"):
-        return
-    for patrn, subschema in patterns.items():
-        for key, value in instance.items():
-            if _search(patrn, key):
-                yield from validator.descend(value, subschema, path=key, schema_path=patrn)
-
-
-def _additional_properties(
-    validator: Any, additional: Any, instance: Any, schema: dict
-) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "object"):
-        return
-    named = schema.get("properties", {})
-    patterns = list(schema.get("patternProperties", {}))
-    extras = [
-        key
-        for key in instance
-        if key not in named and not any(_search(patrn, key) for patrn in patterns)
-    ]
-    if validator.is_type(additional, "object"):
-        for key in extras:
-            yield from validator.descend(instance[key], additional, path=key)
-    elif additional is False and extras:
-        listed = ", ".join(repr(key) for key in sorted(extras)[:10])
-        yield ValidationError(f"additional properties are not allowed ({listed} unexpected)")
-
-
-class TooMuchWork(Exception):
-    """The document's check went past MAX_STEPS keyword checks."""
-
-
-_steps_left: ContextVar[list[int] | None] = ContextVar("schema_steps_left", default=None)
-
-
-def _charge(steps: int) -> None:
-    """Counts `steps` against the document's budget (when one is set)."""
-    left = _steps_left.get()
-    if left is not None:
-        left[0] -= steps
-        if left[0] < 0:
-            raise TooMuchWork
-
-
-def _metered(check: Callable[..., Any]) -> Callable[..., Any]:
-    """The keyword's check, one step of the document's budget (`_keyed` counts the work of
-    those that compare whole values)."""
-
-    def run(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
-        _charge(1)
-        return check(validator, value, instance, schema)
-
-    return run
-
-
-# --------------------------------------------------------------------------- equality keywords
-
-
-def _keyed(value: Any) -> Hashable:
-    """The value's equality key, each value in it one step."""
-    nodes = [0]
-    key = json_key(value, nodes)
-    _charge(nodes[0])
-    return key
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _unique_items(
-    validator: Any, unique: Any, instance: Any, schema: dict
-) -> Iterator[ValidationError]:
-    if not unique or not validator.is_type(instance, "array"):
-        return
-    seen: set[Hashable] = set()
-    for index, item in enumerate(instance):
-        key = _keyed(item)
-        if key in seen:
-            yield ValidationError(f"item {index} repeats an earlier one: {_shown(item)}")
-            return
-        seen.add(key)
-
-
-class LruCache:
-    """At most `size` entries by key, the least recently used going first; safe to share
-    between threads (validations may run in them)."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class _SchemaKeys:
-    """What is derived from a part of a compiled schema (the equality keys of an `enum` list
-    or a `const` value, a schema's paths), made once per part and kept by its identity: the
-    compiled validators keep their schemas, so these parts, alive; the least recently used go
-    first past `size`. One instance per kind of derivation."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._made = LruCache(size)
-
-    def of(self, value: Any, make: Callable[[Any], Any]) -> Any:
-        if type(value) not in (list, dict):
-            return make(value)
-        found = self._made.get(id(value))
-        if found is not None and found[0] is value:
-            return found[1]
-        made = make(value)
-        self._made.put(id(value), (value, made))
-        return made
-
-
-_ENUM_KEYS = _SchemaKeys()
-_CONST_KEYS = _SchemaKeys()
-_SCHEMA_PATHS = _SchemaKeys(size=1024)  # a compiled schema's subschemas, by identity
-
-
-def _key_set(values: list) -> frozenset:
-    return frozenset(json_key(value, [0]) for value in values)
-
-
-def _key(value: Any) -> Hashable:
-    return json_key(value, [0])
-
-
-def _enum(validator: Any, enums: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if _keyed(instance) not in _ENUM_KEYS.of(enums, _key_set):
-        yield ValidationError(f"{_shown(instance)} is not one of the {len(enums)} values allowed")
-
-
-def _const(validator: Any, const: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
-    if _keyed(instance) != _CONST_KEYS.of(const, _key):
-        yield ValidationError(f"{_shown(const)} was expected")
-
-
-Validator = validators.extend(
-    Draft202012Validator,
-    {
-        keyword: _metered(check)
-        for keyword, check in {
-            **Draft202012Validator.VALIDATORS,
-            "pattern": _pattern,
-            "patternProperties": _pattern_properties,
-            "additionalProperties": _additional_properties,
-            "uniqueItems": _unique_items,
-            "enum": _enum,
-            "const": _const,
-        }.items()
-    },
-)
-
-
 # --------------------------------------------------------------------------- checks at save
 
 
@@ -300,7 +116,7 @@ def compile_schema(schema: dict[str, Any]) -> Any:
     try:
         Validator.check_schema(schema, format_checker=_METASCHEMA_FORMATS)
     except SchemaError as exc:
-        raise SchemaRefused(pointer(exc.path), exc.message) from None
+        raise SchemaRefused(pointer(exc.path), message(exc)) from None
     has_pattern_properties = has_unevaluated = False
     refs: list[tuple[tuple, str]] = []
     for path, node in subschemas(schema):
@@ -345,7 +161,7 @@ def errors(
     found: list[DataError] = []
     truncated = False
     steps = BASE_STEPS + STEPS_PER_BYTE * size
-    budget = _steps_left.set([steps])
+    budget = steps_left.set([steps])
     try:
         for error in validator.iter_errors(document):
             if len(found) == MAX_ERRORS:
@@ -354,23 +170,23 @@ def errors(
             found.append(
                 DataError(
                     pointer=pointer((*prefix, *error.absolute_path)),
-                    message=error.message[:500],
-                    keyword=str(error.validator),
+                    message=message(error)[:500],
+                    keyword="false" if error.validator is None else str(error.validator),
                     schema_pointer=_schema_pointer(validator.schema, error),
                 )
             )
     except Unresolvable as exc:  # checked at save; kept from a 500 all the same
         found.append(DataError(pointer(prefix), f"the schema does not resolve: {exc}", "$ref", ""))
     except TooMuchWork:
-        message = (
+        too_much = (
             f"checking this data took more than {steps:,} steps of the schema, too many for "
             f"{size:,} bytes: simplify the schema (applicators nested over references)"
         )
-        found.append(DataError(pointer(prefix), message, "$schema", ""))
+        found.append(DataError(pointer(prefix), too_much, "$schema", ""))
     except RecursionError:  # a schema saved before loops were refused at save
         found.append(DataError(pointer(prefix), _LOOPS, "$ref", ""))
     finally:
-        _steps_left.reset(budget)
+        steps_left.reset(budget)
     found.sort(key=lambda e: e.pointer)
     return found, truncated
 
@@ -384,7 +200,7 @@ def _schema_pointer(schema: Any, error: ValidationError) -> str:
     """Where the failing keyword is in the tenant's schema. The validator's own path follows
     references without saying so (a keyword reached through `$ref` shows where the `$ref`
     is, not where the keyword is), so the keyword's subschema is looked up by identity."""
-    where = _SCHEMA_PATHS.of(schema, _paths).get(id(error.schema))
+    where = SCHEMA_PATHS.of(schema, _paths).get(id(error.schema))
     if where is None:
         return pointer(error.absolute_schema_path)
     return pointer((*where, error.validator))

@@ -218,7 +218,20 @@ async def test_publish_validates_data_with_json_pointers(client, tenant) -> None
     assert error["details"]["type"] == "order.created"
     assert error["details"]["truncated"] is False
     for item in error["details"]["errors"]:
-        assert item["message"] and item["schema_pointer"].startswith("/")
+        assert item["schema_pointer"].startswith("/")
+    # Values are written as the client sent them (JSON), not as Python prints them.
+    assert [e["message"] for e in error["details"]["errors"]] == [
+        "-1 is less than the minimum of 0",
+        '"x" does not match "^ord_"',
+        '"sku" is required',
+    ]
+    nulls = assert_error(
+        await publish(client, tenant, "order.created", {"id": None, "amount": True}), 422
+    )
+    assert [e["message"] for e in nulls["details"]["errors"]] == [
+        "expected integer, got boolean",
+        "expected string, got null",
+    ]
 
     # In a batch, the index of the refused event comes with the errors.
     batch = await client.post(
