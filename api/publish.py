@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,6 +24,9 @@ from hookline.store.transactions import Store
 from hookline.workflows.event import EventWorkflow
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+# A call to Temporal unanswered this long is a 503 to retry, not a request left hanging (a
+# server that accepts connections but does not answer, or a first connect that cannot end).
+CALL_TIMEOUT_SECONDS = 10.0
 
 
 def temporal_unavailable(exc: Exception) -> ApiError:
@@ -34,12 +38,19 @@ def temporal_unavailable(exc: Exception) -> ApiError:
     )
 
 
-@contextmanager
-def temporal_reached() -> Iterator[None]:
-    """Around a call to Temporal: the errors that mean it is away (unavailable, or a lazy
-    client that cannot connect yet) become the 503 to retry; any other is raised as it is."""
+@asynccontextmanager
+async def temporal_reached() -> AsyncIterator[None]:
+    """Around a call to Temporal: the errors that mean it is away (unavailable, no answer
+    within CALL_TIMEOUT_SECONDS, or a lazy client that cannot connect yet) become the 503 to
+    retry; any other is raised as it is. A call cut short may still land later, as one whose
+    answer was lost: a start joins the run of the event's id when retried, and a
+    redelivery asked again while the first one's series runs is refused as in flight."""
     try:
-        yield
+        async with asyncio.timeout(CALL_TIMEOUT_SECONDS):
+            yield
+    except TimeoutError as exc:
+        silent = TimeoutError(f"no answer within {CALL_TIMEOUT_SECONDS:g} s")
+        raise temporal_unavailable(silent) from exc
     except RPCError as exc:
         if exc.status in UNAVAILABLE:
             raise temporal_unavailable(exc) from exc
@@ -81,7 +92,7 @@ async def start_event(
 ) -> WorkflowHandle | None:
     """Starts the workflow; None when a closed run of the same id exists (already delivered)."""
     try:
-        with temporal_reached():
+        async with temporal_reached():
             handle = await client.start_workflow(
                 EventWorkflow.run,
                 event,

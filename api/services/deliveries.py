@@ -165,7 +165,7 @@ async def signal_redeliver(temporal: Client, event_id: str, webhook_ids: list[st
     history was sealed with a key no longer configured (its worker could not replay it); 503
     when Temporal is away."""
     try:
-        with temporal_reached():
+        async with temporal_reached():
             missing = await missing_workflow_keys(temporal, event_id)
             if missing:
                 raise ApiError(

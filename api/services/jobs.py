@@ -99,7 +99,7 @@ async def start(
     )
     nonce = new_id("req") if key is not None else None
     try:
-        with temporal_reached():
+        async with temporal_reached():
             handle = await temporal.start_workflow(
                 RedeliveryJobWorkflow.run,
                 input,
@@ -127,7 +127,7 @@ async def start(
 
 async def _memo(handle: WorkflowHandle) -> dict:
     """The job's memo (RPCError NOT_FOUND: no such job; 503 while Temporal is away)."""
-    with temporal_reached():
+    async with temporal_reached():
         return await (await handle.describe()).memo()
 
 
@@ -249,7 +249,7 @@ async def get_job(temporal: Client, tenant_id: str, job: str) -> JobOut:
     counts of the runs before it)."""
     handle = await _handle(temporal, tenant_id, job)
     try:
-        with temporal_reached():
+        async with temporal_reached():
             described = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
@@ -271,7 +271,7 @@ async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | N
     ended is answered as it is."""
     handle = await _handle(temporal, tenant_id, job)
     try:
-        with temporal_reached():
+        async with temporal_reached():
             await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:  # no such job: get_job says so

@@ -1,0 +1,82 @@
+"""A Temporal that accepts connections but does not answer (hung, overloaded, a black-holed
+route) makes a publish a 503 to retry within the API's call timeout, never a request left
+hanging; once it answers again, the retry delivers the event once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from hookline.api import publish as publishing
+from tests.api.conftest import assert_error
+from tests.support.frozen_proxy import FreezableRelay
+
+# Without the call timeout, both cases answered after about 30 s (the SDK's own deadlines):
+# the client's wait here is several times the timeout set below, so only a bounded call
+# answers in it. (The test client calls the app in process: httpx's timeouts do not apply.)
+CLIENT_WAIT = 15.0
+
+
+@pytest.fixture(autouse=True)
+def short_call_timeout(monkeypatch) -> None:
+    monkeypatch.setattr(publishing, "CALL_TIMEOUT_SECONDS", 2.0)
+
+
+async def test_a_silent_server_is_a_503_and_records_nothing(api, tenant) -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        async with api(temporal_address=f"127.0.0.1:{port}") as client:
+            async with asyncio.timeout(CLIENT_WAIT):
+                answer = await client.post(
+                    "/api/v1/events",
+                    headers=tenant.headers,
+                    json={"type": "user.created", "id": "silent-1"},
+                )
+            listed = await client.get("/api/v1/events", headers=tenant.headers)
+    finally:
+        silent.close()
+    error = assert_error(answer, 503, "service_unavailable")
+    assert "no answer within 2 s" in error["details"]["reason"]
+    assert int(answer.headers["retry-after"]) > 0
+    assert listed.json()["data"] == []  # the 503 left no event behind
+
+
+async def test_a_frozen_server_is_a_503_and_the_retry_starts_the_event_once(
+    api, tenant, temporal_env, live_settings
+) -> None:
+    target = temporal_env.client.service_client.config.target_host
+    host, port = target.rsplit(":", 1)
+    async with FreezableRelay(host, int(port)) as relay:
+        async with api(
+            temporal_address=f"127.0.0.1:{relay.port}", task_queue=live_settings.task_queue
+        ) as client:
+            body = {"type": "user.created", "id": "frozen-1"}
+            first = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            assert first.status_code == 202, first.text
+
+            relay.freeze()
+            body = {"type": "user.created", "id": "frozen-2"}
+            async with asyncio.timeout(CLIENT_WAIT):
+                cut = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            error = assert_error(cut, 503, "service_unavailable")
+            assert "no answer" in error["details"]["reason"]
+
+            relay.thaw()  # the start held in the relay may land now: the retry joins it
+            retried = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            assert retried.status_code == 202, retried.text
+            event_id = retried.json()["data"]["id"]
+            again = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            assert again.json()["data"]["id"] == event_id
+            assert again.headers.get("idempotent-replayed") == "true"
+
+    runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
+    assert [run.status for run in runs] == [WorkflowExecutionStatus.RUNNING]
+    await temporal_env.client.get_workflow_handle(event_id).terminate("test over")
