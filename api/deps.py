@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from hookline.api.auth import Principal, authenticate, require_scope
+from hookline.api.errors import ApiError
 from hookline.api.services import webhooks
 from hookline.core.catalog import Catalog
 from hookline.delivery.transport import DeliveryTransport
@@ -115,3 +116,29 @@ def webhook_of(owner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
 
 owned_webhook = webhook_of(get_principal)
 OwnedWebhook = Annotated[Webhook, Depends(owned_webhook)]
+
+
+def query_params(*names: str, prefix: str = "") -> Callable[[Request], None]:
+    """A GET's query parameters: one it does not take (beside `page` and `limit`, and names
+    under `prefix`, checked by the route) is a 400 naming it, and so is one of its own given
+    twice: a misspelt or repeated filter would answer what was not asked, as if it had
+    matched."""
+    known = ("page", "limit", *names)
+    takes = ", ".join(known) + (f" and {prefix}<key>" if prefix else "")
+
+    def check(request: Request) -> None:
+        seen: set[str] = set()
+        for name, _ in request.query_params.multi_items():
+            if prefix and name.startswith(prefix):
+                continue
+            if name not in known:
+                raise ApiError(
+                    400,
+                    f"unknown parameter {name[:100]!r}: the parameters are {takes}",
+                    details={"unknown": [name[:100]]},
+                )
+            if name in seen:
+                raise ApiError(400, f"parameter {name!r} given twice", details={"twice": name})
+            seen.add(name)
+
+    return check

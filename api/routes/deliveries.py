@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from hookline.api.deps import EventsRead, OwnedWebhook, SessionDep
+from hookline.api.deps import EventsRead, OwnedWebhook, SessionDep, query_params
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep
 from hookline.api.schemas.events import AttemptOut, DeliveryOut, WebhookStats
 from hookline.api.services import deliveries
@@ -20,6 +20,7 @@ router = APIRouter(tags=["events"])
     response_model=Page[DeliveryOut],
     responses=ERRORS,
     summary="A webhook's deliveries, newest first",
+    dependencies=[Depends(query_params("status"))],
 )
 async def list_deliveries(
     principal: EventsRead,
@@ -36,6 +37,7 @@ async def list_deliveries(
     response_model=Page[AttemptOut],
     responses=ERRORS,
     summary="Every attempt of a delivery, in order",
+    dependencies=[Depends(query_params())],
 )
 async def list_attempts(
     delivery_id: str, principal: EventsRead, session: SessionDep, pages: PaginationDep
@@ -48,6 +50,7 @@ async def list_attempts(
     response_model=Data[WebhookStats],
     responses=ERRORS,
     summary="Success rate, failures by status class and latency over a window",
+    dependencies=[Depends(query_params("window"))],
 )
 async def webhook_stats(
     principal: EventsRead,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from hookline.api.deps import CatalogDep, PrincipalDep, SessionDep, WebhooksWrite
+from hookline.api.deps import CatalogDep, PrincipalDep, SessionDep, WebhooksWrite, query_params
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep, Success
 from hookline.api.schemas.event_types import EventTypeCreate, EventTypeOut, EventTypeUpdate
@@ -24,6 +24,7 @@ WITH_CONFLICT = {**ERRORS, 409: ERRORS[422] | {"description": "Conflict"}}
     response_model=Page[EventTypeOut],
     responses=ERRORS,
     summary="List event types",
+    dependencies=[Depends(query_params("category", "include_archived"))],
     description="The built-in catalog and the tenant's own types, sorted by name; any valid "
     "token may read it. Subscriptions also accept `prefix.*` (matching at least one type that "
     "exists) and `*`.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from hookline.api.deps import (
     CatalogDep,
@@ -15,6 +15,7 @@ from hookline.api.deps import (
     SettingsDep,
     WebhooksRead,
     WebhooksWrite,
+    query_params,
 )
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.schemas.common import ERRORS, Data, Page, PaginationDep, Success
@@ -62,6 +63,7 @@ METADATA_QUERY = {
     response_model=Page[WebhookOut],
     responses=ERRORS,
     summary="Get all webhooks",
+    dependencies=[Depends(query_params("status", "event", prefix="metadata"))],
     openapi_extra=METADATA_QUERY,
 )
 async def list_webhooks(

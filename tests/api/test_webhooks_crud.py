@@ -188,6 +188,33 @@ async def test_list_filters_by_status_and_event(client, tenant, create_webhook) 
     assert page.json()["meta"] == {"total": 3, "page": 2, "limit": 2, "pages": 2}
 
 
+async def test_lists_refuse_parameters_they_do_not_take(client, tenant, create_webhook) -> None:
+    """A misspelt or repeated filter once listed everything, as if it had matched."""
+    hook = (await create_webhook())["id"]
+    for path, query, said in (
+        ("/webhooks", "stauts=active", "unknown parameter 'stauts'"),
+        ("/webhooks", "status=active&status=inactive", "'status' given twice"),
+        ("/webhooks", "metadata[team]=a&metadata[team]=b", "each key once"),
+        (f"/webhooks/{hook}/deliveries", "stauts=failed", "unknown parameter 'stauts'"),
+        (f"/webhooks/{hook}/deliveries", "since=2030-01-01T00:00:00Z", "'since'"),
+        (f"/webhooks/{hook}/deliveries", "starting_after=dlv_x", "'starting_after'"),
+        (f"/webhooks/{hook}/stats", "windw=1h", "'windw'"),
+        ("/deliveries/dlv_x/attempts", "status=failed", "'status'"),
+        ("/event-types", "categry=user", "'categry'"),
+        ("/events", "type=a&type=b", "'type' given twice"),
+    ):
+        refused = await client.get(f"/api/v1{path}?{query}", headers=tenant.headers)
+        assert said in assert_error(refused, 400)["message"], (path, query)
+    for path, query in (
+        ("/webhooks", "status=active&event=user.created&metadata[team]=a&page=1&limit=5"),
+        (f"/webhooks/{hook}/deliveries", "status=failed&page=1&limit=5"),
+        (f"/webhooks/{hook}/stats", "window=1h"),
+        ("/event-types", "category=user&include_archived=true"),
+    ):
+        listed = await client.get(f"/api/v1{path}?{query}", headers=tenant.headers)
+        assert listed.status_code == 200, (path, listed.text)
+
+
 async def test_list_shows_only_the_tenants_own(
     client, tenant, other_tenant, create_webhook
 ) -> None:
