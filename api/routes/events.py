@@ -32,7 +32,14 @@ from hookline.api.schemas.events import (
     RedeliverResponse,
 )
 from hookline.api.schemas.jobs import JobOut
-from hookline.api.services import deliveries, event_search, events, jobs, webhooks
+from hookline.api.services import (
+    deliveries,
+    event_search,
+    event_type_checks,
+    events,
+    jobs,
+    webhooks,
+)
 from hookline.core.models import EventStatus
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -199,13 +206,18 @@ async def bulk_redeliver(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    catalog: CatalogDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Data[JobOut]:
     """Every failed delivery of the tenant's live events in the window (created before now
     when `until` is not given), redelivered by a job at most HOOKLINE_REDELIVERY_JOB_RATE
     events a second. Answers at once with the job (`GET /jobs/{id}` for its progress); the
     same `Idempotency-Key` again answers the same job, never a second one. A `webhook_id`
-    the tenant does not have is a 404, as on every other route; one not active, a 409."""
+    the tenant does not have is a 404, as on every other route; one not active, a 409. A
+    `type` is one event type, built-in or the tenant's (archived ones too): a pattern or a
+    misspelt name would make a job that finds nothing, answered as if nothing had failed."""
+    if body.type is not None:
+        await event_type_checks.check_event_type(session, catalog, principal.tenant_id, body.type)
     webhook = None
     if body.webhook_id is not None:
         webhook = await webhooks.owned(session, principal.tenant_id, body.webhook_id)

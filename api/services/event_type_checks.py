@@ -103,6 +103,18 @@ async def check_patterns(
     )
 
 
+async def check_event_type(
+    session: AsyncSession, catalog: Catalog, tenant_id: str, name: str
+) -> None:
+    """`name` is one event type the tenant's events may have: built-in, or the tenant's own,
+    archived ones too (their events are still kept). A pattern is refused: it names none."""
+    if name in catalog:
+        return
+    active, archived = await _tenant_types(session, tenant_id)
+    if name not in active and name not in archived:
+        raise _unknown(catalog, name, active)
+
+
 def _unknown(
     catalog: Catalog, name: str, own: list[str] | None = None, archived: bool = False
 ) -> ApiError:

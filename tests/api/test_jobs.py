@@ -348,6 +348,31 @@ async def test_a_job_request_out_of_range_is_refused_before_any_job(
             "/api/v1/events/redeliver", headers=tenant.headers, json={"webhook_id": webhook_id}
         )
         assert_error(answer, 404, "not_found")
+    # A type that no event can have made a job that found nothing, answered as if nothing
+    # had failed: a misspelt name, a pattern, another tenant's type.
+    await client.post(
+        "/api/v1/event-types", headers=other_tenant.headers, json={"name": "order.paid"}
+    )
+    for type_, suggested in (("user.craeted", "user.created"), ("user.*", None), ("*", None)):
+        answer = await client.post(
+            "/api/v1/events/redeliver", headers=tenant.headers, json={"type": type_}
+        )
+        error = assert_error(answer, 400, "unknown_event_type")
+        if suggested:
+            assert suggested in error["details"]["did_you_mean"], error
+    theirs_type = await client.post(
+        "/api/v1/events/redeliver", headers=tenant.headers, json={"type": "order.paid"}
+    )
+    assert_error(theirs_type, 400, "unknown_event_type")
+    # The tenant's own type passes the check, archived too (its events are kept): the job
+    # then needs Temporal, which this app has not.
+    await client.post("/api/v1/event-types", headers=tenant.headers, json={"name": "order.paid"})
+    await client.delete("/api/v1/event-types/order.paid", headers=tenant.headers)
+    for type_ in ("order.paid", "user.created"):
+        answer = await client.post(
+            "/api/v1/events/redeliver", headers=tenant.headers, json={"type": type_}
+        )
+        assert_error(answer, 503, "service_unavailable")
 
 
 async def test_a_replay_counts_a_delivery_still_in_its_series_as_skipped_in_flight(
