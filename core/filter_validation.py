@@ -115,6 +115,7 @@ def _check_condition(cond: object, path: str) -> None:
         return
     if not cond:
         raise FilterError(path, "empty condition; use a value or an operator such as $eq")
+    _check_satisfiable(cond, path)
     for key, value in cond.items():
         here = _join(path, key)
         _check_key(key, here)
@@ -142,6 +143,19 @@ def _check_condition(cond: object, path: str) -> None:
             _check_json(value, here)
         else:
             raise _unknown_operator(key, here)
+
+
+def _check_satisfiable(cond: dict[str, Any], path: str) -> None:
+    """Sub-fields need an object (or a list of them) and $gt, $gte, $lt, $lte and $regex a
+    number or a string, never looked for inside a list: beside each other, nothing matches."""
+    scalar = next((key for key in cond if key in (*_RANGE, "$regex")), None)
+    field = next((key for key in cond if isinstance(key, str) and not key.startswith("$")), None)
+    if scalar is not None and field is not None:
+        raise FilterError(
+            _join(path, field),
+            f"this condition can never match: {scalar} needs a number or a string, and a "
+            f"sub-field ({field!r}) an object; filter the sub-field as a path of its own",
+        )
 
 
 def _check_key(key: object, path: str) -> None:

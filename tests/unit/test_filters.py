@@ -301,6 +301,10 @@ def error_of(spec: object) -> FilterError:
         {"data": {"nested": {"x": {"$gt": 1}}}},
         {"$and": [{"$or": [{"data.a": 1}, {"data.b": 2}]}, {"tenant": "ten_1"}]},
         {"data.tags": {"$contains": "vip"}},
+        # Sub-fields beside operators that can hold with them (a list holds both).
+        {"data.a": {"$exists": True, "b": 2}},
+        {"data.a": {"$ne": 1, "b": 2}},
+        {"data.a": {"$gt": 1}, "data.a.b": 2},
     ],
 )
 def test_valid_filters(spec: dict[str, Any]) -> None:
@@ -339,6 +343,10 @@ def test_valid_filters(spec: dict[str, Any]) -> None:
         ({"": 1}, "", "invalid field path"),
         ({"data.x": {}}, "data.x", "empty condition"),
         ({"data.x": {"$eq": {1, 2}}}, "data.x.$eq", "unsupported value"),
+        # A value compared as a number or a string cannot also have a sub-field.
+        ({"data.a": {"$gt": 1, "b": 2}}, "data.a.b", "can never match: $gt"),
+        ({"data.a": {"c": {"x": 1}, "$regex": "^a"}}, "data.a.c", "can never match: $regex"),
+        ({"data": {"a": {"$lte": 3, "b": {"$exists": True}}}}, "data.a.b", "can never match"),
         (
             {"$or": [{"data.a": 1}, {"data.b": {"$and": [{"$gt": 1}, {"$regex": "["}]}}]},
             "$or[1].data.b.$and[1].$regex",
