@@ -271,3 +271,11 @@ def attempt_limit(timeout: float) -> float:
 def jittered(delay: float, draw: float) -> float:
     """`delay` stretched by `draw` (in [0, 1)) times JITTER of it."""
     return delay * (1 + JITTER * min(max(draw, 0.0), 1.0))
+
+
+def schedule_span(spec: RetrySpec) -> float:
+    """The longest one delivery's series can last (s): every attempt the spec allows, each at
+    its time limit, and every back-off stretched by the whole jitter."""
+    attempts = max(spec.max_attempts, spec.client_error_max_attempts)
+    waits = sum(backoff_delay(attempt, spec) for attempt in range(1, attempts))
+    return attempts * attempt_limit(spec.timeout) + waits * (1 + JITTER)

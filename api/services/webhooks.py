@@ -18,6 +18,7 @@ from hookline.api.schemas.webhooks import (
     MAX_METADATA_KEY,
     MAX_METADATA_KEYS,
     Circuit,
+    RetryPolicy,
     RotatedSecret,
     RotateRequest,
     WebhookCreate,
@@ -27,7 +28,7 @@ from hookline.api.schemas.webhooks import (
     WebhookUpdate,
 )
 from hookline.api.services import event_type_checks
-from hookline.core import filters, ids, signing, urls
+from hookline.core import filters, ids, retry, signing, urls
 from hookline.core.catalog import Catalog
 from hookline.core.headers import HeaderRefused, check_headers
 from hookline.delivery.resolver import check_resolved_host
@@ -209,6 +210,30 @@ async def list_webhooks(
 # --------------------------------------------------------------------------- changes
 
 
+def check_retries_fit(settings: Settings, policy: RetryPolicy | None) -> None:
+    """A webhook's own retry policy ends within an event's retention: past it, the event's
+    workflow closes and the last attempts are never made, with nothing said."""
+    if policy is None:
+        return
+    spec = retry.webhook_spec(settings.retry_spec(), policy.stored())
+    span, kept = retry.schedule_span(spec), settings.event_retention.total_seconds()
+    if span > kept:
+        raise ApiError(
+            422,
+            f"this retry_policy's attempts can take up to {_span(span)}, past the "
+            f"{_span(kept)} an event is kept: its last attempts would never be made; "
+            "lower max_attempts, initial_interval, backoff or max_interval",
+            details={"field": "retry_policy", "seconds": round(span), "retention": round(kept)},
+        )
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 async def create_webhook(
     session: AsyncSession,
     secrets: SecretBox,
@@ -218,6 +243,7 @@ async def create_webhook(
     body: WebhookCreate,
 ) -> WebhookCreated:
     """A new active webhook; the answer carries its signing secret in full, this once."""
+    check_retries_fit(settings, body.retry_policy)
     await event_type_checks.check_patterns(session, catalog, tenant_id, body.events)
     url = await check_url(body.url, settings)
     spec = check_filter(body.filter)
@@ -259,6 +285,7 @@ async def update_webhook(
     the webhook already has are kept as they are (a type archived since does not block an
     edit). `secrets` seals new header values (needed when `headers` is given)."""
     given = body.model_fields_set
+    check_retries_fit(settings, body.retry_policy)
     if body.events is not None:
         await event_type_checks.check_patterns(
             session, catalog, webhook.tenant_id, body.events, kept=webhook.events

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.api.conftest import WEBHOOK_URL, assert_error
@@ -189,6 +191,37 @@ async def test_invalid_bodies_are_422(client, tenant, body) -> None:
     response = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
     error = assert_error(response, 422, "unprocessable_entity")
     assert error["details"] and all(d["loc"][0] == "body" for d in error["details"])
+
+
+async def test_a_retry_policy_longer_than_the_retention_is_422(api, client, tenant) -> None:
+    """Past the event's retention its workflow closes: attempts scheduled after that were
+    never made, and nothing said so."""
+    policy = {"max_attempts": 10, "initial_interval": 15, "backoff": 1, "max_interval": 15}
+    async with api(event_retention=timedelta(seconds=60)) as short:
+        body = {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": policy}
+        refused = await short.post("/api/v1/webhooks", headers=tenant.headers, json=body)
+        error = assert_error(refused, 422)
+        assert "past the 60 s an event is kept" in error["message"], error
+        assert error["details"]["retention"] == 60 and error["details"]["seconds"] > 60
+        # One attempt (at most 30 s: its connection wait and the 15 s timeout) fits.
+        body["retry_policy"] = policy | {"max_attempts": 1, "client_error_max_attempts": 1}
+        created = await short.post("/api/v1/webhooks", headers=tenant.headers, json=body)
+        assert created.status_code == 201, created.text
+        hook = created.json()["data"]["id"]
+        update = await short.put(
+            f"/api/v1/webhooks/{hook}", headers=tenant.headers, json={"retry_policy": policy}
+        )
+        assert_error(update, 422)
+    # With the default retention (7 days): the longest policy the bounds allow is refused,
+    # a long one that fits is not.
+    longest = {"max_attempts": 20, "initial_interval": 86400, "max_interval": 86400}
+    body = {"url": WEBHOOK_URL, "events": ["user.created"], "retry_policy": longest}
+    refused = await client.post("/api/v1/webhooks", headers=tenant.headers, json=body)
+    assert "past the 7.0 d an event is kept" in assert_error(refused, 422)["message"]
+    body["retry_policy"] = {"max_attempts": 8, "initial_interval": 3600, "max_interval": 86400}
+    assert (
+        await client.post("/api/v1/webhooks", headers=tenant.headers, json=body)
+    ).status_code == 201
 
 
 async def test_description_of_1000_chars_is_fine(create_webhook) -> None:

@@ -117,3 +117,14 @@ def test_429_waits_at_least_its_minimum_even_when_told_zero():
     on_schedule = retry.decide(429, 1, spec)
     assert on_schedule.delay >= retry.RATE_LIMITED_MIN_WAIT
     assert retry.decide(503, 1, spec).delay == 1.0  # other statuses keep their schedule
+
+
+def test_a_series_lasts_at_most_its_attempts_and_jittered_waits():
+    # 6 attempts of at most 30 s each (a connection wait, then the 15 s timeout), the five
+    # waits of the default schedule stretched by the whole 20 % jitter.
+    assert retry.schedule_span(RetrySpec()) == 6 * 30 + (30 + 150 + 750 + 3750 + 18750) * 1.2
+    # The larger of the two attempt counts bounds it; one attempt has no wait.
+    assert retry.schedule_span(RetrySpec(max_attempts=1, client_error_max_attempts=3)) == (
+        3 * 30 + (30 + 150) * 1.2
+    )
+    assert retry.schedule_span(RetrySpec(max_attempts=1, client_error_max_attempts=1)) == 30
