@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -42,9 +43,36 @@ def no_nul(value: str) -> str:
 
 # A string of a body that goes into a text column or a WHERE clause.
 StoreText = Annotated[str, AfterValidator(no_nul)]
+# Characters that would make a label read other than it is written: controls (C0 but tab and
+# line breaks, DEL, C1) and the bidirectional overrides and isolates.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")
+
+
+def visible(value: str) -> str:
+    """Text shown to people as written: no control character nor bidirectional override."""
+    found = _INVISIBLE.search(value)
+    if found:
+        raise ValueError(
+            f"U+{ord(found.group()):04X} at character {found.start()}: no control characters "
+            "or bidirectional overrides"
+        )
+    return value
+
+
+def one_line(value: str) -> str:
+    """Visible text on one line (no tab or line break either)."""
+    found = _LINE_BREAK.search(visible(value))
+    if found:
+        raise ValueError(f"U+{ord(found.group()):04X} at character {found.start()}: one line")
+    return value
+
+
 # A description: its bound inside the type, so that an optional one is refused as text
 # ("at most 1000 characters"), not as a value of unknown kind.
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
+Description = Annotated[
+    str, StringConstraints(max_length=1000), AfterValidator(no_nul), AfterValidator(visible)
+]
 
 
 def _readable_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:

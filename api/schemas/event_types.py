@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from hookline.api.schemas.common import Description, StoreText
+from hookline.api.schemas.common import Description
 from hookline.core.catalog import NAME_MAX
 
 TypeName = Annotated[
@@ -48,7 +48,7 @@ class EventTypeCreate(BaseModel):
     name: TypeName = Field(
         description="Dot-separated words of letters, digits, `_` and `-`; not a built-in name."
     )
-    description: StoreText = Field(default="", max_length=1000)
+    description: Description = ""
     json_schema: dict[str, Any] | None = Field(
         default=None,
         alias="schema",

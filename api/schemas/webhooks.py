@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from hookline.api.schemas.common import Description
+from hookline.api.schemas.common import Description, one_line
 from hookline.core import retry
 from hookline.core.headers import MASKED_VALUE
 
@@ -32,11 +39,7 @@ MetadataKey = Annotated[
     StringConstraints(min_length=1, max_length=MAX_METADATA_KEY, pattern=r"^[A-Za-z0-9_.:-]+$"),
 ]
 MetadataValue = Annotated[
-    # No control character (C0, DEL, C1) nor line or paragraph separator.
-    str,
-    StringConstraints(
-        max_length=MAX_METADATA_VALUE, pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
-    ),
+    str, StringConstraints(max_length=MAX_METADATA_VALUE), AfterValidator(one_line)
 ]
 Metadata = Annotated[
     dict[MetadataKey, MetadataValue],
@@ -52,7 +55,8 @@ Headers = Annotated[
     dict[str, str],
     Field(
         description="Sent with every delivery and test send. Reserved names (signatures, "
-        "Standard Webhooks, `X-Webhook-*`, `Content-*`, `Host`, `User-Agent`, trace context, "
+        "Standard Webhooks, `X-Webhook-*`, `Content-Type`, `Content-Length`, `Content-Encoding`, "
+        "`Transfer-Encoding`, `Host`, `User-Agent`, trace context, "
         "hop-by-hop) and values with control characters are a 422. Values are masked on read.",
         examples=[{"Authorization": "Bearer s3cr3t", "X-Tenant": "acme"}],
     ),

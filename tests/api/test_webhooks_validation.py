@@ -193,6 +193,31 @@ async def test_invalid_bodies_are_422(client, tenant, body) -> None:
     assert error["details"] and all(d["loc"][0] == "body" for d in error["details"])
 
 
+@pytest.mark.parametrize("hidden", ["\u0007", "\u007f", "\u0085", "\u202e", "\u2067"])
+async def test_a_description_shows_what_it_says(client, tenant, create_webhook, hidden) -> None:
+    """A control character or a bidirectional override would make a label (in the console,
+    a list) read other than it is stored: refused, naming the character; line breaks and
+    tabs in a description are fine."""
+    body = {"url": WEBHOOK_URL, "events": ["user.created"], "description": f"pay{hidden}ments"}
+    refused = await client.post("/api/v1/webhooks", json=body, headers=tenant.headers)
+    error = assert_error(refused, 422)
+    assert f"U+{ord(hidden):04X} at character 3" in str(error["details"]), error
+    typed = await client.post(
+        "/api/v1/event-types",
+        json={"name": "order.paid", "description": f"paid{hidden}"},
+        headers=tenant.headers,
+    )
+    assert_error(typed, 422)
+    meta = await client.post(
+        "/api/v1/webhooks",
+        json=body | {"description": "ok", "metadata": {"team": f"a{hidden}"}},
+        headers=tenant.headers,
+    )
+    assert_error(meta, 422)
+    created = await create_webhook(description="Payments\n\tEU region")
+    assert created["description"] == "Payments\n\tEU region"
+
+
 async def test_a_retry_policy_longer_than_the_retention_is_422(api, client, tenant) -> None:
     """Past the event's retention its workflow closes: attempts scheduled after that were
     never made, and nothing said so."""
