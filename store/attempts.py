@@ -14,7 +14,7 @@ and one a payload cannot encode (a lone surrogate) fails the step after its POST
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, func, select, update
 
@@ -179,7 +179,7 @@ def record_attempts(
             connection.execute(
                 update(Webhook.__table__)
                 .where(Webhook.id == r.target.webhook_id)
-                .values(status="inactive", status_reason=f"{r.decision.reason} at {now:%c}")
+                .values(status="inactive", status_reason=f"{r.decision.reason} at {_rfc3339(now)}")
             )
         elif failing_too_long(r, disable_cutoff):
             assert r.failing_since is not None
@@ -284,3 +284,8 @@ def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime)
                 redelivery_requested_at=None,
             )
         )
+
+
+def _rfc3339(moment: datetime) -> str:
+    """As the API writes instants (a reason is read beside them)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -101,7 +101,10 @@ async def test_gone_disables_the_webhook(dev_env, fast_settings, sessions, tenan
         assert progress.status == "failed"
         stored = await get_webhook(sessions, webhook.id)
         assert stored.status == "inactive"
-        assert "410" in stored.status_reason
+        # When, in RFC 3339 UTC as the API writes instants: "... 410 Gone at 2026-12-05T11:44:35Z".
+        reason, _, when = stored.status_reason.rpartition(" at ")
+        assert reason == "receiver answered 410 Gone"
+        assert datetime.fromisoformat(when).utcoffset() == timedelta(0) and when.endswith("Z")
         assert len(receiver.for_path("/gone")) == 1
         # The next event does not go to an inactive webhook at all.
         second = await settled(await publish(dev_env.client, fast_settings, tenant.tenant_id))
