@@ -292,7 +292,8 @@ class WebhookCreated(WebhookOut):
 
 
 class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict, as the retry policy's counts: "60" or true is a mistake to report, not a guess.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     grace_period: int | None = Field(
         default=None,

@@ -85,7 +85,17 @@ async def test_rotation_grace_period_is_honoured(client, tenant, create_webhook)
     assert abs((expires - datetime.now(UTC) - timedelta(hours=1)).total_seconds()) < 60
 
 
-@pytest.mark.parametrize("body", [{"grace_period": -1}, {"grace_period": 8 * 86400}, {"x": 1}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"grace_period": -1},
+        {"grace_period": 8 * 86400},
+        {"x": 1},
+        {"grace_period": "60"},
+        {"grace_period": True},
+        {"grace_period": 60.5},
+    ],
+)
 async def test_bad_rotation_bodies_are_422(client, tenant, create_webhook, body) -> None:
     created = await create_webhook()
     response = await client.post(
