@@ -361,6 +361,16 @@ def _opened(row, now: datetime, policy: BreakerPolicy, opened: int, reason: str)
     }
 
 
+def breaker_reset(webhook: Webhook, now: datetime, why: str) -> None:
+    """A new endpoint (the webhook's URL changed): the breaker starts closed with an empty
+    window, and auto-disable counts failures from now on, not the old URL's."""
+    if webhook.breaker_state != CLOSED:
+        webhook.breaker_history = _history(webhook, {}, now, f"closed: {why}")
+    webhook.breaker_state, webhook.breaker_until, webhook.breaker_opened = CLOSED, None, 0
+    webhook.window_start, webhook.window_attempts, webhook.window_failures = None, 0, 0
+    webhook.failing_since = None
+
+
 def _history(row, state: dict, now: datetime, what: str) -> list:
     earlier = state.get("breaker_history", row.breaker_history if row is not None else None)
     return [*(earlier or []), {"at": now.isoformat(), "event": what}][-HISTORY_KEPT:]

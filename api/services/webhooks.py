@@ -34,6 +34,7 @@ from hookline.core.headers import HeaderRefused, check_headers
 from hookline.delivery.resolver import check_resolved_host
 from hookline.infra.config import Settings
 from hookline.infra.crypto import SecretBox
+from hookline.store.admission import breaker_reset
 from hookline.store.tables import Webhook
 
 NEWEST_FIRST = (Webhook.created_at.desc(), Webhook.id.desc())
@@ -297,7 +298,8 @@ async def update_webhook(
         if body.headers and secrets is None:
             raise ValueError("sealing headers needs the secret box")
         headers = sealed_headers(secrets, body.headers, webhook.headers)  # type: ignore[arg-type]
-    if url is not None:
+    if url is not None and url != webhook.url:
+        breaker_reset(webhook, datetime.now(UTC), "the URL changed")
         webhook.url = url
     if body.events is not None:
         webhook.events = body.events

@@ -389,3 +389,34 @@ async def test_counts_and_durations_are_numbers_not_guessed_from_other_json(
     assert_error(answer, 422)
     stored = (await client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers)).json()
     assert stored["data"]["rate_limit"] is None and stored["data"]["max_in_flight"] is None
+
+
+async def test_a_new_url_starts_with_a_closed_circuit(
+    client, tenant, create_webhook, sessions
+) -> None:
+    """The operator fixed the endpoint: the old URL's failures no longer hold its deliveries
+    (an open circuit, waiting for a probe up to an hour away) nor count towards auto-disable."""
+    webhook = await create_webhook()
+    failing_since = datetime.now(UTC) - timedelta(days=2)
+    async with sessions.begin() as session:
+        row = await session.get(Webhook, webhook["id"])
+        row.breaker_state, row.breaker_opened = "open", 4
+        row.breaker_until = datetime.now(UTC) + timedelta(hours=1)
+        row.window_attempts, row.window_failures = 12, 12
+        row.failing_since = failing_since
+        row.breaker_history = [{"at": failing_since.isoformat(), "event": "opened: 12 of 12"}]
+    path = f"/api/v1/webhooks/{webhook['id']}"
+    same = await client.put(path, json={"url": webhook["url"]}, headers=tenant.headers)
+    assert same.json()["data"]["circuit"]["state"] == "open"  # the same URL: nothing new
+
+    moved = await client.put(path, json={"url": WEBHOOK_URL + "-v2"}, headers=tenant.headers)
+    circuit = moved.json()["data"]["circuit"]
+    assert circuit["state"] == "closed", circuit
+    assert [entry["event"] for entry in circuit["history"]] == [
+        "opened: 12 of 12",
+        "closed: the URL changed",
+    ]
+    async with sessions() as session:
+        row = await session.get(Webhook, webhook["id"])
+        assert (row.breaker_until, row.breaker_opened, row.window_attempts) == (None, 0, 0)
+        assert row.failing_since is None
