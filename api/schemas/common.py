@@ -154,6 +154,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Unauthorized - Authentication required"},
     403: {"model": ErrorResponse, "description": "Forbidden - Insufficient permissions"},
     404: {"model": ErrorResponse, "description": "Not Found"},
+    409: {
+        "model": ErrorResponse,
+        "description": "Conflict - e.g. an inactive webhook, an Idempotency-Key reused",
+    },
+    413: {"model": ErrorResponse, "description": "Content Too Large"},
     422: {"model": ErrorResponse, "description": "Unprocessable Entity"},
     429: {"model": ErrorResponse, "description": "Too Many Requests - Rate limit exceeded"},
+    503: {
+        "model": ErrorResponse,
+        "description": "Service Unavailable - Temporal did not answer; retry after Retry-After",
+    },
 }
