@@ -229,8 +229,12 @@ async def redeliver(
                 details={"webhook_ids": unknown},
             )
         wanted = [known[wh] for wh in dict.fromkeys(webhook_ids)]
-    else:  # "redeliver failed"
-        wanted = [d for d, status in rows if is_undelivered(d.status, status is not None)]
+    else:  # "redeliver failed"; those still in their series are said to be, not left out
+        wanted = [
+            d
+            for d, status in rows
+            if is_undelivered(d.status, status is not None) or d.status == DeliveryStatus.PENDING
+        ]
     not_scheduled = {
         d.id: reason
         for d in wanted
@@ -271,6 +275,9 @@ async def redeliver(
     message = (
         f"event {event.id} expired; nothing can be redelivered"
         if expired
+        else "nothing to redeliver: "
+        + ("no delivery of this event failed" if rows else "this event matched no webhook")
+        if not wanted
         else f"{len(targets)} {'delivery' if len(targets) == 1 else 'deliveries'} scheduled "
         "for redelivery"
         + (f"; {in_flight} still in flight, not redelivered" if in_flight else "")

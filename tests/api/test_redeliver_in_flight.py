@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from hookline.api.services.deliveries import IN_FLIGHT
 from tests.support.receiver import Reply
 
 JSON = {"Content-Type": "application/json"}
@@ -96,3 +97,49 @@ async def test_concurrent_requests_for_one_delivery_schedule_it_once(
     again = await redeliver()  # ended again: a new request is a new redelivery
     assert again["scheduled"] == 1
     await receiver.wait_for(3, path="/hook", timeout=30)
+
+
+async def test_redelivering_the_failed_ones_says_why_nothing_was_sent(
+    live, tenant, create_webhook, receiver
+):
+    """Asked to redeliver the failed ones (no webhook named) of an event whose delivery waits
+    for its retry, the answer names that delivery as in flight instead of leaving it out of
+    an answer that schedules nothing; of an event whose deliveries succeeded, it says so."""
+    receiver.script("/retrying", [Reply(500)])
+    await create_webhook(
+        client=live,
+        url=receiver.url("/retrying"),
+        retry_policy={"max_attempts": 2, "initial_interval": 3600},  # its retry: far off
+    )
+    published = await live.post(
+        "/api/v1/events", json={"type": "user.created", "data": {}}, headers=tenant.headers
+    )
+    path = f"/api/v1/events/{published.json()['data']['id']}"
+    await receiver.wait_for(1, path="/retrying")
+    deadline = time.monotonic() + 30
+    while True:  # attempt 1 recorded: the delivery waits for its retry
+        event = (await live.get(path, headers=tenant.headers)).json()["data"]
+        if event["deliveries"][0]["attempts"]:
+            break
+        assert time.monotonic() < deadline, event
+        await asyncio.sleep(0.05)
+    answer = (await live.post(f"{path}/redeliver", headers=tenant.headers)).json()
+    assert answer["data"]["scheduled"] == 0
+    assert list(answer["data"]["not_scheduled"].values()) == [IN_FLIGHT], answer
+    assert "1 still in flight" in answer["message"]
+
+    await live.delete(
+        f"/api/v1/webhooks/{event['deliveries'][0]['webhook_id']}", headers=tenant.headers
+    )
+    await create_webhook(client=live, url=receiver.url("/fine"))
+    published = await live.post(
+        "/api/v1/events", json={"type": "user.created", "data": {}}, headers=tenant.headers
+    )
+    path = f"/api/v1/events/{published.json()['data']['id']}"
+    deadline = time.monotonic() + 30
+    while (await live.get(path, headers=tenant.headers)).json()["data"]["status"] != "succeeded":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    done = (await live.post(f"{path}/redeliver", headers=tenant.headers)).json()
+    assert done["data"]["scheduled"] == 0 and done["data"]["not_scheduled"] == {}
+    assert done["message"] == "nothing to redeliver: no delivery of this event failed"
