@@ -40,6 +40,7 @@ from hookline.api.services import (
     jobs,
     webhooks,
 )
+from hookline.core.jobs import JobKind
 from hookline.core.models import EventStatus
 
 router = APIRouter(tags=["events"], route_class=LimitedJsonRoute)
@@ -218,11 +219,24 @@ async def bulk_redeliver(
     misspelt name would make a job that finds nothing, answered as if nothing had failed."""
     if body.type is not None:
         await event_type_checks.check_event_type(session, catalog, principal.tenant_id, body.type)
-    webhook = None
+    webhook, job = None, None
     if body.webhook_id is not None:
-        webhook = await webhooks.owned(session, principal.tenant_id, body.webhook_id)
-    job = await jobs.start_redelivery(
-        temporal, settings, principal.tenant_id, body, idempotency_key, webhook
-    )
+        try:
+            webhook = await webhooks.owned(session, principal.tenant_id, body.webhook_id)
+        except ApiError:
+            # Deleted since this key started its job: a retry still answers that job.
+            job = await jobs.existing_keyed_job(
+                temporal,
+                principal.tenant_id,
+                JobKind.REDELIVER,
+                idempotency_key,
+                body.model_dump(mode="json"),
+            )
+            if job is None:
+                raise
+    if job is None:
+        job = await jobs.start_redelivery(
+            temporal, settings, principal.tenant_id, body, idempotency_key, webhook
+        )
     response.headers["Location"] = job.links.self
     return Data(data=job)

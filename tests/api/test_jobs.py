@@ -463,3 +463,24 @@ async def test_an_idempotency_key_names_one_request_and_its_job(
             path, headers={**tenant.headers, "Idempotency-Key": "new"}, json={"since": since}
         )
         assert_error(fresh, 409)
+        # Deleted since: a bulk redelivery's same key and request still answer its job; a new
+        # key or another request, the 404 of a webhook that is not there.
+        await job_ended(api, tenant.headers, bulk.json()["data"]["id"])
+        deleted = await api.delete(f"/api/v1/webhooks/{webhook}", headers=tenant.headers)
+        assert deleted.status_code in (200, 204), deleted.text
+        bulk_again = await api.post(
+            "/api/v1/events/redeliver", headers=headers, json={"webhook_id": webhook}
+        )
+        assert bulk_again.status_code == 202, bulk_again.text
+        assert bulk_again.json()["data"]["id"] == bulk.json()["data"]["id"]
+        assert bulk_again.headers["location"].endswith(bulk.json()["data"]["id"])
+        for key, body in (
+            ("other", {"webhook_id": webhook}),
+            ("replay-once", {"webhook_id": webhook, "type": "user.created"}),
+        ):
+            gone = await api.post(
+                "/api/v1/events/redeliver",
+                headers={**tenant.headers, "Idempotency-Key": key},
+                json=body,
+            )
+            assert_error(gone, 404 if key == "other" else 409)
