@@ -165,6 +165,13 @@ def validate_webhook_url(url: str, *, allow_private: bool) -> str:
         raise UrlError("url must not contain credentials")
     if "#" in url:
         raise UrlError("url must not contain a fragment")
+    # The HTTP client resolves dot segments ("/a/../b" is sent as "/b") and drops an empty
+    # query: the URL recorded would not be the one POSTed to.
+    segments = (re.sub("%2[eE]", ".", segment) for segment in parts.path.split("/"))
+    if any(segment in (".", "..") for segment in segments):
+        raise UrlError("url has '.' or '..' path segments: write the path they lead to")
+    if url.endswith("?") and not parts.query:
+        raise UrlError("url ends with an empty query ('?'): leave it out")
     if not parts.hostname:
         raise UrlError("url must have a host")
     try:

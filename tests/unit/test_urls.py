@@ -111,6 +111,10 @@ def test_is_forbidden_address_needs_an_ip(text: str) -> None:
         "https://example.com:65535/",
         "https://example.com:8443/",
         "https://example.com:1024/",
+        "https://example.com/.well-known/hooks",
+        "https://example.com/a/.../b",
+        "https://example.com/a//b",
+        "https://example.com/a?b=?",
     ],
 )
 def test_valid_public_urls_are_returned_unchanged(url: str) -> None:
@@ -148,6 +152,12 @@ def test_valid_public_urls_are_returned_unchanged(url: str) -> None:
         ("https://09.1.1.1/", "not a valid IPv4 address"),
         ("https://256.256/", "not a valid IPv4 address"),
         ("", "url is required"),
+        # Sent otherwise than recorded: the client resolves dot segments, drops an empty query.
+        ("https://example.com/../../etc", "'.' or '..' path segments"),
+        ("https://example.com/a/./b", "'.' or '..' path segments"),
+        ("https://example.com/a/%2e%2E/b", "'.' or '..' path segments"),
+        ("https://example.com/a/..", "'.' or '..' path segments"),
+        ("https://example.com/a?", "empty query"),
     ],
 )
 def test_syntax_errors(url: str, message: str) -> None:
