@@ -118,8 +118,13 @@ _LEASES_OF = select(_LEASES.c.delivery_id, _LEASES.c.webhook_id, _LEASES.c.expir
     _LEASES.c.webhook_id.in_(_IDS)
 )
 _RELEASE = delete(_LEASES).where(_LEASES.c.delivery_id.in_(_IDS))
-# The columns to set come with the parameters (each set of names compiles once).
-_WEBHOOK_CHANGE = update(_WEBHOOKS).where(_WEBHOOKS.c.id == bindparam("a_webhook"))
+# The columns to set come with the parameters (each set of names compiles once). The
+# delivery's own bookkeeping, not a change of the webhook: `updated_at` stays as it is.
+_WEBHOOK_CHANGE = (
+    update(_WEBHOOKS)
+    .where(_WEBHOOKS.c.id == bindparam("a_webhook"))
+    .values(updated_at=_WEBHOOKS.c.updated_at)
+)
 
 
 def admit(connection: Connection, candidates: list[Candidate], now: datetime) -> dict[str, Refusal]:

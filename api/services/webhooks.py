@@ -326,7 +326,8 @@ async def update_webhook(
             webhook.failing_since = None
         else:
             webhook.status_reason = "deactivated through the API"
-    webhook.updated_at = datetime.now(UTC)
+    if session.is_modified(webhook):  # a PUT that changes nothing leaves it as it was
+        webhook.updated_at = datetime.now(UTC)
     await session.commit()
     return out(webhook)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 
@@ -420,3 +421,26 @@ async def test_a_new_url_starts_with_a_closed_circuit(
         row = await session.get(Webhook, webhook["id"])
         assert (row.breaker_until, row.breaker_opened, row.window_attempts) == (None, 0, 0)
         assert row.failing_since is None
+
+
+async def test_updated_at_moves_only_when_the_webhook_changes(
+    live, tenant, create_webhook, receiver
+) -> None:
+    """`updated_at` says when the webhook was last changed: not by a PUT that changes
+    nothing, nor by its deliveries (their bookkeeping is `last_triggered`'s)."""
+    webhook = await create_webhook(client=live, url=receiver.url("/hook"), description="a")
+    path = f"/api/v1/webhooks/{webhook['id']}"
+    for body in ({}, {"description": "a"}, {"events": webhook["events"], "status": "active"}):
+        same = await live.put(path, json=body, headers=tenant.headers)
+        assert same.json()["data"]["updated_at"] == webhook["updated_at"], body
+    await live.post("/api/v1/events", json={"type": "user.created"}, headers=tenant.headers)
+    await receiver.wait_for(1, path="/hook")
+    deadline = asyncio.get_running_loop().time() + 30
+    while (read := (await live.get(path, headers=tenant.headers)).json()["data"])[
+        "last_triggered"
+    ] is None:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert read["updated_at"] == webhook["updated_at"]
+    changed = await live.put(path, json={"description": "b"}, headers=tenant.headers)
+    assert _utc(changed.json()["data"]["updated_at"]) > _utc(webhook["updated_at"])
