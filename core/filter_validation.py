@@ -146,9 +146,10 @@ def _check_condition(cond: object, path: str) -> None:
 
 
 def _check_satisfiable(cond: dict[str, Any], path: str) -> None:
-    """Sub-fields need an object (or a list of them) and $gt, $gte, $lt, $lte and $regex a
-    number or a string, never looked for inside a list: beside each other, nothing matches."""
-    scalar = next((key for key in cond if key in (*_RANGE, "$regex")), None)
+    """Sub-fields need an object (or a list holding one) and $gt, $gte, $lt and $lte a number
+    or a string, never looked for inside a list: beside each other, nothing matches. ($regex
+    looks at a list's items, so a list can hold both.)"""
+    scalar = next((key for key in cond if key in _RANGE), None)
     field = next((key for key in cond if isinstance(key, str) and not key.startswith("$")), None)
     if scalar is not None and field is not None:
         raise FilterError(
