@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +45,11 @@ HEADER_VALUE_CHARS = 1024
 HEADERS_CHARS = 16 * 1024
 # NUL: PostgreSQL's text cannot hold it; lone surrogates: not UTF-8, no driver encodes them.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def utc_text(moment: datetime, timespec: str = "auto") -> str:
+    """An instant as hookline writes it in text: RFC 3339, in UTC, the zone as `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def storable_text(text: str | None, limit: int) -> str | None:

@@ -36,7 +36,7 @@ from yarl import URL
 
 from hookline.core import signing, urls
 from hookline.core.headers import as_recorded, deliverable
-from hookline.core.models import SendResult, storable_headers, storable_text
+from hookline.core.models import SendResult, storable_headers, storable_text, utc_text
 from hookline.delivery.resolver import resolve_vetted
 from hookline.delivery.transport import DeliveryTransport, QueueWait
 from hookline.infra.crypto import SecretBox
@@ -50,7 +50,7 @@ log = logging.getLogger("hookline.delivery")
 
 def event_body(event_id: str, event_type: str, created: datetime, data: dict, tenant: str) -> bytes:
     """The payload of the delivery rules: {"id","type","created","data","tenant"}."""
-    stamp = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    stamp = utc_text(created)
     payload = {"id": event_id, "type": event_type, "created": stamp, "data": data, "tenant": tenant}
     return orjson.dumps(payload)
 

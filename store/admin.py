@@ -74,11 +74,9 @@ async def run_in_store(
     default store's file; None for a URL given by HOOKLINE_DATABASE_URL. A SQLite file must
     exist either way: opening a missing one would create an empty one."""
     where = str(sqlite_file) if sqlite_file else "HOOKLINE_DATABASE_URL"
-    sqlite_file = sqlite_file or sqlite_path(database_url)
-    if sqlite_file is not None and not sqlite_file.exists():
-        raise _no_store(
-            where if where == str(sqlite_file) else f"{where} ({sqlite_file})", "no hookline store"
-        )
+    opened = sqlite_file or sqlite_path(database_url)
+    if opened is not None and not opened.exists():
+        raise _no_store(where if sqlite_file else f"{where} ({opened})", "no hookline store")
     engine = create_engine(database_url)
     try:
         async with session_maker(engine).begin() as session:
@@ -103,15 +101,24 @@ class IssuedToken:
 TENANT_NAME_MAX = 100
 
 
-def check_tenant_name(name: str) -> str:
-    """A name an operator can type back: printed on one line by the admin commands, and
-    never one that reads as another tenant's id (the commands take either)."""
-    if not name or name != name.strip():
-        raise ValueError("a tenant name must not be empty or start or end with a space")
-    if len(name) > TENANT_NAME_MAX:
-        raise ValueError(f"a tenant name has at most {TENANT_NAME_MAX} characters")
+def _one_line(name: str, what: str, limit: int) -> str:
+    """A name the admin commands print on one line, tab separated: no space at either end,
+    at most `limit` characters, nothing unprintable."""
+    if name != name.strip():
+        raise ValueError(f"a {what} must not start or end with a space")
+    if len(name) > limit:
+        raise ValueError(f"a {what} has at most {limit} characters")
     if not name.isprintable():
-        raise ValueError("a tenant name must not hold tabs, newlines or other control characters")
+        raise ValueError(f"a {what} must not hold tabs, newlines or other control characters")
+    return name
+
+
+def check_tenant_name(name: str) -> str:
+    """A name an operator can type back, never one that reads as another tenant's id (the
+    commands take either)."""
+    if not name:
+        raise ValueError("a tenant name must not be empty or start or end with a space")
+    _one_line(name, "tenant name", TENANT_NAME_MAX)
     if name.startswith(ids.TENANT_PREFIX):
         raise ValueError(f"a tenant name must not start with {ids.TENANT_PREFIX!r} (tenant ids do)")
     return name
@@ -121,14 +128,8 @@ TOKEN_NAME_MAX = 200  # the column's length
 
 
 def check_token_name(name: str) -> str:
-    """A label `hookline token list` prints on one line, tab separated (empty: none)."""
-    if name != name.strip():
-        raise ValueError("a token name must not start or end with a space")
-    if len(name) > TOKEN_NAME_MAX:
-        raise ValueError(f"a token name has at most {TOKEN_NAME_MAX} characters")
-    if not name.isprintable():
-        raise ValueError("a token name must not hold tabs, newlines or other control characters")
-    return name
+    """A token's label, as `hookline token list` prints it (empty: none)."""
+    return _one_line(name, "token name", TOKEN_NAME_MAX)
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:

@@ -14,12 +14,18 @@ and one a payload cannot encode (a lone surrogate) fails the step after its POST
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from hookline.core.ids import attempt_id
-from hookline.core.models import DeliverInput, DeliveryStatus, SendResult, storable_result
+from hookline.core.models import (
+    DeliverInput,
+    DeliveryStatus,
+    SendResult,
+    storable_result,
+    utc_text,
+)
 from hookline.core.retry import THROTTLE_WAIT, Decision, Outcome
 from hookline.store.admission import BreakerPolicy, Refusal, account, release
 from hookline.store.engine import insert_ignoring_duplicates
@@ -179,7 +185,10 @@ def record_attempts(
             connection.execute(
                 update(Webhook.__table__)
                 .where(Webhook.id == r.target.webhook_id)
-                .values(status="inactive", status_reason=f"{r.decision.reason} at {_rfc3339(now)}")
+                .values(
+                    status="inactive",
+                    status_reason=f"{r.decision.reason} at {utc_text(now, 'seconds')}",
+                )
             )
         elif failing_too_long(r, disable_cutoff):
             assert r.failing_since is not None
@@ -284,8 +293,3 @@ def mark_skipped(connection: Connection, skipped: dict[str, str], now: datetime)
                 redelivery_requested_at=None,
             )
         )
-
-
-def _rfc3339(moment: datetime) -> str:
-    """As the API writes instants (a reason is read beside them)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -13,6 +13,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from hookline.core.models import utc_text
+
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescape is on by default
@@ -101,7 +103,7 @@ def pretty_json(value: Any) -> str:
 
 def iso(value: datetime) -> str:
     """The `datetime` attribute of a <time>: UTC, ISO 8601 (console.js shows it local)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_text(value)
 
 
 def header_lines(headers: dict[str, str] | None) -> str:

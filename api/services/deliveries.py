@@ -200,6 +200,16 @@ def _not_redeliverable(delivery: Delivery, webhook_status: str | None) -> str | 
     return None
 
 
+def _scheduled_message(scheduled: int, not_scheduled: dict[str, str]) -> str:
+    in_flight = sum(reason in (IN_FLIGHT, JUST_ASKED) for reason in not_scheduled.values())
+    inactive = len(not_scheduled) - in_flight
+    return (
+        f"{scheduled} {'delivery' if scheduled == 1 else 'deliveries'} scheduled for redelivery"
+        + (f"; {in_flight} still in flight, not redelivered" if in_flight else "")
+        + (f"; {inactive} not redelivered: webhook inactive or deleted" if inactive else "")
+    )
+
+
 async def redeliver(
     session: AsyncSession,
     temporal: Client,
@@ -270,17 +280,11 @@ async def redeliver(
         expired=expired,
         not_scheduled=not_scheduled,
     )
-    in_flight = sum(reason in (IN_FLIGHT, JUST_ASKED) for reason in not_scheduled.values())
-    inactive = len(not_scheduled) - in_flight
-    message = (
-        f"event {event.id} expired; nothing can be redelivered"
-        if expired
-        else "nothing to redeliver: "
-        + ("no delivery of this event failed" if rows else "this event matched no webhook")
-        if not wanted
-        else f"{len(targets)} {'delivery' if len(targets) == 1 else 'deliveries'} scheduled "
-        "for redelivery"
-        + (f"; {in_flight} still in flight, not redelivered" if in_flight else "")
-        + (f"; {inactive} not redelivered: webhook inactive or deleted" if inactive else "")
-    )
+    if expired:
+        message = f"event {event.id} expired; nothing can be redelivered"
+    elif not wanted:
+        why = "no delivery of this event failed" if rows else "this event matched no webhook"
+        message = f"nothing to redeliver: {why}"
+    else:
+        message = _scheduled_message(len(targets), not_scheduled)
     return RedeliverResponse(success=not expired, message=message, data=result)

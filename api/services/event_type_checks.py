@@ -37,12 +37,7 @@ _NO_SCHEMA = False  # cached for a version without a schema
 
 async def tenant_names(session: AsyncSession, tenant_id: str) -> list[str]:
     """The tenant's types that take subscriptions and publishes (not archived)."""
-    rows = await session.scalars(
-        select(EventType.name).where(
-            EventType.tenant_id == tenant_id, EventType.archived_at.is_(None)
-        )
-    )
-    return list(rows)
+    return await session.run_sync(lambda sync: active_names(sync.connection(), tenant_id))
 
 
 async def _tenant_types(session: AsyncSession, tenant_id: str) -> tuple[list[str], list[str]]:
