@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from hookline.api.json_body import BodyRejected
 from hookline.core import jsonlimits
@@ -64,6 +65,20 @@ def error_response(
 
 def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, f"{what} {ident} does not exist")
+
+
+def without_trailing_slash(request: Request) -> str | None:
+    """The request's path without its trailing slash(es), when a route answers that path
+    and method: what a 404 suggests instead of redirecting."""
+    path = request.url.path
+    stripped = path.rstrip("/")
+    if not stripped or stripped == path:
+        return None
+    scope = {**request.scope, "path": stripped}
+    for route in request.app.router.routes:
+        if route.matches(scope)[0] is Match.FULL:
+            return stripped
+    return None
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
@@ -130,6 +145,9 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal error; the server logged it")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404 and (stripped := without_trailing_slash(request)):
+            message = f"no route at {request.url.path}; paths take no trailing slash: {stripped}"
+            return error_response(404, message, {"did_you_mean": stripped})
         message = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "")
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))

@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(no_nul_in_address)],
+        # No redirect to the path without its trailing slash: Starlette builds its Location
+        # from the request's Host header. A 404 names that path instead (api/errors.py).
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "webhooks", "description": "Subscriptions: url, secret, types, filter."},
             {"name": "events", "description": "Publish, inspect and redeliver events."},

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from hookline.api.console.auth import COOKIE_PATH, ConsoleError
 from hookline.api.console.render import page
-from hookline.api.errors import ApiError
+from hookline.api.errors import ApiError, without_trailing_slash
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 TITLES = {
@@ -54,7 +54,15 @@ def _console_error(request: Request, exc: Exception) -> Response:
         return error_page(request, 400, "Bad request", "The form or the address is not valid.")
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    message = "There is no such page in the console." if status == 404 else ""
+    message = ""
+    if status == 404:
+        stripped = without_trailing_slash(request)
+        if stripped and request.method in ("GET", "HEAD"):
+            # A page typed with a slash: to its address, built from the path alone (never
+            # from the Host header, as Starlette's own redirect would).
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(request.scope.get("root_path", "") + stripped + query, 307)
+        message = "There is no such page in the console."
     return error_page(request, status, TITLES.get(status, "Error"), message)
 
 

@@ -67,5 +67,10 @@ async def cancel(
     request: Request, job_id: str, user: FormUserDep, temporal: TemporalDep
 ) -> Response:
     user.require("events:redeliver")
-    await jobs.cancel_job(temporal, user.tenant_id, job_id, "cancelled in the console")
+    try:
+        await jobs.cancel_job(temporal, user.tenant_id, job_id, "cancelled in the console")
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        # Ended before the click reached it: its page says how.
     return redirect(request, f"/console/jobs/{job_id}")

@@ -38,7 +38,6 @@ from hookline.api.services import (
     event_type_checks,
     events,
     jobs,
-    webhooks,
 )
 from hookline.core.jobs import JobKind
 from hookline.core.models import EventStatus
@@ -219,24 +218,23 @@ async def bulk_redeliver(
     misspelt name would make a job that finds nothing, answered as if nothing had failed."""
     if body.type is not None:
         await event_type_checks.check_event_type(session, catalog, principal.tenant_id, body.type)
-    webhook, job = None, None
+    webhook = None
     if body.webhook_id is not None:
-        try:
-            webhook = await webhooks.owned(session, principal.tenant_id, body.webhook_id)
-        except ApiError:
-            # Deleted since this key started its job: a retry still answers that job.
-            job = await jobs.existing_keyed_job(
-                temporal,
-                principal.tenant_id,
-                JobKind.REDELIVER,
-                idempotency_key,
-                body.model_dump(mode="json"),
-            )
-            if job is None:
-                raise
-    if job is None:
-        job = await jobs.start_redelivery(
-            temporal, settings, principal.tenant_id, body, idempotency_key, webhook
+        found = await jobs.webhook_or_its_job(
+            session,
+            temporal,
+            principal.tenant_id,
+            body.webhook_id,
+            JobKind.REDELIVER,
+            idempotency_key,
+            body.model_dump(mode="json"),
         )
+        if isinstance(found, JobOut):  # its webhook deleted since the key started it
+            response.headers["Location"] = found.links.self
+            return Data(data=found)
+        webhook = found
+    job = await jobs.start_redelivery(
+        temporal, settings, principal.tenant_id, body, idempotency_key, webhook
+    )
     response.headers["Location"] = job.links.self
     return Data(data=job)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -20,6 +21,7 @@ from hookline.api.errors import ApiError
 from hookline.api.publish import temporal_reached
 from hookline.api.schemas.events import BulkRedeliverRequest
 from hookline.api.schemas.jobs import JobLinks, JobOut, JobRequestOut, ReplayRequest
+from hookline.api.services import webhooks
 from hookline.core import search_attributes as sa
 from hookline.core.ids import new_id
 from hookline.core.jobs import (
@@ -159,6 +161,31 @@ async def existing_keyed_job(
         raise
 
 
+async def webhook_or_its_job(
+    session: AsyncSession,
+    temporal: Client,
+    tenant_id: str,
+    webhook_id: str,
+    kind: JobKind,
+    key: str | None,
+    request: dict,
+) -> Webhook | JobOut:
+    """The tenant's webhook a job request names; once it is deleted, the job this key
+    started with this request (a retry answers that job, not a 404); else the 404."""
+    try:
+        return await webhooks.owned(session, tenant_id, webhook_id)
+    except ApiError:
+        job = await existing_keyed_job(temporal, tenant_id, kind, key, request)
+        if job is None:
+            raise
+        return job
+
+
+def replay_request(webhook_id: str, body: ReplayRequest) -> dict:
+    """A replay's request as its job keeps it (what a key's retry is compared with)."""
+    return {"webhook_id": webhook_id, **body.model_dump(mode="json")}
+
+
 def _until(until: datetime | None) -> datetime:
     """The job's end: the request's `until`, never later than now (a job never chases live
     traffic: events published after it started are delivered as they come)."""
@@ -198,7 +225,7 @@ async def start_replay(
     temporal: Client, settings: Settings, webhook: Webhook, body: ReplayRequest, key: str | None
 ) -> JobOut:
     """Every event of the webhook since `since`, failed or not, delivered to it again."""
-    request = {"webhook_id": webhook.id, **body.model_dump(mode="json")}
+    request = replay_request(webhook.id, body)
     if webhook.status != "active":
         return await _started_or_refused(temporal, webhook, JobKind.REPLAY, key, request)
     query = JobQuery(
@@ -267,13 +294,25 @@ async def get_job(temporal: Client, tenant_id: str, job: str) -> JobOut:
 
 
 async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | None) -> JobOut:
-    """Asks the job to stop: its batch in flight stops at its next event. A job that has
-    ended is answered as it is."""
+    """Asks the job to stop: its batch in flight stops at its next event. A job already
+    cancelled is answered as it is (a retried cancel); one that ended otherwise (completed,
+    failed, terminated) has nothing left to cancel: 409."""
+    _refuse_ended(await get_job(temporal, tenant_id, job))
     handle = await _handle(temporal, tenant_id, job)
     try:
         async with temporal_reached():
             await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:  # no such job: get_job says so
+        if exc.status != RPCStatusCode.NOT_FOUND:  # it ended meanwhile: read below
             raise
-    return await get_job(temporal, tenant_id, job)
+    return _refuse_ended(await get_job(temporal, tenant_id, job))
+
+
+def _refuse_ended(out: JobOut) -> JobOut:
+    if out.status in (JobState.RUNNING.value, JobState.CANCELLED.value):
+        return out
+    raise ApiError(
+        409,
+        f"job {out.id} has ended ({out.status}): there is nothing left to cancel",
+        details={"job_id": out.id, "status": out.status},
+    )

@@ -241,6 +241,12 @@ async def test_console_errors_are_pages_and_api_errors_stay_json(client, tenant)
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert_error(await client.get("/api/v1/nowhere", headers=tenant.headers), 404)
     assert_error(await client.get("/api/v1/events/evt_x", headers=tenant.headers), 404)
+    # A page typed with a trailing slash goes to its address, never to the Host's.
+    slash = await client.get("/console/events/?status=failed", headers={"Host": "evil.example"})
+    assert slash.status_code == 307
+    assert slash.headers["location"] == "/console/events?status=failed"
+    posted = await client.post("/console/logout/")
+    assert posted.status_code == 404 and "text/html" in posted.headers["content-type"]
 
 
 async def test_sparklines_and_rates_count_the_last_24_hours_on_either_store(

@@ -46,6 +46,27 @@ async def test_unknown_route_and_method_use_the_envelope(client, tenant) -> None
     assert_error(await client.patch("/api/v1/webhooks", headers=tenant.headers), 405)
 
 
+async def test_a_trailing_slash_is_a_404_naming_the_path_never_a_redirect(client, tenant) -> None:
+    """No redirect: Starlette's would send the client to a Location built from the Host
+    header (any host the client named), and drop a POST's body on the way for some clients."""
+    headers = {**tenant.headers, "Host": "attacker.example"}
+    for method, path in (
+        ("GET", "/api/v1/webhooks/"),
+        ("POST", "/api/v1/events/"),
+        ("GET", "/api/v1/events/evt_x//"),
+        ("GET", "/healthz/"),
+    ):
+        response = await client.request(method, path, headers=headers, json={})
+        error = assert_error(response, 404)
+        assert "location" not in response.headers
+        assert error["details"] == {"did_you_mean": path.rstrip("/")}
+        assert path.rstrip("/") in error["message"]
+    unknown = assert_error(await client.get("/api/v1/nothing/", headers=tenant.headers), 404)
+    assert unknown["details"] is None
+    listed = await client.get("/api/v1/webhooks", headers=tenant.headers)
+    assert listed.status_code == 200
+
+
 async def test_validation_details_point_at_the_field(client, tenant) -> None:
     response = await client.post(
         "/api/v1/webhooks",

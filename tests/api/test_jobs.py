@@ -223,9 +223,20 @@ async def test_cancel_stops_the_job(live_settings, temporal_env, tenant, receive
         # made again after a lost workflow task is the same delivery, counted once).
         redelivered = {r.json()["id"] for r in receiver.requests[sent:]}
         assert len(redelivered) == ended["scheduled"]
-        # Cancelling an ended job answers it as it is.
+        # Cancelling it again (a retried cancel) answers it as it is.
         again = await api.post(f"/api/v1/jobs/{job_id}/cancel", headers=tenant.headers)
+        assert again.status_code == 202
         assert again.json()["data"]["status"] == "cancelled"
+
+        # A job that completed has nothing left to cancel: a 409, and it stays completed.
+        done = await api.post("/api/v1/events/redeliver", headers=tenant.headers, json={})
+        done_id = done.json()["data"]["id"]
+        assert (await job_ended(api, tenant.headers, done_id))["status"] == "completed"
+        late = await api.post(f"/api/v1/jobs/{done_id}/cancel", headers=tenant.headers)
+        error = assert_error(late, 409)
+        assert error["details"] == {"job_id": done_id, "status": "completed"}
+        still = await api.get(f"/api/v1/jobs/{done_id}", headers=tenant.headers)
+        assert still.json()["data"]["status"] == "completed"
 
 
 async def test_replay_since_t_reposts_every_event_since_t_and_none_before(
@@ -484,3 +495,16 @@ async def test_an_idempotency_key_names_one_request_and_its_job(
                 json=body,
             )
             assert_error(gone, 404 if key == "other" else 409)
+        # And a replay's: its key and request answer its job; a new key, the 404.
+        replayed_again = await api.post(path, headers=headers, json={"since": since})
+        assert replayed_again.status_code == 202, replayed_again.text
+        assert replayed_again.json()["data"]["id"] == job
+        assert replayed_again.headers["location"].endswith(job)
+        for key, body in (
+            ("new-again", {"since": since}),
+            ("replay-once", {"since": "2021-01-01T00:00:00Z"}),
+        ):
+            gone = await api.post(
+                path, headers={**tenant.headers, "Idempotency-Key": key}, json=body
+            )
+            assert_error(gone, 404 if key == "new-again" else 409)

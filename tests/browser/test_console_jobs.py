@@ -32,6 +32,7 @@ async def test_replay_a_webhook_since_a_time_and_watch_the_job(
     page = await context.new_page()
     await sign_in(page, await login_url(stack, stack.headers))
     await page.goto(f"{stack.base_url}/console/webhooks/{webhook['id']}")
+    csrf = await page.locator('input[name="csrf"]').first.get_attribute("value")
     await page.get_by_label("Replay events since (UTC)").fill(since.strftime("%Y-%m-%dT%H:%M:%S"))
     await shots(page, "replay-form")
     await page.get_by_role("button", name="Replay").click()
@@ -43,6 +44,17 @@ async def test_replay_a_webhook_since_a_time_and_watch_the_job(
     await expect(page.locator("#job-processed")).to_have_text("3 / 3")
     await expect(page.locator("#job-scheduled")).to_have_text("3")
     await shots(page, "replay-completed")
+
+    # A cancel sent from a page loaded while the job ran (it has ended since): back to the
+    # job's page, still completed, not an error page.
+    cancel = await page.request.post(
+        f"{page.url}/cancel", form={"csrf": csrf or ""}, max_redirects=0
+    )
+    assert cancel.status == 303 and cancel.headers["location"] == page.url.removeprefix(
+        stack.base_url
+    )
+    await page.reload()
+    await expect(page.locator("#job-status")).to_have_text("completed")
 
     await receiver.wait_for(6, path="/replayed", timeout=30)
     await asyncio.sleep(0.5)
