@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hookline.core.models import utc_text
+
 
 class WebhookTestRequest(BaseModel):
     model_config = ConfigDict(
@@ -112,6 +114,6 @@ def sample_data(event_type: str, now: datetime) -> dict[str, Any]:
     """Plausible data for a test event of that type, marked as a test."""
     category = event_type.split(".", 1)[0]
     data = dict(SAMPLES.get(category, {"message": "This is a test event from hookline"}))
-    data["created_at"] = now.isoformat().replace("+00:00", "Z")
+    data["created_at"] = utc_text(now)
     data["test"] = True
     return data
