@@ -30,3 +30,12 @@ def json_key(value: Any, nodes: list[int]) -> Hashable:
     if kind is dict:
         return (_OBJECT, frozenset((name, json_key(item, nodes)) for name, item in value.items()))
     raise TypeError(f"not a JSON value: {kind.__name__}")
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON values are one value as `json_key` has it. Python's `==` says
+    `1 == True == 1.0` and `0 == False`: a change from `1` to `true` is a change here."""
+    try:
+        return json_key(a, [0]) == json_key(b, [0])
+    except TypeError:  # not JSON (a value the store's code put there): Python's own equality
+        return bool(a == b)

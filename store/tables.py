@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hookline.core.json_equality import same_json
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -42,6 +44,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class StoredJSON(TypeDecorator[Any]):
+    """JSON whose change the ORM sees as JSON has it. SQLAlchemy's JSON compares the old and
+    new values with Python's `==`, where `1 == True` and `0 == False`: a PUT from `1` to `true`
+    would be left out of the UPDATE, and answered as saved. For the columns an update writes."""
+
+    impl = JSON
+    cache_ok = True
+
+    def compare_values(self, x: Any, y: Any) -> bool:
+        return same_json(x, y)
 
 
 class Base(DeclarativeBase):
@@ -80,8 +94,8 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(default=list)
     description: Mapped[str | None] = mapped_column(Text, default=None)
-    filter: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    retry_policy: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(StoredJSON, default=None)
+    retry_policy: Mapped[dict[str, Any] | None] = mapped_column(StoredJSON, default=None)
     status: Mapped[str] = mapped_column(String(16), default="active")
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # Secrets at rest: encrypted with HOOKLINE_ENCRYPTION_KEY when set (core/secrets.py).
@@ -94,9 +108,9 @@ class Webhook(Base):
     failing_since: Mapped[datetime | None] = mapped_column(default=None)
     # Custom headers sent with every delivery: {name: value}, each value sealed as the secret
     # is (values may be credentials; names are not secret). None: no headers.
-    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(StoredJSON, default=None)
     # The tenant's own labels {key: value} (`metadata` is SQLAlchemy's name for the schema).
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", StoredJSON, default=None)
     # Deliveries in flight to this webhook at once, across every process; None: the setting
     # HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK. More wait durably (store/admission.py).
     max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -115,7 +129,7 @@ class Webhook(Base):
     window_start: Mapped[datetime | None] = mapped_column(default=None)
     window_attempts: Mapped[int] = mapped_column(Integer, default=0)
     window_failures: Mapped[int] = mapped_column(Integer, default=0)
-    breaker_history: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    breaker_history: Mapped[list[Any] | None] = mapped_column(StoredJSON, default=None)
     # The moving average of its attempts' durations (ms; None: none yet): whether admission
     # lets it have the default cap's burst (store/admission.py).
     latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -147,8 +161,8 @@ class EventType(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     # JSON Schema draft 2020-12 of the events' `data`; None: any object.
-    json_schema: Mapped[dict[str, Any] | None] = mapped_column("schema", JSON, default=None)
-    example: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    json_schema: Mapped[dict[str, Any] | None] = mapped_column("schema", StoredJSON, default=None)
+    example: Mapped[dict[str, Any] | None] = mapped_column(StoredJSON, default=None)
     # Bumped by every change: compiled validators are cached per (tenant, name, version). The
     # ORM writes a change only over the version it read (StaleDataError otherwise), so two
     # concurrent changes never share a version, nor does one undo the other.

@@ -26,6 +26,7 @@ from hookline.api.schemas.trials import SAMPLES
 from hookline.core import event_schemas, ids
 from hookline.core.catalog import Catalog, category_of
 from hookline.core.catalog import EventType as CatalogType
+from hookline.core.json_equality import same_json
 from hookline.store.tables import EventType, Tenant
 
 MAX_SCHEMA_BYTES = 64 * 1024
@@ -253,10 +254,9 @@ async def update_type(
         example = body.example if "example" in given else row.example
         description = body.description if body.description is not None else row.description
         restore = body.archived is False and row.archived_at is not None
-        changed = (schema, example, description) != (
-            row.json_schema,
-            row.example,
-            row.description,
+        # As JSON has it: Python's == would take a change from 1 to true for none.
+        changed = description != row.description or not (
+            same_json(schema, row.json_schema) and same_json(example, row.example)
         )
         if not changed and not restore:
             return False

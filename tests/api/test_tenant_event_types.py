@@ -495,3 +495,32 @@ async def test_a_change_that_changes_nothing_keeps_the_version(client, tenant) -
     assert kept.json()["data"]["archived"] is True
     back = await client.put(path, json={"archived": False}, headers=tenant.headers)
     assert back.json()["data"]["archived"] is False and back.json()["data"]["version"] == 3
+
+
+async def test_a_change_python_calls_equal_is_stored_and_versioned(client, tenant) -> None:
+    """`1` to `true` (or `0` to `false`) is a change of the JSON value: stored, versioned,
+    and answered as GET reads it. Python's `1 == True` once made the UPDATE leave it out."""
+    path = "/api/v1/event-types/flag.set"
+    schema = {"type": "object", "properties": {"v": {"const": 1}}}
+    created = await create_type(client, tenant, name="flag.set", schema=schema, example={"v": 1})
+    assert created["version"] == 1
+    for version, value, extra in ((2, True, {}), (3, 1, {"description": "one again"})):
+        body = {
+            "schema": {"type": "object", "properties": {"v": {"const": value}}},
+            "example": {"v": value},
+            **extra,
+        }
+        answer = await client.put(path, json=body, headers=tenant.headers)
+        assert answer.status_code == 200, answer.text
+        read = (await client.get(path, headers=tenant.headers)).json()["data"]
+        assert read == answer.json()["data"]
+        assert read["version"] == version
+        assert read["schema"]["properties"]["v"]["const"] is value
+        assert read["example"] == {"v": value} and type(read["example"]["v"]) is type(value)
+    published = await client.post(
+        "/api/v1/events", json={"type": "flag.set", "data": {"v": True}}, headers=tenant.headers
+    )
+    assert published.status_code == 422  # the schema now wants 1, not true
+    # The same value written again changes nothing, and keeps the version.
+    same = await client.put(path, json={"example": {"v": 1}}, headers=tenant.headers)
+    assert same.json()["data"]["version"] == 3

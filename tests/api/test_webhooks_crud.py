@@ -444,3 +444,32 @@ async def test_updated_at_moves_only_when_the_webhook_changes(
     assert read["updated_at"] == webhook["updated_at"]
     changed = await live.put(path, json={"description": "b"}, headers=tenant.headers)
     assert _utc(changed.json()["data"]["updated_at"]) > _utc(webhook["updated_at"])
+
+
+async def test_a_filter_or_metadata_change_python_calls_equal_is_stored(
+    client, tenant, create_webhook, sessions
+) -> None:
+    """A filter from `1` to `true` changes which events match (filters compare JSON types):
+    stored, with or without another field beside it, and answered as GET reads it."""
+    webhook = await create_webhook(filter={"data.flag": 1}, metadata={"tier": "0"})
+    path = f"/api/v1/webhooks/{webhook['id']}"
+    for body in (
+        {"filter": {"data.flag": True}},
+        {"filter": {"data.flag": 1}, "description": "one"},
+        {"filter": {"data.flag": False}, "description": "one"},
+        {"retry_policy": {"max_attempts": 1}},
+        {"retry_policy": {"max_attempts": True}},  # refused: a count, not a boolean
+    ):
+        answer = await client.put(path, json=body, headers=tenant.headers)
+        read = (await client.get(path, headers=tenant.headers)).json()["data"]
+        if answer.status_code != 200:
+            assert_error(answer, 422)
+            continue
+        assert {k: v for k, v in read.items() if k != "secret"} == answer.json()["data"]
+        if "filter" in body:
+            assert read["filter"] == body["filter"]
+            assert type(read["filter"]["data.flag"]) is type(body["filter"]["data.flag"])
+    async with sessions() as session:
+        stored = await session.get(Webhook, webhook["id"])
+        assert stored.filter == {"data.flag": False} and stored.filter["data.flag"] is False
+        assert stored.retry_policy["max_attempts"] == 1
