@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -118,12 +120,12 @@ owned_webhook = webhook_of(get_principal)
 OwnedWebhook = Annotated[Webhook, Depends(owned_webhook)]
 
 
-def query_params(*names: str, prefix: str = "") -> Callable[[Request], None]:
-    """A GET's query parameters: one it does not take (beside `page` and `limit`, and names
-    under `prefix`, checked by the route) is a 400 naming it, and so is one of its own given
-    twice: a misspelt or repeated filter would answer what was not asked, as if it had
-    matched."""
-    known = ("page", "limit", *names)
+def query_params(*names: str, prefix: str = "", paged: bool = True) -> Callable[[Request], None]:
+    """A GET's query parameters: one it does not take (beside `page` and `limit` when
+    `paged`, and names under `prefix`, checked by the route) is a 400 naming it, and so is one
+    of its own given twice: a misspelt or repeated filter would answer what was not asked, as
+    if it had matched."""
+    known = ("page", "limit", *names) if paged else names
     takes = ", ".join(known) + (f" and {prefix}<key>" if prefix else "")
 
     def check(request: Request) -> None:
@@ -132,13 +134,53 @@ def query_params(*names: str, prefix: str = "") -> Callable[[Request], None]:
             if prefix and name.startswith(prefix):
                 continue
             if name not in known:
-                raise ApiError(
-                    400,
-                    f"unknown parameter {name[:100]!r}: the parameters are {takes}",
-                    details={"unknown": [name[:100]]},
-                )
+                raise _unknown_parameter(name, takes)
             if name in seen:
                 raise ApiError(400, f"parameter {name!r} given twice", details={"twice": name})
             seen.add(name)
 
+    setattr(check, _CHECKS_ITS_QUERY, True)
     return check
+
+
+def _unknown_parameter(name: str, takes: str) -> ApiError:
+    said = f"the parameters are {takes}" if takes else "this endpoint takes no query parameter"
+    return ApiError(
+        400, f"unknown parameter {name[:100]!r}: {said}", details={"unknown": [name[:100]]}
+    )
+
+
+_CHECKS_ITS_QUERY = "_hookline_checks_its_query"
+_QUERY_NAMES = "_hookline_query_names"  # on the route: read once
+
+
+def _query_names(dependant: Dependant) -> tuple[str, ...] | None:
+    """The query parameters a route declares, its dependencies' included; None when one of
+    them is a `query_params` check (the route's list then, with its prefix)."""
+    names = [field.alias for field in dependant.query_params]
+    for sub in dependant.dependencies:
+        if getattr(sub.call, _CHECKS_ITS_QUERY, False):
+            return None
+        inner = _query_names(sub)
+        if inner is None:
+            return None
+        names += inner
+    return tuple(dict.fromkeys(names))
+
+
+async def only_known_query_params(request: Request) -> None:
+    """An app-wide dependency: a query parameter the route does not declare is a 400 naming
+    it. A write would otherwise ignore it: `POST /events/redeliver?webhook_id=…` redelivered
+    every failed delivery of the tenant, the filter unread. Under /api only: console pages
+    read their own, and a scrape of /metrics may carry a scraper's parameters."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.url.path.startswith("/api/"):
+        return
+    if not hasattr(route, _QUERY_NAMES):
+        setattr(route, _QUERY_NAMES, _query_names(route.dependant))
+    known = getattr(route, _QUERY_NAMES)
+    if known is None:
+        return
+    for name in request.query_params:
+        if name not in known:
+            raise _unknown_parameter(name, ", ".join(known))

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from hookline.api import errors
 from hookline.api.auth import RateLimiter
 from hookline.api.console.app import install as install_console
+from hookline.api.deps import only_known_query_params
 from hookline.api.limits import BodyReadTimeout, BodySizeLimit, no_nul_in_address
 from hookline.api.routes import codec, deliveries, event_types, events, health, jobs, webhooks
 from hookline.api.routes import metrics as metrics_routes
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(no_nul_in_address)],
+        dependencies=[Depends(no_nul_in_address), Depends(only_known_query_params)],
         # No redirect to the path without its trailing slash: Starlette builds its Location
         # from the request's Host header. A 404 names that path instead (api/errors.py).
         redirect_slashes=False,

@@ -50,7 +50,7 @@ async def list_attempts(
     response_model=Data[WebhookStats],
     responses=ERRORS,
     summary="Success rate, failures by status class and latency over a window",
-    dependencies=[Depends(query_params("window"))],
+    dependencies=[Depends(query_params("window", paged=False))],
 )
 async def webhook_stats(
     principal: EventsRead,

@@ -67,6 +67,36 @@ async def test_a_trailing_slash_is_a_404_naming_the_path_never_a_redirect(client
     assert listed.status_code == 200
 
 
+async def test_a_query_parameter_a_route_does_not_take_is_a_400_before_anything_is_done(
+    client, tenant, create_webhook
+) -> None:
+    """On writes too: `POST /events/redeliver?webhook_id=…` would otherwise start a job over
+    every failed delivery of the tenant, the filter never read."""
+    webhook = await create_webhook()
+    path = f"/api/v1/webhooks/{webhook['id']}"
+    refused = [
+        ("POST", "/api/v1/events/redeliver?webhook_id=" + webhook["id"], {}),
+        ("POST", f"{path}/replay?dry_run=true", {"since": "2026-01-01T00:00:00Z"}),
+        ("POST", "/api/v1/webhooks?x=1", {"url": WEBHOOK_URL, "events": ["user.created"]}),
+        ("DELETE", f"{path}?force=true", None),
+        ("PUT", f"{path}?status=inactive", {"description": "changed"}),
+        ("GET", "/api/v1/event-types/user.created?foo=1", None),
+        ("GET", f"{path}/stats?page=2", None),  # stats is not paged
+    ]
+    for method, url, body in refused:
+        response = await client.request(method, url, json=body, headers=tenant.headers)
+        error = assert_error(response, 400)
+        assert error["details"]["unknown"] == [url.split("?")[1].split("=")[0]], url
+    read = (await client.get(path, headers=tenant.headers)).json()["data"]
+    assert (read["status"], read["description"]) == (webhook["status"], webhook["description"])
+    listed = await client.get("/api/v1/webhooks?limit=5", headers=tenant.headers)
+    assert listed.json()["meta"]["total"] == 1
+    stats = await client.get(f"{path}/stats?window=1h", headers=tenant.headers)
+    assert stats.status_code == 200, stats.text
+    searched = await client.get("/api/v1/events?data.user.id=1&limit=5", headers=tenant.headers)
+    assert searched.status_code == 200, searched.text
+
+
 async def test_validation_details_point_at_the_field(client, tenant) -> None:
     response = await client.post(
         "/api/v1/webhooks",
