@@ -8,6 +8,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextvars import ContextVar
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
@@ -223,6 +225,23 @@ def _dependent_required(
                     yield ValidationError(f"{shown(other)} is required when {shown(name)} is there")
 
 
+def _as_written(number: int | float) -> Fraction:
+    """A JSON number as its text says, exactly: 19.99 is 1999/100, not the binary double
+    nearest it (a float's repr is the shortest text that reads back as it)."""
+    return Fraction(number) if isinstance(number, int) else Fraction(Decimal(repr(number)))
+
+
+def _multiple_of(
+    validator: Any, step: Any, instance: Any, schema: dict
+) -> Iterator[ValidationError]:
+    """In decimal, as the numbers are written: a float quotient (the reference validator's)
+    refuses 19.99 as a multiple of 0.01 (19.99 / 0.01 is 1998.9999999999998)."""
+    if not validator.is_type(instance, "number"):
+        return
+    if (_as_written(instance) / _as_written(step)).denominator != 1:
+        yield ValidationError(f"{shown(instance)} is not a multiple of {shown(step)}")
+
+
 Validator = validators.extend(
     Draft202012Validator,
     {
@@ -238,6 +257,7 @@ Validator = validators.extend(
             "const": _const,
             "required": _required,
             "dependentRequired": _dependent_required,
+            "multipleOf": _multiple_of,
         }.items()
     },
 )

@@ -212,3 +212,35 @@ def test_one_list_as_an_enum_and_as_a_const_is_read_as_each():
     as_const = event_schemas.Validator({"const": shared}, registry=Registry())
     assert as_enum.is_valid(None) and not as_enum.is_valid([None])
     assert as_const.is_valid([None]) and not as_const.is_valid(None)
+
+
+@pytest.mark.parametrize(
+    ("step", "good", "bad"),
+    [
+        (0.01, [19.99, 0.07, 4.35, 1e-2, 100, 0, -3.33], [19.999, 0.005]),
+        (0.1, [0.3, 0.7, 1.1, 12345678.9], [0.35]),
+        (5, [10, 10.0, -25, 1e20], [7, 7.5]),
+        (0.5, [1.5, 3], [1.2]),
+    ],
+)
+def test_multiple_of_is_decimal_as_the_numbers_are_written(step, good, bad) -> None:
+    """Prices with a step of 0.01 pass; a float quotient refused 19.99 and 0.07."""
+    validator = event_schemas.compile_schema(
+        {"type": "object", "properties": {"amount": {"type": "number", "multipleOf": step}}}
+    )
+    for amount in good:
+        assert event_schemas.errors(validator, {"amount": amount})[0] == [], amount
+    for amount in bad:
+        found, _ = event_schemas.errors(validator, {"amount": amount})
+        assert [(e.pointer, e.keyword) for e in found] == [("/amount", "multipleOf")], amount
+
+
+def test_multiple_of_at_the_ends_of_a_double_answers_exactly() -> None:
+    """1.7e308 / 1e-300 overflows a double: answered in exact fractions instead."""
+    schema = {
+        "type": "object",
+        "properties": {"n": {"multipleOf": 1e-300}, "m": {"multipleOf": 3e-300}},
+    }
+    validator = event_schemas.compile_schema(schema)
+    found, _ = event_schemas.errors(validator, {"n": 1.7e308, "m": 1.7e308})
+    assert [e.pointer for e in found] == ["/m"]
