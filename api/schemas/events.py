@@ -171,7 +171,11 @@ class WebhookStats(BaseModel):
     success_rate: float | None
     attempts: int
     attempts_by_class: dict[str, int]
-    latency_ms_p50: float | None
+    latency_ms_p50: float | None = Field(
+        description="Over the window's latest answered attempts (at most 10,000); an attempt "
+        "with no answer (a timeout, a refused connection) counts in `network`"
+    )
     latency_ms_p95: float | None
+    latency_attempts: int = Field(description="The answered attempts the percentiles are over")
     failing_since: datetime | None
     status: str
