@@ -75,9 +75,20 @@ Description = Annotated[
 ]
 
 
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*")
+
+
 def _readable_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
     """The parser's own words for a time out of range ("unexpected extra characters" for
-    T24:00:00Z) do not say what is wrong: this does."""
+    T24:00:00Z) do not say what is wrong: this does. A number (or its text) is refused, not
+    read as seconds since 1970: milliseconds would land 50,000 years away. A date alone is
+    its midnight, UTC."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            f"{str(value)[:40]!r} is a number, not a date-time such as 2026-01-31T23:59:59Z "
+            "(RFC 3339)"
+        )
     try:
         return handler(value)
     except ValidationError as exc:

@@ -187,12 +187,17 @@ async def test_list_filters_validate_their_parameters(client, tenant):
         ({"dta.user.id": "usr_1", "data.user.id": "usr_1"}, "'dta.user.id'"),
         ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "since"),
         ({"status": "expired"}, "expired"),
+        # A number is not read as seconds since 1970 (milliseconds would be 50,000 years off).
+        ({"since": "1700000000"}, "is a number"),
+        ({"until": "1.7e9"}, "is a number"),
     ):
         refused = await client.get("/api/v1/events", headers=tenant.headers, params=params)
-        assert said in assert_error(refused, 400)["message"], params
+        error = assert_error(refused, 400)
+        assert said in error["message"] + str(error["details"]), params
     every_filter = {
         "page": "1", "limit": "5", "status": "failed", "type": "user.created",
         "webhook_id": "wh_x", "since": "2026-12-01T00:00:00Z", "q": "x", "data.a.b": "1",
+        "until": "2026-12-31",  # a date alone: its midnight, UTC
     }  # fmt: skip
     listed = await client.get("/api/v1/events", headers=tenant.headers, params=every_filter)
     assert listed.status_code == 200, listed.text
