@@ -136,6 +136,13 @@ class Webhook(Base):
     # "fifo": its deliveries go one at a time in publish order (store/ordering.py); "none".
     ordering: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
 
+    # Bumped by every change through the API (not by deliveries' bookkeeping, which writes
+    # other columns): a change is written only over the version it read (StaleDataError
+    # otherwise), so two concurrent PUTs or rotations never mix or lose one another.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}
+
 
 class DeliveryLease(Base):
     """A delivery POSTing now (store/admission.py): held from admission to the recording of

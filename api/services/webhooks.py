@@ -5,11 +5,13 @@ and masked on read; metadata is the tenant's own labels, filterable in the list.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from hookline.api.errors import ApiError, not_found
 from hookline.api.schemas.common import Page, Pagination
@@ -284,7 +286,9 @@ async def update_webhook(
 ) -> WebhookOut:
     """Only the fields given change; everything is checked before anything changes. Patterns
     the webhook already has are kept as they are (a type archived since does not block an
-    edit). `secrets` seals new header values (needed when `headers` is given)."""
+    edit). `secrets` seals new header values (needed when `headers` is given). Written over
+    the version read: a change written meanwhile is read again and this one applied on top,
+    whole, so concurrent PUTs never leave a mix that no request sent."""
     given = body.model_fields_set
     check_retries_fit(settings, body.retry_policy)
     if body.events is not None:
@@ -293,49 +297,80 @@ async def update_webhook(
         )
     url = await check_url(body.url, settings) if body.url is not None else None
     spec = check_filter(body.filter)
-    headers = webhook.headers
-    if "headers" in given:
-        if body.headers and secrets is None:
-            raise ValueError("sealing headers needs the secret box")
-        headers = sealed_headers(secrets, body.headers, webhook.headers)  # type: ignore[arg-type]
-    if url is not None and url != webhook.url:
-        breaker_reset(webhook, datetime.now(UTC), "the URL changed")
-        webhook.url = url
-    if body.events is not None:
-        webhook.events = body.events
-    if "description" in given:
-        webhook.description = body.description
-    if "filter" in given:
-        webhook.filter = spec
-    if "retry_policy" in given:
-        webhook.retry_policy = body.retry_policy.stored() if body.retry_policy else None
-    if "headers" in given:
-        webhook.headers = headers
-    if "metadata" in given:
-        webhook.metadata_ = body.metadata or None
-    if "max_in_flight" in given:
-        webhook.max_in_flight = body.max_in_flight
-    if "rate_limit" in given:
-        webhook.rate_limit = body.rate_limit
-    if body.ordering is not None:
-        webhook.ordering = body.ordering
-    if body.status is not None and body.status != webhook.status:
-        webhook.status = body.status
-        if body.status == "active":
-            webhook.status_reason = None
-            webhook.failing_since = None
-        else:
-            webhook.status_reason = "deactivated through the API"
-    if session.is_modified(webhook):  # a PUT that changes nothing leaves it as it was
-        webhook.updated_at = datetime.now(UTC)
-    await session.commit()
-    return out(webhook)
+    if "headers" in given and body.headers and secrets is None:
+        raise ValueError("sealing headers needs the secret box")
+
+    def apply(webhook: Webhook) -> None:
+        if "headers" in given:
+            webhook.headers = sealed_headers(secrets, body.headers, webhook.headers)  # type: ignore[arg-type]
+        if url is not None and url != webhook.url:
+            breaker_reset(webhook, datetime.now(UTC), "the URL changed")
+            webhook.url = url
+        if body.events is not None:
+            webhook.events = body.events
+        if "description" in given:
+            webhook.description = body.description
+        if "filter" in given:
+            webhook.filter = spec
+        if "retry_policy" in given:
+            webhook.retry_policy = body.retry_policy.stored() if body.retry_policy else None
+        if "metadata" in given:
+            webhook.metadata_ = body.metadata or None
+        if "max_in_flight" in given:
+            webhook.max_in_flight = body.max_in_flight
+        if "rate_limit" in given:
+            webhook.rate_limit = body.rate_limit
+        if body.ordering is not None:
+            webhook.ordering = body.ordering
+        if body.status is not None and body.status != webhook.status:
+            webhook.status = body.status
+            if body.status == "active":
+                webhook.status_reason = None
+                webhook.failing_since = None
+            else:
+                webhook.status_reason = "deactivated through the API"
+        if session.is_modified(webhook):  # a PUT that changes nothing leaves it as it was
+            webhook.updated_at = datetime.now(UTC)
+
+    return out(await _written(session, webhook, apply))
+
+
+# Tries of a change whose row another request changed meanwhile, each on top of the last.
+CHANGE_TRIES = 8
+
+
+async def _written(
+    session: AsyncSession, webhook: Webhook, apply: Callable[[Webhook], None]
+) -> Webhook:
+    """`apply`, committed over the version of the row read (the mapper's version column); on
+    a conflict, the row read again and `apply` on top of it. Deleted meanwhile: 404."""
+    webhook_id, tenant_id = webhook.id, webhook.tenant_id
+    for _ in range(CHANGE_TRIES):
+        apply(webhook)
+        try:
+            await session.commit()
+            return webhook
+        except StaleDataError:
+            await session.rollback()
+            webhook = await owned(session, tenant_id, webhook_id)
+    raise ApiError(
+        409, f"webhook {webhook_id} was changed by other requests meanwhile; send this one again"
+    )
 
 
 async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
-    """Its deliveries keep their history until their events expire."""
-    await session.delete(webhook)
-    await session.commit()
+    """Its deliveries keep their history until their events expire. Deleted by another
+    request meanwhile: 404; changed meanwhile: deleted as it is now."""
+    webhook_id, tenant_id = webhook.id, webhook.tenant_id
+    for _ in range(CHANGE_TRIES):
+        await session.delete(webhook)
+        try:
+            await session.commit()
+            return
+        except StaleDataError:
+            await session.rollback()
+            webhook = await owned(session, tenant_id, webhook_id)
+    raise ApiError(409, f"webhook {webhook_id} was changed by other requests meanwhile")
 
 
 async def rotate_secret(
@@ -353,14 +388,20 @@ async def rotate_secret(
     )
     now = datetime.now(UTC)
     secret = signing.new_secret()
-    if grace > timedelta(0):
-        webhook.previous_secret = webhook.secret
-        webhook.previous_secret_expires_at = now + grace
-    else:
-        webhook.previous_secret = webhook.previous_secret_expires_at = None
-    webhook.secret = secrets.seal(secret)
-    webhook.updated_at = now
-    await session.commit()
+    sealed = secrets.seal(secret)
+
+    def rotate(webhook: Webhook) -> None:
+        # On top of a rotation written meanwhile: its secret becomes the previous one here,
+        # and still signs for the grace period.
+        if grace > timedelta(0):
+            webhook.previous_secret = webhook.secret
+            webhook.previous_secret_expires_at = now + grace
+        else:
+            webhook.previous_secret = webhook.previous_secret_expires_at = None
+        webhook.secret = sealed
+        webhook.updated_at = now
+
+    webhook = await _written(session, webhook, rotate)
     return RotatedSecret(
         id=webhook.id,
         secret=secret,

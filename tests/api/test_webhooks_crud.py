@@ -473,3 +473,50 @@ async def test_a_filter_or_metadata_change_python_calls_equal_is_stored(
         stored = await session.get(Webhook, webhook["id"])
         assert stored.filter == {"data.flag": False} and stored.filter["data.flag"] is False
         assert stored.retry_policy["max_attempts"] == 1
+
+
+async def test_concurrent_puts_leave_one_requests_state_whole(
+    client, tenant, create_webhook
+) -> None:
+    """Each PUT below sends a whole state; whichever is written last is the webhook, never a
+    mix of fields from several (a PUT writing only what differed from its read once left
+    one request's description beside another's filter)."""
+    webhook = await create_webhook(description="d0")
+    path = f"/api/v1/webhooks/{webhook['id']}"
+    states = [
+        {
+            "description": f"d{i % 3}",
+            "filter": {"data.k": i % 2},
+            "rate_limit": 5 + i % 4,
+            "max_in_flight": 1 + i % 5,
+            "status": ("active", "inactive")[i % 2],
+        }
+        for i in range(12)
+    ]
+    fields = list(states[0])
+    for round_ in range(4):
+        answers = await asyncio.gather(
+            *(client.put(path, json=state, headers=tenant.headers) for state in states)
+        )
+        assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
+        read = (await client.get(path, headers=tenant.headers)).json()["data"]
+        assert {k: read[k] for k in fields} in states, (round_, read)
+
+
+async def test_a_change_racing_a_delete_is_a_404_never_a_500(
+    client, tenant, create_webhook
+) -> None:
+    for _ in range(4):
+        webhook = await create_webhook()
+        path = f"/api/v1/webhooks/{webhook['id']}"
+        answers = await asyncio.gather(
+            client.put(path, json={"description": "x"}, headers=tenant.headers),
+            client.delete(path, headers=tenant.headers),
+            client.post(f"{path}/rotate-secret", headers=tenant.headers),
+            client.delete(path, headers=tenant.headers),
+            client.put(path, json={"rate_limit": 3}, headers=tenant.headers),
+        )
+        codes = [a.status_code for a in answers]
+        assert all(code in (200, 204, 404) for code in codes), [a.text for a in answers]
+        assert sorted(codes[i] for i in (1, 3)) in ([204, 404], [200, 404]), codes
+        assert (await client.get(path, headers=tenant.headers)).status_code == 404

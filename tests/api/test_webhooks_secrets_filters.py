@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
@@ -202,3 +203,29 @@ async def test_bad_filter_test_bodies(client, tenant, create_webhook, body, stat
     error = assert_error(response, status)
     if "filter" in body:
         assert error["details"]["path"] == "data.a.$bogus"
+
+
+async def test_two_rotations_at_once_both_sign(client, tenant, create_webhook, receiver) -> None:
+    """Serialised: the later one's secret is current, the earlier one's the previous, and a
+    delivery is signed with both. One once overwrote the other's read, and the secret it had
+    answered (shown once) never signed anything."""
+    created = await create_webhook(url=receiver.url("/hook"))
+    path = f"/api/v1/webhooks/{created['id']}"
+    for round_ in range(5):
+        answers = await asyncio.gather(
+            *(client.post(f"{path}/rotate-secret", headers=tenant.headers) for _ in range(2))
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        rotated = {a.json()["data"]["secret"] for a in answers}
+        await client.post(f"{path}/test", headers=tenant.headers)
+        request = (await receiver.wait_for(round_ + 1))[-1]
+        signed_with = {
+            secret
+            for secret in rotated
+            if _hex(secret, request.body)
+            in (
+                request.headers["x-webhook-signature"],
+                request.headers["x-webhook-signature-previous"],
+            )
+        }
+        assert signed_with == rotated, round_
