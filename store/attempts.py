@@ -124,21 +124,25 @@ def record_attempts(
     delivery is throttled, as one not admitted is."""
     if not records:
         return []
-    release(connection, [r.target.delivery_id for r in records])
-    mark_throttled(connection, {r.target.delivery_id: not_sent(r) for r in records if r.waits}, now)
-    records = [r for r in records if not r.waits]
-    if not records:
-        return []
+    # The webhooks' rows first (`account` locks them, in id order), then the leases: the
+    # order admission takes them in, so the two never wait on each other in a cycle (on
+    # PostgreSQL a lease deleted first deadlocked with an admission reclaiming it).
+    attempted = [r for r in records if not r.waits]
     account(
         connection,
         [
             (r.target.webhook_id, r.decision.outcome is Outcome.SUCCESS, r.result.duration_ms)
-            for r in records
+            for r in attempted
             if r.result.sent  # one never sent says nothing of its receiver
         ],
         now,
         breaker,
     )
+    release(connection, [r.target.delivery_id for r in records])
+    mark_throttled(connection, {r.target.delivery_id: not_sent(r) for r in records if r.waits}, now)
+    records = attempted
+    if not records:
+        return []
     connection.execute(
         insert_ignoring_duplicates(connection, Attempt.__table__),
         [
