@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -136,6 +137,13 @@ def install(app: FastAPI) -> None:
         if error.path:
             details["path"] = error.path
         return JSONResponse(error_body(CODES[400], error.message, details), 400)
+
+    @app.exception_handler(PoolTimeout)
+    async def _store_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every connection of this process's pool stayed in use past its timeout: a burst,
+        # not a bug and not the client's fault. Nothing was written by this request.
+        log.warning("store pool exhausted on %s %s", request.method, request.url.path)
+        return error_response(503, "the store is busy; retry shortly", headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _last_resort(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import WEBHOOK_URL, assert_error
+from sqlalchemy.ext.asyncio import create_async_engine as create_engine_async
+
+from hookline.store.engine import session_maker
+from tests.api.conftest import WEBHOOK_URL, assert_error, running
 
 
 async def test_body_over_the_limit_is_413(api, tenant) -> None:
@@ -176,3 +179,23 @@ async def test_a_redelivery_names_at_most_a_chunk_of_webhooks(client, tenant) ->
         "/api/v1/events/evt_missing/redeliver", json={"webhook_ids": []}, headers=tenant.headers
     )
     assert assert_error(response, 422)["details"][0]["loc"] == ["body", "webhook_ids"]
+
+
+async def test_a_store_whose_connections_are_all_busy_is_a_503_to_retry(settings, tenant) -> None:
+    """A burst that holds every connection of the process's pool past its timeout: a 503 with
+    Retry-After, never a 500 (an internal error) for what is load."""
+    async with running(settings) as client:
+        app = client.app  # type: ignore[attr-defined]
+        small = create_engine_async(
+            settings.resolved_database_url, pool_size=1, max_overflow=0, pool_timeout=0.3
+        )
+        app.state.sessions = session_maker(small)
+        try:
+            async with small.connect():  # the pool's one connection, held
+                busy = await client.get("/api/v1/webhooks", headers=tenant.headers)
+            error = assert_error(busy, 503)
+            assert busy.headers["retry-after"] == "5" and "busy" in error["message"]
+            freed = await client.get("/api/v1/webhooks", headers=tenant.headers)
+            assert freed.status_code == 200, freed.text
+        finally:
+            await small.dispose()
