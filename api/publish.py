@@ -110,6 +110,24 @@ async def start_event(
     return handle
 
 
+def maybe_started(error: ApiError, event: EventWorkflowInput) -> ApiError:
+    """A 503 of a start cut short: the start may still land (its event then delivered), so
+    the answer says how to retry without a second event."""
+    if error.status != 503:
+        return error
+    how = (
+        f"publish it again with the same id ({event.idempotency_key!r}): it is delivered once"
+        if event.idempotency_key is not None
+        else "an event sent with an `id` is delivered once however often it is retried"
+    )
+    return ApiError(
+        503,
+        f"{error.message}; this event may still have been accepted: {how}",
+        details={**(error.details or {}), "event_id": event.event_id},
+        headers=error.headers,
+    )
+
+
 @dataclass(frozen=True)
 class Published:
     """What the API answers for one published event."""
@@ -139,6 +157,9 @@ async def publish(
         )
     try:
         handle = await start_event(client, settings, event)
+    except ApiError as error:
+        await store.transaction(forget_unstarted, event.event_id)
+        raise maybe_started(error, event) from error
     except BaseException:
         await store.transaction(forget_unstarted, event.event_id)
         raise

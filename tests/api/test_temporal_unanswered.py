@@ -68,6 +68,9 @@ async def test_a_frozen_server_is_a_503_and_the_retry_starts_the_event_once(
                 cut = await client.post("/api/v1/events", headers=tenant.headers, json=body)
             error = assert_error(cut, 503, "service_unavailable")
             assert "no answer" in error["details"]["reason"]
+            # It says the event may land, which one, and how to retry it into one event.
+            assert "may still have been accepted" in error["message"]
+            assert "'frozen-2'" in error["message"]
 
             relay.thaw()  # the start held in the relay may land now: the retry joins it
             retried = await client.post("/api/v1/events", headers=tenant.headers, json=body)
@@ -76,6 +79,7 @@ async def test_a_frozen_server_is_a_503_and_the_retry_starts_the_event_once(
             again = await client.post("/api/v1/events", headers=tenant.headers, json=body)
             assert again.json()["data"]["id"] == event_id
             assert again.headers.get("idempotent-replayed") == "true"
+            assert error["details"]["event_id"] == event_id
 
     runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
     assert [run.status for run in runs] == [WorkflowExecutionStatus.RUNNING]
