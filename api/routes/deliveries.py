@@ -60,7 +60,7 @@ async def webhook_stats(
         str,
         Query(
             max_length=32,
-            pattern=r"^\d+(ms|s|m|h|d|w)?$",
+            pattern=r"^[0-9]*[1-9][0-9]*(ms|s|m|h|d|w)?$",
             description="e.g. 1h, 24h, 7d; longer windows count as 7d (history is kept 7 days)",
         ),
     ] = "24h",

@@ -35,7 +35,7 @@ async def list_event_types(
     catalog: CatalogDep,
     pagination: PaginationDep,
     category: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="e.g. `user`")
+        str | None, Query(min_length=1, max_length=200, description="e.g. `user`")
     ] = None,
     include_archived: Annotated[
         bool, Query(description="Also the tenant's archived types")

@@ -192,6 +192,14 @@ async def redeliver_event(
     return await deliveries.redeliver(session, temporal, principal.tenant_id, event_id, webhook_ids)
 
 
+def job_accepted(response: Response, job: JobOut) -> Data[JobOut]:
+    """A job's 202: where to follow it, and whether its key had started it before."""
+    response.headers["Location"] = job.links.self
+    if job.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return Data(data=job)
+
+
 @router.post(
     "/events/redeliver",
     status_code=202,
@@ -230,11 +238,9 @@ async def bulk_redeliver(
             body.model_dump(mode="json"),
         )
         if isinstance(found, JobOut):  # its webhook deleted since the key started it
-            response.headers["Location"] = found.links.self
-            return Data(data=found)
+            return job_accepted(response, found)
         webhook = found
     job = await jobs.start_redelivery(
         temporal, settings, principal.tenant_id, body, idempotency_key, webhook
     )
-    response.headers["Location"] = job.links.self
-    return Data(data=job)
+    return job_accepted(response, job)

@@ -8,17 +8,13 @@ from fastapi import APIRouter, Response
 from hookline.api.deps import EventsRead, EventsRedeliver, SessionDep, SettingsDep, TemporalDep
 from hookline.api.json_body import LimitedJsonRoute
 from hookline.api.routes.events import IdempotencyKey
+from hookline.api.routes.events import job_accepted as accepted
 from hookline.api.schemas.common import ERRORS, Data
 from hookline.api.schemas.jobs import CancelJobRequest, JobOut, ReplayRequest
 from hookline.api.services import jobs
 from hookline.core.jobs import JobKind
 
 router = APIRouter(tags=["jobs"], route_class=LimitedJsonRoute)
-
-
-def accepted(response: Response, job: JobOut) -> Data[JobOut]:
-    response.headers["Location"] = job.links.self
-    return Data(data=job)
 
 
 @router.post(

@@ -58,6 +58,9 @@ class JobOut(BaseModel):
     finished_at: datetime | None = None
     cancel_reason: str | None = None
     links: JobLinks
+    # Answered for a request its Idempotency-Key made before: the `Idempotent-Replayed`
+    # header, not a field of the job.
+    replayed: bool = Field(default=False, exclude=True)
 
 
 class CancelJobRequest(BaseModel):

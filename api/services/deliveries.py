@@ -98,7 +98,7 @@ async def list_attempts(
 def stats_window(window: str) -> timedelta:
     """The window, capped before it becomes a timedelta: `99999999999999999999d` is 7 days,
     not an OverflowError."""
-    match = re.fullmatch(r"(\d+)(ms|s|m|h|d|w)?", window)
+    match = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w)?", window)
     if match is None:  # the query's pattern already refused it
         raise ApiError(400, f"invalid window {window!r} (use e.g. 1h, 24h, 7d)")
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]

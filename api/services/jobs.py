@@ -144,7 +144,7 @@ async def _keyed_job(temporal: Client, tenant_id: str, job: str, request: dict) 
             "again, or use a new key",
             details={"job_id": job, "request": started_with},
         )
-    return await get_job(temporal, tenant_id, job)
+    return (await get_job(temporal, tenant_id, job)).model_copy(update={"replayed": True})
 
 
 async def existing_keyed_job(

@@ -447,6 +447,10 @@ async def test_an_idempotency_key_names_one_request_and_its_job(
         again = await api.post(path, headers=headers, json={"since": "2020-01-01T00:00:00+00:00"})
         assert again.status_code == 202, again.text
         assert again.json()["data"]["id"] == job
+        # Said as a publish says it; the first answer did not.
+        assert again.headers["idempotent-replayed"] == "true"
+        assert "idempotent-replayed" not in first.headers
+        assert "replayed" not in again.json()["data"]
         assert again.json()["data"]["request"]["since"].startswith("2020-01-01T00:00:00")
         other = await api.post(
             path, headers=headers, json={"since": "2026-01-01T00:00:00Z", "until": None}
@@ -485,6 +489,7 @@ async def test_an_idempotency_key_names_one_request_and_its_job(
         assert bulk_again.status_code == 202, bulk_again.text
         assert bulk_again.json()["data"]["id"] == bulk.json()["data"]["id"]
         assert bulk_again.headers["location"].endswith(bulk.json()["data"]["id"])
+        assert bulk_again.headers["idempotent-replayed"] == "true"
         for key, body in (
             ("other", {"webhook_id": webhook}),
             ("replay-once", {"webhook_id": webhook, "type": "user.created"}),

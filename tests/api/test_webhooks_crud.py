@@ -203,6 +203,9 @@ async def test_lists_refuse_parameters_they_do_not_take(client, tenant, create_w
         ("/deliveries/dlv_x/attempts", "status=failed", "'status'"),
         ("/event-types", "categry=user", "'categry'"),
         ("/events", "type=a&type=b", "'type' given twice"),
+        (f"/webhooks/{hook}/stats", "window=0", "invalid parameters"),  # an empty window
+        (f"/webhooks/{hook}/stats", "window=%D9%A3h", "invalid parameters"),  # Arabic-Indic 3
+        (f"/webhooks/{hook}/stats", "window=%EF%BC%93h", "invalid parameters"),  # fullwidth 3
     ):
         refused = await client.get(f"/api/v1{path}?{query}", headers=tenant.headers)
         assert said in assert_error(refused, 400)["message"], (path, query)
@@ -211,6 +214,7 @@ async def test_lists_refuse_parameters_they_do_not_take(client, tenant, create_w
         (f"/webhooks/{hook}/deliveries", "status=failed&page=1&limit=5"),
         (f"/webhooks/{hook}/stats", "window=1h"),
         ("/event-types", "category=user&include_archived=true"),
+        ("/event-types", "category=" + "c" * 198),  # as long as a type's name allows
     ):
         listed = await client.get(f"/api/v1{path}?{query}", headers=tenant.headers)
         assert listed.status_code == 200, (path, listed.text)
