@@ -172,6 +172,31 @@ def _refuse_builtin(catalog: Catalog, name: str) -> None:
         )
 
 
+async def _refuse_lookalike(
+    session: AsyncSession, catalog: Catalog, tenant_id: str, name: str
+) -> None:
+    """A name that differs from a built-in type or one of the tenant's own (archived too)
+    only in case (`Order.Created`, `entitycreated`): a subscriber or a publisher would take
+    one for the other, and a misspelling would no longer be a 400."""
+    folded = name.casefold()
+    similar = [other for other in catalog.names() if other.casefold() == folded]
+    if not similar:
+        similar = list(
+            await session.scalars(
+                select(EventType.name).where(
+                    EventType.tenant_id == tenant_id, func.lower(EventType.name) == name.lower()
+                )
+            )
+        )
+    if similar:
+        raise ApiError(
+            409,
+            f"event type {name} differs from {similar[0]!r} only in case: pick a name apart",
+            details={"existing": similar[0]},
+            code="event_type_exists",
+        )
+
+
 async def create_type(
     session: AsyncSession, catalog: Catalog, tenant_id: str, body: EventTypeCreate
 ) -> EventTypeOut:
@@ -182,6 +207,7 @@ async def create_type(
     await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     if await tenant_row(session, tenant_id, body.name) is not None:
         raise ApiError(409, f"event type {body.name} exists", code="event_type_exists")
+    await _refuse_lookalike(session, catalog, tenant_id, body.name)
     now = datetime.now(UTC)
     row = EventType(
         id=ids.new_id("et"),

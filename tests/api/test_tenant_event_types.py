@@ -192,6 +192,19 @@ async def test_builtin_and_duplicate_names_are_409(client, tenant) -> None:
         "/api/v1/event-types", json={"name": "order.created"}, headers=tenant.headers
     )
     assert_error(again, 409, "event_type_exists")
+    # A name apart only in case from a built-in type or the tenant's own: refused too.
+    for name, existing in (("User.Created", "user.created"), ("ORDER.CREATED", "order.created")):
+        lookalike = await client.post(
+            "/api/v1/event-types", json={"name": name}, headers=tenant.headers
+        )
+        assert assert_error(lookalike, 409, "event_type_exists")["details"] == {
+            "existing": existing
+        }
+    assert (
+        await client.post(
+            "/api/v1/event-types", json={"name": "order.created_v2"}, headers=tenant.headers
+        )
+    ).status_code == 201
 
 
 async def test_writing_needs_webhooks_write(client, settings) -> None:
