@@ -5,6 +5,7 @@ MAX_IN_PLACE_DEPTH, at most MAX_UNFOLDED subschemas)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -59,6 +60,9 @@ def _anchors(schema: dict[str, Any]) -> dict[str, tuple]:
     return found
 
 
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
 def _target(schema: dict[str, Any], ref: str, anchors: dict[str, tuple], where: tuple) -> tuple:
     """The path of the schema a local reference names: a JSON pointer fragment, or an anchor.
     SchemaRefused when it names nothing, or a value that is not a schema."""
@@ -76,6 +80,8 @@ def _target(schema: dict[str, Any], ref: str, anchors: dict[str, tuple], where: 
         part = part.replace("~1", "/").replace("~0", "~")
         try:
             if isinstance(node, list):
+                if not _ARRAY_INDEX.fullmatch(part):  # RFC 6901: no sign, no leading zero
+                    raise ValueError(part)
                 node, step = node[int(part)], int(part)
             elif isinstance(node, dict):
                 node, step = node[part], part

@@ -244,3 +244,17 @@ def test_multiple_of_at_the_ends_of_a_double_answers_exactly() -> None:
     validator = event_schemas.compile_schema(schema)
     found, _ = event_schemas.errors(validator, {"n": 1.7e308, "m": 1.7e308})
     assert [e.pointer for e in found] == ["/m"]
+
+
+@pytest.mark.parametrize("index", ["-1", "00", "+1", "01", " 1"])
+def test_an_array_index_in_a_reference_is_as_rfc_6901_writes_it(index) -> None:
+    """`-1` is Python's last item, `00` its first: other validators refuse both; here too,
+    at save, where the schema is written."""
+    items = [{"type": "string"}, {"type": "integer"}]
+    schema = {"type": "object", "prefixItems": items, "properties": {"a": {}}}
+    schema["properties"]["a"] = {"$ref": f"#/prefixItems/{index}"}
+    with pytest.raises(event_schemas.SchemaRefused, match="does not resolve"):
+        event_schemas.compile_schema(schema)
+    schema["properties"]["a"] = {"$ref": "#/prefixItems/1"}
+    validator = event_schemas.compile_schema(schema)
+    assert [e.pointer for e in event_schemas.errors(validator, {"a": "x"})[0]] == ["/a"]
