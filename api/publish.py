@@ -157,11 +157,10 @@ async def publish(
         )
     try:
         handle = await start_event(client, settings, event)
-    except ApiError as error:
+    except BaseException as error:
         await store.transaction(forget_unstarted, event.event_id)
-        raise maybe_started(error, event) from error
-    except BaseException:
-        await store.transaction(forget_unstarted, event.event_id)
+        if isinstance(error, ApiError):
+            raise maybe_started(error, event) from error
         raise
     if handle is None:  # a closed run of this id: published before, and expired since
         await store.transaction(forget_unstarted, event.event_id)

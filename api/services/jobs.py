@@ -297,13 +297,12 @@ async def cancel_job(temporal: Client, tenant_id: str, job: str, reason: str | N
     """Asks the job to stop: its batch in flight stops at its next event. A job already
     cancelled is answered as it is (a retried cancel); one that ended otherwise (completed,
     failed, terminated) has nothing left to cancel: 409."""
-    _refuse_ended(await get_job(temporal, tenant_id, job))
     handle = await _handle(temporal, tenant_id, job)
     try:
         async with temporal_reached():
             await handle.signal(RedeliveryJobWorkflow.cancel, CancelJobSignal(reason=reason))
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:  # it ended meanwhile: read below
+        if exc.status != RPCStatusCode.NOT_FOUND:  # ended, or no such job: read below
             raise
     return _refuse_ended(await get_job(temporal, tenant_id, job))
 

@@ -5,7 +5,7 @@ and masked on read; metadata is the tenant's own labels, filterable in the list.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -300,7 +300,7 @@ async def update_webhook(
     if "headers" in given and body.headers and secrets is None:
         raise ValueError("sealing headers needs the secret box")
 
-    def apply(webhook: Webhook) -> None:
+    async def apply(webhook: Webhook) -> None:
         if "headers" in given:
             webhook.headers = sealed_headers(secrets, body.headers, webhook.headers)  # type: ignore[arg-type]
         if url is not None and url != webhook.url:
@@ -340,13 +340,14 @@ CHANGE_TRIES = 8
 
 
 async def _written(
-    session: AsyncSession, webhook: Webhook, apply: Callable[[Webhook], None]
+    session: AsyncSession, webhook: Webhook, change: Callable[[Webhook], Awaitable[None]]
 ) -> Webhook:
-    """`apply`, committed over the version of the row read (the mapper's version column); on
-    a conflict, the row read again and `apply` on top of it. Deleted meanwhile: 404."""
+    """`change` (an edit, or the delete), committed over the version of the row read (the
+    mapper's version column); on a conflict, the row read again and `change` made on top of
+    it. Deleted meanwhile: 404."""
     webhook_id, tenant_id = webhook.id, webhook.tenant_id
     for _ in range(CHANGE_TRIES):
-        apply(webhook)
+        await change(webhook)
         try:
             await session.commit()
             return webhook
@@ -361,16 +362,7 @@ async def _written(
 async def delete_webhook(session: AsyncSession, webhook: Webhook) -> None:
     """Its deliveries keep their history until their events expire. Deleted by another
     request meanwhile: 404; changed meanwhile: deleted as it is now."""
-    webhook_id, tenant_id = webhook.id, webhook.tenant_id
-    for _ in range(CHANGE_TRIES):
-        await session.delete(webhook)
-        try:
-            await session.commit()
-            return
-        except StaleDataError:
-            await session.rollback()
-            webhook = await owned(session, tenant_id, webhook_id)
-    raise ApiError(409, f"webhook {webhook_id} was changed by other requests meanwhile")
+    await _written(session, webhook, session.delete)
 
 
 async def rotate_secret(
@@ -390,7 +382,7 @@ async def rotate_secret(
     secret = signing.new_secret()
     sealed = secrets.seal(secret)
 
-    def rotate(webhook: Webhook) -> None:
+    async def rotate(webhook: Webhook) -> None:
         # On top of a rotation written meanwhile: its secret becomes the previous one here,
         # and still signs for the grace period.
         if grace > timedelta(0):
