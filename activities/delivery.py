@@ -135,6 +135,7 @@ class DeliveryActivities:
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
             activity.info().attempt > 1,
+            rows=[t.webhook_id for t in targets],
         )
         return await self.first_attempts(event, targets, webhooks, input.stage, refused, made)
 
@@ -205,7 +206,9 @@ class DeliveryActivities:
             status = settle(connection, event.id, outcomes, stage) if settles and event else None
             return disabled, status, woken
 
-        disabled, event_status, woken = await self.deps.store.transaction(write)
+        disabled, event_status, woken = await self.deps.store.transaction(
+            write, rows=[r.target.webhook_id for r in rest]
+        )
         disabled += disabled_early
         if disabled:  # the workflow alerts the tenant (and retries none of them)
             by_delivery = {r.target.delivery_id: self._disabled(r) for r in disabled}
@@ -247,7 +250,12 @@ class DeliveryActivities:
             r.target.webhook_id for r in answered if r.delivery_status != DeliveryStatus.PENDING
         ]
         disabled, woken = await self.deps.store.transaction(
-            self._record, answered, ended, webhooks, datetime.now(UTC)
+            self._record,
+            answered,
+            ended,
+            webhooks,
+            datetime.now(UTC),
+            rows=[r.target.webhook_id for r in answered],
         )
         await self._turns.wake(woken)
         return disabled
@@ -264,6 +272,7 @@ class DeliveryActivities:
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
             activity.info().attempt > 1,
+            rows=[input.webhook_id],
         )
         if input.delivery_id in refused:  # not a failed attempt: no retry used up
             return throttled(input, refused[input.delivery_id], attempt - 1)
@@ -294,7 +303,9 @@ class DeliveryActivities:
             ended = [input.webhook_id] if ends or disabled else []
             return disabled, woken_by(connection, ended, [input.webhook_id], fifo, now)
 
-        disabled, woken = await self.deps.store.transaction(write, datetime.now(UTC))
+        disabled, woken = await self.deps.store.transaction(
+            write, datetime.now(UTC), rows=[input.webhook_id]
+        )
         await self._turns.wake(woken)
         self._observe(record, event.type)
         output = self._output(record)

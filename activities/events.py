@@ -42,6 +42,9 @@ from hookline.store.settling import event_status
 
 # Events whose data is larger than this have their filters evaluated off the event loop.
 LARGE_EVENT_BYTES = 16 * 1024
+# (tenant, event type) pairs whose last match is kept: the webhooks an accept of the next such
+# event will likely lock (store/row_gates.py); the oldest pair is forgotten first.
+MATCHES_KEPT = 4096
 
 
 def match_and_admit(
@@ -79,6 +82,7 @@ class EventActivities:
     def __init__(self, deps: Deps, client: Client | None = None) -> None:
         self.deps = deps
         self.delivery = DeliveryActivities(deps, client)
+        self._last_matched: dict[tuple[str, str], list[str]] = {}  # webhook ids
 
     @activity.defn(name="accept_event")
     async def accept_event(self, input: AcceptInput) -> MatchOutput:
@@ -94,6 +98,7 @@ class EventActivities:
                 accept_repair, input, self.deps.settings.retry_spec()
             )
         verdicts = await self._filters_off_the_loop(input)
+        kind = (input.tenant_id, input.type)
         found, refused, made = await self.deps.store.transaction(
             match_and_admit,
             input,
@@ -102,13 +107,20 @@ class EventActivities:
             self.deps.settings.max_in_flight_per_webhook,
             datetime.now(UTC),
             activity.info().attempt > 1,
+            # Admission locks its matches' rows, known only once matched: those of the last
+            # such event, likely the same, have their gates taken first.
+            rows=self._last_matched.get(kind, ()),
         )
         matched = [m for m, _ in found]
+        self._last_matched.pop(kind, None)
         if input.chunk_size is not None and len(matched) > input.chunk_size:
             # A large event: its deliveries are open; chunk workflows load and deliver them.
             return MatchOutput(chunked_total=len(matched))
         if not (input.attempt_first and matched):
             return MatchOutput(webhooks=matched)
+        self._last_matched[kind] = [m.webhook_id for m in matched]
+        if len(self._last_matched) > MATCHES_KEPT:
+            del self._last_matched[next(iter(self._last_matched))]
         event = EventFacts(input.event_id, input.tenant_id, input.type, input.created, input.data)
         targets = [DeliverInput.of(m, input.event_id, input.tenant_id) for m in matched]
         webhooks = {row.id: row for _, row in found}

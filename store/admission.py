@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from hookline.store import ordering
 from hookline.store.engine import insert_ignoring_duplicates
+from hookline.store.row_gates import locked_rows
 from hookline.store.tables import DeliveryLease, Webhook
 
 _LEASES = DeliveryLease.__table__
@@ -88,8 +89,9 @@ HISTORY_KEPT = 20  # breaker transitions kept per webhook
 
 # Run for every step that POSTs, so built once (building a statement costs more than running
 # it); on PostgreSQL, the webhook rows are read locked: one admitter per webhook at a time
-# (SQLite's writers are serial). Rows are locked in id order, so two transactions locking
-# overlapping webhooks (a fan-out's, recorded at once) wait for each other, never deadlock.
+# (SQLite's writers are serial; store/row_gates.py: at most one per process waits for them).
+# Rows are locked in id order, so two transactions locking overlapping webhooks (a fan-out's,
+# recorded at once) wait for each other, never deadlock.
 _IDS = bindparam("a_ids", expanding=True)
 _ADMISSION_ROWS = (
     select(
@@ -107,10 +109,6 @@ _ADMISSION_ROWS = (
     .order_by(_WEBHOOKS.c.id)
 )
 _ACCOUNTED_ROWS = select(_WEBHOOKS).where(_WEBHOOKS.c.id.in_(_IDS)).order_by(_WEBHOOKS.c.id)
-_LOCKED = {
-    _ADMISSION_ROWS: _ADMISSION_ROWS.with_for_update(),
-    _ACCOUNTED_ROWS: _ACCOUNTED_ROWS.with_for_update(),
-}
 _EXPIRED_LEASES = delete(_LEASES).where(
     _LEASES.c.delivery_id.in_(_IDS), _LEASES.c.expires_at <= bindparam("a_now")
 )
@@ -141,9 +139,7 @@ def admit(connection: Connection, candidates: list[Candidate], now: datetime) ->
     webhook_ids = sorted({c.webhook_id for c in candidates})
     rows = {
         row.id: row
-        for row in connection.execute(
-            _with_lock(connection, _ADMISSION_ROWS), {"a_ids": webhook_ids}
-        )
+        for row in locked_rows(connection, _ADMISSION_ROWS, webhook_ids, a_ids=webhook_ids)
     }
     held: dict[str, datetime] = {}  # delivery id: its lease's expiry
     in_flight: dict[str, int] = {}
@@ -291,9 +287,7 @@ def account(
     webhook_ids = sorted({webhook_id for webhook_id, _, _ in outcomes})
     rows = {
         row.id: row
-        for row in connection.execute(
-            _with_lock(connection, _ACCOUNTED_ROWS), {"a_ids": webhook_ids}
-        )
+        for row in locked_rows(connection, _ACCOUNTED_ROWS, webhook_ids, a_ids=webhook_ids)
     }
     # Webhooks whose changes set the same columns are updated in one executemany (a fan-out's
     # webhooks mostly do).
@@ -379,11 +373,6 @@ def breaker_reset(webhook: Webhook, now: datetime, why: str) -> None:
 def _history(row, state: dict, now: datetime, what: str) -> list:
     earlier = state.get("breaker_history", row.breaker_history if row is not None else None)
     return [*(earlier or []), {"at": now.isoformat(), "event": what}][-HISTORY_KEPT:]
-
-
-def _with_lock(connection: Connection, query):
-    """One admitter per webhook at a time on PostgreSQL (SQLite's writers are serial)."""
-    return _LOCKED[query] if connection.dialect.name == "postgresql" else query
 
 
 def release(connection: Connection, delivery_ids: list[str]) -> None:

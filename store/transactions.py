@@ -20,6 +20,10 @@ for every cursor call; docs/PERFORMANCE.md has the figures):
 Within one process the loop runs one transaction at a time, so they never contend with each
 other; IMMEDIATE also spares read-then-write transactions the snapshot conflict of a deferred
 BEGIN (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+
+A transaction that locks webhook rows names them (`rows`): on PostgreSQL it takes their gates
+in the process before a connection (store/row_gates.py), so what waits behind a busy webhook
+holds no connection another tenant's work needs.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline.store.engine import is_sqlite, sqlite_pragmas
+from hookline.store.row_gates import GATED, RowGates, RowsBusy
 
 log = logging.getLogger("hookline.store")
 T = TypeVar("T")
@@ -92,19 +97,24 @@ class Store:
         self._thread: ThreadPoolExecutor | None = None
         self._commits = 0
         self._on_thread: asyncio.Future[Any] | None = None  # the last transaction sent there
+        self.gates = RowGates()
         database = make_url(url).database
         if is_sqlite(url) and database and database != ":memory:":
             self._inline = _sqlite_engine(url, busy_ms=0, autocheckpoint=False)
             self._waiting = _sqlite_engine(url, busy_ms=30_000, autocheckpoint=True)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="hookline-store")
 
-    async def transaction(self, work: Callable[..., T], /, *args: Any) -> T:
+    async def transaction(
+        self, work: Callable[..., T], /, *args: Any, rows: Iterable[str] = ()
+    ) -> T:
         """`work(connection, *args)` in one transaction, committed if it returns. `work` only
         touches the store: it may be rolled back and run again (on SQLite when it finds the write
-        lock held; on PostgreSQL after a deadlock or a serialization failure)."""
+        lock held; on PostgreSQL after a deadlock or a serialization failure, or when it finds
+        taken a row it holds no gate for). `rows`: the webhook rows it will lock, as far as the
+        caller knows."""
         self._on_work()
         if self._inline is None or self._waiting is None or self._thread is None:
-            return await self._run_async(work, args)
+            return await self._run_async(work, args, frozenset(rows))
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -125,12 +135,21 @@ class Store:
             loop.run_in_executor(self._thread, self._checkpoint)
         return result
 
-    async def _run_async(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    async def _run_async(
+        self, work: Callable[..., T], args: tuple[Any, ...], gated: frozenset[str]
+    ) -> T:
         runs = 1
         while True:
             try:
-                async with self._engine.begin() as connection:
-                    return await connection.run_sync(work, *args)
+                async with self.gates.holding(gated), self._engine.begin() as connection:
+                    connection.info[GATED] = gated
+                    try:
+                        return await connection.run_sync(work, *args)
+                    finally:
+                        connection.info.pop(GATED, None)
+            except RowsBusy as busy:  # rolled back: wait at the gates of those rows, then run
+                gated |= busy.ids  # grows each time: a run holding every gate never raises it
+                continue
             except DBAPIError as error:
                 if runs == RUNS or not _runs_again(error):
                     raise
