@@ -142,11 +142,14 @@ class Store:
         while True:
             try:
                 async with self.gates.holding(gated), self._engine.begin() as connection:
-                    connection.info[GATED] = gated
+                    # The pooled connection's dict, kept: asking the connection for it again
+                    # after a cancelled statement raises (its transaction awaits a rollback).
+                    info = connection.info
+                    info[GATED] = gated
                     try:
                         return await connection.run_sync(work, *args)
                     finally:
-                        connection.info.pop(GATED, None)
+                        info.pop(GATED, None)
             except RowsBusy as busy:  # rolled back: wait at the gates of those rows, then run
                 gated |= busy.ids  # grows each time: a run holding every gate never raises it
                 continue

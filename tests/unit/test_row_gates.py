@@ -101,3 +101,33 @@ async def _admit(store: Store, webhook_id: str, delivery_id: str, named: bool) -
         admit, [candidate], datetime.now(UTC), rows=[webhook_id] if named else ()
     )
     assert refused == {}
+
+
+async def test_a_transaction_cancelled_while_it_waits_for_a_row_ends_cancelled(
+    sessions, tenant, settings
+) -> None:
+    """An activity cancelled (its timeout, its workflow's) while its transaction waits for a
+    row ends as cancelled, its gate given back, not as a store error."""
+    busy = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hangs")
+    url = settings.resolved_database_url
+    engine = create_async_engine(url)
+    store = Store(url, engine)
+    holder = create_async_engine(url)
+    try:
+        async with holder.connect() as elsewhere:
+            await elsewhere.begin()
+            await elsewhere.execute(
+                select(Webhook.id).where(Webhook.id == busy.id).with_for_update()
+            )
+            waiting = asyncio.create_task(_admit(store, busy.id, "dlv_cancelled", True))
+            await asyncio.sleep(1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert len(store.gates) == 0
+            await elsewhere.rollback()
+        await asyncio.wait_for(_admit(store, busy.id, "dlv_next", True), 30)
+    finally:
+        store.close()
+        await engine.dispose()
+        await holder.dispose()
