@@ -19,6 +19,7 @@ from temporalio.service import TLSConfig
 
 from hookline.infra.config import Settings
 from hookline.infra.crypto import data_converter
+from hookline.infra.fair_starts import FairStarts
 from hookline.infra.tracing import tracing_interceptors
 
 log = logging.getLogger("hookline.temporal")
@@ -171,7 +172,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         lazy=lazy,
         runtime=sdk_runtime(settings.sdk_metrics_address),
         **connect_options(settings),
-        interceptors=tracing_interceptors(),
+        interceptors=[*tracing_interceptors(), FairStarts(settings.max_starts_in_flight)],
     )
 
 

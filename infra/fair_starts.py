@@ -1,0 +1,101 @@
+"""Workflow starts taken in turns by tenant, per process.
+
+A publish waits for Temporal's answer to its start. A tenant's burst (batches of 100, many at
+once) sent every start at once, and the server answered them in about the order they came: a
+quiet tenant's one publish waited behind the whole burst. So at most `limit` starts are in
+flight per client (process); beyond it, waiting starts are let through one tenant at a time
+in turn, each tenant's in the order they came. A quiet tenant's start then waits for one slot
+to free, not for the burst. The bound is also all the burst puts on the server at once from
+this process; the server stays as busy, in a shorter queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.client import (
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+
+
+class FairTurns:
+    """At most `limit` holders at once; waiters served round robin by key, FIFO per key."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        # key: its waiters, oldest first; the dict's order is the turn order.
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(queue) for queue in self._waiting.values())
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            granted = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(key, deque()).append(granted)
+            try:
+                await granted
+            except asyncio.CancelledError:
+                if granted.done() and not granted.cancelled():
+                    self._pass_on()  # let through as it was cancelled: the slot goes on
+                else:
+                    self._forget(key, granted)
+                raise
+        try:
+            yield
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        """A slot freed: to the oldest waiter of the key whose turn it is (that key then goes
+        to the back of the line), or kept free."""
+        while self._waiting:
+            key = next(iter(self._waiting))
+            queue = self._waiting.pop(key)
+            granted = queue.popleft()
+            if queue:
+                self._waiting[key] = queue
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1
+
+    def _forget(self, key: str, granted: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is not None and granted in queue:
+            queue.remove(granted)
+            if not queue:
+                del self._waiting[key]
+
+
+class FairStarts(Interceptor):
+    """A client interceptor: `start_workflow` takes a turn keyed by the workflow's tenant (its
+    input's `tenant_id`; workflows without one share a key)."""
+
+    def __init__(self, limit: int) -> None:
+        self.turns = FairTurns(limit)
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _TakingTurns(next, self.turns)
+
+
+class _TakingTurns(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, turns: FairTurns) -> None:
+        super().__init__(next)
+        self._turns = turns
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        tenant = getattr(input.args[0], "tenant_id", "") if input.args else ""
+        async with self._turns.turn(str(tenant)):
+            return await super().start_workflow(input)
