@@ -5,11 +5,13 @@ process, not in the database holding a pooled connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hookline.store.admission import Candidate, admit
 from hookline.store.row_gates import RowGates
@@ -65,42 +67,24 @@ async def test_admissions_behind_a_locked_row_hold_one_connection_and_others_go_
     named, each finds the row taken (NOWAIT), and waits at the gate all the same."""
     busy = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hangs")
     other = await add_webhook(sessions, tenant.tenant_id, "https://example.com/fine")
-    url = settings.resolved_database_url
-    engine = create_async_engine(url, pool_size=2, max_overflow=2, pool_timeout=5)
-    store = Store(url, engine)
-    holder = create_async_engine(url)
-    try:
-        async with holder.connect() as elsewhere:
-            await elsewhere.begin()
-            await elsewhere.execute(
-                select(Webhook.id).where(Webhook.id == busy.id).with_for_update()
-            )
-            waiting = [
-                asyncio.create_task(_admit(store, busy.id, f"dlv_{n}", named)) for n in range(30)
-            ]
-            await asyncio.sleep(1)
-            assert not any(task.done() for task in waiting)
-            assert engine.pool.checkedout() <= 1
-            # Without the gates, the 30 held all 4 connections: this one timed out on the pool.
-            await asyncio.wait_for(_admit(store, other.id, "dlv_other", named), 30)
-            await elsewhere.rollback()
+    engine = create_async_engine(
+        settings.resolved_database_url, pool_size=2, max_overflow=2, pool_timeout=5
+    )
+    async with _store_and_a_row_held_elsewhere(engine, busy.id) as (store, elsewhere):
+        waiting = [
+            asyncio.create_task(_admit(store, busy.id, f"dlv_{n}", named)) for n in range(30)
+        ]
+        await asyncio.sleep(1)
+        assert not any(task.done() for task in waiting)
+        assert engine.pool.checkedout() <= 1
+        # Without the gates, the 30 held all 4 connections: this one timed out on the pool.
+        await asyncio.wait_for(_admit(store, other.id, "dlv_other", named), 30)
+        await elsewhere.rollback()
         await asyncio.wait_for(asyncio.gather(*waiting), 60)
-    finally:
-        store.close()
-        await engine.dispose()
-        await holder.dispose()
     async with sessions() as session:
         leases = (await session.scalars(select(DeliveryLease.webhook_id))).all()
     assert sorted(leases).count(busy.id) == 30 and leases.count(other.id) == 1
     assert len(store.gates) == 0
-
-
-async def _admit(store: Store, webhook_id: str, delivery_id: str, named: bool) -> None:
-    candidate = Candidate(delivery_id, webhook_id, cap=100, timeout=15)
-    refused = await store.transaction(
-        admit, [candidate], datetime.now(UTC), rows=[webhook_id] if named else ()
-    )
-    assert refused == {}
 
 
 async def test_a_transaction_cancelled_while_it_waits_for_a_row_ends_cancelled(
@@ -109,25 +93,42 @@ async def test_a_transaction_cancelled_while_it_waits_for_a_row_ends_cancelled(
     """An activity cancelled (its timeout, its workflow's) while its transaction waits for a
     row ends as cancelled, its gate given back, not as a store error."""
     busy = await add_webhook(sessions, tenant.tenant_id, "https://example.com/hangs")
-    url = settings.resolved_database_url
-    engine = create_async_engine(url)
-    store = Store(url, engine)
-    holder = create_async_engine(url)
+    engine = create_async_engine(settings.resolved_database_url)
+    async with _store_and_a_row_held_elsewhere(engine, busy.id) as (store, elsewhere):
+        waiting = asyncio.create_task(_admit(store, busy.id, "dlv_cancelled", True))
+        await asyncio.sleep(1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert len(store.gates) == 0
+        await elsewhere.rollback()
+        await asyncio.wait_for(_admit(store, busy.id, "dlv_next", True), 30)
+
+
+@contextlib.asynccontextmanager
+async def _store_and_a_row_held_elsewhere(
+    engine: AsyncEngine, webhook_id: str
+) -> AsyncIterator[tuple[Store, AsyncConnection]]:
+    """A store on `engine`, and the webhook's row locked by another process's transaction
+    (roll it back to let go)."""
+    store = Store(engine.url.render_as_string(hide_password=False), engine)
+    holder = create_async_engine(engine.url)
     try:
         async with holder.connect() as elsewhere:
             await elsewhere.begin()
             await elsewhere.execute(
-                select(Webhook.id).where(Webhook.id == busy.id).with_for_update()
+                select(Webhook.id).where(Webhook.id == webhook_id).with_for_update()
             )
-            waiting = asyncio.create_task(_admit(store, busy.id, "dlv_cancelled", True))
-            await asyncio.sleep(1)
-            waiting.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await waiting
-            assert len(store.gates) == 0
-            await elsewhere.rollback()
-        await asyncio.wait_for(_admit(store, busy.id, "dlv_next", True), 30)
+            yield store, elsewhere
     finally:
         store.close()
         await engine.dispose()
         await holder.dispose()
+
+
+async def _admit(store: Store, webhook_id: str, delivery_id: str, named: bool) -> None:
+    candidate = Candidate(delivery_id, webhook_id, cap=100, timeout=15)
+    refused = await store.transaction(
+        admit, [candidate], datetime.now(UTC), rows=[webhook_id] if named else ()
+    )
+    assert refused == {}
