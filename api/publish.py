@@ -18,6 +18,7 @@ from hookline.core.catalog import Catalog, closest
 from hookline.core.models import EventStatus, EventWorkflowInput
 from hookline.infra import metrics
 from hookline.infra.config import Settings
+from hookline.infra.fair_starts import StartsBusy
 from hookline.infra.starts import start_options
 from hookline.store.events import forget_unstarted, record_accepted, stored_input
 from hookline.store.transactions import Store
@@ -27,6 +28,7 @@ UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCSt
 # A call to Temporal unanswered this long is a 503 to retry, not a request left hanging (a
 # server that accepts connections but does not answer, or a first connect that cannot end).
 CALL_TIMEOUT_SECONDS = 10.0
+BUSY = "busy"  # a 503 whose start was never sent
 
 
 def temporal_unavailable(exc: Exception) -> ApiError:
@@ -102,6 +104,15 @@ async def start_event(
             )
     except WorkflowAlreadyStartedError:
         return None
+    except StartsBusy as busy:  # waited for its turn (infra/fair_starts.py): never sent
+        raise ApiError(
+            503,
+            "this API process is starting too many events at once; retry in a few seconds: "
+            "this event was not accepted",
+            details={"reason": str(busy), "event_id": event.event_id},
+            code=BUSY,
+            headers={"Retry-After": "2"},
+        ) from busy
     # Whether the start was eager is not in the SDK's public API (only a private flag on the
     # handle): counted as a start. The API's SDK metrics give the eager share: workflow tasks
     # it ran (`temporal_workflow_task_execution_latency_count`) minus those it polled
@@ -113,7 +124,7 @@ async def start_event(
 def maybe_started(error: ApiError, event: EventWorkflowInput) -> ApiError:
     """A 503 of a start cut short: the start may still land (its event then delivered), so
     the answer says how to retry without a second event."""
-    if error.status != 503:
+    if error.status != 503 or error.code == BUSY:  # busy: never sent, says so
         return error
     how = (
         f"publish it again with the same id ({event.idempotency_key!r}): it is delivered once"

@@ -7,6 +7,10 @@ flight per client (process); beyond it, waiting starts are let through one tenan
 in turn, each tenant's in the order they came. A quiet tenant's start then waits for one slot
 to free, not for the burst. The bound is also all the burst puts on the server at once from
 this process; the server stays as busy, in a shorter queue.
+
+A start waits at most TURN_WAIT for its turn, then fails with `StartsBusy`, never sent: the
+API answers 503 to retry (api/publish.py), saying the event was not accepted, and Temporal
+keeps the rest of the publish's call timeout for its answer.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
+TURN_WAIT = 5.0  # seconds: half the API's call timeout (api/publish.py)
+
+
+class StartsBusy(Exception):
+    """A start that waited TURN_WAIT for its turn: it was not sent."""
+
 
 class FairTurns:
     """At most `limit` holders at once; waiters served round robin by key, FIFO per key."""
@@ -39,25 +49,29 @@ class FairTurns:
 
     @contextlib.asynccontextmanager
     async def turn(self, key: str) -> AsyncIterator[None]:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-        else:
-            granted = asyncio.get_running_loop().create_future()
-            self._waiting.setdefault(key, deque()).append(granted)
-            try:
-                await granted
-            except asyncio.CancelledError:
-                if granted.done() and not granted.cancelled():
-                    self._pass_on()  # let through as it was cancelled: the slot goes on
-                else:
-                    self._forget(key, granted)
-                raise
+        await self.take(key)
         try:
             yield
         finally:
-            self._pass_on()
+            self.give_back()
 
-    def _pass_on(self) -> None:
+    async def take(self, key: str) -> None:
+        """A slot, at once when one is free and nobody waits; else in `key`'s turn."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, deque()).append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.give_back()  # let through as it was cancelled: the slot goes on
+            else:
+                self._forget(key, granted)
+            raise
+
+    def give_back(self) -> None:
         """A slot freed: to the oldest waiter of the key whose turn it is (that key then goes
         to the back of the line), or kept free."""
         while self._waiting:
@@ -83,19 +97,27 @@ class FairStarts(Interceptor):
     """A client interceptor: `start_workflow` takes a turn keyed by the workflow's tenant (its
     input's `tenant_id`; workflows without one share a key)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, wait: float | None = None) -> None:
         self.turns = FairTurns(limit)
+        self.wait = TURN_WAIT if wait is None else wait
 
     def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _TakingTurns(next, self.turns)
+        return _TakingTurns(next, self)
 
 
 class _TakingTurns(OutboundInterceptor):
-    def __init__(self, next: OutboundInterceptor, turns: FairTurns) -> None:
+    def __init__(self, next: OutboundInterceptor, fair: FairStarts) -> None:
         super().__init__(next)
-        self._turns = turns
+        self._fair = fair
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
         tenant = getattr(input.args[0], "tenant_id", "") if input.args else ""
-        async with self._turns.turn(str(tenant)):
+        try:
+            async with asyncio.timeout(self._fair.wait):
+                await self._fair.turns.take(str(tenant))
+        except TimeoutError:
+            raise StartsBusy(f"no turn to start within {self._fair.wait:g} s") from None
+        try:
             return await super().start_workflow(input)
+        finally:
+            self._fair.turns.give_back()

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from hookline.api import publish as publishing
+from hookline.infra import fair_starts
 from tests.api.conftest import assert_error
 from tests.support.frozen_proxy import FreezableRelay
 
@@ -83,4 +84,52 @@ async def test_a_frozen_server_is_a_503_and_the_retry_starts_the_event_once(
 
     runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
     assert [run.status for run in runs] == [WorkflowExecutionStatus.RUNNING]
+    await temporal_env.client.get_workflow_handle(event_id).terminate("test over")
+
+
+async def test_a_start_that_gets_no_turn_is_a_busy_503_never_sent(
+    api, tenant, temporal_env, live_settings, monkeypatch
+) -> None:
+    """One start in flight per process here, its answer held: the next publish waits for its
+    turn, gets none in time and is a 503 `busy` that says it was not accepted, and it was not
+    (no row, no workflow); once the server answers, the retry is delivered."""
+    monkeypatch.setattr(fair_starts, "TURN_WAIT", 0.5)
+    target = temporal_env.client.service_client.config.target_host
+    host, port = target.rsplit(":", 1)
+    async with FreezableRelay(host, int(port)) as relay:
+        async with api(
+            temporal_address=f"127.0.0.1:{relay.port}",
+            task_queue=live_settings.task_queue,
+            max_starts_in_flight=1,
+        ) as client:
+            warm = await client.post(
+                "/api/v1/events", headers=tenant.headers, json={"type": "user.created"}
+            )
+            assert warm.status_code == 202, warm.text
+            relay.freeze()
+            held = asyncio.create_task(
+                client.post(
+                    "/api/v1/events",
+                    headers=tenant.headers,
+                    json={"type": "user.created", "id": "held-1"},
+                )
+            )
+            await asyncio.sleep(0.2)  # its start is in flight, unanswered
+            body = {"type": "user.created", "id": "busy-1"}
+            async with asyncio.timeout(CLIENT_WAIT):
+                busy = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            error = assert_error(busy, 503, "busy")
+            assert "not accepted" in error["message"]
+            assert int(busy.headers["retry-after"]) > 0
+            relay.thaw()
+            await held
+            event_id = error["details"]["event_id"]
+            found = await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)
+            assert found.status_code == 404
+            retried = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+            assert retried.status_code == 202, retried.text
+            assert retried.headers.get("idempotent-replayed") is None  # a first publish
+            assert retried.json()["data"]["id"] == event_id
+    runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
+    assert len(runs) == 1
     await temporal_env.client.get_workflow_handle(event_id).terminate("test over")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from hookline.infra.fair_starts import FairStarts, FairTurns
+import pytest
+
+from hookline.infra.fair_starts import FairStarts, FairTurns, StartsBusy
 
 
 async def test_a_quiet_key_is_served_before_the_rest_of_a_burst() -> None:
@@ -85,3 +87,29 @@ async def test_the_interceptor_keys_a_start_by_its_input_tenant() -> None:
     gate.set()
     await asyncio.gather(*starts)
     assert sent == ["ten_a", "ten_a", "ten_b", "ten_a", "ten_a"]
+
+
+async def test_a_start_with_no_turn_in_time_is_busy_and_never_sent() -> None:
+    sent: list[str] = []
+    gate = asyncio.Event()
+
+    class Server:
+        async def start_workflow(self, input):
+            sent.append(input.args[0].tenant_id)
+            await gate.wait()
+
+    fair = FairStarts(1, wait=0.2)
+    client = fair.intercept_client(Server())  # type: ignore[arg-type]
+
+    def start(tenant: str):
+        return client.start_workflow(SimpleNamespace(args=[SimpleNamespace(tenant_id=tenant)]))  # type: ignore[arg-type]
+
+    held = asyncio.create_task(start("ten_a"))
+    await asyncio.sleep(0.01)
+    with pytest.raises(StartsBusy):
+        await start("ten_b")
+    assert sent == ["ten_a"] and fair.turns.waiting == 0
+    gate.set()
+    await held
+    await asyncio.wait_for(start("ten_b"), 5)  # the slot came back
+    assert sent == ["ten_a", "ten_b"]
