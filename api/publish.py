@@ -18,7 +18,7 @@ from hookline.core.catalog import Catalog, closest
 from hookline.core.models import EventStatus, EventWorkflowInput
 from hookline.infra import metrics
 from hookline.infra.config import Settings
-from hookline.infra.fair_starts import StartsBusy
+from hookline.infra.fair_starts import TURN_TAKEN, TURN_WAIT, StartsBusy
 from hookline.infra.starts import start_options
 from hookline.store.events import forget_unstarted, record_accepted, stored_input
 from hookline.store.transactions import Store
@@ -41,15 +41,17 @@ def temporal_unavailable(exc: Exception) -> ApiError:
 
 
 @asynccontextmanager
-async def temporal_reached() -> AsyncIterator[None]:
+async def temporal_reached(extra: float = 0.0) -> AsyncIterator[asyncio.Timeout]:
     """Around a call to Temporal: the errors that mean it is away (unavailable, no answer
     within CALL_TIMEOUT_SECONDS, or a lazy client that cannot connect yet) become the 503 to
     retry; any other is raised as it is. A call cut short may still land later, as one whose
     answer was lost: a start joins the run of the event's id when retried, and a
-    redelivery asked again while the first one's series runs is refused as in flight."""
+    redelivery asked again while the first one's series runs is refused as in flight.
+    `extra`: seconds the call may wait before it is sent (a start's turn); the deadline it
+    yields is then moved to CALL_TIMEOUT_SECONDS after the sending."""
     try:
-        async with asyncio.timeout(CALL_TIMEOUT_SECONDS):
-            yield
+        async with asyncio.timeout(CALL_TIMEOUT_SECONDS + extra) as deadline:
+            yield deadline
     except TimeoutError as exc:
         silent = TimeoutError(f"no answer within {CALL_TIMEOUT_SECONDS:g} s")
         raise temporal_unavailable(silent) from exc
@@ -61,6 +63,10 @@ async def temporal_reached() -> AsyncIterator[None]:
         if "connect" in str(exc).lower():
             raise temporal_unavailable(exc) from exc
         raise
+
+
+def _after(seconds: float) -> float:
+    return asyncio.get_running_loop().time() + seconds
 
 
 def check_event(catalog: Catalog, settings: Settings, type_: str, data: dict) -> None:
@@ -94,14 +100,19 @@ async def start_event(
 ) -> WorkflowHandle | None:
     """Starts the workflow; None when a closed run of the same id exists (already delivered)."""
     try:
-        async with temporal_reached():
-            handle = await client.start_workflow(
-                EventWorkflow.run,
-                event,
-                **start_options(settings, event),  # the reconciler's too (infra/starts.py)
-                # Granted only when this process runs a worker (the API's embedded one).
-                request_eager_start=True,
-            )
+        async with temporal_reached(TURN_WAIT) as deadline:
+            # Temporal's time to answer counts from the start's turn (infra/fair_starts.py).
+            sent = TURN_TAKEN.set(lambda: deadline.reschedule(_after(CALL_TIMEOUT_SECONDS)))
+            try:
+                handle = await client.start_workflow(
+                    EventWorkflow.run,
+                    event,
+                    **start_options(settings, event),  # the reconciler's too (infra/starts.py)
+                    # Granted only when this process runs a worker (the API's embedded one).
+                    request_eager_start=True,
+                )
+            finally:
+                TURN_TAKEN.reset(sent)
     except WorkflowAlreadyStartedError:
         return None
     except StartsBusy as busy:  # waited for its turn (infra/fair_starts.py): never sent

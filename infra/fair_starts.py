@@ -9,8 +9,9 @@ to free, not for the burst. The bound is also all the burst puts on the server a
 this process; the server stays as busy, in a shorter queue.
 
 A start waits at most TURN_WAIT for its turn, then fails with `StartsBusy`, never sent: the
-API answers 503 to retry (api/publish.py), saying the event was not accepted, and Temporal
-keeps the rest of the publish's call timeout for its answer.
+API answers 503 to retry (api/publish.py), saying the event was not accepted. The caller's
+deadline for Temporal's answer starts when the turn is taken (`TURN_TAKEN`), so a wait in
+this queue is never mistaken for a server that does not answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from temporalio.client import (
@@ -28,7 +30,9 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-TURN_WAIT = 5.0  # seconds: half the API's call timeout (api/publish.py)
+TURN_WAIT = 20.0  # seconds
+# Called (in the starting task) once its start has its turn and is sent.
+TURN_TAKEN: ContextVar[Callable[[], None] | None] = ContextVar("turn_taken", default=None)
 
 
 class StartsBusy(Exception):
@@ -117,6 +121,8 @@ class _TakingTurns(OutboundInterceptor):
                 await self._fair.turns.take(str(tenant))
         except TimeoutError:
             raise StartsBusy(f"no turn to start within {self._fair.wait:g} s") from None
+        if (taken := TURN_TAKEN.get()) is not None:
+            taken()
         try:
             return await super().start_workflow(input)
         finally:

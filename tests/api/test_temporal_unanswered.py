@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from hookline.api import publish as publishing
+from hookline.core.ids import tenant_scoped_event_id
 from hookline.infra import fair_starts
 from tests.api.conftest import assert_error
 from tests.support.frozen_proxy import FreezableRelay
@@ -133,3 +134,44 @@ async def test_a_start_that_gets_no_turn_is_a_busy_503_never_sent(
     runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
     assert len(runs) == 1
     await temporal_env.client.get_workflow_handle(event_id).terminate("test over")
+
+
+async def test_the_wait_for_a_turn_is_not_counted_as_temporals_silence(
+    api, tenant, temporal_env, live_settings
+) -> None:
+    """One start in flight per process, unanswered until its 2 s run out; the next publish,
+    queued meanwhile, has its own 2 s from its turn: the server answering 0.5 s into them,
+    it is accepted (counted from its request, its time had run out)."""
+    target = temporal_env.client.service_client.config.target_host
+    host, port = target.rsplit(":", 1)
+    async with FreezableRelay(host, int(port)) as relay:
+        async with api(
+            temporal_address=f"127.0.0.1:{relay.port}",
+            task_queue=live_settings.task_queue,
+            max_starts_in_flight=1,
+        ) as client:
+            warm = await client.post(
+                "/api/v1/events", headers=tenant.headers, json={"type": "user.created"}
+            )
+            assert warm.status_code == 202, warm.text
+            relay.freeze()
+
+            def publish(key: str) -> asyncio.Task:
+                body = {"type": "user.created", "id": key}
+                return asyncio.create_task(
+                    client.post("/api/v1/events", headers=tenant.headers, json=body)
+                )
+
+            unanswered = publish("turn-1")
+            await asyncio.sleep(0.2)
+            queued = publish("turn-2")
+            assert_error(await unanswered, 503, "service_unavailable")  # at 2 s
+            await asyncio.sleep(0.5)
+            relay.thaw()
+            answered = await queued
+            assert answered.status_code == 202, answered.text
+    for key in ("turn-1", "turn-2"):
+        async for run in temporal_env.client.list_workflows(
+            f"WorkflowId = '{tenant_scoped_event_id(tenant.tenant_id, key)}'"
+        ):
+            await temporal_env.client.get_workflow_handle(run.id).terminate("test over")
