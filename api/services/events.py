@@ -75,9 +75,49 @@ async def publish_batch(
             exc.details = {"index": index, **(exc.details or {})}
             raise
     results = await asyncio.gather(
-        *(_publish_checked(store, temporal, settings, tenant_id, item, item.id) for item in events)
+        *(_publish_checked(store, temporal, settings, tenant_id, item, item.id) for item in events),
+        return_exceptions=True,  # every start ends before the answer, which names each
     )
+    failed = [(index, r) for index, r in enumerate(results) if isinstance(r, BaseException)]
+    if failed:
+        raise _partly_accepted(results, failed)
     return [BatchEventOut(**out.model_dump(), replayed=replayed) for out, replayed in results]
+
+
+def _partly_accepted(results: list, failed: list[tuple[int, BaseException]]) -> BaseException:
+    """A batch some of whose events did not start: the first failure's status, and which
+    events were accepted (their ids) and which not, by index, so that a retry of only the
+    latter never delivers the others twice."""
+    first = failed[0][1]
+    if not all(isinstance(error, ApiError) for _, error in failed):
+        return first  # not the client's doing nor Temporal's: raised as it is
+    assert isinstance(first, ApiError)
+    accepted = [
+        {"index": index, "id": result[0].id}
+        for index, result in enumerate(results)
+        if not isinstance(result, BaseException)
+    ]
+    return ApiError(
+        first.status,
+        f"{len(failed)} of {len(results)} events were not accepted ({first.message}); "
+        f"{len(accepted)} were: publish again only those in `details.not_accepted`, or the "
+        "whole batch if each event has its `id`",
+        details={
+            "accepted": accepted,
+            "not_accepted": [
+                {"index": index, "code": error.code, "message": error.message}
+                | ({"event_id": error.details["event_id"]} if _event_id(error) else {})
+                for index, error in failed
+                if isinstance(error, ApiError)
+            ],
+        },
+        code=first.code,
+        headers=first.headers,
+    )
+
+
+def _event_id(error: ApiError) -> bool:
+    return isinstance(error.details, dict) and "event_id" in error.details
 
 
 async def _check_unless_replay(

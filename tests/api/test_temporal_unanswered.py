@@ -175,3 +175,50 @@ async def test_the_wait_for_a_turn_is_not_counted_as_temporals_silence(
             f"WorkflowId = '{tenant_scoped_event_id(tenant.tenant_id, key)}'"
         ):
             await temporal_env.client.get_workflow_handle(run.id).terminate("test over")
+
+
+async def test_a_batch_partly_started_says_which_events_were_accepted(
+    api, tenant, temporal_env, live_settings, monkeypatch
+) -> None:
+    """A batch of 3 events without ids, one start at a time: the first start is sent (its
+    answer held 1 s), the others get no turn in time. The 503 waits for every start and
+    names the accepted event and the two not accepted, which alone are then published again:
+    3 events in all, none twice."""
+    monkeypatch.setattr(fair_starts, "TURN_WAIT", 0.5)
+    target = temporal_env.client.service_client.config.target_host
+    host, port = target.rsplit(":", 1)
+    batch = [{"type": "user.created", "data": {"n": n}} for n in range(3)]
+    async with FreezableRelay(host, int(port)) as relay:
+        async with api(
+            temporal_address=f"127.0.0.1:{relay.port}",
+            task_queue=live_settings.task_queue,
+            max_starts_in_flight=1,
+        ) as client:
+            warm = await client.post(
+                "/api/v1/events", headers=tenant.headers, json={"type": "user.created"}
+            )
+            assert warm.status_code == 202, warm.text
+            relay.freeze()
+            answer = asyncio.create_task(
+                client.post("/api/v1/events/batch", headers=tenant.headers, json={"events": batch})
+            )
+            await asyncio.sleep(1)
+            relay.thaw()
+            error = assert_error(await answer, 503, "busy")
+            accepted, refused = error["details"]["accepted"], error["details"]["not_accepted"]
+            assert len(accepted) == 1 and [r["code"] for r in refused] == ["busy", "busy"]
+            assert sorted([accepted[0]["index"], *(r["index"] for r in refused)]) == [0, 1, 2]
+            again = [batch[r["index"]] for r in refused]
+            retried = await client.post(
+                "/api/v1/events/batch", headers=tenant.headers, json={"events": again}
+            )
+            assert retried.status_code == 202, retried.text
+            listed = await client.get("/api/v1/events?limit=10", headers=tenant.headers)
+            ids = [event["id"] for event in listed.json()["data"]]
+            details = [
+                (await client.get(f"/api/v1/events/{id_}", headers=tenant.headers)).json()["data"]
+                for id_ in ids
+            ]
+    assert sorted(d["data"]["n"] for d in details if d["data"]) == [0, 1, 2]
+    for id_ in ids:
+        await temporal_env.client.get_workflow_handle(id_).terminate("test over")
