@@ -279,6 +279,18 @@ class DeliveryActivities:
         if input.delivery_id in made:  # an earlier run of this step made it: its answer
             output = already_made(input, made[input.delivery_id], datetime.now(UTC))
             return self._answer(output, f"attempt {attempt}: {output.error or output.status_code}")
+        return await self._later_attempt(input, attempt, event, webhooks)
+
+    @_recorded_even_if_cancelled
+    async def _later_attempt(
+        self,
+        input: DeliverInput,
+        attempt: int,
+        event: EventFacts | None,
+        webhooks: dict[str, Row[Any]],
+    ) -> DeliverOutput:
+        """`deliver`'s POST and its recording, admitted: cancelled (the step's timeout while
+        the recording waits for its webhook's row), both still end."""
         skip = skip_reason(input, event, webhooks)
         fifo = fifo_of(webhooks)
         if skip:
