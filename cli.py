@@ -243,6 +243,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a quiet tenant behind another's burst, task-queue fairness on then off",
     )
+    bench.add_argument(
+        "--tenant-burst",
+        action="store_true",
+        help="PostgreSQL, 2 APIs + 1 worker: a tenant's publish latency beside another's burst",
+    )
     bench.set_defaults(func=_bench)
     return root
 

@@ -6,7 +6,8 @@ noisy neighbour (bench/noisy.py), counts
 the Temporal billable actions per event from the histories (bench/costs.py) and, with
 `--peer celery`, runs the Celery + Redis peer against the same receiver (bench/peer.py);
 then it prints the report (bench/render.py), figures computed by bench/stats.py from what
-bench/procs.py read from /proc. `--scale`: bench/scale.py; `--fairness`: bench/fairness.py.
+bench/procs.py read from /proc. `--scale`: bench/scale.py; `--fairness`: bench/fairness.py;
+`--tenant-burst`: bench/tenant_burst.py.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def main(args) -> None:
         from bench.fairness import main as fairness_main
 
         fairness_main(args, console)
+        return
+    if getattr(args, "tenant_burst", False):
+        from bench.tenant_burst import main as tenant_burst_main
+
+        tenant_burst_main(args, console)
         return
     price = getattr(args, "price_per_million_actions", None) or DEFAULT_PRICE_PER_MILLION
     peer_kind = getattr(args, "peer", None)
