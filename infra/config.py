@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, ge=1)
     # Workflow starts in flight per process; more wait, tenants taking turns
     # (infra/fair_starts.py).
-    max_starts_in_flight: int = Field(default=100, ge=1, le=10_000)
+    max_starts_in_flight: int = Field(default=32, ge=1, le=10_000)
     # A request's line and headers together (h11's max_incomplete_event_size); beyond: 400.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     rate_limit: str = "6000/minute"
