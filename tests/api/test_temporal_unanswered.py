@@ -5,7 +5,10 @@ hanging; once it answers again, the retry delivers the event once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
@@ -95,42 +98,30 @@ async def test_a_start_that_gets_no_turn_is_a_busy_503_never_sent(
     turn, gets none in time and is a 503 `busy` that says it was not accepted, and it was not
     (no row, no workflow); once the server answers, the retry is delivered."""
     monkeypatch.setattr(fair_starts, "TURN_WAIT", 0.5)
-    target = temporal_env.client.service_client.config.target_host
-    host, port = target.rsplit(":", 1)
-    async with FreezableRelay(host, int(port)) as relay:
-        async with api(
-            temporal_address=f"127.0.0.1:{relay.port}",
-            task_queue=live_settings.task_queue,
-            max_starts_in_flight=1,
-        ) as client:
-            warm = await client.post(
-                "/api/v1/events", headers=tenant.headers, json={"type": "user.created"}
+    async with _one_start_at_a_time(api, tenant, temporal_env, live_settings) as (client, relay):
+        held = asyncio.create_task(
+            client.post(
+                "/api/v1/events",
+                headers=tenant.headers,
+                json={"type": "user.created", "id": "held-1"},
             )
-            assert warm.status_code == 202, warm.text
-            relay.freeze()
-            held = asyncio.create_task(
-                client.post(
-                    "/api/v1/events",
-                    headers=tenant.headers,
-                    json={"type": "user.created", "id": "held-1"},
-                )
-            )
-            await asyncio.sleep(0.2)  # its start is in flight, unanswered
-            body = {"type": "user.created", "id": "busy-1"}
-            async with asyncio.timeout(CLIENT_WAIT):
-                busy = await client.post("/api/v1/events", headers=tenant.headers, json=body)
-            error = assert_error(busy, 503, "busy")
-            assert "not accepted" in error["message"]
-            assert int(busy.headers["retry-after"]) > 0
-            relay.thaw()
-            await held
-            event_id = error["details"]["event_id"]
-            found = await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)
-            assert found.status_code == 404
-            retried = await client.post("/api/v1/events", headers=tenant.headers, json=body)
-            assert retried.status_code == 202, retried.text
-            assert retried.headers.get("idempotent-replayed") is None  # a first publish
-            assert retried.json()["data"]["id"] == event_id
+        )
+        await asyncio.sleep(0.2)  # its start is in flight, unanswered
+        body = {"type": "user.created", "id": "busy-1"}
+        async with asyncio.timeout(CLIENT_WAIT):
+            busy = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+        error = assert_error(busy, 503, "busy")
+        assert "not accepted" in error["message"]
+        assert int(busy.headers["retry-after"]) > 0
+        relay.thaw()
+        await held
+        event_id = error["details"]["event_id"]
+        found = await client.get(f"/api/v1/events/{event_id}", headers=tenant.headers)
+        assert found.status_code == 404
+        retried = await client.post("/api/v1/events", headers=tenant.headers, json=body)
+        assert retried.status_code == 202, retried.text
+        assert retried.headers.get("idempotent-replayed") is None  # a first publish
+        assert retried.json()["data"]["id"] == event_id
     runs = [run async for run in temporal_env.client.list_workflows(f"WorkflowId = '{event_id}'")]
     assert len(runs) == 1
     await temporal_env.client.get_workflow_handle(event_id).terminate("test over")
@@ -142,34 +133,22 @@ async def test_the_wait_for_a_turn_is_not_counted_as_temporals_silence(
     """One start in flight per process, unanswered until its 2 s run out; the next publish,
     queued meanwhile, has its own 2 s from its turn: the server answering 0.5 s into them,
     it is accepted (counted from its request, its time had run out)."""
-    target = temporal_env.client.service_client.config.target_host
-    host, port = target.rsplit(":", 1)
-    async with FreezableRelay(host, int(port)) as relay:
-        async with api(
-            temporal_address=f"127.0.0.1:{relay.port}",
-            task_queue=live_settings.task_queue,
-            max_starts_in_flight=1,
-        ) as client:
-            warm = await client.post(
-                "/api/v1/events", headers=tenant.headers, json={"type": "user.created"}
+    async with _one_start_at_a_time(api, tenant, temporal_env, live_settings) as (client, relay):
+
+        def publish(key: str) -> asyncio.Task:
+            body = {"type": "user.created", "id": key}
+            return asyncio.create_task(
+                client.post("/api/v1/events", headers=tenant.headers, json=body)
             )
-            assert warm.status_code == 202, warm.text
-            relay.freeze()
 
-            def publish(key: str) -> asyncio.Task:
-                body = {"type": "user.created", "id": key}
-                return asyncio.create_task(
-                    client.post("/api/v1/events", headers=tenant.headers, json=body)
-                )
-
-            unanswered = publish("turn-1")
-            await asyncio.sleep(0.2)
-            queued = publish("turn-2")
-            assert_error(await unanswered, 503, "service_unavailable")  # at 2 s
-            await asyncio.sleep(0.5)
-            relay.thaw()
-            answered = await queued
-            assert answered.status_code == 202, answered.text
+        unanswered = publish("turn-1")
+        await asyncio.sleep(0.2)
+        queued = publish("turn-2")
+        assert_error(await unanswered, 503, "service_unavailable")  # at 2 s
+        await asyncio.sleep(0.5)
+        relay.thaw()
+        answered = await queued
+        assert answered.status_code == 202, answered.text
     for key in ("turn-1", "turn-2"):
         async for run in temporal_env.client.list_workflows(
             f"WorkflowId = '{tenant_scoped_event_id(tenant.tenant_id, key)}'"
@@ -185,9 +164,41 @@ async def test_a_batch_partly_started_says_which_events_were_accepted(
     names the accepted event and the two not accepted, which alone are then published again:
     3 events in all, none twice."""
     monkeypatch.setattr(fair_starts, "TURN_WAIT", 0.5)
+    batch = [{"type": "user.created", "data": {"n": n}} for n in range(3)]
+    async with _one_start_at_a_time(api, tenant, temporal_env, live_settings) as (client, relay):
+        answer = asyncio.create_task(
+            client.post("/api/v1/events/batch", headers=tenant.headers, json={"events": batch})
+        )
+        await asyncio.sleep(1)
+        relay.thaw()
+        error = assert_error(await answer, 503, "busy")
+        accepted, refused = error["details"]["accepted"], error["details"]["not_accepted"]
+        assert len(accepted) == 1 and [r["code"] for r in refused] == ["busy", "busy"]
+        assert sorted([accepted[0]["index"], *(r["index"] for r in refused)]) == [0, 1, 2]
+        again = [batch[r["index"]] for r in refused]
+        retried = await client.post(
+            "/api/v1/events/batch", headers=tenant.headers, json={"events": again}
+        )
+        assert retried.status_code == 202, retried.text
+        listed = await client.get("/api/v1/events?limit=10", headers=tenant.headers)
+        ids = [event["id"] for event in listed.json()["data"]]
+        details = [
+            (await client.get(f"/api/v1/events/{id_}", headers=tenant.headers)).json()["data"]
+            for id_ in ids
+        ]
+    assert sorted(d["data"]["n"] for d in details if d["data"]) == [0, 1, 2]
+    for id_ in ids:
+        await temporal_env.client.get_workflow_handle(id_).terminate("test over")
+
+
+@contextlib.asynccontextmanager
+async def _one_start_at_a_time(
+    api, tenant, temporal_env, live_settings
+) -> AsyncIterator[tuple[httpx.AsyncClient, FreezableRelay]]:
+    """An API whose process starts one workflow at a time, through a relay to the server:
+    one event published through it, then the relay frozen (no answer until thawed)."""
     target = temporal_env.client.service_client.config.target_host
     host, port = target.rsplit(":", 1)
-    batch = [{"type": "user.created", "data": {"n": n}} for n in range(3)]
     async with FreezableRelay(host, int(port)) as relay:
         async with api(
             temporal_address=f"127.0.0.1:{relay.port}",
@@ -199,26 +210,4 @@ async def test_a_batch_partly_started_says_which_events_were_accepted(
             )
             assert warm.status_code == 202, warm.text
             relay.freeze()
-            answer = asyncio.create_task(
-                client.post("/api/v1/events/batch", headers=tenant.headers, json={"events": batch})
-            )
-            await asyncio.sleep(1)
-            relay.thaw()
-            error = assert_error(await answer, 503, "busy")
-            accepted, refused = error["details"]["accepted"], error["details"]["not_accepted"]
-            assert len(accepted) == 1 and [r["code"] for r in refused] == ["busy", "busy"]
-            assert sorted([accepted[0]["index"], *(r["index"] for r in refused)]) == [0, 1, 2]
-            again = [batch[r["index"]] for r in refused]
-            retried = await client.post(
-                "/api/v1/events/batch", headers=tenant.headers, json={"events": again}
-            )
-            assert retried.status_code == 202, retried.text
-            listed = await client.get("/api/v1/events?limit=10", headers=tenant.headers)
-            ids = [event["id"] for event in listed.json()["data"]]
-            details = [
-                (await client.get(f"/api/v1/events/{id_}", headers=tenant.headers)).json()["data"]
-                for id_ in ids
-            ]
-    assert sorted(d["data"]["n"] for d in details if d["data"]) == [0, 1, 2]
-    for id_ in ids:
-        await temporal_env.client.get_workflow_handle(id_).terminate("test over")
+            yield client, relay
