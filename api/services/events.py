@@ -88,9 +88,10 @@ def _partly_accepted(results: list, failed: list[tuple[int, BaseException]]) -> 
     """A batch some of whose events did not start: the first failure's status, and which
     events were accepted (their ids) and which not, by index, so that a retry of only the
     latter never delivers the others twice."""
+    unexpected = [error for _, error in failed if not isinstance(error, ApiError)]
+    if unexpected:
+        return unexpected[0]  # not the client's doing nor Temporal's: raised as it is
     first = failed[0][1]
-    if not all(isinstance(error, ApiError) for _, error in failed):
-        return first  # not the client's doing nor Temporal's: raised as it is
     assert isinstance(first, ApiError)
     accepted = [
         {"index": index, "id": result[0].id}
