@@ -12,6 +12,7 @@ retries are counted, nothing may be lost. tests/e2e/test_scale_out.py runs the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,38 +326,49 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
     return out
 
 
-def main(args, console) -> None:
-    from rich.table import Table
-
+@contextlib.contextmanager
+def cluster_on_postgres(
+    kind: type[Cluster], name: str, database: str, report: dict[str, Any], say
+) -> Iterator[tuple[Cluster, Any]]:
+    """A throwaway PostgreSQL 15 (tests/support/postgres.py) and a `kind` cluster on its
+    `database`, in a temporary directory, started; on the way out, its processes' peak RSS
+    into `report`, the cluster and PostgreSQL stopped. `name`: the bench mode's."""
     from hookline.devserver import free_port
     from tests.support.postgres import PostgresCluster, available
 
     if not available():
-        raise SystemExit("bench --scale needs PostgreSQL 15 (/usr/lib/postgresql/15/bin)")
-    sizes = QUICK if args.quick else DEFAULT
-    say = timed_log(console)
-    report: dict[str, Any] = {
-        **report_head("hookline bench --scale" + (" --quick" if args.quick else "")),
-        "sizes": {"events": sizes.events, "fanout_events": sizes.fanout_events},
-    }
+        raise SystemExit(f"bench --{name} needs PostgreSQL 15 (/usr/lib/postgresql/15/bin)")
     postgres = PostgresCluster()
     say("starting PostgreSQL 15 (throwaway)")
     postgres.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="hookline-scale-") as tmp:
-            cluster = Cluster(Path(tmp), free_port(), 0, free_port())
-            cluster.database_url = postgres.create_database(DATABASE)
+        with tempfile.TemporaryDirectory(prefix=f"hookline-{name}-") as tmp:
+            cluster = kind(Path(tmp), free_port(), 0, free_port())
+            cluster.database_url = postgres.create_database(database)
             try:
                 cluster.start(say)
-                report |= asyncio.run(_steps(cluster, sizes, say))
-                postgres.psql("VACUUM ANALYZE", DATABASE)
-                report["store"] = store_footprint(postgres, DATABASE)
+                yield cluster, postgres
             finally:
                 report["rss_mb"] = {n: peak_rss_mb(p.pid) for n, p in cluster.procs.items()}
                 say("stopping")
                 cluster.stop()
     finally:
         postgres.stop()
+
+
+def main(args, console) -> None:
+    from rich.table import Table
+
+    sizes = QUICK if args.quick else DEFAULT
+    say = timed_log(console)
+    report: dict[str, Any] = {
+        **report_head("hookline bench --scale" + (" --quick" if args.quick else "")),
+        "sizes": {"events": sizes.events, "fanout_events": sizes.fanout_events},
+    }
+    with cluster_on_postgres(Cluster, "scale", DATABASE, report, say) as (cluster, postgres):
+        report |= asyncio.run(_steps(cluster, sizes, say))
+        postgres.psql("VACUUM ANALYZE", DATABASE)
+        report["store"] = store_footprint(postgres, DATABASE)
     table = Table(title="hookline bench --scale (PostgreSQL store)", title_justify="left")
     for i, header in enumerate(
         ["processes", "B events/s", "C deliveries/s", "B p50 ms", "CPU ms/event (B)"]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -36,9 +35,9 @@ from typing import Any
 import httpx
 
 from bench.config import HOST
-from bench.procs import cpu_seconds, peak_rss_mb, report_head
+from bench.procs import cpu_seconds, report_head
 from bench.progress import timed_log
-from bench.scale import Cluster
+from bench.scale import Cluster, cluster_on_postgres
 from bench.tenant_burst_figures import (
     A_FAST,
     A_HANG,
@@ -297,35 +296,19 @@ def log_lines(cluster: Cluster, postgres) -> dict[str, dict[str, Any]]:
 def main(args, console) -> None:
     from rich.table import Table
 
-    from hookline.devserver import free_port
-    from tests.support.postgres import PostgresCluster, available
-
-    if not available():
-        raise SystemExit("bench --tenant-burst needs PostgreSQL 15 (/usr/lib/postgresql/15/bin)")
     sizes = sizes_for(args)
     say = timed_log(console)
     report: dict[str, Any] = {**report_head(command(args)), "sizes": asdict(sizes)}
     report["load_before"] = os.getloadavg()  # another measurement running shows here
-    postgres = PostgresCluster()
-    say("starting PostgreSQL 15 (throwaway)")
-    postgres.start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="hookline-burst-") as tmp:
-            cluster = BurstCluster(Path(tmp), free_port(), 0, free_port())
-            cluster.database_url = postgres.create_database(DATABASE)
-            try:
-                cluster.start(say)
-                say("2 APIs (with their embedded worker) and 1 worker")
-                cluster.grow(2, 1)
-                tokens = asyncio.run(make_tenants(cluster.store_url, ("A", "B")))
-                report["phases"] = asyncio.run(Run(cluster, postgres, sizes, say).run(tokens))
-            finally:
-                report["rss_mb"] = {n: peak_rss_mb(p.pid) for n, p in cluster.procs.items()}
-                report["log"] = log_lines(cluster, postgres)
-                say("stopping")
-                cluster.stop()
-    finally:
-        postgres.stop()
+    burst = cluster_on_postgres(BurstCluster, "tenant-burst", DATABASE, report, say)
+    with burst as (cluster, postgres):
+        try:
+            say("2 APIs (with their embedded worker) and 1 worker")
+            cluster.grow(2, 1)
+            tokens = asyncio.run(make_tenants(cluster.store_url, ("A", "B")))
+            report["phases"] = asyncio.run(Run(cluster, postgres, sizes, say).run(tokens))
+        finally:
+            report["log"] = log_lines(cluster, postgres)
     report["load_after"] = os.getloadavg()
     report["burst_over_alone_p95"] = p95_ratio(report)
     title = "hookline bench --tenant-burst (PostgreSQL; 2 APIs with embedded worker + 1 worker)"
